@@ -1,0 +1,81 @@
+/* cli.c - verb table and dispatch for the keyrotator binary. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "version.h"
+
+/* The verbs, in the order `keyrotator --help` lists them. */
+static const struct kr_cli_verb kr_cli_verbs[] = {
+	{ "version", kr_cli_version, "print the version" },
+};
+
+#define KR_CLI_NVERBS (sizeof(kr_cli_verbs) / sizeof(kr_cli_verbs[0]))
+
+static void kr_cli_help(FILE *out)
+{
+	fprintf(out,
+		"keyrotator %s - zero-downtime rotation of service API keys on Kubernetes\n\n"
+		"Usage: keyrotator <command> [options]\n\nCommands:\n",
+		KR_VERSION);
+	for (size_t i = 0; i < KR_CLI_NVERBS; i++)
+		fprintf(out, "  %-10s %s\n", kr_cli_verbs[i].name, kr_cli_verbs[i].summary);
+	fprintf(out, "\nRun 'keyrotator <command> --help' for a command's options.\n"
+		     "Exit codes: 0 ok, 1 the check or operation failed, 2 bad usage or input.\n");
+}
+
+int kr_cli_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		kr_cli_help(stderr);
+		return KR_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		kr_cli_help(stdout);
+		return KR_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version"))
+		return kr_cli_version(argc - 1, argv + 1);
+	for (size_t i = 0; i < KR_CLI_NVERBS; i++)
+		if (!strcmp(argv[1], kr_cli_verbs[i].name))
+			return kr_cli_verbs[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "keyrotator: unknown command '%s'\n"
+			"Run 'keyrotator --help' for the list of commands.\n", argv[1]);
+	return KR_EXIT_USAGE;
+}
+
+int kr_cli_usage_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keyrotator %s: ", verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun 'keyrotator %s --help' for usage.\n", verb);
+	return KR_EXIT_USAGE;
+}
+
+int kr_cli_fail(int code, const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "keyrotator %s: ", verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int kr_cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	}
+	return 0;
+}

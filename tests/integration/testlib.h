@@ -1,0 +1,64 @@
+/* testlib.h - helpers for integration tests: ports, temp dirs, child servers, deadlines. */
+#ifndef KR_TESTLIB_H
+#define KR_TESTLIB_H
+
+#include <sys/types.h>
+
+/*
+ * Everything started or created here is cleaned up at exit, even when a test fails:
+ * child processes get SIGKILL (and PR_SET_PDEATHSIG kills them if the test crashes),
+ * temp dirs are removed.
+ */
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int kr_test_free_port(void);
+/* mkdtemp under $TMPDIR (or /tmp), removed at exit. Caller must not free. */
+const char *kr_test_tmpdir(const char *tag);
+/* fork+exec argv with stdout/stderr to `log_path` (NULL: inherit). Killed at exit. */
+pid_t kr_test_spawn(char *const argv[], const char *log_path);
+/* Send `sig`, wait for exit; returns the wait status. */
+int kr_test_stop(pid_t pid, int sig);
+/* Poll cond(arg) every 10 ms until it returns non-zero or timeout_ms passes. 1 if met. */
+int kr_test_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
+/* 1 once something accepts TCP connections on 127.0.0.1:port within timeout_ms. */
+int kr_test_wait_port(int port, int timeout_ms);
+/* Read a whole file into a malloc'd NUL-terminated string; NULL if absent. */
+char *kr_test_read_file(const char *path);
+/* Path under the repo's tests/ (from $KR_TESTS_DIR or the compile-time default). */
+const char *kr_test_tests_dir(void);
+const char *kr_test_python(void);
+
+/* A Debian redis-server on a free loopback port, in its own temp dir. */
+struct kr_test_redis {
+	int port;
+	pid_t pid;
+	char dir[512];
+};
+/* `extra` is appended to the config file (e.g. "requirepass x\n"); may be NULL. */
+int kr_test_redis_start(struct kr_test_redis *r, const char *extra);
+/* Same port and dir, after a kill: for "server restarted" tests. */
+int kr_test_redis_restart(struct kr_test_redis *r);
+void kr_test_redis_stop(struct kr_test_redis *r);
+
+/* The local API server (tests/kubeapi/kubeapi.py) on a free port. */
+struct kr_test_kubeapi {
+	int port;
+	pid_t pid;
+	int tls;
+	char dir[512];
+	char url[128];
+	char token[64];
+	char kubeconfig[600];  /* a normal kubeconfig pointing at it */
+	char tls_dir[600];     /* ca.crt, client certs (when tls) */
+};
+/* `extra_args` NULL-terminated extra CLI arguments, may be NULL. */
+int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const *extra_args);
+void kr_test_kubeapi_stop(struct kr_test_kubeapi *k);
+/*
+ * Call the server's admin API (POST /_kubeapi/<op>) with a JSON body; returns the
+ * HTTP status, or -1. Response body (malloc'd) in *out when out != NULL.
+ */
+int kr_test_kubeapi_admin(struct kr_test_kubeapi *k, const char *op, const char *json,
+			  char **out);
+
+#endif
