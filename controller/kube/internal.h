@@ -1,0 +1,23 @@
+/* internal.h - what client.c and reflector.c share; not part of the module's face. */
+#ifndef KR_KUBE_INTERNAL_H
+#define KR_KUBE_INTERNAL_H
+
+#include <curl/curl.h>
+
+#include "kube/kube.h"
+
+/*
+ * Apply `cfg` to a curl easy handle: server TLS (CA file or PEM blob, insecure-skip,
+ * tls-server-name), client certificate (file or blob), and build the request headers
+ * (Authorization: Bearer <token> when the config has one, Accept: application/json,
+ * User-Agent: keyrotator/<version>) into *headers, which the caller frees with
+ * curl_slist_free_all after the transfer. Sets no timeouts and no URL.
+ */
+enum kr_status kr_kube_curl_configure(CURL *curl, struct kr_kube_config *cfg,
+				      struct curl_slist **headers, struct kr_error *err);
+
+/* Map a failed transfer to KR_EIO / KR_ETIMEOUT with a message naming the server. */
+enum kr_status kr_kube_curl_error(CURLcode code, const char *server, const char *errbuf,
+				  struct kr_error *err);
+
+#endif
