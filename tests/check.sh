@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# check.sh - the whole test suite: installs missing packages, builds, runs every test,
+# then builds with AddressSanitizer + UBSan and runs the suite again.
+# Usage: tests/check.sh [--quick]   (--quick skips the sanitizer pass)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+kr_install_packages
+cd "$KR_ROOT"
+jobs=$(nproc)
+
+if [ "$quick" -eq 0 ]; then
+  echo "==> sanitizer build (ASan + UBSan): build-asan/"
+  kr_build "$KR_ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DKR_SANITIZE=ON
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$KR_ROOT/build-asan" -j"$jobs" --output-on-failure
+fi
+
+echo "==> release build: build/"
+kr_build "$KR_ROOT/build"
+ctest --test-dir "$KR_ROOT/build" -j"$jobs" --output-on-failure
