@@ -20,4 +20,19 @@ enum kr_status kr_kube_curl_configure(CURL *curl, struct kr_kube_config *cfg,
 enum kr_status kr_kube_curl_error(CURLcode code, const char *server, const char *errbuf,
 				  struct kr_error *err);
 
+/*
+ * Free headers built by kr_kube_curl_configure after wiping every entry, so the bearer
+ * token does not linger in freed heap memory. Prefer it to curl_slist_free_all.
+ * NULL does nothing.
+ */
+void kr_kube_curl_headers_free(struct curl_slist *headers);
+
+/*
+ * kr_kube_status_error for an error body that is not JSON (a proxy's HTML page, plain
+ * text): maps `http_status` the same way, and err->msg carries the code and a printable
+ * snippet of `body` (len bytes, may be NULL).
+ */
+enum kr_status kr_kube_status_error_raw(int http_status, const char *body, size_t len,
+					struct kr_error *err);
+
 #endif
