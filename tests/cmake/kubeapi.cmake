@@ -1,0 +1,6 @@
+# The local Kubernetes API server's conformance suite (tests/kubeapi).
+# Included by tests/CMakeLists.txt, which defines Python3_EXECUTABLE.
+add_test(NAME kubeapi_conformance
+         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_conformance
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/kubeapi)
+set_tests_properties(kubeapi_conformance PROPERTIES LABELS "apiserver" TIMEOUT 300)

@@ -1,0 +1,921 @@
+"""Conformance suite of the local API server (tests/kubeapi/kubeapi.py).
+
+Part 1 replays the golden exchanges recorded from a real kube-apiserver v1.26.5
+(../../../shared/k8s-wire, or $KEYROTATOR_SHARED/k8s-wire) and compares status,
+Content-Type and the JSON shape of each body. Part 2 checks the Kubernetes API
+conventions independently, so the server cannot drift into agreeing with a
+client's mistakes. Part 3 covers TLS, auth and the /_kubeapi admin API.
+Standard library only; run with: python3 -m unittest -v test_conformance
+"""
+
+import http.client
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+from kubeapi_testlib import (FORBIDDEN_TOKEN, TOKEN, WIRE, WIRETHING_CRD, Server, Watch,
+                             compare_shape, golden, request)
+
+_counter = itertools.count(1)
+
+
+class Base(unittest.TestCase):
+    tls = False
+    extra = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(tls=cls.tls, extra=cls.extra)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.srv.dir, ignore_errors=True)
+
+    def setUp(self):
+        self.ns = "t%d-%s" % (next(_counter), self._testMethodName[5:25].replace("_", "-"))
+        self.ns = self.ns.strip("-")
+        r = self.req("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": self.ns}})
+        self.assertEqual(r.status, 201, r.raw)
+        self.addCleanup(self.admin, "DELETE", "/faults")
+
+    def req(self, method, path, body=None, ctype=None, token=TOKEN, **kw):
+        return request(self.srv, method, path.replace("NAMESPACE", self.ns), body, ctype,
+                       token, **kw)
+
+    def admin(self, method, path, body=None):
+        return request(self.srv, method, "/_kubeapi" + path, body, token=None)
+
+    def ok(self, method, path, body=None, ctype=None, code=None):
+        r = self.req(method, path, body, ctype)
+        want = code or {"POST": 201}.get(method, 200)
+        self.assertEqual(r.status, want, r.raw[:600])
+        return r.json
+
+    def secret(self, name, labels=None, data=None, ns=None):
+        md = {"name": name}
+        if labels:
+            md["labels"] = labels
+        return self.ok("POST", "/api/v1/namespaces/%s/secrets" % (ns or self.ns),
+                       {"apiVersion": "v1", "kind": "Secret", "metadata": md,
+                        "data": data or {"k": "dg=="}})
+
+    def deployment(self, name="api"):
+        g = golden("13")
+        body = json.loads(g["body"])
+        body["metadata"]["name"] = name
+        return self.ok("POST", g["path"], body)
+
+    def crd(self):
+        r = self.req("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                     "wirethings.wire.example.com")
+        if r.status == 404:
+            self.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                    WIRETHING_CRD)
+
+    def replay(self, name, subst=None, expect_code=None, path=None, body=None, token=TOKEN):
+        """Sends golden request name; checks code, Content-Type; returns (reply, golden)."""
+        g = golden(name)
+        b = body if body is not None else g["body"]
+        for k, v in (subst or {}).items():
+            b = b.replace(k, v) if isinstance(b, str) else b
+        r = self.req(g["method"], path or g["path"], b, g["ctype"], token=token)
+        self.assertEqual(r.status, expect_code or g["code"], r.raw[:800])
+        self.assertEqual(r.headers["Content-Type"].split(";")[0], "application/json")
+        return r, g
+
+    def shape(self, reply, g, **kw):
+        compare_shape(self, g["expected"], reply.json, subst={"NAMESPACE": self.ns}, **kw)
+
+
+# ---------------------------------------------------------------------------
+# Part 1: golden replays
+# ---------------------------------------------------------------------------
+
+class TestGolden(Base):
+
+    def test_secret_create_conflict_update_patch(self):
+        r, g = self.replay("01")
+        self.shape(r, g)
+        rv1 = r.json["metadata"]["resourceVersion"]
+        r, g = self.replay("02")
+        self.shape(r, g)
+        r, g = self.replay("03")
+        self.shape(r, g)
+        r, g = self.replay("04", {'"10966"': json.dumps(rv1)})
+        self.shape(r, g)
+        self.assertGreater(int(r.json["metadata"]["resourceVersion"]), int(rv1))
+        self.assertEqual(r.json["metadata"]["uid"], self.ok(
+            "GET", "/api/v1/namespaces/NAMESPACE/secrets/svc-api-key")["metadata"]["uid"])
+        r, g = self.replay("05", {'"10966"': json.dumps(rv1)})
+        self.shape(r, g)
+        r, g = self.replay("06")
+        self.shape(r, g)
+
+    def test_auth_errors(self):
+        self.secret("svc-api-key")
+        r, g = self.replay("07", token=None)
+        self.shape(r, g)
+        r, g = self.replay("08", token=FORBIDDEN_TOKEN)
+        self.shape(r, g)
+        r, g = self.replay("30", path=golden("03")["path"].replace("missing", "svc-api-key"),
+                           token="not-a-token")
+        self.shape(r, g)
+
+    def test_lists_pagination_selectors(self):
+        self.replay("01")
+        self.replay("04", {'"10966"': json.dumps(self.ok(
+            "GET", "/api/v1/namespaces/NAMESPACE/secrets/svc-api-key")
+            ["metadata"]["resourceVersion"])})
+        self.replay("06")
+        r, g = self.replay("09")
+        self.shape(r, g)
+        self.secret("second", data={"x": "eQ=="})
+        r, g = self.replay("10")
+        self.shape(r, g)
+        self.assertEqual(r.json["metadata"]["remainingItemCount"], 1)
+        tok = r.json["metadata"]["continue"]
+        r2, g = self.replay("33", path="/api/v1/namespaces/NAMESPACE/secrets?limit=1&continue="
+                            + urllib.parse.quote(tok))
+        self.shape(r2, g)
+        self.assertEqual(r2.json["metadata"]["resourceVersion"],
+                         r.json["metadata"]["resourceVersion"])
+        r, g = self.replay("12")
+        self.shape(r, g)
+        r, g = self.replay("11")
+        self.shape(r, g)
+
+    def test_deployment_defaults_patches_status(self):
+        r, g = self.replay("13")
+        self.shape(r, g)
+        r, g = self.replay("14")
+        self.shape(r, g)
+        rv = r.json["metadata"]["resourceVersion"]
+        r, g = self.replay("15")
+        self.shape(r, g)
+        self.assertEqual(r.json["metadata"]["resourceVersion"], rv, "no-op patch keeps RV")
+        r, g = self.replay("16")
+        self.shape(r, g)
+        r, g = self.replay("17")
+        self.shape(r, g)
+
+    def test_custom_resources(self):
+        self.crd()
+        r, g = self.replay("18")
+        self.shape(r, g)
+        for n in ("19", "20", "21", "22", "23", "24", "25", "26"):
+            r, g = self.replay(n)
+            self.shape(r, g)
+        r, g = self.replay("27")
+        self.shape(r, g)
+
+    def test_lease_and_event(self):
+        for n in ("28", "29"):
+            r, g = self.replay(n, {"NAMESPACE": self.ns})
+            self.shape(r, g)
+
+    def test_watch_stream_with_bookmarks(self):
+        g = golden("31")
+        rv = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets")["metadata"][
+            "resourceVersion"]
+        start = time.monotonic()
+        w = Watch(self.srv, "/api/v1/namespaces/%s/secrets?watch=1&resourceVersion=%s"
+                  "&allowWatchBookmarks=true&timeoutSeconds=3" % (self.ns, rv))
+        self.assertEqual(w.resp.status, 200)
+        self.assertEqual(w.resp.headers["Content-Type"], "application/json")
+        self.assertEqual(w.resp.headers["Transfer-Encoding"], "chunked")
+        self.ok("POST", "/api/v1/namespaces/NAMESPACE/secrets",
+                {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w1"},
+                 "data": {"a": "Yg=="}})
+        self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/w1",
+                {"metadata": {"labels": {"x": "y"}}}, "application/merge-patch+json")
+        self.ok("DELETE", "/api/v1/namespaces/NAMESPACE/secrets/w1")
+        lines = []
+        while True:
+            ev = w.next()
+            if ev is None:
+                break
+            lines.append(ev)
+        elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, 2.9)
+        self.assertLess(elapsed, 5)
+        events = [e for e in lines if e["type"] != "BOOKMARK"]
+        self.assertEqual(len(events), 3)
+        for e, a in zip(g["expected"][:3], events):
+            compare_shape(self, e, a, subst={"NAMESPACE": self.ns})
+        self.assertEqual(lines[-1]["type"], "BOOKMARK", "a bookmark before the timeout close")
+        compare_shape(self, g["expected"][3], lines[-1])
+        self.assertEqual(lines[-1]["object"]["metadata"]["resourceVersion"],
+                         events[-1]["object"]["metadata"]["resourceVersion"])
+
+    def test_watch_too_old_in_stream_410(self):
+        self.secret("a")
+        self.admin("POST", "/compact")
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets?watch=1&resourceVersion=2"
+                     "&allowWatchBookmarks=true")
+        self.assertEqual(r.status, 200)
+        lines = [json.loads(x) for x in r.raw.decode().splitlines()]
+        g = golden("32")
+        self.assertEqual(len(lines), 1)
+        exp, act = g["expected"][0], lines[0]
+        self.assertRegex(act["object"]["message"], r"^too old resource version: 2 \(\d+\)$")
+        act["object"]["message"] = exp["object"]["message"]
+        self.assertEqual(exp, act)
+        self.assertEqual(list(exp["object"]), list(act["object"]))
+
+
+# ---------------------------------------------------------------------------
+# Part 2: API conventions, checked independently of the goldens
+# ---------------------------------------------------------------------------
+
+def rv_of(obj):
+    return int(obj["metadata"]["resourceVersion"])
+
+
+class TestConventions(Base):
+
+    def test_resource_version_is_global_and_monotonic(self):
+        rvs = []
+        for i in range(5):
+            rvs.append(rv_of(self.secret("s%d" % i)))
+            rvs.append(rv_of(self.deployment("d%d" % i)))
+            rvs.append(rv_of(self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/s%d" % i,
+                                     {"data": {"k": "dzI="}}, "application/merge-patch+json")))
+        self.assertEqual(rvs, sorted(set(rvs)), "strictly increasing across types")
+        lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets")
+        self.assertGreaterEqual(int(lst["metadata"]["resourceVersion"]), rvs[-1])
+        got = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets/s4")
+        self.assertEqual(rv_of(got), rvs[-1])
+
+    def test_optimistic_concurrency(self):
+        s = self.secret("c")
+        stale = dict(s)
+        s["data"] = {"k": "MQ=="}
+        s2 = self.ok("PUT", "/api/v1/namespaces/NAMESPACE/secrets/c", s)
+        stale["data"] = {"k": "Mg=="}
+        r = self.req("PUT", "/api/v1/namespaces/NAMESPACE/secrets/c", stale)
+        self.assertEqual((r.status, r.json["reason"]), (409, "Conflict"))
+        r = self.req("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/c",
+                     {"metadata": {"resourceVersion": s["metadata"]["resourceVersion"]}},
+                     "application/merge-patch+json")
+        self.assertEqual(r.status, 409, "a patch carrying a stale RV conflicts")
+        # No resourceVersion: unconditional for built-in types ...
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"},
+                "data": {"k": "Mw=="}}
+        s3 = self.ok("PUT", "/api/v1/namespaces/NAMESPACE/secrets/c", body)
+        self.assertGreater(rv_of(s3), rv_of(s2))
+        # ... but custom resources require it (AllowUnconditionalUpdate is false).
+        self.crd()
+        cr = {"apiVersion": "wire.example.com/v1alpha1", "kind": "WireThing",
+              "metadata": {"name": "u"}, "spec": {"size": 2}}
+        self.ok("POST", "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings", cr)
+        r = self.req("PUT", "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings/u",
+                     cr)
+        self.assertEqual((r.status, r.json["reason"]), (422, "Invalid"))
+        self.assertEqual(r.json["details"]["causes"][0]["field"], "metadata.resourceVersion")
+        r = self.req("PUT", "/api/v1/namespaces/NAMESPACE/secrets/nope", body)
+        self.assertEqual(r.status, 404)
+        body["metadata"]["name"] = "other"
+        r = self.req("PUT", "/api/v1/namespaces/NAMESPACE/secrets/c", body)
+        self.assertEqual((r.status, r.json["reason"]), (400, "BadRequest"))
+
+    def test_generation_only_on_spec_change(self):
+        d = self.deployment()
+        self.assertEqual(d["metadata"]["generation"], 1)
+        base = "/apis/apps/v1/namespaces/NAMESPACE/deployments/api"
+        d = self.ok("PATCH", base, {"metadata": {"labels": {"a": "b"}, "annotations": {"x": "y"}}},
+                    "application/merge-patch+json")
+        self.assertEqual(d["metadata"]["generation"], 1, "metadata change")
+        d = self.ok("PATCH", base + "/status", {"status": {"replicas": 2}},
+                    "application/merge-patch+json")
+        self.assertEqual(d["metadata"]["generation"], 1, "status change")
+        d = self.ok("PATCH", base, {"spec": {"replicas": 3}}, "application/merge-patch+json")
+        self.assertEqual(d["metadata"]["generation"], 2, "spec change")
+        rv = rv_of(d)
+        d = self.ok("PATCH", base, {"spec": {"replicas": 3}}, "application/merge-patch+json")
+        self.assertEqual((d["metadata"]["generation"], rv_of(d)), (2, rv), "no-op write")
+        self.assertNotIn("generation", self.secret("nogen")["metadata"])
+        # custom resources with a status subresource: any non-metadata, non-status change
+        self.crd()
+        p = "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+        cr = self.ok("POST", p, {"apiVersion": "wire.example.com/v1alpha1", "kind": "WireThing",
+                                 "metadata": {"name": "g"}, "spec": {"size": 2}})
+        self.assertEqual(cr["metadata"]["generation"], 1)
+        cr = self.ok("PATCH", p + "/g", {"metadata": {"labels": {"a": "b"}}},
+                     "application/merge-patch+json")
+        self.assertEqual(cr["metadata"]["generation"], 1)
+        cr = self.ok("PATCH", p + "/g", {"spec": {"size": 3}}, "application/merge-patch+json")
+        self.assertEqual(cr["metadata"]["generation"], 2)
+
+    def test_observed_generation_is_never_touched_by_server(self):
+        base = "/apis/apps/v1/namespaces/NAMESPACE/deployments/api"
+        self.deployment()
+        self.ok("PATCH", base + "/status", {"status": {"observedGeneration": 1}},
+                "application/merge-patch+json")
+        for i in range(3):
+            d = self.ok("PATCH", base, {"spec": {"replicas": 4 + i}},
+                        "application/merge-patch+json")
+        self.assertEqual(d["metadata"]["generation"], 4)
+        self.assertEqual(d["status"]["observedGeneration"], 1)
+
+    def test_status_subresource_isolation(self):
+        base = "/apis/apps/v1/namespaces/NAMESPACE/deployments/api"
+        d = self.deployment()
+        self.assertEqual(d["status"], {})
+        d["status"] = {"replicas": 9}
+        d["spec"]["replicas"] = 5
+        d = self.ok("PUT", base, d)
+        self.assertEqual(d["status"], {}, "main resource ignores .status")
+        self.assertEqual(d["spec"]["replicas"], 5)
+        d["status"] = {"replicas": 7}
+        d["spec"]["replicas"] = 1
+        d["metadata"]["labels"] = {"z": "z"}
+        d = self.ok("PUT", base + "/status", d)
+        self.assertEqual(d["status"]["replicas"], 7)
+        self.assertEqual(d["spec"]["replicas"], 5, "status subresource ignores .spec")
+        self.assertNotIn("labels", d["metadata"])
+        self.assertEqual(self.ok("GET", base + "/status")["status"]["replicas"], 7)
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets/x/status")
+        self.assertEqual(r.status, 404, "secrets have no status subresource")
+
+    def test_patch_content_types(self):
+        base = "/apis/apps/v1/namespaces/NAMESPACE/deployments/api"
+        self.deployment()
+        d = self.ok("PATCH", base, {"spec": {"template": {"spec": {"containers": [
+            {"name": "side", "image": "example.invalid/side:1"},
+            {"name": "api", "env": [{"name": "EXTRA", "value": "1"}]}]}}}},
+            "application/strategic-merge-patch+json")
+        cs = d["spec"]["template"]["spec"]["containers"]
+        self.assertEqual([c["name"] for c in cs], ["api", "side"])
+        self.assertEqual([e["name"] for e in cs[0]["env"]], ["SVC_API_KEY", "EXTRA"])
+        self.assertEqual(cs[0]["image"], "example.invalid/api:1")
+        d = self.ok("PATCH", base, {"spec": {"template": {"spec": {"containers": [
+            {"name": "side", "$patch": "delete"}]}}}}, "application/strategic-merge-patch+json")
+        self.assertEqual(len(d["spec"]["template"]["spec"]["containers"]), 1)
+        # merge patch replaces lists wholesale and deletes with null
+        d = self.ok("PATCH", base, {"metadata": {"labels": {"a": "1", "b": "2"}}},
+                    "application/merge-patch+json")
+        d = self.ok("PATCH", base, {"metadata": {"labels": {"a": None}}},
+                    "application/merge-patch+json")
+        self.assertEqual(d["metadata"]["labels"], {"b": "2"})
+        # JSON patch: every op, and a failing test op is 422
+        ops = [{"op": "add", "path": "/metadata/annotations", "value": {"k": "v"}},
+               {"op": "copy", "from": "/metadata/annotations/k", "path": "/metadata/labels/c"},
+               {"op": "move", "from": "/metadata/labels/b", "path": "/metadata/labels/m"},
+               {"op": "replace", "path": "/spec/replicas", "value": 3},
+               {"op": "remove", "path": "/metadata/annotations/k"},
+               {"op": "test", "path": "/spec/replicas", "value": 3}]
+        d = self.ok("PATCH", base, ops, "application/json-patch+json")
+        self.assertEqual(d["metadata"]["labels"], {"c": "v", "m": "2"})
+        self.assertEqual(d["spec"]["replicas"], 3)
+        for bad in ([{"op": "test", "path": "/spec/replicas", "value": 4}],
+                    [{"op": "remove", "path": "/spec/nope"}],
+                    [{"op": "replace", "path": "/a/b/c", "value": 1}]):
+            r = self.req("PATCH", base, bad, "application/json-patch+json")
+            self.assertEqual((r.status, r.json["reason"]), (422, "Invalid"), r.raw)
+        r = self.req("PATCH", base, {"x": 1}, "text/plain")
+        self.assertEqual(r.status, 415)
+        self.assertIn("application/strategic-merge-patch+json", r.json["message"])
+        r = self.req("PATCH", base, "{not json", "application/merge-patch+json")
+        self.assertEqual((r.status, r.json["reason"]), (400, "BadRequest"))
+        self.crd()
+        p = "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+        self.ok("POST", p, {"apiVersion": "wire.example.com/v1alpha1", "kind": "WireThing",
+                            "metadata": {"name": "sm"}, "spec": {"size": 2}})
+        r = self.req("PATCH", p + "/sm", {"spec": {"size": 3}},
+                     "application/strategic-merge-patch+json")
+        self.assertEqual((r.status, r.json["reason"]), (415, "UnsupportedMediaType"))
+
+    def test_pagination_covers_every_item_once(self):
+        names = set("p%03d" % i for i in range(57))
+        for n in sorted(names, reverse=True):
+            self.secret(n, labels={"page": "yes"})
+        other = "%s-b" % self.ns
+        self.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": other}})
+        self.secret("p000", ns=other)
+        seen, cont, pages, remaining = [], "", 0, []
+        while True:
+            q = "limit=10" + ("&continue=" + urllib.parse.quote(cont) if cont else "")
+            lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets?" + q)
+            pages += 1
+            seen += [i["metadata"]["name"] for i in lst["items"]]
+            self.assertNotIn("kind", lst["items"][0], "list items carry no kind")
+            cont = lst["metadata"].get("continue")
+            if not cont:
+                self.assertNotIn("remainingItemCount", lst["metadata"])
+                break
+            remaining.append(lst["metadata"]["remainingItemCount"])
+        self.assertEqual(seen, sorted(names))
+        self.assertEqual(pages, 6)
+        self.assertEqual(remaining, [47, 37, 27, 17, 7])
+        # with a label selector: still complete, but no remainingItemCount
+        seen, cont = [], ""
+        while True:
+            q = "labelSelector=page%3Dyes&limit=7" + (
+                "&continue=" + urllib.parse.quote(cont) if cont else "")
+            lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets?" + q)
+            self.assertNotIn("remainingItemCount", lst["metadata"])
+            seen += [i["metadata"]["name"] for i in lst["items"]]
+            cont = lst["metadata"].get("continue")
+            if not cont:
+                break
+        self.assertEqual(seen, sorted(names))
+        # all namespaces: ordered by namespace then name
+        all_ = self.ok("GET", "/api/v1/secrets?limit=1000")["items"]
+        mine = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in all_
+                if i["metadata"]["namespace"] in (self.ns, other)]
+        self.assertEqual(len(mine), 58)
+        self.assertEqual(mine, sorted(mine, key=lambda x: x[0] + "/" + x[1]), "etcd key order")
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets?limit=1&continue=garbage")
+        self.assertEqual(r.status, 400)
+
+    def test_label_and_field_selectors(self):
+        self.secret("a", {"app": "x", "tier": "fe"})
+        self.secret("b", {"app": "y", "tier": "be"})
+        self.secret("c", {"app": "z"})
+        self.secret("d")
+        cases = {"app=x": "a", "app==x": "a", "app!=x": "bcd", "app in (x,y)": "ab",
+                 "app notin (x,y)": "cd", "tier": "ab", "!tier": "cd", "app,!tier": "c",
+                 "app=x,tier=fe": "a", "app=x,tier=be": "", "": "abcd"}
+        for sel, want in cases.items():
+            lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets?labelSelector=" +
+                          urllib.parse.quote(sel))
+            self.assertEqual("".join(i["metadata"]["name"] for i in lst["items"]), want, sel)
+        fcases = {"metadata.name=b": "b", "metadata.name!=b": "acd",
+                  "metadata.namespace=%s" % self.ns: "abcd",
+                  "metadata.name!=a,metadata.name!=b": "cd", "type=Opaque": "abcd"}
+        for sel, want in fcases.items():
+            lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets?fieldSelector=" +
+                          urllib.parse.quote(sel))
+            self.assertEqual("".join(i["metadata"]["name"] for i in lst["items"]), want, sel)
+        for q in ("fieldSelector=spec.x%3D1", "labelSelector=%3D%3D%3D"):
+            r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets?" + q)
+            self.assertEqual((r.status, r.json["reason"]), (400, "BadRequest"), q)
+
+    def watch(self, path, **kw):
+        w = Watch(self.srv, path.replace("NAMESPACE", self.ns), **kw)
+        self.addCleanup(w.close)
+        return w
+
+    def test_watch_resume_replays_missed_events_in_order(self):
+        rv0 = rv_of(self.secret("r"))
+        expect = []
+        for i in range(4):
+            o = self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/r",
+                        {"data": {"k": "dg%d=" % i}}, "application/merge-patch+json")
+            expect.append(("MODIFIED", rv_of(o)))
+        expect.append(("ADDED", rv_of(self.secret("r2"))))
+        expect.append(("DELETED", None))
+        self.ok("DELETE", "/api/v1/namespaces/NAMESPACE/secrets/r")
+        self.secret("other-ns-noise", ns="default")
+        w = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=true&resourceVersion=%d"
+                       "&timeoutSeconds=1" % rv0)
+        evs = w.events(10)
+        got = [(e["type"], rv_of(e["object"])) for e in evs]
+        self.assertEqual([t for t, _ in got], [t for t, _ in expect])
+        self.assertEqual([r for _, r in got[:-1]], [r for _, r in expect[:-1]])
+        self.assertGreater(got[-1][1], got[-2][1], "DELETED carries a new RV")
+        self.assertEqual(evs[-1]["object"]["metadata"]["name"], "r")
+        rvs = [r for _, r in got]
+        self.assertEqual(rvs, sorted(rvs))
+        # resuming from the last event's RV yields nothing old
+        w2 = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&resourceVersion=%d"
+                        "&timeoutSeconds=1" % rvs[-1])
+        self.assertEqual(w2.events(10), [])
+
+    def test_watch_rv_zero_and_unset_start_with_synthetic_added(self):
+        self.secret("x1")
+        self.secret("x2")
+        for rv in ("0", ""):
+            w = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&timeoutSeconds=1"
+                           "&resourceVersion=" + rv)
+            evs = w.events(5)
+            self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in evs],
+                             [("ADDED", "x1"), ("ADDED", "x2")])
+
+    def test_watch_live_events_and_selectors(self):
+        w = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&labelSelector=sel%3Dyes"
+                       "&timeoutSeconds=5")
+        wf = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&fieldSelector="
+                        "metadata.name%3Dfs&timeoutSeconds=5")
+        self.wait_watches(2)
+        self.secret("fs")
+        self.secret("ls", {"sel": "yes"})
+        self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/ls",
+                {"metadata": {"labels": {"sel": "no"}}}, "application/merge-patch+json")
+        self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/fs",
+                {"metadata": {"labels": {"sel": "yes"}}}, "application/merge-patch+json")
+        evs = w.events(3)
+        self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in evs],
+                         [("ADDED", "ls"), ("DELETED", "ls"), ("ADDED", "fs")])
+        self.assertEqual(evs[1]["object"]["metadata"]["labels"], {"sel": "no"})
+        evs = wf.events(2)
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "MODIFIED"])
+
+    def wait_watches(self, n):
+        deadline = time.monotonic() + 5
+        while self.admin("GET", "/watches").json["open"] < n:
+            self.assertLess(time.monotonic(), deadline, "watches not established")
+            time.sleep(0.01)
+
+    def test_watch_410_after_compact(self):
+        rv = rv_of(self.secret("cmp"))
+        self.secret("cmp2")
+        c = self.admin("POST", "/compact").json
+        self.assertGreaterEqual(int(c["compactedResourceVersion"]), rv)
+        w = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&resourceVersion=%d" % rv)
+        self.assertEqual(w.resp.status, 200)
+        ev = w.next()
+        self.assertEqual(ev["type"], "ERROR")
+        self.assertEqual((ev["object"]["code"], ev["object"]["reason"]), (410, "Expired"))
+        self.assertIsNone(w.next(), "the stream ends after the ERROR")
+        # a list continue token from before the compaction is expired too
+        lst = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets?limit=1")
+        self.admin("POST", "/compact")
+        self.secret("cmp3")
+        self.admin("POST", "/compact")
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets?limit=1&continue=" +
+                     urllib.parse.quote(lst["metadata"]["continue"]))
+        self.assertEqual((r.status, r.json["reason"]), (410, "Expired"))
+
+    def test_bookmarks_carry_only_resource_version(self):
+        rv = rv_of(self.secret("bm"))
+        w = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&resourceVersion=%d"
+                       "&allowWatchBookmarks=true&timeoutSeconds=2" % rv)
+        evs = [e for e in iter(w.next, None)]
+        bms = [e for e in evs if e["type"] == "BOOKMARK"]
+        self.assertGreaterEqual(len(bms), 2, "periodic bookmarks (interval 0.5 s)")
+        for b in bms:
+            self.assertEqual(set(b["object"]), {"kind", "apiVersion", "metadata"})
+            self.assertEqual(set(b["object"]["metadata"]), {"resourceVersion",
+                                                            "creationTimestamp"})
+            self.assertGreaterEqual(int(b["object"]["metadata"]["resourceVersion"]), rv)
+        w2 = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&resourceVersion=%d"
+                        "&timeoutSeconds=1" % rv)
+        self.assertEqual([e for e in iter(w2.next, None)], [], "no bookmarks unless asked")
+
+    def test_watch_closes_at_timeout_seconds(self):
+        for t in (1, 2):
+            start = time.monotonic()
+            w = self.watch("/api/v1/namespaces/NAMESPACE/configmaps?watch=1&timeoutSeconds=%d"
+                           % t)
+            self.assertIsNone(w.next())
+            took = time.monotonic() - start
+            self.assertGreaterEqual(took, t - 0.05)
+            self.assertLess(took, t + 1.0)
+
+    def test_delete_conventions_and_finalizers(self):
+        s = self.secret("del")
+        st = self.ok("DELETE", "/api/v1/namespaces/NAMESPACE/secrets/del")
+        self.assertEqual((st["kind"], st["status"]), ("Status", "Success"))
+        self.assertEqual(st["details"], {"name": "del", "kind": "secrets",
+                                         "uid": s["metadata"]["uid"]})
+        r = self.req("DELETE", "/api/v1/namespaces/NAMESPACE/secrets/del")
+        self.assertEqual((r.status, r.json["reason"]), (404, "NotFound"))
+        self.crd()
+        p = "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+        self.ok("POST", p, {"apiVersion": "wire.example.com/v1alpha1", "kind": "WireThing",
+                            "metadata": {"name": "f", "finalizers": ["keyrotator.io/x"]},
+                            "spec": {"size": 2}})
+        w = self.watch(p + "?watch=1&fieldSelector=metadata.name%3Df&timeoutSeconds=5")
+        o = self.ok("DELETE", p + "/f")
+        self.assertEqual(o["kind"], "WireThing", "custom resources return the object")
+        self.assertIn("deletionTimestamp", o["metadata"])
+        self.assertEqual(o["metadata"]["generation"], 2)
+        self.ok("GET", p + "/f")
+        self.ok("PATCH", p + "/f", {"metadata": {"finalizers": None}},
+                "application/merge-patch+json")
+        self.assertEqual(self.req("GET", p + "/f").status, 404)
+        self.assertEqual([e["type"] for e in w.events(4)],
+                         ["ADDED", "MODIFIED", "MODIFIED", "DELETED"])
+        g = self.ok("POST", "/api/v1/namespaces/NAMESPACE/configmaps",
+                    {"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": {"generateName": "gen-"}})
+        self.assertTrue(g["metadata"]["name"].startswith("gen-"))
+        self.assertEqual(len(g["metadata"]["name"]), 9)
+
+    def test_validation_errors(self):
+        cases = [({"apiVersion": "v1", "kind": "Secret", "metadata": {}}, 422,
+                  "metadata.name: Required value: name or generateName is required"),
+                 ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "Bad_Name"}},
+                  422, 'metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123'),
+                 ({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "k"}}, 400,
+                  "the object provided is unrecognized"),
+                 ({"apiVersion": "v2", "kind": "Secret", "metadata": {"name": "k"}}, 400,
+                  "the API version in the data (v2) does not match")]
+        for body, code, msg in cases:
+            r = self.req("POST", "/api/v1/namespaces/NAMESPACE/secrets", body)
+            self.assertEqual(r.status, code, r.raw)
+            self.assertIn(msg, r.json["message"])
+        r = self.req("POST", "/api/v1/namespaces/NAMESPACE/secrets", b"{garbage")
+        self.assertEqual((r.status, r.json["reason"]), (400, "BadRequest"))
+        r = self.req("POST", "/api/v1/namespaces/no-such-ns/secrets",
+                     {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k"}})
+        self.assertEqual((r.status, r.json["message"]), (404, 'namespaces "no-such-ns" not found'))
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/widgets")
+        self.assertEqual(r.json, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Failure", "message": "the server could not find "
+                                  "the requested resource", "reason": "NotFound",
+                                  "details": {}, "code": 404})
+        r = self.req("GET", "/apis/apps/v1/namespaces/NAMESPACE/deployments/nope")
+        self.assertEqual(r.json["message"], 'deployments.apps "nope" not found')
+        self.assertEqual(r.json["details"], {"name": "nope", "group": "apps",
+                                             "kind": "deployments"})
+
+    def test_crd_schema_defaults_pruning_and_cel(self):
+        self.crd()
+        p = "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+
+        def create(name, spec):
+            return self.req("POST", p, {"apiVersion": "wire.example.com/v1alpha1",
+                                        "kind": "WireThing", "metadata": {"name": name},
+                                        "spec": spec, "junk": 1})
+        r = create("ok", {"size": 2, "unknown": "x"})
+        self.assertEqual(r.status, 201)
+        self.assertEqual(r.json["spec"], {"size": 2}, "pruning")
+        self.assertNotIn("junk", r.json)
+        bad = {"enum": ({"size": 2, "color": "green"}, "spec.color", "FieldValueNotSupported"),
+               "pattern": ({"size": 2, "code": "A1"}, "spec.code", "FieldValueInvalid"),
+               "maxlen": ({"size": 2, "code": "abcdef"}, "spec.code", "FieldValueTooLong"),
+               "type": ({"size": "2"}, "spec.size", "FieldValueTypeInvalid"),
+               "maxitems": ({"size": 2, "stages": [{"name": c} for c in "abcd"]},
+                            "spec.stages", "FieldValueTooMany"),
+               "itemreq": ({"size": 2, "stages": [{}]}, "spec.stages[0].name",
+                           "FieldValueRequired"),
+               "cel2": ({"size": 2, "color": "black"}, "spec", "FieldValueInvalid")}
+        for name, (spec, field, reason) in bad.items():
+            r = create(name, spec)
+            self.assertEqual(r.status, 422, (name, r.raw))
+            self.assertEqual((r.json["details"]["causes"][0]["field"],
+                              r.json["details"]["causes"][0]["reason"]), (field, reason), name)
+        r = self.req("GET", "/apis/wire.example.com/v1alpha1/wirethings")
+        self.assertEqual(r.json["kind"], "WireThingList")
+        self.assertEqual(r.json["items"][0]["kind"], "WireThing")
+        d = self.ok("GET", "/apis")
+        self.assertIn("wire.example.com", [g["name"] for g in d["groups"]])
+
+    def test_namespaces_and_discovery(self):
+        v1 = self.ok("GET", "/api/v1")
+        names = {r["name"] for r in v1["resources"]}
+        self.assertTrue({"secrets", "configmaps", "events", "namespaces"} <= names)
+        apps = self.ok("GET", "/apis/apps/v1")
+        self.assertIn("deployments/status", [r["name"] for r in apps["resources"]])
+        self.assertEqual(self.ok("GET", "/api")["versions"], ["v1"])
+        self.assertEqual(self.ok("GET", "/version")["major"], "1")
+        self.secret("in-ns")
+        ns = self.ok("GET", "/api/v1/namespaces/NAMESPACE")
+        self.assertEqual(ns["status"]["phase"], "Active")
+        self.ok("DELETE", "/api/v1/namespaces/NAMESPACE")
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/NAMESPACE").status, 404)
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets/in-ns").status,
+                         404)
+
+
+# ---------------------------------------------------------------------------
+# Part 3: auth, TLS, admin API, robustness
+# ---------------------------------------------------------------------------
+
+class TestAdminAndRobustness(Base):
+
+    def test_token_rotation_at_runtime(self):
+        self.secret("t")
+        path = "/api/v1/namespaces/NAMESPACE/secrets/t"
+        self.assertEqual(self.req("GET", path, token="new-token").status, 401)
+        self.admin("POST", "/tokens", {"token": "new-token"})
+        self.assertEqual(self.req("GET", path, token="new-token").status, 200)
+        self.admin("DELETE", "/tokens", {"token": "new-token"})
+        self.assertEqual(self.req("GET", path, token="new-token").status, 401)
+        self.admin("POST", "/tokens", {"token": "ro", "user": "reader",
+                                       "rules": [{"verbs": ["get", "list", "watch"],
+                                                  "resources": ["*"]}]})
+        self.assertEqual(self.req("GET", path, token="ro").status, 200)
+        r = self.req("DELETE", path, token="ro")
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.json["message"], 'secrets "t" is forbidden: User "reader" cannot '
+                         'delete resource "secrets" in API group "" in the namespace "%s"'
+                         % self.ns)
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets", token=None)
+        self.assertEqual(r.json["message"], 'secrets is forbidden: User "system:anonymous" '
+                         'cannot list resource "secrets" in API group "" in the namespace "%s"'
+                         % self.ns)
+
+    def test_fault_injection_status_codes(self):
+        self.secret("f")
+        path = "/api/v1/namespaces/%s/secrets/f" % self.ns
+        self.admin("POST", "/faults", {"method": "GET", "path": "^" + path + "$",
+                                       "status": 503, "count": 2})
+        self.assertEqual([self.req("GET", path).status for _ in range(3)], [503, 503, 200])
+        self.admin("POST", "/faults", {"path": self.ns, "status": 429, "retryAfter": 2})
+        r = self.req("GET", path)
+        self.assertEqual((r.status, r.headers["Retry-After"], r.json["reason"]),
+                         (429, "2", "TooManyRequests"))
+        self.assertEqual(r.json["details"]["retryAfterSeconds"], 2)
+        self.admin("POST", "/faults", {"method": "PUT|PATCH", "path": self.ns, "status": 500})
+        self.assertEqual(self.req("GET", path).status, 200, "method filter")
+        r = self.req("PATCH", path, {}, "application/merge-patch+json")
+        self.assertEqual((r.status, r.json["reason"]), (500, "InternalError"))
+        self.admin("POST", "/faults", {"path": self.ns, "delayMs": 300})
+        t = time.monotonic()
+        self.assertEqual(self.req("GET", path).status, 200)
+        self.assertGreaterEqual(time.monotonic() - t, 0.29)
+        self.admin("POST", "/faults", {"path": self.ns, "drop": True})
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            self.req("GET", path)
+        self.assertEqual(self.req("GET", path).status, 200)
+        self.admin("POST", "/delay", {"ms": 200})
+        t = time.monotonic()
+        self.req("GET", path)
+        self.admin("POST", "/delay", {"ms": 0})
+        self.assertGreaterEqual(time.monotonic() - t, 0.19)
+
+    def test_drop_and_stall_watches(self):
+        w = Watch(self.srv, "/api/v1/namespaces/%s/secrets?watch=1&allowWatchBookmarks=true"
+                  % self.ns)
+        self.addCleanup(w.close)
+        self.secret("d1")
+        self.assertEqual(w.events(1)[0]["type"], "ADDED")
+        self.assertEqual(self.admin("POST", "/watches/drop").json["dropped"] >= 1, True)
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError, OSError)):
+            while w.next() is not None:
+                pass
+            raise ConnectionError("stream ended cleanly")  # a drop must not end cleanly
+        w2 = Watch(self.srv, "/api/v1/namespaces/%s/secrets?watch=1&allowWatchBookmarks=true"
+                   "&resourceVersion=0" % self.ns, timeout=1.5)
+        self.addCleanup(w2.close)
+        self.assertEqual(w2.next()["type"], "ADDED")
+        self.admin("POST", "/watches/stall")
+        self.addCleanup(self.admin, "POST", "/watches/resume")
+        self.secret("d2")
+        with self.assertRaises((socket.timeout, TimeoutError)):
+            while True:  # at most a bookmark already in flight, never the new object
+                self.assertEqual(w2.next()["type"], "BOOKMARK")
+        self.admin("POST", "/watches/resume")
+        w3 = Watch(self.srv, "/api/v1/namespaces/%s/secrets?watch=1&resourceVersion=0"
+                   "&timeoutSeconds=1" % self.ns)
+        self.addCleanup(w3.close)
+        self.assertEqual(len(w3.events(5)), 2, "the server still serves watches")
+
+    def test_stats_count_requests(self):
+        self.admin("POST", "/stats/reset")
+        self.secret("s")
+        self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets/s")
+        self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets")
+        self.req("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/s", {},
+                 "application/merge-patch+json")
+        self.deployment()
+        st = self.admin("GET", "/stats").json
+        self.assertEqual(st["byResource"]["secrets"]["get"], 1)
+        self.assertEqual(st["byResource"]["secrets"]["list"], 1)
+        self.assertEqual(st["byResource"]["secrets"]["create"], 1)
+        self.assertEqual(st["byResource"]["secrets"]["reads"], 2)
+        self.assertEqual(st["byResource"]["secrets"]["writes"], 2)
+        self.assertEqual(st["byResource"]["deployments.apps"]["create"], 1)
+        self.assertEqual((st["reads"], st["writes"]), (2, 3))
+        self.assertEqual(self.admin("POST", "/stats/reset").json["total"], 0)
+        dump = self.admin("GET", "/objects").json
+        self.assertIn(("Secret", "s"), [(o["kind"], o["metadata"]["name"])
+                                        for o in dump["items"]])
+
+    def test_oversized_and_garbage_requests(self):
+        big = b'{"apiVersion":"v1","kind":"Secret","metadata":{"name":"big"},"data":{"k":"' + \
+            b"A" * (3 * 1024 * 1024 + 10) + b'"}}'
+        try:
+            r = self.req("POST", "/api/v1/namespaces/NAMESPACE/secrets", big)
+            self.assertEqual((r.status, r.json["reason"]), (413, "RequestEntityTooLarge"))
+        except (ConnectionError, BrokenPipeError):
+            pass  # the server may close before reading everything; the next check matters
+        for junk in (b"\x00\x01garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                     b"POST /api/v1/namespaces/x/secrets HTTP/1.1\r\nContent-Length: abc\r\n\r\n"):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=5)
+            s.sendall(junk)
+            try:
+                s.recv(1000)
+            except OSError:
+                pass
+            s.close()
+        self.assertEqual(self.req("GET", "/version").status, 200, "server survived")
+        self.assertEqual(self.req("GET", "/nothing/here").status, 404)
+
+    def test_keep_alive(self):
+        c = self.srv.conn()
+        try:
+            for _ in range(5):
+                r = request(self.srv, "GET", "/api/v1/namespaces/%s/secrets" % self.ns, conn=c)
+                self.assertEqual(r.status, 200)
+                self.assertIn("Content-Length", r.headers)
+        finally:
+            c.close()
+
+
+class TestTLS(Base):
+    tls = True
+
+    def test_https_with_ca_and_client_cert(self):
+        with open(self.srv.kubeconfig) as f:
+            kc = f.read()
+        self.assertIn("server: https://127.0.0.1:%d" % self.srv.port, kc)
+        self.assertIn("certificate-authority-data: ", kc)
+        self.assertIn("token: " + TOKEN, kc)
+        self.assertIn("current-context: kubeapi-local", kc)
+        self.assertIn("namespace: default", kc)
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets").status, 200)
+        r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets", token=None)
+        self.assertEqual(r.status, 403)
+        ctx = self.srv.ssl_context(client_cert=True)
+        r = request(self.srv, "GET", "/api/v1/namespaces/%s/secrets" % self.ns, token=None,
+                    ctx=ctx)
+        self.assertEqual(r.status, 200, "client certificate authenticates")
+        other = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, other, True)
+        import ktls
+        ktls.make_ca(other, "ca", "other-ca")
+        with self.assertRaises(ssl.SSLError):
+            request(self.srv, "GET", "/version", ctx=self.srv.ssl_context(
+                ca=os.path.join(other, "ca.crt")))
+        ctx = ssl.create_default_context(cafile=os.path.join(self.srv.tls_dir, "ca.crt"))
+        c = http.client.HTTPSConnection("localhost", self.srv.port, context=ctx, timeout=5)
+        c.request("GET", "/version")
+        self.assertEqual(c.getresponse().status, 200, "SAN DNS:localhost")
+        c.close()
+
+    def test_watch_over_tls(self):
+        w = Watch(self.srv, "/api/v1/namespaces/%s/secrets?watch=1&timeoutSeconds=3" % self.ns)
+        self.addCleanup(w.close)
+        self.secret("tw")
+        self.assertEqual(w.events(1)[0]["object"]["metadata"]["name"], "tw")
+
+
+class TestStartupOptions(unittest.TestCase):
+
+    def test_crd_yaml_file_and_state_dir(self):
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        crd = os.path.join(tmp, "crd.yaml")
+        with open(crd, "w") as f:
+            f.write(YAML_CRD)
+        state = os.path.join(tmp, "state")
+        srv = Server(extra=["--crd", crd], state_dir=state)
+        self.addCleanup(srv.stop)
+        p = "/apis/ex.io/v1/namespaces/default/gizmos"
+        r = request(srv, "POST", p, {"apiVersion": "ex.io/v1", "kind": "Gizmo",
+                                     "metadata": {"name": "g1"}, "spec": {"n": 1}})
+        self.assertEqual(r.status, 201, r.raw)
+        self.assertEqual(r.json["spec"], {"mode": "fast", "n": 1}, "schema default")
+        rv = r.json["metadata"]["resourceVersion"]
+        r = request(srv, "POST", p, {"apiVersion": "ex.io/v1", "kind": "Gizmo",
+                                     "metadata": {"name": "g2"}, "spec": {"n": "x"}})
+        self.assertEqual(r.status, 422)
+        srv.stop(signal.SIGTERM)
+        srv.start()
+        r = request(srv, "GET", p + "/g1")
+        self.assertEqual((r.status, r.json["metadata"]["resourceVersion"]), (200, rv))
+        r = request(srv, "GET", "/api/v1/namespaces/default/secrets?watch=1&resourceVersion=2")
+        self.assertIn('"code":410', r.raw.decode(), "history does not survive a restart")
+
+
+YAML_CRD = """\
+# a CRD in the YAML subset kyaml.py reads
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.ex.io
+spec:
+  group: ex.io
+  scope: Namespaced
+  names:
+    plural: gizmos
+    kind: Gizmo
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources:
+        status: {}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                n:
+                  type: integer
+                mode:
+                  type: string
+                  default: fast
+"""
+
+
+if __name__ == "__main__":
+    unittest.main()
