@@ -45,7 +45,9 @@ enum kr_status kr_http_addr_parse(const char *addr, char *host, size_t host_size
 
 /*
  * Listen on `addr` (as above; port 0 picks a free port, see kr_http_server_port) and
- * start serving `h` on a thread of the server's own. `h` is copied; what it points to is
+ * start serving `h` on a thread of the server's own. An empty host listens on every
+ * interface (IPv6 dual stack where available, else IPv4); a host name that resolves to
+ * several addresses listens on the first one that works. `h` is copied; what it points to is
  * borrowed. Caller frees *out with kr_http_server_free. Errors: KR_EINVAL (malformed
  * address or unknown host, message names `addr`), KR_EIO (cannot listen, e.g. the port
  * is in use; the message says why), KR_ENOMEM.

@@ -633,9 +633,11 @@ enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out)
 
 /* ---- keyrotator's families ---- */
 
-static const double reconcile_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-static const double rotation_buckets[] = {1,   5,   15,	  30,	60,   120,  300,
-					  600, 900, 1800, 3600, 7200, 10800};
+/* clang-format off */
+static const double reconcile_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+static const double rotation_buckets[] = { 1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
+					   10800 };
+/* clang-format on */
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -643,95 +645,44 @@ enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m, const char *
 					      struct kr_keyrotator_metrics *out,
 					      struct kr_error *err)
 {
+	/* clang-format off */
+#define FAMILY(field, type, buckets, nbuckets, help, ...) \
+	{ { type, "keyrotator_" #field, help, { __VA_ARGS__ }, buckets, nbuckets }, &out->field }
 	const struct {
 		struct kr_metric_desc d;
 		struct kr_metric **slot;
 	} table[] = {
-	    {{KR_METRIC_COUNTER,
-	      "keyrotator_rotations_total",
-	      "Rotations finished, by outcome (completed, rolled_back, failed).",
-	      {"outcome"},
-	      NULL,
-	      0},
-	     &out->rotations_total},
-	    {{KR_METRIC_HISTOGRAM,
-	      "keyrotator_rotation_duration_seconds",
-	      "Time from the start of a rotation to its end.",
-	      {NULL},
-	      rotation_buckets,
-	      ARRAY_LEN(rotation_buckets)},
-	     &out->rotation_duration_seconds},
-	    {{KR_METRIC_COUNTER,
-	      "keyrotator_reconcile_total",
-	      "Reconciles of KeyRotation objects, by result (success, error, requeue).",
-	      {"result"},
-	      NULL,
-	      0},
-	     &out->reconcile_total},
-	    {{KR_METRIC_HISTOGRAM,
-	      "keyrotator_reconcile_duration_seconds",
-	      "Time spent in one reconcile.",
-	      {NULL},
-	      reconcile_buckets,
-	      ARRAY_LEN(reconcile_buckets)},
-	     &out->reconcile_duration_seconds},
-	    {{KR_METRIC_GAUGE,
-	      "keyrotator_workqueue_depth",
-	      "Items waiting in the work queue.",
-	      {NULL},
-	      NULL,
-	      0},
-	     &out->workqueue_depth},
-	    {{KR_METRIC_COUNTER,
-	      "keyrotator_workqueue_adds_total",
-	      "Items added to the work queue.",
-	      {NULL},
-	      NULL,
-	      0},
-	     &out->workqueue_adds_total},
-	    {{KR_METRIC_COUNTER,
-	      "keyrotator_workqueue_retries_total",
-	      "Items re-added to the work queue after a failure, with backoff.",
-	      {NULL},
-	      NULL,
-	      0},
-	     &out->workqueue_retries_total},
-	    {{KR_METRIC_GAUGE,
-	      "keyrotator_unauthorized_rate",
-	      "Last measured 401 responses per second during a rotation.",
-	      {"namespace", "name"},
-	      NULL,
-	      0},
-	     &out->unauthorized_rate},
-	    {{KR_METRIC_GAUGE,
-	      "keyrotator_key_age_seconds",
-	      "Age of the current key of a KeyRotation.",
-	      {"namespace", "name"},
-	      NULL,
-	      0},
-	     &out->key_age_seconds},
-	    {{KR_METRIC_COUNTER,
-	      "keyrotator_keystore_repairs_total",
-	      "Key store entries repaired by reconcile (drift fixed).",
-	      {NULL},
-	      NULL,
-	      0},
-	     &out->keystore_repairs_total},
-	    {{KR_METRIC_GAUGE,
-	      "keyrotator_leader",
-	      "1 while this replica holds the leader lease, else 0.",
-	      {NULL},
-	      NULL,
-	      0},
-	     &out->leader},
-	    {{KR_METRIC_GAUGE,
-	      "keyrotator_build_info",
-	      "Always 1; the version label says which build is running.",
-	      {"version"},
-	      NULL,
-	      0},
-	     &out->build_info},
+		FAMILY(rotations_total, KR_METRIC_COUNTER, NULL, 0,
+		       "Rotations finished, by outcome (completed, rolled_back, failed).", "outcome"),
+		FAMILY(rotation_duration_seconds, KR_METRIC_HISTOGRAM,
+		       rotation_buckets, ARRAY_LEN(rotation_buckets),
+		       "Time from the start of a rotation to its end.", NULL),
+		FAMILY(reconcile_total, KR_METRIC_COUNTER, NULL, 0,
+		       "Reconciles of KeyRotation objects, by result (success, error, requeue).",
+		       "result"),
+		FAMILY(reconcile_duration_seconds, KR_METRIC_HISTOGRAM,
+		       reconcile_buckets, ARRAY_LEN(reconcile_buckets),
+		       "Time spent in one reconcile.", NULL),
+		FAMILY(workqueue_depth, KR_METRIC_GAUGE, NULL, 0,
+		       "Items waiting in the work queue.", NULL),
+		FAMILY(workqueue_adds_total, KR_METRIC_COUNTER, NULL, 0,
+		       "Items added to the work queue.", NULL),
+		FAMILY(workqueue_retries_total, KR_METRIC_COUNTER, NULL, 0,
+		       "Items re-added to the work queue after a failure, with backoff.", NULL),
+		FAMILY(unauthorized_rate, KR_METRIC_GAUGE, NULL, 0,
+		       "Last measured 401 responses per second during a rotation.",
+		       "namespace", "name"),
+		FAMILY(key_age_seconds, KR_METRIC_GAUGE, NULL, 0,
+		       "Age of the current key of a KeyRotation.", "namespace", "name"),
+		FAMILY(keystore_repairs_total, KR_METRIC_COUNTER, NULL, 0,
+		       "Key store entries repaired by reconcile (drift fixed).", NULL),
+		FAMILY(leader, KR_METRIC_GAUGE, NULL, 0,
+		       "1 while this replica holds the leader lease, else 0.", NULL),
+		FAMILY(build_info, KR_METRIC_GAUGE, NULL, 0,
+		       "Always 1; the version label says which build is running.", "version"),
 	};
+#undef FAMILY
+	/* clang-format on */
 	enum kr_status rc;
 
 	for (size_t i = 0; i < ARRAY_LEN(table); i++) {
