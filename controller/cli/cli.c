@@ -9,6 +9,7 @@
 /* The verbs, in the order `keyrotator --help` lists them. */
 static const struct kr_cli_verb kr_cli_verbs[] = {
 	{ "version", kr_cli_version, "print the version" },
+	{ "doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions" },
 };
 
 #define KR_CLI_NVERBS (sizeof(kr_cli_verbs) / sizeof(kr_cli_verbs[0]))

@@ -17,9 +17,10 @@ struct kr_kube_client {
 	long connect_ms, request_ms;
 	size_t max_response;
 	unsigned long requests;
-	struct kr_buf resp;   /* body of the current response; wiped after use */
-	int too_big;	      /* the write callback hit max_response */
-	char retry_after[32]; /* Retry-After header of the current response */
+	unsigned long connects; /* CURLINFO_NUM_CONNECTS summed */
+	struct kr_buf resp;	/* body of the current response; wiped after use */
+	int too_big;		/* the write callback hit max_response */
+	char retry_after[32];	/* Retry-After header of the current response */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -77,6 +78,11 @@ void kr_kube_client_set_max_response(struct kr_kube_client *c, size_t bytes)
 unsigned long kr_kube_client_requests(const struct kr_kube_client *c)
 {
 	return c->requests;
+}
+
+unsigned long kr_kube_client_connects(const struct kr_kube_client *c)
+{
+	return c->connects;
 }
 
 static size_t kr_kube_on_body(char *data, size_t size, size_t n, void *arg)
@@ -232,6 +238,7 @@ static enum kr_status kr_kube_client_result(struct kr_kube_client *c, const char
 static enum kr_status kr_kube_client_perform(struct kr_kube_client *c, const char *method,
 					     const char *path, struct kr_error *err)
 {
+	long connects = 0;
 	CURLcode cc;
 
 	c->too_big = 0;
@@ -239,6 +246,9 @@ static enum kr_status kr_kube_client_perform(struct kr_kube_client *c, const cha
 	c->errbuf[0] = '\0';
 	c->requests++;
 	cc = curl_easy_perform(c->curl);
+	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+	    connects > 0)
+		c->connects += (unsigned long)connects;
 	if (cc == CURLE_OK)
 		return KR_OK;
 	if (c->too_big || cc == CURLE_FILESIZE_EXCEEDED)

@@ -35,4 +35,11 @@ void kr_kube_curl_headers_free(struct curl_slist *headers);
 enum kr_status kr_kube_status_error_raw(int http_status, const char *body, size_t len,
 					struct kr_error *err);
 
+/*
+ * New connections the client's handle has opened so far (CURLINFO_NUM_CONNECTS summed
+ * over its requests): 1 after many requests means the connection was reused.
+ */
+struct kr_kube_client;
+unsigned long kr_kube_client_connects(const struct kr_kube_client *c);
+
 #endif

@@ -2,3 +2,8 @@
 # (unit; status.c compiled in directly so it does not wait on the rest of kr_kube).
 kr_unit_test(test_kube_status SOURCES ${KR_CONTROLLER_DIR}/kube/status.c
              LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+# Every verb, error code, TLS/auth mode, transport failure, and `keyrotator doctor`,
+# against the local API server over HTTP and HTTPS.
+if(TARGET kr_kube)
+  kr_integration_test(test_kube_client LABELS apiserver LIBS kr_kube)
+endif()

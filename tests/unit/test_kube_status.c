@@ -39,40 +39,40 @@ static const struct {
 	enum kr_status code;
 	const char *msg; /* exact err->msg */
 } golden_cases[] = {
-	{ "02-secret-create-again-409-alreadyexists.body", 409, KR_EEXIST,
-	  "AlreadyExists: secrets \"svc-api-key\" already exists" },
-	{ "03-secret-get-404-notfound.body", 404, KR_ENOTFOUND,
-	  "NotFound: secrets \"missing\" not found" },
-	{ "05-secret-update-stale-rv-409-conflict.body", 409, KR_ECONFLICT,
-	  "Conflict: Operation cannot be fulfilled on secrets \"svc-api-key\": the object has "
-	  "been modified; please apply your changes to the latest version and try again" },
-	{ "07-secret-get-no-token-403-anonymous.body", 403, KR_EAUTH,
-	  "Forbidden: secrets \"svc-api-key\" is forbidden: User \"system:anonymous\" cannot get "
-	  "resource \"secrets\" in API group \"\" in the namespace \"NAMESPACE\"" },
-	{ "08-secret-get-403-forbidden.body", 403, KR_EAUTH,
-	  "Forbidden: secrets \"svc-api-key\" is forbidden: User \"lab-user\" cannot get "
-	  "resource \"secrets\" in API group \"\" in the namespace \"NAMESPACE\"" },
-	{ "17-deployment-json-patch-422-invalid.body", 422, KR_EINVAL,
-	  "Invalid: Deployment.apps \"api\" is invalid: spec.replicas: Invalid value: -1: must "
-	  "be greater than or equal to 0" },
-	{ "19-cr-strategic-patch-415.body", 415, KR_EHTTP,
-	  "UnsupportedMediaType: the body of the request was in an unknown format - accepted "
-	  "media types include: application/json-patch+json, application/merge-patch+json, "
-	  "application/apply-patch+yaml" },
-	{ "23-cr-create-422-schema.body", 422, KR_EINVAL,
-	  "Invalid: WireThing.wire.example.com \"w2\" is invalid: spec.size: Invalid value: 0: "
-	  "spec.size in body should be greater than or equal to 1" },
-	{ "24-cr-create-422-cel.body", 422, KR_EINVAL,
-	  "Invalid: WireThing.wire.example.com \"w3\" is invalid: spec: Invalid value: "
-	  "\"object\": size must be below 100" },
-	{ "25-cr-create-422-duplicate-list-map-key.body", 422, KR_EINVAL,
-	  "Invalid: WireThing.wire.example.com \"w4\" is invalid: spec.stages[1]: Duplicate "
-	  "value: map[string]interface {}{\"name\":\"a\"}" },
-	{ "26-cr-create-422-missing-required.body", 422, KR_EINVAL,
-	  "Invalid: WireThing.wire.example.com \"w5\" is invalid: [spec.size: Required value, "
-	  "<nil>: Invalid value: \"null\": some validation rules were not checked because the "
-	  "object was invalid; correct the existing errors to complete validation]" },
-	{ "30-secret-get-bad-token-401.body", 401, KR_EAUTH, "Unauthorized: Unauthorized" },
+    {"02-secret-create-again-409-alreadyexists.body", 409, KR_EEXIST,
+     "AlreadyExists: secrets \"svc-api-key\" already exists"},
+    {"03-secret-get-404-notfound.body", 404, KR_ENOTFOUND,
+     "NotFound: secrets \"missing\" not found"},
+    {"05-secret-update-stale-rv-409-conflict.body", 409, KR_ECONFLICT,
+     "Conflict: Operation cannot be fulfilled on secrets \"svc-api-key\": the object has "
+     "been modified; please apply your changes to the latest version and try again"},
+    {"07-secret-get-no-token-403-anonymous.body", 403, KR_EAUTH,
+     "Forbidden: secrets \"svc-api-key\" is forbidden: User \"system:anonymous\" cannot get "
+     "resource \"secrets\" in API group \"\" in the namespace \"NAMESPACE\""},
+    {"08-secret-get-403-forbidden.body", 403, KR_EAUTH,
+     "Forbidden: secrets \"svc-api-key\" is forbidden: User \"lab-user\" cannot get "
+     "resource \"secrets\" in API group \"\" in the namespace \"NAMESPACE\""},
+    {"17-deployment-json-patch-422-invalid.body", 422, KR_EINVAL,
+     "Invalid: Deployment.apps \"api\" is invalid: spec.replicas: Invalid value: -1: must "
+     "be greater than or equal to 0"},
+    {"19-cr-strategic-patch-415.body", 415, KR_EHTTP,
+     "UnsupportedMediaType: the body of the request was in an unknown format - accepted "
+     "media types include: application/json-patch+json, application/merge-patch+json, "
+     "application/apply-patch+yaml"},
+    {"23-cr-create-422-schema.body", 422, KR_EINVAL,
+     "Invalid: WireThing.wire.example.com \"w2\" is invalid: spec.size: Invalid value: 0: "
+     "spec.size in body should be greater than or equal to 1"},
+    {"24-cr-create-422-cel.body", 422, KR_EINVAL,
+     "Invalid: WireThing.wire.example.com \"w3\" is invalid: spec: Invalid value: "
+     "\"object\": size must be below 100"},
+    {"25-cr-create-422-duplicate-list-map-key.body", 422, KR_EINVAL,
+     "Invalid: WireThing.wire.example.com \"w4\" is invalid: spec.stages[1]: Duplicate "
+     "value: map[string]interface {}{\"name\":\"a\"}"},
+    {"26-cr-create-422-missing-required.body", 422, KR_EINVAL,
+     "Invalid: WireThing.wire.example.com \"w5\" is invalid: [spec.size: Required value, "
+     "<nil>: Invalid value: \"null\": some validation rules were not checked because the "
+     "object was invalid; correct the existing errors to complete validation]"},
+    {"30-secret-get-bad-token-401.body", 401, KR_EAUTH, "Unauthorized: Unauthorized"},
 };
 
 static void test_golden_status_bodies(void **state)
@@ -121,21 +121,21 @@ static void test_codes_without_status_body(void **state)
 		enum kr_status code;
 		const char *msg;
 	} cases[] = {
-		{ 400, NULL, KR_EINVAL, "BadRequest: HTTP 400" },
-		{ 409, "{\"kind\":\"Status\",\"code\":409}", KR_ECONFLICT, "Conflict: HTTP 409" },
-		{ 409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\"}", KR_EEXIST,
-		  "AlreadyExists: HTTP 409" },
-		{ 410, "{\"kind\":\"Status\",\"reason\":\"Gone\",\"message\":\"gone\"}", KR_EGONE,
-		  "Gone: gone" },
-		{ 413, NULL, KR_ETOOBIG, "RequestEntityTooLarge: HTTP 413" },
-		{ 429,
-		  "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\","
-		  "\"details\":{\"retryAfterSeconds\":7},\"code\":429}",
-		  KR_EHTTP, "TooManyRequests: slow down (retry after 7s)" },
-		{ 500, "{\"kind\":\"Status\",\"message\":\"boom\"}", KR_EHTTP, "InternalError: boom" },
-		{ 503, "{\"kind\":\"Secret\",\"message\":\"not a status\"}", KR_EHTTP,
-		  "ServiceUnavailable: HTTP 503" },
-		{ 418, "[1,2]", KR_EHTTP, "Failure: HTTP 418" },
+	    {400, NULL, KR_EINVAL, "BadRequest: HTTP 400"},
+	    {409, "{\"kind\":\"Status\",\"code\":409}", KR_ECONFLICT, "Conflict: HTTP 409"},
+	    {409, "{\"kind\":\"Status\",\"reason\":\"AlreadyExists\"}", KR_EEXIST,
+	     "AlreadyExists: HTTP 409"},
+	    {410, "{\"kind\":\"Status\",\"reason\":\"Gone\",\"message\":\"gone\"}", KR_EGONE,
+	     "Gone: gone"},
+	    {413, NULL, KR_ETOOBIG, "RequestEntityTooLarge: HTTP 413"},
+	    {429,
+	     "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\","
+	     "\"details\":{\"retryAfterSeconds\":7},\"code\":429}",
+	     KR_EHTTP, "TooManyRequests: slow down (retry after 7s)"},
+	    {500, "{\"kind\":\"Status\",\"message\":\"boom\"}", KR_EHTTP, "InternalError: boom"},
+	    {503, "{\"kind\":\"Secret\",\"message\":\"not a status\"}", KR_EHTTP,
+	     "ServiceUnavailable: HTTP 503"},
+	    {418, "[1,2]", KR_EHTTP, "Failure: HTTP 418"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -182,10 +182,10 @@ static void test_non_json_error_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_golden_status_bodies),
-		cmocka_unit_test(test_in_stream_expired_uses_status_code),
-		cmocka_unit_test(test_codes_without_status_body),
-		cmocka_unit_test(test_non_json_error_body),
+	    cmocka_unit_test(test_golden_status_bodies),
+	    cmocka_unit_test(test_in_stream_expired_uses_status_code),
+	    cmocka_unit_test(test_codes_without_status_body),
+	    cmocka_unit_test(test_non_json_error_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
