@@ -147,33 +147,29 @@ static enum kr_status token_refresh(struct kr_kube_config *cfg, struct kr_error 
 	return KR_OK;
 }
 
+static enum kr_status copy_secret(const struct kr_secret *src, struct kr_secret **out,
+				  struct kr_error *err)
+{
+	*out = kr_secret_new(kr_secret_data(src), kr_secret_len(src));
+	return *out ? KR_OK : kr_error_set(err, KR_ENOMEM, "out of memory");
+}
+
 enum kr_status kr_kube_config_token(struct kr_kube_config *cfg, struct kr_secret **out,
 				    struct kr_error *err)
 {
-	const struct kr_secret *src = NULL;
-	enum kr_status rc = KR_OK;
+	enum kr_status rc;
 
 	*out = NULL;
-	if (cfg->token) {
-		src = cfg->token;
-	} else if (cfg->token_file) {
-		pthread_mutex_lock(&cfg->token_lock);
-		rc = token_refresh(cfg, err);
-		if (rc == KR_OK) {
-			*out = kr_secret_new(kr_secret_data(cfg->file_token),
-					     kr_secret_len(cfg->file_token));
-			if (!*out)
-				rc = kr_error_set(err, KR_ENOMEM, "out of memory");
-		}
-		pthread_mutex_unlock(&cfg->token_lock);
-		return rc;
-	}
-	if (!src)
+	if (cfg->token)
+		return copy_secret(cfg->token, out, err);
+	if (!cfg->token_file)
 		return KR_OK;
-	*out = kr_secret_new(kr_secret_data(src), kr_secret_len(src));
-	if (!*out)
-		return kr_error_set(err, KR_ENOMEM, "out of memory");
-	return KR_OK;
+	pthread_mutex_lock(&cfg->token_lock);
+	rc = token_refresh(cfg, err);
+	if (rc == KR_OK)
+		rc = copy_secret(cfg->file_token, out, err);
+	pthread_mutex_unlock(&cfg->token_lock);
+	return rc;
 }
 
 static enum kr_status env_required(const char *name, const char **out, struct kr_error *err)

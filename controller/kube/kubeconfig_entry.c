@@ -116,8 +116,10 @@ static enum kr_status ref_bool(const struct kr_kc_ref *r, const char *field, int
 	if (rc != KR_OK || !v)
 		return rc;
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (!strcmp(v, yes[i]))
-			return (*out = 1), KR_OK;
+		if (!strcmp(v, yes[i])) {
+			*out = 1;
+			return KR_OK;
+		}
 		if (!strcmp(v, no[i]))
 			return KR_OK;
 	}

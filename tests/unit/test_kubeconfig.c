@@ -167,6 +167,23 @@ static const struct field_case field_cases[] = {
      "contexts: [{name: plain, context: {cluster: c, namespace: null}}]\n",
      "http://127.0.0.1:8080", "default", "{D}/ca.crt", NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL,
      NULL, NULL},
+    /* base64: one and two '=' of padding, wrapped lines (LF from a block scalar, CRLF) */
+    {"config",
+     "current-context: b64\n"
+     "clusters:\n- name: c\n  cluster:\n    server: https://b64.example\n"
+     "    certificate-authority-data: |\n"
+     "      LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkEK\n"
+     "      LS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=\n"
+     "users:\n- name: u\n  user:\n"
+     "    client-certificate-data: "
+     "\"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFC\\r\\nCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K\"\n"
+     "    client-key-data: "
+     "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFCQwotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==\n"
+     "contexts:\n- {name: b64, context: {cluster: c, user: u, namespace: \"quoted-ns\"}}\n",
+     "https://b64.example", "quoted-ns", NULL,
+     "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n", NULL, 0, NULL, NULL,
+     "-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----\n",
+     "-----BEGIN CERTIFICATE-----\nABC\n-----END CERTIFICATE-----\n", NULL, NULL, NULL},
     /* kubectl: token takes precedence over tokenFile (which need not even exist) */
     {"config",
      "current-context: c\n" CTX CLU
@@ -334,6 +351,8 @@ static void test_load_order(void **state)
 	assert_string_equal(err.msg, "kubeconfig /nonexistent/kc: cannot read: No such file or "
 				     "directory");
 	assert_null(cfg.server);
+	assert_int_equal(kr_kube_config_load(&cfg, dir, NULL, &err), KR_EINVAL);
+	assert_non_null(strstr(err.msg, ": not a regular file"));
 	/* a relative --kubeconfig resolves relative paths against its absolute directory */
 	free(write_text("rel/config", CUR CTX CLUX("server: 'https://x', certificate-authority: "
 						   "ca.crt") USR));
