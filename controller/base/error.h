@@ -56,7 +56,8 @@ enum kr_status kr_error_set(struct kr_error *err, enum kr_status code, const cha
 
 /*
  * Prefix the existing message with context ("kubeconfig /x: " + old msg).
- * Keeps err->code. Returns err->code. `err` may be NULL.
+ * Keeps err->code and returns it; with err == NULL it returns KR_OK, so callers whose
+ * err may be NULL keep their own status: `kr_error_prefix(err, ...); return rc;`.
  */
 enum kr_status kr_error_prefix(struct kr_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
