@@ -7,3 +7,9 @@ kr_unit_test(test_kube_status SOURCES ${KR_CONTROLLER_DIR}/kube/status.c
 if(TARGET kr_kube)
   kr_integration_test(test_kube_client LABELS apiserver LIBS kr_kube)
 endif()
+# `keyrotator doctor`, run as a process against the local API server (with and without
+# the KeyRotation CRD loaded).
+if(TARGET kr_kube)
+  kr_integration_test(test_doctor LABELS apiserver LIBS kr_base)
+  add_dependencies(test_doctor keyrotator)
+endif()
