@@ -24,6 +24,7 @@
 struct fake_clock {
 	pthread_mutex_t mu;
 	int64_t now;
+	int reads; /* get reads the clock under the queue lock right before it waits */
 };
 
 static int64_t fake_now(void *arg)
@@ -33,6 +34,7 @@ static int64_t fake_now(void *arg)
 
 	pthread_mutex_lock(&c->mu);
 	now = c->now;
+	c->reads++;
 	pthread_mutex_unlock(&c->mu);
 	return now;
 }
@@ -87,10 +89,17 @@ static void expect_get(struct kr_workqueue *q, const char *want)
 	free(key);
 }
 
-/* A thread blocked in kr_workqueue_get. */
+/*
+ * A thread blocked in kr_workqueue_get. It reports its return through a mutex and
+ * condvar so the test can wait with a deadline and still give helgrind a happens-before
+ * edge (pthread_timedjoin_np does not).
+ */
 struct getter {
 	pthread_t thread;
 	struct kr_workqueue *q;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int returned;
 	enum kr_status rc;
 	char *key;
 };
@@ -98,8 +107,15 @@ struct getter {
 static void *getter_main(void *arg)
 {
 	struct getter *g = arg;
+	char *key = NULL;
+	enum kr_status rc = kr_workqueue_get(g->q, &key);
 
-	g->rc = kr_workqueue_get(g->q, &g->key);
+	pthread_mutex_lock(&g->mu);
+	g->rc = rc;
+	g->key = key;
+	g->returned = 1;
+	pthread_cond_signal(&g->cond);
+	pthread_mutex_unlock(&g->mu);
 	return NULL;
 }
 
@@ -107,6 +123,8 @@ static void getter_start(struct getter *g, struct kr_workqueue *q)
 {
 	memset(g, 0, sizeof(*g));
 	g->q = q;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_cond_init(&g->cond, NULL);
 	assert_int_equal(pthread_create(&g->thread, NULL, getter_main, g), 0);
 }
 
@@ -114,6 +132,7 @@ static void getter_start(struct getter *g, struct kr_workqueue *q)
 static void getter_join(struct getter *g, int64_t timeout_ms)
 {
 	struct timespec ts;
+	int returned;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (time_t)(timeout_ms / 1000);
@@ -122,7 +141,18 @@ static void getter_join(struct getter *g, int64_t timeout_ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	assert_int_equal(pthread_timedjoin_np(g->thread, NULL, &ts), 0);
+	pthread_mutex_lock(&g->mu);
+	while (!g->returned && pthread_cond_timedwait(&g->cond, &g->mu, &ts) == 0)
+		;
+	returned = g->returned;
+	pthread_mutex_unlock(&g->mu);
+	if (!returned)
+		kr_workqueue_shutdown(g->q); /* release it so teardown can free the queue */
+	pthread_join(g->thread, NULL);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->mu);
+	if (!returned)
+		fail_msg("getter did not return within %lld ms", (long long)timeout_ms);
 }
 
 static int64_t real_ms(void)
@@ -131,6 +161,33 @@ static int64_t real_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int clock_reads(struct fixture *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->clock.mu);
+	n = f->clock.reads;
+	pthread_mutex_unlock(&f->clock.mu);
+	return n;
+}
+
+/*
+ * Start `n` getters on the fixture's queue and return once each is blocked: a getter
+ * reads the clock under the queue lock and then waits, releasing the lock atomically,
+ * so after its read anything that takes the lock sees it waiting.
+ */
+static void start_blocked_getters(struct fixture *f, struct getter *g, int n)
+{
+	int before = clock_reads(f);
+	int64_t deadline = real_ms() + 10000;
+
+	for (int i = 0; i < n; i++)
+		getter_start(&g[i], f->q);
+	while (clock_reads(f) < before + n && real_ms() < deadline)
+		sched_yield();
+	assert_true(clock_reads(f) >= before + n);
 }
 
 /* ---- basic queue semantics ------------------------------------------------------ */
@@ -186,7 +243,7 @@ static void test_blocked_getter_wakes_on_add(void **state)
 	struct fixture *f = *state;
 	struct getter g;
 
-	getter_start(&g, f->q);
+	start_blocked_getters(f, &g, 1);
 	assert_int_equal(kr_workqueue_add(f->q, "ns/late"), KR_OK);
 	getter_join(&g, 10000);
 	assert_int_equal(g.rc, KR_OK);
@@ -328,11 +385,9 @@ static void test_shutdown_wakes_blocked_getters(void **state)
 	struct getter g[3];
 	int64_t start;
 
-	(void)f;
 	/* One delayed key far out: getters sit in a timed wait, not a plain one. */
-	for (int i = 0; i < 3; i++)
-		getter_start(&g[i], f->q);
 	assert_int_equal(kr_workqueue_add_after(f->q, "ns/far", 3600 * 1000), KR_OK);
+	start_blocked_getters(f, g, 3);
 	start = real_ms();
 	kr_workqueue_shutdown(f->q);
 	for (int i = 0; i < 3; i++) {
@@ -450,7 +505,7 @@ static void test_blocked_getter_wakes_when_fake_time_passes(void **state)
 
 	/* An hour: the getter's real timed wait would outlast the join deadline. */
 	assert_int_equal(kr_workqueue_add_after(f->q, "ns/timer", 3600 * 1000), KR_OK);
-	getter_start(&g, f->q);
+	start_blocked_getters(f, &g, 1);
 	clock_set(f, 3600 * SEC);
 	getter_join(&g, 10000);
 	assert_int_equal(g.rc, KR_OK);
