@@ -210,10 +210,12 @@ static enum kr_status kr_kube_client_http_error(struct kr_kube_client *c, long c
 	}
 	cJSON_Delete(status);
 	if (c->retry_after[0] && !strstr(err->msg, "retry after")) {
+		/* Retry-After is delay-seconds or an HTTP-date. */
+		int secs = strspn(c->retry_after, "0123456789") == strlen(c->retry_after);
 		size_t len = strlen(err->msg);
 
-		snprintf(err->msg + len, sizeof(err->msg) - len, " (retry after %ss)",
-			 c->retry_after);
+		snprintf(err->msg + len, sizeof(err->msg) - len, " (retry after %s%s)",
+			 c->retry_after, secs ? "s" : "");
 	}
 	return rc;
 }
