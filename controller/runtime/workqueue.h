@@ -50,8 +50,8 @@ typedef int64_t kr_workqueue_clock_fn(void *arg);
 struct kr_workqueue_opts {
 	int64_t base_delay_ms;	      /* first retry delay (5 ms); must not be negative */
 	int64_t max_delay_ms;	      /* retry delay cap (1000 s); must not be < base */
-	double qps;		      /* overall retry rate (10/s); negative: no bucket */
-	int burst;		      /* bucket size (100); must not be negative */
+	double qps;		      /* overall retry rate (10/s), >= 0.001; negative: no bucket */
+	int burst;		      /* bucket size (100), at most 1000000 */
 	kr_workqueue_clock_fn *clock; /* NULL: CLOCK_MONOTONIC */
 	void *clock_arg;	      /* passed to clock; borrowed, must outlive the queue */
 };
@@ -70,8 +70,8 @@ struct kr_workqueue;
 
 /*
  * A new, empty queue. `opts` is borrowed (copied); NULL means all defaults.
- * Returns NULL only when out of memory. Nonsense options (negative delays, max < base)
- * are a programmer mistake (KR_BUG). Free with kr_workqueue_free().
+ * Returns NULL only when out of memory. Options outside the documented ranges (negative
+ * delays, max < base, ...) are a programmer mistake (KR_BUG). Free with kr_workqueue_free().
  */
 struct kr_workqueue *kr_workqueue_new(const struct kr_workqueue_opts *opts);
 
