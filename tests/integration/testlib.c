@@ -325,8 +325,12 @@ int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const 
 	text = kr_test_read_file(ready);
 	if (!text)
 		return -1;
-	/* The ready file holds the port first (digits), possibly followed by the URL. */
-	k->port = atoi(text);
+	/* The ready file holds the port first (digits), or JSON {"port": N, ...}. */
+	{
+		const char *p = strstr(text, "\"port\"");
+
+		k->port = p ? atoi(p + strcspn(p, "0123456789")) : atoi(text);
+	}
 	free(text);
 	snprintf(k->url, sizeof(k->url), "%s://127.0.0.1:%d", tls ? "https" : "http", k->port);
 	return k->port > 0 ? 0 : -1;
