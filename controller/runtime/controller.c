@@ -1,0 +1,517 @@
+/* controller.c - informers wake KeyRotation keys; workers reconcile them, one key at a time. */
+#include "runtime/controller.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+struct kr_ctl_worker {
+	struct kr_controller *c;
+	int index;
+	pthread_t thread;
+	struct kr_kube_client *client;
+	atomic_int running;
+};
+
+/* What an informer's change handler needs: the controller and the kind it watches. */
+struct kr_ctl_source {
+	struct kr_controller *c;
+	const char *kind;
+};
+
+struct kr_controller {
+	struct kr_controller_opts o;
+	char *ns;
+	struct kr_metrics *metrics;
+	struct kr_keyrotator_metrics fam;
+	struct kr_workqueue *queue;
+	struct kr_refindex *index;
+	struct kr_informer *inf[KR_CTL_NKINDS];
+	struct kr_ctl_source src[KR_CTL_NKINDS];
+	struct kr_ctl_worker *workers;
+	int nworkers, started, stopped;
+	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
+	pthread_cond_t cond;
+	atomic_int leading, stopping;
+	uint64_t seen_adds, seen_retries;
+};
+
+static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
+    &kr_kube_keyrotations, &kr_kube_deployments, &kr_kube_statefulsets,
+    &kr_kube_daemonsets,   &kr_kube_secrets,
+};
+
+/* ---- projections ---- */
+
+static const cJSON *kr_ctl_path(const cJSON *obj, const char *const *path)
+{
+	for (; obj && *path; path++)
+		obj = cJSON_GetObjectItemCaseSensitive(obj, *path);
+	return obj;
+}
+
+static const char *kr_ctl_str(const cJSON *obj, const char *const *path)
+{
+	const cJSON *v = kr_ctl_path(obj, path);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void kr_ctl_add_ref(cJSON *refs, const char *kind, const char *ns, const char *name)
+{
+	char ref[600];
+
+	if (!kind || !name || !name[0])
+		return;
+	snprintf(ref, sizeof(ref), "%s/%s/%s", kind, ns, name);
+	cJSON_AddItemToArray(refs, cJSON_CreateString(ref));
+}
+
+cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
+{
+	const char *ns = kr_ctl_str(object, (const char *[]){"metadata", "namespace", NULL});
+	const char *name = kr_ctl_str(object, (const char *[]){"metadata", "name", NULL});
+	const cJSON *stages = kr_ctl_path(object, (const char *[]){"spec", "stages", NULL});
+	const cJSON *stage, *wl;
+	cJSON *proj = cJSON_CreateObject(), *refs = cJSON_AddArrayToObject(proj, "refs");
+	char rotation[300];
+
+	(void)arg;
+	if (!refs || !ns || !name)
+		return proj;
+	cJSON_ArrayForEach(stage, stages)
+	{
+		cJSON_ArrayForEach(wl, cJSON_GetObjectItemCaseSensitive(stage, "workloads"))
+		    kr_ctl_add_ref(refs, kr_ctl_str(wl, (const char *[]){"kind", NULL}), ns,
+				   kr_ctl_str(wl, (const char *[]){"name", NULL}));
+	}
+	kr_ctl_add_ref(refs, "Secret", ns,
+		       kr_ctl_str(object, (const char *[]){"spec", "secretRef", "name", NULL}));
+	snprintf(rotation, sizeof(rotation), "%s-rotation", name);
+	kr_ctl_add_ref(refs, "Secret", ns, rotation);
+	return proj;
+}
+
+static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char *const *path)
+{
+	const cJSON *v = kr_ctl_path(from, path);
+
+	if (v)
+		cJSON_AddItemToObject(to, as, cJSON_Duplicate(v, 1));
+}
+
+cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
+{
+	cJSON *proj = cJSON_CreateObject();
+
+	(void)arg;
+	if (!proj)
+		return NULL;
+	kr_ctl_copy(proj, "generation", object, (const char *[]){"metadata", "generation", NULL});
+	kr_ctl_copy(proj, "replicas", object, (const char *[]){"spec", "replicas", NULL});
+	kr_ctl_copy(proj, "paused", object, (const char *[]){"spec", "paused", NULL});
+	kr_ctl_copy(proj, "keyId", object,
+		    (const char *[]){"spec", "template", "metadata", "annotations",
+				     "keyrotator.io/key-id", NULL});
+	kr_ctl_copy(proj, "status", object, (const char *[]){"status", NULL});
+	return proj;
+}
+
+/* ---- queue and metrics ---- */
+
+static void kr_ctl_sync_queue_metrics(struct kr_controller *c)
+{
+	struct kr_workqueue_stats st;
+
+	pthread_mutex_lock(&c->lock);
+	kr_workqueue_stats(c->queue, &st);
+	kr_gauge_set(c->fam.workqueue_depth, NULL, (double)st.depth);
+	if (st.adds_total > c->seen_adds)
+		kr_counter_add(c->fam.workqueue_adds_total, NULL,
+			       (double)(st.adds_total - c->seen_adds));
+	if (st.retries_total > c->seen_retries)
+		kr_counter_add(c->fam.workqueue_retries_total, NULL,
+			       (double)(st.retries_total - c->seen_retries));
+	c->seen_adds = st.adds_total;
+	c->seen_retries = st.retries_total;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void kr_ctl_enqueue(void *arg, const char *key)
+{
+	struct kr_controller *c = arg;
+
+	kr_workqueue_add(c->queue, key);
+	kr_ctl_sync_queue_metrics(c);
+}
+
+/* ---- informer handlers ---- */
+
+static void kr_ctl_index_refs(struct kr_controller *c, const cJSON *proj, const char *owner,
+			      int add)
+{
+	const cJSON *ref;
+
+	cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(proj, "refs"))
+	{
+		if (!cJSON_IsString(ref))
+			continue;
+		if (add)
+			kr_refindex_add(c->index, ref->valuestring, owner);
+		else
+			kr_refindex_remove(c->index, ref->valuestring, owner);
+	}
+}
+
+static void kr_ctl_on_keyrotation(void *arg, enum kr_kube_event_type type, const char *ns,
+				  const char *name, const cJSON *old_proj, const cJSON *new_proj)
+{
+	struct kr_ctl_source *s = arg;
+	char key[512];
+
+	(void)type;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	kr_ctl_index_refs(s->c, new_proj, key, 1);
+	kr_ctl_index_refs(s->c, old_proj, key, 0);
+	kr_ctl_enqueue(s->c, key);
+}
+
+static void kr_ctl_on_reference(void *arg, enum kr_kube_event_type type, const char *ns,
+				const char *name, const cJSON *old_proj, const cJSON *new_proj)
+{
+	struct kr_ctl_source *s = arg;
+	char ref[600];
+
+	(void)type, (void)old_proj, (void)new_proj;
+	snprintf(ref, sizeof(ref), "%s/%s/%s", s->kind, ns, name);
+	kr_refindex_lookup(s->c->index, ref, kr_ctl_enqueue, s->c);
+}
+
+static void kr_ctl_on_error(void *arg, const struct kr_error *err)
+{
+	struct kr_ctl_source *s = arg;
+
+	kr_log_warn(NULL, "watching %s (will retry): %s", kr_ctl_resources[s - s->c->src]->plural,
+		    err->msg);
+}
+
+static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_controller_kind k,
+					   struct kr_error *err)
+{
+	struct kr_informer_opts io = {
+	    .watch = {.res = kr_ctl_resources[k],
+		      .ns = c->ns,
+		      .idle_timeout_s = c->o.watch_idle_timeout_s},
+	    .project = kr_controller_project_workload,
+	    .on_change = kr_ctl_on_reference,
+	    .on_error = kr_ctl_on_error,
+	    .change_arg = &c->src[k],
+	};
+
+	c->src[k] = (struct kr_ctl_source){c, kr_ctl_resources[k]->kind};
+	if (k == KR_CTL_KEYROTATIONS) {
+		io.project = kr_controller_project_keyrotation;
+		io.on_change = kr_ctl_on_keyrotation;
+	} else if (k == KR_CTL_SECRETS) {
+		/* Managed Secrets only, and only their keys: no key material in memory. */
+		io.watch.label_selector = KR_INFORMER_MANAGED_SELECTOR;
+		io.project = NULL;
+	}
+	c->inf[k] = kr_informer_new(c->o.cfg, &io, err);
+	return c->inf[k] ? KR_OK : err ? err->code : KR_ENOMEM;
+}
+
+/* ---- lifecycle ---- */
+
+struct kr_controller *kr_controller_new(const struct kr_controller_opts *o, struct kr_error *err)
+{
+	struct kr_controller *c = calloc(1, sizeof(*c));
+	enum kr_status rc = KR_ENOMEM;
+
+	if (!c)
+		goto out;
+	c->o = *o;
+	c->o.queue = NULL;
+	c->nworkers = o->workers > 0 ? o->workers : KR_WORKQUEUE_DEFAULT_WORKERS;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->ns = o->namespace_ && o->namespace_[0] ? strdup(o->namespace_) : NULL;
+	c->metrics = kr_metrics_new();
+	c->queue = kr_workqueue_new(o->queue);
+	c->index = kr_refindex_new();
+	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
+	if (!c->metrics || !c->queue || !c->index || !c->workers ||
+	    (o->namespace_ && o->namespace_[0] && !c->ns))
+		goto out;
+	rc = kr_metrics_register_keyrotator(c->metrics, o->version ? o->version : "unknown",
+					    &c->fam, err);
+	if (rc != KR_OK)
+		goto out;
+	kr_gauge_set(c->fam.leader, NULL, o->leader_elect ? 0 : 1);
+	for (int k = 0; k < KR_CTL_NKINDS && rc == KR_OK; k++)
+		rc = kr_ctl_make_informer(c, (enum kr_controller_kind)k, err);
+out:
+	if (rc == KR_ENOMEM)
+		kr_error_set(err, rc, "controller: out of memory");
+	if (rc != KR_OK) {
+		kr_controller_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void kr_controller_free(struct kr_controller *c)
+{
+	if (!c)
+		return;
+	kr_controller_stop(c);
+	for (int k = 0; k < KR_CTL_NKINDS; k++)
+		kr_informer_free(c->inf[k]);
+	for (int i = 0; c->workers && i < c->nworkers; i++)
+		kr_kube_client_free(c->workers[i].client);
+	free(c->workers);
+	kr_workqueue_free(c->queue);
+	kr_refindex_free(c->index);
+	kr_metrics_free(c->metrics);
+	free(c->ns);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* ---- the worker loop ---- */
+
+/* Block until this replica leads (or the controller stops); 1 when work may go on. */
+static int kr_ctl_wait_leading(struct kr_controller *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (!atomic_load(&c->stopping) && c->o.leader_elect && !atomic_load(&c->leading))
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	return !atomic_load(&c->stopping);
+}
+
+static void kr_ctl_reconcile_id(char *out, size_t size)
+{
+	static atomic_ulong fallback;
+	unsigned char b[8];
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		snprintf(out, size, "%016lx", atomic_fetch_add(&fallback, 1) + 1);
+		return;
+	}
+	snprintf(out, size, "%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+		 b[6], b[7]);
+}
+
+static double kr_ctl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Record the outcome in the queue, the metrics and the log. */
+static void kr_ctl_outcome(struct kr_controller *c, const char *key, enum kr_status rc,
+			   const struct kr_reconcile_result *res, double seconds)
+{
+	const char *result = "success";
+
+	if (rc != KR_OK && rc != KR_ENOTFOUND) {
+		result = "error";
+		kr_workqueue_add_rate_limited(c->queue, key);
+		kr_log_error(res->log, "reconcile failed (retrying with backoff): %s: %s",
+			     kr_strerror(rc), res->err.msg);
+	} else {
+		kr_workqueue_forget(c->queue, key);
+		if (rc == KR_OK && res->requeue_after_ms > 0) {
+			result = "requeue";
+			kr_workqueue_add_after(c->queue, key, res->requeue_after_ms);
+		}
+		kr_log_debug(res->log, "reconciled in %.3fs (%s)", seconds,
+			     rc == KR_ENOTFOUND ? "gone" : result);
+	}
+	kr_counter_inc(c->fam.reconcile_total, KR_LV(result));
+	kr_histogram_observe(c->fam.reconcile_duration_seconds, NULL, seconds);
+	kr_ctl_sync_queue_metrics(c);
+}
+
+static void kr_ctl_process(struct kr_ctl_worker *w, const char *key)
+{
+	struct kr_controller *c = w->c;
+	struct kr_reconcile_result res;
+	struct kr_log_ctx ctx;
+	char ns[256] = "", id[20];
+	const char *name = strchr(key, '/');
+	enum kr_status rc;
+	double t0;
+
+	if (name && (size_t)(name - key) < sizeof(ns)) {
+		memcpy(ns, key, (size_t)(name - key));
+		name++;
+	} else {
+		name = key;
+	}
+	kr_ctl_reconcile_id(id, sizeof(id));
+	ctx = (struct kr_log_ctx){ns, name, id};
+	memset(&res, 0, sizeof(res));
+	res.log = &ctx;
+	t0 = kr_ctl_now();
+	rc = c->o.reconcile(c->o.reconcile_arg, w->client, ns, name, &res);
+	if (rc != KR_OK && res.err.code == KR_OK)
+		kr_error_set(&res.err, rc, "%s", kr_strerror(rc));
+	kr_ctl_outcome(c, key, rc, &res, kr_ctl_now() - t0);
+}
+
+static void *kr_ctl_worker_main(void *arg)
+{
+	struct kr_ctl_worker *w = arg;
+	struct kr_controller *c = w->c;
+	char *key;
+
+	while (kr_ctl_wait_leading(c)) {
+		if (kr_workqueue_get(c->queue, &key) != KR_OK) {
+			if (atomic_load(&c->stopping))
+				break;
+			continue;
+		}
+		kr_ctl_sync_queue_metrics(c);
+		if (kr_controller_may_write(c))
+			kr_ctl_process(w, key);
+		else
+			kr_workqueue_add_after(c->queue, key, 1000); /* fence: not now */
+		kr_workqueue_done(c->queue, key);
+		free(key);
+	}
+	atomic_store(&w->running, 0);
+	return NULL;
+}
+
+enum kr_status kr_controller_start(struct kr_controller *c, struct kr_error *err)
+{
+	enum kr_status rc = KR_OK;
+
+	if (c->started)
+		return kr_error_set(err, KR_ESTATE, "controller: already started");
+	c->started = 1;
+	for (int i = 0; i < c->nworkers; i++) {
+		c->workers[i].client = kr_kube_client_new(c->o.cfg, err);
+		if (!c->workers[i].client)
+			return err ? err->code : KR_EIO;
+	}
+	for (int k = 0; k < KR_CTL_NKINDS && rc == KR_OK; k++)
+		rc = kr_informer_start(c->inf[k], err);
+	for (int i = 0; i < c->nworkers && rc == KR_OK; i++) {
+		struct kr_ctl_worker *w = &c->workers[i];
+
+		w->c = c;
+		w->index = i;
+		atomic_store(&w->running, 1);
+		if (pthread_create(&w->thread, NULL, kr_ctl_worker_main, w) != 0) {
+			atomic_store(&w->running, 0);
+			rc = kr_error_set(err, KR_ENOMEM, "controller: cannot start worker %d", i);
+		}
+	}
+	return rc;
+}
+
+void kr_controller_stop(struct kr_controller *c)
+{
+	if (!c || !c->started || c->stopped)
+		return;
+	c->stopped = 1;
+	pthread_mutex_lock(&c->lock);
+	atomic_store(&c->stopping, 1);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	kr_workqueue_shutdown(c->queue);
+	for (int i = 0; i < c->nworkers; i++)
+		if (c->workers[i].c)
+			pthread_join(c->workers[i].thread, NULL);
+	for (int k = 0; k < KR_CTL_NKINDS; k++)
+		kr_informer_stop(c->inf[k]);
+}
+
+void kr_controller_set_leading(struct kr_controller *c, int leading)
+{
+	pthread_mutex_lock(&c->lock);
+	atomic_store(&c->leading, leading ? 1 : 0);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	kr_gauge_set(c->fam.leader, NULL, leading ? 1 : 0);
+}
+
+int kr_controller_may_write(struct kr_controller *c)
+{
+	if (!c->o.leader_elect)
+		return 1;
+	if (!atomic_load(&c->leading))
+		return 0;
+	return c->o.fence ? c->o.fence(c->o.fence_arg) : 1;
+}
+
+int kr_controller_ready(struct kr_controller *c, char *reason, size_t size)
+{
+	size_t used = 0;
+	int ready = 1;
+
+	for (int k = 0; k < KR_CTL_NKINDS; k++) {
+		if (kr_informer_has_synced(c->inf[k]))
+			continue;
+		if (ready)
+			used = (size_t)snprintf(reason, size, "caches not synced:");
+		ready = 0;
+		if (used < size)
+			used += (size_t)snprintf(reason + used, size - used, " %s",
+						 kr_informer_name(c->inf[k]));
+	}
+	return ready;
+}
+
+int kr_controller_alive(struct kr_controller *c, char *reason, size_t size)
+{
+	for (int k = 0; k < KR_CTL_NKINDS; k++) {
+		if (!kr_informer_alive(c->inf[k])) {
+			snprintf(reason, size, "informer %s stopped", kr_informer_name(c->inf[k]));
+			return 0;
+		}
+	}
+	for (int i = 0; c->started && !c->stopped && i < c->nworkers; i++) {
+		if (!atomic_load(&c->workers[i].running)) {
+			snprintf(reason, size, "worker %d stopped", i);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+struct kr_metrics *kr_controller_metrics(struct kr_controller *c)
+{
+	return c->metrics;
+}
+
+const struct kr_keyrotator_metrics *kr_controller_families(struct kr_controller *c)
+{
+	return &c->fam;
+}
+
+struct kr_informer *kr_controller_informer(struct kr_controller *c, enum kr_controller_kind k)
+{
+	return c->inf[k];
+}
+
+struct kr_workqueue *kr_controller_queue(struct kr_controller *c)
+{
+	return c->queue;
+}
+
+struct kr_refindex *kr_controller_refindex(struct kr_controller *c)
+{
+	return c->index;
+}

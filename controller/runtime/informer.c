@@ -1,0 +1,420 @@
+/* informer.c - a reflector thread feeding a cache of projections; the reference index. */
+#include "runtime/informer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a string-keyed chained hash map (values owned through `drop`) ---- */
+
+struct kr_smap_entry {
+	char *key;
+	void *val;
+	struct kr_smap_entry *next;
+};
+
+struct kr_smap {
+	struct kr_smap_entry **slots;
+	size_t nslots, count;
+	void (*drop)(void *val);
+};
+
+static uint64_t kr_smap_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static void kr_smap_release(struct kr_smap *m)
+{
+	for (size_t i = 0; i < m->nslots; i++) {
+		struct kr_smap_entry *e = m->slots[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			if (m->drop)
+				m->drop(e->val);
+			free(e->key);
+			free(e);
+		}
+	}
+	free(m->slots);
+	m->slots = NULL;
+	m->nslots = m->count = 0;
+}
+
+static struct kr_smap_entry **kr_smap_slot(struct kr_smap *m, const char *key)
+{
+	struct kr_smap_entry **p = &m->slots[kr_smap_hash(key) % m->nslots];
+
+	while (*p && strcmp((*p)->key, key) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct kr_smap_entry *kr_smap_find(struct kr_smap *m, const char *key)
+{
+	return m->nslots ? *kr_smap_slot(m, key) : NULL;
+}
+
+static enum kr_status kr_smap_grow(struct kr_smap *m)
+{
+	size_t n = m->nslots ? m->nslots * 2 : 64;
+	struct kr_smap_entry **slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return KR_ENOMEM;
+	for (size_t i = 0; i < m->nslots; i++) {
+		struct kr_smap_entry *e = m->slots[i], *next;
+
+		for (; e; e = next) {
+			next = e->next;
+			e->next = slots[kr_smap_hash(e->key) % n];
+			slots[kr_smap_hash(e->key) % n] = e;
+		}
+	}
+	free(m->slots);
+	m->slots = slots;
+	m->nslots = n;
+	return KR_OK;
+}
+
+/* The entry for `key`, created with val NULL when absent. NULL on ENOMEM. */
+static struct kr_smap_entry *kr_smap_upsert(struct kr_smap *m, const char *key)
+{
+	struct kr_smap_entry **p, *e;
+
+	if (m->count >= m->nslots && kr_smap_grow(m) != KR_OK && !m->nslots)
+		return NULL;
+	p = kr_smap_slot(m, key);
+	if (*p)
+		return *p;
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strdup(key))) {
+		free(e);
+		return NULL;
+	}
+	*p = e;
+	m->count++;
+	return e;
+}
+
+/* Unlink `key`; returns its value (the caller drops it) or NULL. */
+static void *kr_smap_take(struct kr_smap *m, const char *key)
+{
+	struct kr_smap_entry **p, *e;
+	void *val;
+
+	if (!m->nslots)
+		return NULL;
+	p = kr_smap_slot(m, key);
+	e = *p;
+	if (!e)
+		return NULL;
+	*p = e->next;
+	val = e->val;
+	free(e->key);
+	free(e);
+	m->count--;
+	return val;
+}
+
+/* ---- the informer ---- */
+
+struct kr_informer {
+	struct kr_kube_config *cfg;
+	struct kr_informer_opts o;
+	struct kr_kube_reflector *r;
+	pthread_t thread;
+	int started, stopped;
+	atomic_int synced, running;
+	pthread_mutex_t lock; /* guards cache */
+	struct kr_smap cache; /* "ns/name" -> cJSON * (may be NULL) */
+};
+
+static void kr_informer_drop(void *val)
+{
+	cJSON_Delete(val);
+}
+
+static const char *kr_informer_meta(const cJSON *obj, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(obj, "metadata"), field);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void kr_informer_key(char *key, size_t size, const char *ns, const char *name)
+{
+	snprintf(key, size, "%s/%s", ns ? ns : "", name);
+}
+
+static void kr_informer_on_event(void *arg, enum kr_kube_event_type type, const cJSON *obj)
+{
+	struct kr_informer *inf = arg;
+	const char *ns = kr_informer_meta(obj, "namespace"), *name = kr_informer_meta(obj, "name");
+	cJSON *proj = NULL, *old = NULL;
+	struct kr_smap_entry *e = NULL;
+	char key[512];
+
+	if (!name[0])
+		return;
+	kr_informer_key(key, sizeof(key), ns, name);
+	if (type != KR_KUBE_DELETED && inf->o.project)
+		proj = inf->o.project(inf->o.project_arg, obj);
+	pthread_mutex_lock(&inf->lock);
+	if (type == KR_KUBE_DELETED) {
+		old = kr_smap_take(&inf->cache, key);
+	} else {
+		e = kr_smap_upsert(&inf->cache, key);
+		if (e) {
+			old = e->val;
+			e->val = proj;
+		}
+	}
+	pthread_mutex_unlock(&inf->lock);
+	/* Out of memory: the cache misses this object; the handler still hears of it. */
+	if (inf->o.on_change)
+		inf->o.on_change(inf->o.change_arg, type, ns, name, old, e ? proj : NULL);
+	if (!e)
+		cJSON_Delete(proj);
+	cJSON_Delete(old);
+}
+
+static void kr_informer_on_synced(void *arg, const char *rv)
+{
+	struct kr_informer *inf = arg;
+
+	(void)rv;
+	atomic_store(&inf->synced, 1);
+}
+
+static void kr_informer_on_error(void *arg, const struct kr_error *err)
+{
+	struct kr_informer *inf = arg;
+
+	if (inf->o.on_error)
+		inf->o.on_error(inf->o.change_arg, err);
+}
+
+struct kr_informer *kr_informer_new(struct kr_kube_config *cfg, const struct kr_informer_opts *o,
+				    struct kr_error *err)
+{
+	struct kr_informer *inf = calloc(1, sizeof(*inf));
+	struct kr_kube_watch_handler h = {kr_informer_on_event, kr_informer_on_synced,
+					  kr_informer_on_error, inf};
+
+	if (!inf) {
+		kr_error_set(err, KR_ENOMEM, "informer: out of memory");
+		return NULL;
+	}
+	inf->cfg = cfg;
+	inf->o = *o;
+	inf->cache.drop = kr_informer_drop;
+	pthread_mutex_init(&inf->lock, NULL);
+	atomic_init(&inf->synced, 0);
+	atomic_init(&inf->running, 0);
+	inf->r = kr_kube_reflector_new(cfg, &inf->o.watch, &h, err);
+	if (!inf->r) {
+		kr_error_prefix(err, "informer %s: ", o->watch.res ? o->watch.res->plural : "?");
+		pthread_mutex_destroy(&inf->lock);
+		free(inf);
+		return NULL;
+	}
+	return inf;
+}
+
+static void *kr_informer_main(void *arg)
+{
+	struct kr_informer *inf = arg;
+
+	kr_kube_reflector_run(inf->r);
+	atomic_store(&inf->running, 0);
+	return NULL;
+}
+
+enum kr_status kr_informer_start(struct kr_informer *inf, struct kr_error *err)
+{
+	if (inf->started)
+		return kr_error_set(err, KR_ESTATE, "informer %s: already started",
+				    kr_informer_name(inf));
+	atomic_store(&inf->running, 1);
+	if (pthread_create(&inf->thread, NULL, kr_informer_main, inf) != 0) {
+		atomic_store(&inf->running, 0);
+		return kr_error_set(err, KR_ENOMEM, "informer %s: cannot start a thread",
+				    kr_informer_name(inf));
+	}
+	inf->started = 1;
+	return KR_OK;
+}
+
+void kr_informer_stop(struct kr_informer *inf)
+{
+	if (!inf || !inf->started || inf->stopped)
+		return;
+	inf->stopped = 1;
+	kr_kube_reflector_stop(inf->r);
+	pthread_join(inf->thread, NULL);
+}
+
+void kr_informer_free(struct kr_informer *inf)
+{
+	if (!inf)
+		return;
+	kr_informer_stop(inf);
+	kr_kube_reflector_free(inf->r);
+	kr_smap_release(&inf->cache);
+	pthread_mutex_destroy(&inf->lock);
+	free(inf);
+}
+
+int kr_informer_has_synced(struct kr_informer *inf)
+{
+	return atomic_load(&inf->synced);
+}
+
+int kr_informer_alive(struct kr_informer *inf)
+{
+	return !inf->started || inf->stopped || atomic_load(&inf->running);
+}
+
+const char *kr_informer_name(const struct kr_informer *inf)
+{
+	return inf->o.watch.res ? inf->o.watch.res->plural : "?";
+}
+
+enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
+			       cJSON **out)
+{
+	struct kr_smap_entry *e;
+	enum kr_status rc = KR_OK;
+	char key[512];
+
+	*out = NULL;
+	kr_informer_key(key, sizeof(key), ns, name);
+	pthread_mutex_lock(&inf->lock);
+	e = kr_smap_find(&inf->cache, key);
+	if (!e)
+		rc = KR_ENOTFOUND;
+	else if (e->val && !(*out = cJSON_Duplicate(e->val, 1)))
+		rc = KR_ENOMEM;
+	pthread_mutex_unlock(&inf->lock);
+	return rc;
+}
+
+size_t kr_informer_len(struct kr_informer *inf)
+{
+	size_t n;
+
+	pthread_mutex_lock(&inf->lock);
+	n = inf->cache.count;
+	pthread_mutex_unlock(&inf->lock);
+	return n;
+}
+
+void kr_informer_foreach(struct kr_informer *inf,
+			 void (*fn)(void *arg, const char *key, const cJSON *proj), void *arg)
+{
+	pthread_mutex_lock(&inf->lock);
+	for (size_t i = 0; i < inf->cache.nslots; i++)
+		for (struct kr_smap_entry *e = inf->cache.slots[i]; e; e = e->next)
+			fn(arg, e->key, e->val);
+	pthread_mutex_unlock(&inf->lock);
+}
+
+void kr_informer_stats(struct kr_informer *inf, struct kr_kube_reflector_stats *out)
+{
+	kr_kube_reflector_stats(inf->r, out);
+}
+
+/* ---- the reference index: ref -> owners, each an smap of owner -> count ---- */
+
+struct kr_refindex {
+	pthread_mutex_t lock;
+	struct kr_smap refs; /* ref -> struct kr_smap * (owner -> (void *)count) */
+};
+
+static void kr_refindex_drop(void *val)
+{
+	struct kr_smap *owners = val;
+
+	kr_smap_release(owners);
+	free(owners);
+}
+
+struct kr_refindex *kr_refindex_new(void)
+{
+	struct kr_refindex *idx = calloc(1, sizeof(*idx));
+
+	if (!idx)
+		return NULL;
+	pthread_mutex_init(&idx->lock, NULL);
+	idx->refs.drop = kr_refindex_drop;
+	return idx;
+}
+
+void kr_refindex_free(struct kr_refindex *idx)
+{
+	if (!idx)
+		return;
+	kr_smap_release(&idx->refs);
+	pthread_mutex_destroy(&idx->lock);
+	free(idx);
+}
+
+enum kr_status kr_refindex_add(struct kr_refindex *idx, const char *ref, const char *owner)
+{
+	struct kr_smap_entry *r, *o = NULL;
+
+	pthread_mutex_lock(&idx->lock);
+	r = kr_smap_upsert(&idx->refs, ref);
+	if (r && !r->val)
+		r->val = calloc(1, sizeof(struct kr_smap));
+	if (r && r->val)
+		o = kr_smap_upsert(r->val, owner);
+	if (o)
+		o->val = (void *)((uintptr_t)o->val + 1);
+	pthread_mutex_unlock(&idx->lock);
+	return o ? KR_OK : KR_ENOMEM;
+}
+
+void kr_refindex_remove(struct kr_refindex *idx, const char *ref, const char *owner)
+{
+	struct kr_smap_entry *r, *o;
+
+	pthread_mutex_lock(&idx->lock);
+	r = kr_smap_find(&idx->refs, ref);
+	o = r && r->val ? kr_smap_find(r->val, owner) : NULL;
+	if (o && (uintptr_t)o->val > 1) {
+		o->val = (void *)((uintptr_t)o->val - 1);
+	} else if (o) {
+		kr_smap_take(r->val, owner);
+		if (((struct kr_smap *)r->val)->count == 0)
+			kr_refindex_drop(kr_smap_take(&idx->refs, ref));
+	}
+	pthread_mutex_unlock(&idx->lock);
+}
+
+size_t kr_refindex_lookup(struct kr_refindex *idx, const char *ref,
+			  void (*fn)(void *arg, const char *owner), void *arg)
+{
+	struct kr_smap_entry *r;
+	struct kr_smap *owners;
+	size_t n = 0;
+
+	pthread_mutex_lock(&idx->lock);
+	r = kr_smap_find(&idx->refs, ref);
+	owners = r ? r->val : NULL;
+	for (size_t i = 0; owners && i < owners->nslots; i++)
+		for (struct kr_smap_entry *e = owners->slots[i]; e; e = e->next, n++)
+			fn(arg, e->key);
+	pthread_mutex_unlock(&idx->lock);
+	return n;
+}

@@ -1,0 +1,108 @@
+/* informer.h - list+watch caches of projected objects, and a reverse index of references. */
+#ifndef KR_INFORMER_H
+#define KR_INFORMER_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/error.h"
+#include "kube/kube.h"
+
+/*
+ * An informer is a reflector (kube.h) on a thread of its own plus a thread-safe cache
+ * keyed by "namespace/name". The cache does NOT keep whole objects: for each object it
+ * stores only what the caller's `project` function extracts (a small cJSON tree), so
+ * memory grows with what the controller reads, not with the size of the objects.
+ *
+ * Secrets and the informers (DESIGN choice, see README "Informers"): keyrotator never
+ * caches Secrets cluster-wide. The controller's Secret informer, if any, is narrowed by
+ * a label selector (KR_INFORMER_MANAGED_SELECTOR) and projects Secrets to their key
+ * only (no data), so key material never sits in a cache; the reconciler GETs the two
+ * Secrets it needs.
+ *
+ * Ownership: `project` returns a tree the informer takes ownership of (NULL: store the
+ * key only). Projections handed to `on_change` are borrowed and valid only during the
+ * call. kr_informer_get returns a copy the caller frees with cJSON_Delete.
+ */
+
+/* Label on the Secrets keyrotator creates or manages; the Secret informer selects it. */
+#define KR_INFORMER_MANAGED_LABEL    "app.kubernetes.io/managed-by"
+#define KR_INFORMER_MANAGED_SELECTOR "app.kubernetes.io/managed-by=keyrotator"
+
+/* Extract what the cache keeps from `object` (borrowed). Return an owned tree or NULL. */
+typedef cJSON *(*kr_informer_project_fn)(void *arg, const cJSON *object);
+
+/*
+ * A change in the cache, called on the informer's thread after the cache is updated:
+ * ADDED (old NULL), MODIFIED, DELETED (new NULL). `old_proj`/`new_proj` are borrowed
+ * projections (NULL also when project returned NULL). Must not block for long.
+ */
+typedef void (*kr_informer_change_fn)(void *arg, enum kr_kube_event_type type, const char *ns,
+				      const char *name, const cJSON *old_proj,
+				      const cJSON *new_proj);
+
+struct kr_informer_opts {
+	struct kr_kube_watch_opts watch; /* copied; its strings borrowed (must outlive) */
+	kr_informer_project_fn project;	 /* NULL: keep keys only */
+	void *project_arg;
+	kr_informer_change_fn on_change; /* may be NULL */
+	/* A list/watch failure the reflector retries after backoff; may be NULL. */
+	void (*on_error)(void *arg, const struct kr_error *err);
+	void *change_arg; /* for on_change and on_error */
+};
+
+struct kr_informer;
+
+/* A stopped informer. `cfg` is borrowed and must outlive it. Free with kr_informer_free. */
+struct kr_informer *kr_informer_new(struct kr_kube_config *cfg, const struct kr_informer_opts *o,
+				    struct kr_error *err);
+/* Stop (if running) and free. kr_informer_free(NULL) does nothing. */
+void kr_informer_free(struct kr_informer *inf);
+/* Start the list+watch thread. KR_ESTATE when already started. */
+enum kr_status kr_informer_start(struct kr_informer *inf, struct kr_error *err);
+/* Stop the reflector and join its thread (prompt: ~100 ms). Idempotent. */
+void kr_informer_stop(struct kr_informer *inf);
+
+/* 1 once the first list has been delivered into the cache. Thread-safe. */
+int kr_informer_has_synced(struct kr_informer *inf);
+/* 1 while the thread runs (or before start); 0 if it ended without being stopped. */
+int kr_informer_alive(struct kr_informer *inf);
+/* The resource's plural, for messages ("deployments"). */
+const char *kr_informer_name(const struct kr_informer *inf);
+
+/*
+ * A copy of the projection stored for ns/name (`ns` NULL or "" for cluster-scoped):
+ * KR_OK with *out (caller frees with cJSON_Delete; NULL when the projection is empty),
+ * or KR_ENOTFOUND. Thread-safe.
+ */
+enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
+			       cJSON **out);
+/* Number of cached objects. */
+size_t kr_informer_len(struct kr_informer *inf);
+/*
+ * Call fn(arg, key, proj) for every cached object under the cache lock: `key` is
+ * "namespace/name", `proj` borrowed. fn must not call back into the informer.
+ */
+void kr_informer_foreach(struct kr_informer *inf,
+			 void (*fn)(void *arg, const char *key, const cJSON *proj), void *arg);
+/* The reflector's counters (lists, watches, 410s, errors, last RV). */
+void kr_informer_stats(struct kr_informer *inf, struct kr_kube_reflector_stats *out);
+
+/*
+ * A reverse index: reference ("Deployment/ns/name") -> the owners ("ns/name" of a
+ * KeyRotation) that name it. Strings are copied. Thread-safe. The same (ref, owner)
+ * pair added twice is counted, so removing it once per add keeps a pair that two
+ * stages name.
+ */
+struct kr_refindex;
+
+struct kr_refindex *kr_refindex_new(void);
+void kr_refindex_free(struct kr_refindex *idx);
+enum kr_status kr_refindex_add(struct kr_refindex *idx, const char *ref, const char *owner);
+void kr_refindex_remove(struct kr_refindex *idx, const char *ref, const char *owner);
+/* Call fn(arg, owner) for each owner of `ref`, under the index lock; returns how many. */
+size_t kr_refindex_lookup(struct kr_refindex *idx, const char *ref,
+			  void (*fn)(void *arg, const char *owner), void *arg);
+
+#endif

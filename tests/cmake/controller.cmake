@@ -1,0 +1,7 @@
+# Controller runtime: informers (caches, 410/resume, projection, reverse index) and the
+# `keyrotator run` process, against the local API server.
+if(TARGET kr_runtime)
+  kr_integration_test(test_informer LABELS apiserver LIBS kr_runtime)
+  #kr_integration_test(test_controller_run LABELS apiserver LIBS kr_base PkgConfig::CJSON)
+  #add_dependencies(test_controller_run keyrotator)
+endif()
