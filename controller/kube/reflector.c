@@ -562,6 +562,8 @@ static void kr_reflector_step(struct kr_kube_reflector *r, int *need_list)
 	if (rc == KR_EGONE) {
 		kr_reflector_count(r, &r->stats.expired);
 		*need_list = 1;
+		if (!healthy) /* 410 right after a list: do not relist in a tight loop */
+			kr_reflector_backoff(r);
 		return;
 	}
 	kr_reflector_count(r, &r->stats.errors);

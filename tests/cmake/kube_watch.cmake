@@ -5,3 +5,4 @@ kr_unit_test(test_kube_stream SOURCES ${KR_CONTROLLER_DIR}/kube/stream.c
 if(TARGET kr_kube)
   kr_integration_test(test_kube_watch LABELS apiserver LIBS kr_kube)
 endif()
+kr_unit_test(test_kube_objset SOURCES ${KR_CONTROLLER_DIR}/kube/objset.c LIBS kr_base)
