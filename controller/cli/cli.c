@@ -11,6 +11,7 @@ static const struct kr_cli_verb kr_cli_verbs[] = {
 	{ "version", kr_cli_version, "print the version" },
 	{ "schedule", kr_cli_schedule, "print the next run times of a cron schedule" },
 	{ "doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions" },
+	{ "keys", kr_cli_keys, "create, list, revoke, verify or reconcile keys in a key store" },
 };
 
 #define KR_CLI_NVERBS (sizeof(kr_cli_verbs) / sizeof(kr_cli_verbs[0]))

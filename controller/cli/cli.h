@@ -34,5 +34,6 @@ int kr_cli_wants_help(int argc, char **argv);
 int kr_cli_version(int argc, char **argv);
 int kr_cli_schedule(int argc, char **argv);
 int kr_cli_doctor(int argc, char **argv);
+int kr_cli_keys(int argc, char **argv);
 
 #endif
