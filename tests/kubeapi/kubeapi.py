@@ -29,7 +29,7 @@ import kyaml  # noqa: E402
 MAX_BODY = 3 * 1024 * 1024
 READ_VERBS = ("get", "list", "watch")
 REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-           405: "MethodNotAllowed", 409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge",
+           405: "MethodNotAllowed", 409: "Conflict", 410: "Expired", 413: "RequestEntityTooLarge",
            415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests",
            500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
 PATCH_TYPES_CR = ("application/json-patch+json, application/merge-patch+json, "
@@ -201,6 +201,10 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.peer_user = None
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.settimeout(10)
             self.connection.do_handshake()
@@ -232,9 +236,11 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # headers and body in one write: no Nagle/delayed-ACK stalls on keep-alive
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def send_json(self, code, obj, headers=None):
         if self.pretty:
@@ -866,8 +872,7 @@ def main(argv=None):
         write_atomic(args.kubeconfig_out, ktls.kubeconfig(api.url, ca_data,
                                                           (args.token or [""])[0]))
     if args.ready_file:
-        write_atomic(args.ready_file, json.dumps({"port": port, "url": api.url,
-                                                  "pid": os.getpid()}) + "\n")
+        write_atomic(args.ready_file, "%d %s\n" % (port, api.url))
 
     def stop(signum, frame):
         if args.state_dir:

@@ -92,8 +92,8 @@ class Server:
                 raise RuntimeError("kubeapi did not become ready")
             time.sleep(0.02)
         with open(self.ready) as f:
-            info = json.load(f)
-        self.port, self.url = info["port"], info["url"]
+            port, self.url = f.read().split()
+        self.port = int(port)
 
     def stop(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
