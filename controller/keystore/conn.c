@@ -50,14 +50,14 @@ enum kr_status kr_keystore_new(const struct kr_keystore_opts *opts,
 	ks->layout.meta_key = ks->meta_key;
 	ks->layout.bootstrap_key = ks->bootstrap_key;
 	ks->layout.store_as = layout->store_as;
-	snprintf(ks->server, sizeof(ks->server),
-		 strchr(ks->host, ':') ? "valkey [%s]:%d" : "valkey %s:%d", ks->host, ks->port);
 	if (!ks->host || !ks->active_set || !ks->meta_key || !ks->bootstrap_key ||
 	    (opts->username && *opts->username && !ks->username) ||
 	    (opts->password && !ks->password)) {
 		kr_keystore_free(ks);
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
 	}
+	snprintf(ks->server, sizeof(ks->server),
+		 strchr(ks->host, ':') ? "valkey [%s]:%d" : "valkey %s:%d", ks->host, ks->port);
 	*out = ks;
 	return KR_OK;
 }

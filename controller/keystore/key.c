@@ -128,7 +128,8 @@ enum kr_status kr_key_from_bytes(const char *prefix, const unsigned char *random
 		return kr_error_set(err, KR_ENOMEM, "out of memory generating a key");
 	memcpy(num, random, (size_t)bytes);
 	p = kr_secret_mut(key);
-	memcpy(p, prefix, plen);
+	if (plen)
+		memcpy(p, prefix, plen);
 	kr_base62_encode(num, (size_t)bytes, p + plen, blen);
 	kr_key_checksum(p, plen + blen, p + plen + blen);
 	explicit_bzero(num, sizeof(num));
