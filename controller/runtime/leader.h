@@ -39,7 +39,7 @@ struct kr_kube_config;
 /* client-go's JitterFactor: validation needs renew_deadline > retry_period * 1.2. */
 #define KR_LEADER_JITTER_FACTOR 1.2
 
-/* All strings borrowed; they must outlive the elector (kr_leader_new copies them). */
+/* Strings are borrowed for the call only: kr_leader_new copies them. */
 struct kr_leader_opts {
 	const char *namespace_; /* the Lease's namespace; required */
 	const char *name;	/* the Lease's name, e.g. "keyrotator"; required */
@@ -100,7 +100,13 @@ void kr_leader_free(struct kr_leader *l);
  */
 enum kr_status kr_leader_run(struct kr_leader *l, struct kr_error *err);
 
-/* Ask kr_leader_run to release and return, promptly. Any thread; not from a signal handler. */
+/*
+ * Ask kr_leader_run to stop, promptly: waits are interrupted at once; a request in
+ * flight finishes first (bounded by the renew deadline). If we lead, run then closes the
+ * fence (is_leader false, on_stopped_leading) BEFORE releasing the Lease, so a standby
+ * can take over at once without overlap: finish the step in hand, then call this.
+ * Any thread; not from a signal handler (use a sigwait thread or a flag).
+ */
 void kr_leader_stop(struct kr_leader *l);
 
 /* The fence: 1 while we hold the lease and the renew deadline has not passed. Any thread. */
