@@ -9,6 +9,7 @@
 /* The verbs, in the order `keyrotator --help` lists them. */
 static const struct kr_cli_verb kr_cli_verbs[] = {
 	{ "version", kr_cli_version, "print the version" },
+	{ "run", kr_cli_run, "run the controller (watch KeyRotations and reconcile them)" },
 	{ "schedule", kr_cli_schedule, "print the next run times of a cron schedule" },
 	{ "doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions" },
 	{ "keys", kr_cli_keys, "create, list, revoke, verify or reconcile keys in a key store" },

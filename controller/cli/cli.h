@@ -32,6 +32,7 @@ int kr_cli_wants_help(int argc, char **argv);
 
 /* Verbs, one file each (cli/<verb>.c). */
 int kr_cli_version(int argc, char **argv);
+int kr_cli_run(int argc, char **argv);
 int kr_cli_schedule(int argc, char **argv);
 int kr_cli_doctor(int argc, char **argv);
 int kr_cli_keys(int argc, char **argv);

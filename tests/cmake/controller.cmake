@@ -2,6 +2,6 @@
 # `keyrotator run` process, against the local API server.
 if(TARGET kr_runtime)
   kr_integration_test(test_informer LABELS apiserver LIBS kr_runtime)
-  #kr_integration_test(test_controller_run LABELS apiserver LIBS kr_base PkgConfig::CJSON)
-  #add_dependencies(test_controller_run keyrotator)
+  kr_integration_test(test_controller_run LABELS apiserver LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+  add_dependencies(test_controller_run keyrotator)
 endif()

@@ -1,0 +1,341 @@
+/* test_controller_run.c - `keyrotator run` as a process against the local API server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/buf.h"
+#include "testlib.h"
+
+#define WAIT_MS 20000
+#define N_KR	50
+
+struct fixture {
+	struct kr_test_kubeapi api;
+	const char *dir;
+	int metrics_port, health_port;
+	pid_t pid;
+	char log[700];
+};
+
+static size_t collect(char *data, size_t size, size_t n, void *arg)
+{
+	kr_buf_add(arg, data, size * n);
+	return size * n;
+}
+
+/* GET http://127.0.0.1:port/path; returns the HTTP status (0 if unreachable). */
+static long http_get(int port, const char *path, struct kr_buf *body)
+{
+	CURL *curl = curl_easy_init();
+	char url[128];
+	long code = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(curl);
+	return code;
+}
+
+static void admin(struct fixture *f, const char *op, const char *json, char **out)
+{
+	int code = kr_test_kubeapi_admin(&f->api, op, json, out);
+
+	if (code != 200 && code != 201)
+		fail_msg("admin %s: HTTP %d", op, code);
+}
+
+/* Create a KeyRotation through the API server with curl (the test needs no kube client). */
+static void keyrotation_create(struct fixture *f, int i)
+{
+	char body[1024], url[256], auth[128];
+	struct curl_slist *h = NULL;
+	CURL *curl = curl_easy_init();
+	struct kr_buf out;
+	long code = 0;
+
+	kr_buf_init(&out);
+	snprintf(body, sizeof(body),
+		 "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
+		 "\"metadata\":{\"name\":\"kr-%d\"},\"spec\":{"
+		 "\"secretRef\":{\"name\":\"key-%d\",\"key\":\"API_KEY\"},"
+		 "\"keyStore\":{\"address\":\"127.0.0.1:6379\"},"
+		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
+		 "\"name\":\"app-%d\"}]}]}}",
+		 i, i, i);
+	snprintf(url, sizeof(url), "%s/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
+		 f->api.url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->api.token);
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+	assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code != 201)
+		fail_msg("create kr-%d: HTTP %ld %s", i, code, out.data);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	kr_buf_release(&out);
+}
+
+static int setup(void **state)
+{
+	static char crd[600];
+	const char *const args[] = {"--crd", crd, NULL};
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	snprintf(crd, sizeof(crd), "%s/../crds/keyrotator.io_keyrotations.yaml",
+		 kr_test_tests_dir());
+	assert_int_equal(kr_test_kubeapi_start(&f->api, 0, args), 0);
+	f->dir = kr_test_tmpdir("run");
+	for (int i = 0; i < N_KR; i++)
+		keyrotation_create(f, i);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->pid > 0)
+		kr_test_stop(f->pid, SIGKILL);
+	kr_test_kubeapi_stop(&f->api);
+	free(f);
+	return 0;
+}
+
+static void start_run(struct fixture *f, const char *tag, const char *extra)
+{
+	char maddr[64], haddr[64];
+	const char *bin = getenv("KR_BINARY");
+	char *argv[] = {(char *)bin,	  "run",   "--kubeconfig",  f->api.kubeconfig,
+			"--metrics-addr", maddr,   "--health-addr", haddr,
+			"--log-level",	  "debug", (char *)extra,   NULL};
+
+	assert_non_null(bin);
+	f->metrics_port = kr_test_free_port();
+	f->health_port = kr_test_free_port();
+	snprintf(maddr, sizeof(maddr), "127.0.0.1:%d", f->metrics_port);
+	snprintf(haddr, sizeof(haddr), "127.0.0.1:%d", f->health_port);
+	snprintf(f->log, sizeof(f->log), "%s/%s.log", f->dir, tag);
+	f->pid = kr_test_spawn(argv, f->log);
+	assert_true(f->pid > 0);
+	assert_true(kr_test_wait_port(f->health_port, WAIT_MS));
+}
+
+/* SIGTERM: exits 0 within 5 s. */
+static void stop_run(struct fixture *f)
+{
+	struct timespec t0, t1;
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	status = kr_test_stop(f->pid, SIGTERM);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	f->pid = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+}
+
+static int cond_ready(void *arg)
+{
+	struct fixture *f = arg;
+	struct kr_buf b;
+	long code;
+
+	kr_buf_init(&b);
+	code = http_get(f->health_port, "/readyz", &b);
+	kr_buf_release(&b);
+	return code == 200;
+}
+
+/* Sum of keyrotator_reconcile_total over its results, from /metrics. */
+static double reconciles(struct fixture *f)
+{
+	struct kr_buf b;
+	double sum = 0;
+
+	kr_buf_init(&b);
+	http_get(f->metrics_port, "/metrics", &b);
+	for (char *p = b.data; (p = strstr(p, "\nkeyrotator_reconcile_total{")); p++)
+		sum += atof(strchr(p, '}') + 1);
+	kr_buf_release(&b);
+	return sum;
+}
+
+static int cond_all_reconciled(void *arg)
+{
+	return reconciles(arg) >= N_KR;
+}
+
+static int api_writes(struct fixture *f)
+{
+	char *out = NULL;
+	cJSON *stats;
+	int writes;
+
+	assert_int_equal(kr_test_kubeapi_admin(&f->api, "stats", NULL, &out), 200);
+	stats = cJSON_Parse(out);
+	assert_non_null(stats);
+	writes = cJSON_GetObjectItemCaseSensitive(stats, "writes")->valueint;
+	cJSON_Delete(stats);
+	free(out);
+	return writes;
+}
+
+static void test_readyz_waits_for_caches(void **state)
+{
+	struct fixture *f = *state;
+	struct kr_buf b;
+
+	/* The KeyRotation list fails until the fault is cleared: caches cannot sync. */
+	admin(f, "faults",
+	      "{\"method\":\"GET\",\"path\":\".*keyrotations.*\",\"status\":503,\"count\":-1}",
+	      NULL);
+	start_run(f, "ready", NULL);
+	kr_buf_init(&b);
+	assert_int_equal(http_get(f->health_port, "/readyz", &b), 503);
+	assert_non_null(strstr(b.data, "keyrotations"));
+	kr_buf_reset(&b);
+	assert_int_equal(http_get(f->health_port, "/healthz", &b), 200);
+	kr_buf_release(&b);
+	{
+		/* DELETE /_kubeapi/faults through curl. */
+		CURL *curl = curl_easy_init();
+		char url[256];
+
+		snprintf(url, sizeof(url), "%s/_kubeapi/faults", f->api.url);
+		curl_easy_setopt(curl, CURLOPT_URL, url);
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+		assert_int_equal(curl_easy_perform(curl), CURLE_OK);
+		curl_easy_cleanup(curl);
+	}
+	assert_true(kr_test_wait_for(cond_ready, f, WAIT_MS));
+	stop_run(f);
+}
+
+static void test_metrics_parse_with_promtool(void **state)
+{
+	struct fixture *f = *state;
+	char path[700], cmd[1600];
+	struct kr_buf b;
+	FILE *out;
+
+	start_run(f, "metrics", NULL);
+	assert_true(kr_test_wait_for(cond_ready, f, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_all_reconciled, f, WAIT_MS));
+	kr_buf_init(&b);
+	assert_int_equal(http_get(f->metrics_port, "/metrics", &b), 200);
+	assert_non_null(strstr(b.data, "keyrotator_workqueue_depth"));
+	assert_non_null(strstr(b.data, "keyrotator_reconcile_duration_seconds_bucket"));
+	snprintf(path, sizeof(path), "%s/metrics.txt", f->dir);
+	out = fopen(path, "w");
+	assert_non_null(out);
+	fwrite(b.data, 1, b.len, out);
+	fclose(out);
+	kr_buf_release(&b);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s > %s.out 2>&1", path, path);
+	assert_int_equal(system(cmd), 0);
+	stop_run(f);
+}
+
+/* A restarted controller over N steady-state KeyRotations writes nothing. */
+static void test_restart_makes_zero_writes(void **state)
+{
+	struct fixture *f = *state;
+
+	start_run(f, "first", NULL);
+	assert_true(kr_test_wait_for(cond_all_reconciled, f, WAIT_MS));
+	stop_run(f);
+	admin(f, "stats/reset", "{}", NULL);
+	start_run(f, "second", NULL);
+	assert_true(kr_test_wait_for(cond_ready, f, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_all_reconciled, f, WAIT_MS));
+	assert_int_equal(api_writes(f), 0);
+	stop_run(f);
+	assert_int_equal(api_writes(f), 0);
+}
+
+/* Every line is one JSON object with ts/level/msg; reconcile lines carry their context. */
+static void test_json_logs_carry_context(void **state)
+{
+	struct fixture *f = *state;
+	char *text, *line, *save = NULL;
+	int with_ctx = 0, lines = 0;
+
+	start_run(f, "logs", "--leader-elect");
+	assert_true(kr_test_wait_for(cond_all_reconciled, f, WAIT_MS));
+	stop_run(f);
+	text = kr_test_read_file(f->log);
+	assert_non_null(text);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *o = cJSON_Parse(line);
+
+		if (!o)
+			fail_msg("not JSON: %s", line);
+		lines++;
+		assert_non_null(cJSON_GetObjectItemCaseSensitive(o, "ts"));
+		assert_non_null(cJSON_GetObjectItemCaseSensitive(o, "level"));
+		assert_non_null(cJSON_GetObjectItemCaseSensitive(o, "msg"));
+		if (cJSON_GetObjectItemCaseSensitive(o, "reconcileID") &&
+		    cJSON_GetObjectItemCaseSensitive(o, "namespace") &&
+		    cJSON_GetObjectItemCaseSensitive(o, "name"))
+			with_ctx++;
+		cJSON_Delete(o);
+	}
+	assert_true(lines > 0);
+	assert_true(with_ctx >= N_KR);
+	free(text);
+}
+
+static void test_bad_flags_exit_2(void **state)
+{
+	const char *bin = getenv("KR_BINARY");
+	char *argv[] = {(char *)bin, "run", "--workers", "0", NULL};
+	pid_t pid;
+	int status;
+
+	(void)state;
+	pid = kr_test_spawn(argv, "/dev/null");
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_readyz_waits_for_caches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_parse_with_promtool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_makes_zero_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_json_logs_carry_context, setup, teardown),
+	    cmocka_unit_test(test_bad_flags_exit_2),
+	};
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
