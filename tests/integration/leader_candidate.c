@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 	o.renew_deadline_ms = atol(argv[5]);
 	o.retry_period_ms = atol(argv[6]);
 	out_fd = open(argv[3], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	kr_error_clear(&err);
 	kr_kube_config_init(&cfg);
 	if (out_fd < 0 || kr_kube_config_load(&cfg, argv[1], NULL, &err) != KR_OK) {
 		fprintf(stderr, "leader_candidate: setup failed: %s\n", err.msg);
