@@ -191,7 +191,7 @@ static enum kr_status kr_ks_list_batch(struct kr_keystore *ks, const struct kr_k
 {
 	struct kr_secret *names[KR_LIST_BATCH] = {0};
 	struct kr_ks_arg args[KR_LIST_BATCH][2];
-	struct kr_ks_cmd cmds[KR_LIST_BATCH];
+	struct kr_ks_cmd cmds[KR_LIST_BATCH] = {0};
 	redisReply *replies[KR_LIST_BATCH] = {0};
 	size_t n = to - from;
 	enum kr_status rc = KR_OK;
