@@ -138,7 +138,8 @@ enum kr_status kr_counter_snapshot_finish(struct kr_counter_snapshot *s, const c
 			return kr_error_set(err, KR_EPROTO, "%s{%s} is %g, not a counter value",
 					    metric, s->series[i].key, v);
 	}
-	qsort(s->series, s->n, sizeof(*s->series), rate_series_cmp);
+	if (s->n > 1)
+		qsort(s->series, s->n, sizeof(*s->series), rate_series_cmp);
 	for (size_t i = 1; i < s->n; i++) {
 		if (strcmp(s->series[i - 1].key, s->series[i].key) == 0)
 			return kr_error_set(err, KR_EPROTO, "%s{%s} appears twice", metric,
