@@ -1,0 +1,51 @@
+/* internal.h - helpers shared by the decision's files (decide*.c, trigger.c); not a public face. */
+#ifndef KR_ROTATION_INTERNAL_H
+#define KR_ROTATION_INTERNAL_H
+
+#include "rotation/rotation.h"
+
+#define KR_POLL_MS	 10000 /* re-check a rollout at least this often */
+#define KR_BACKOFF_MS	 30000 /* retry after a refusal or an unreachable store */
+#define KR_VERIFY_ERRORS 4     /* verify errors in a row that end the wait, without analysis */
+
+/* Start `out` as type with a message; keeps status/conditions as they are. */
+void kr_act(struct kr_action *out, enum kr_action_type type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A condition on `out`. */
+void kr_cond(struct kr_action *out, enum kr_cond_type type, enum kr_cond_status status,
+	     const char *reason, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* An event on `out`. */
+void kr_event(struct kr_action *out, bool warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Set the step in out->status (and the phase that goes with it). */
+void kr_set_step(const struct kr_observed *obs, struct kr_action *out, enum kr_step step);
+/* The step after `step` in this rotation's flow (normal, emergency, bootstrap). */
+enum kr_step kr_next_step(const struct kr_observed *obs, enum kr_step step);
+/* Move out->status to the step after `step`, initialising what that step needs. */
+void kr_enter_next(const struct kr_observed *obs, struct kr_action *out, enum kr_step step);
+
+/* The old key (being rotated out) and the new key ids of the rotation in flight. */
+const char *kr_old_id(const struct kr_observed *obs);
+const char *kr_new_id(const struct kr_observed *obs);
+/* 1 when the key store lists `id` as active. */
+bool kr_store_has(const struct kr_observed *obs, const char *id);
+/* Workload j of stage i, as observed. */
+const struct kr_observed_workload *kr_wl(const struct kr_observed *obs, size_t stage, size_t j);
+/* Analysis gates apply (analysis configured, trigger neither emergency nor bootstrap). */
+bool kr_analysis_on(const struct kr_observed *obs);
+
+/* Idle/Failed: the trigger that is due now (NONE if none); `why` gets the reason. */
+enum kr_trigger kr_due_trigger(const struct kr_observed *obs, const char **request, char *why,
+			       size_t why_size);
+
+/* Rollback, key store repair (decide_rollback.c). */
+void kr_decide_rollback(const struct kr_observed *obs, struct kr_action *out);
+bool kr_rollback_stages_done(const struct kr_observed *obs);
+/* Emits REPAIR_KEYSTORE and returns true when the store needs it; sets KeyStoreInSync. */
+bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out);
+/* Record a fresh measurement (obs->measurement) for the step in hand. */
+void kr_record_measurement(const struct kr_observed *obs, struct kr_action *out);
+/* Move into rollback (status only) with a reason. */
+void kr_begin_rollback(const struct kr_observed *obs, struct kr_action *out, const char *reason);
+
+#endif

@@ -1,0 +1,757 @@
+/* spec.c - decode and validate a KeyRotation spec (cJSON) with the CRD's defaults applied. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rotation/rotation.h"
+
+#define PATH_MAX_LEN 128
+
+/* Limits of a string field: length range, and a pattern check (may be NULL). */
+struct str_rule {
+	size_t min, max;
+	bool (*check)(const char *s);
+	const char *pattern; /* described in the error */
+};
+
+static char *dup_str(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = malloc(n);
+
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static bool is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_alnum(char c)
+{
+	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ over [s, s+n) */
+static bool dns_label_n(const char *s, size_t n)
+{
+	if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '-')
+			return false;
+	return true;
+}
+
+static bool check_dns_label(const char *s)
+{
+	return dns_label_n(s, strlen(s));
+}
+
+static bool check_dns_subdomain(const char *s)
+{
+	const char *dot;
+
+	while ((dot = strchr(s, '.')) != NULL) {
+		if (!dns_label_n(s, (size_t)(dot - s)))
+			return false;
+		s = dot + 1;
+	}
+	return dns_label_n(s, strlen(s));
+}
+
+static bool check_data_key(const char *s)
+{
+	for (; *s; s++)
+		if (!is_alnum(*s) && *s != '-' && *s != '.' && *s != '_')
+			return false;
+	return true;
+}
+
+/* ^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$ */
+static bool check_address(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hn, pn;
+
+	if (!colon)
+		return false;
+	hn = (size_t)(colon - s);
+	pn = strlen(colon + 1);
+	if (pn < 1 || pn > 5 || strspn(colon + 1, "0123456789") != pn || hn == 0)
+		return false;
+	if (s[0] == '[')
+		return hn > 2 && s[hn - 1] == ']' &&
+		       strspn(s + 1, "0123456789abcdefABCDEF:.") == hn - 2;
+	if (!is_alnum(s[0]) || !is_alnum(s[hn - 1]))
+		return false;
+	for (size_t i = 0; i < hn; i++)
+		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
+			return false;
+	return true;
+}
+
+static bool check_prefix(const char *s)
+{
+	return strlen(s) <= 16 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+}
+
+static bool check_url(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+static bool check_metric(const char *s)
+{
+	if (!(is_alnum(s[0]) && !(s[0] >= '0' && s[0] <= '9')) && s[0] != '_' && s[0] != ':')
+		return false;
+	for (; *s; s++)
+		if (!is_alnum(*s) && *s != '_' && *s != ':')
+			return false;
+	return true;
+}
+
+static bool check_header(const char *s)
+{
+	for (; *s; s++)
+		if (!is_alnum(*s) && *s != '-')
+			return false;
+	return true;
+}
+
+static bool check_meta_key(const char *s)
+{
+	const char *p = strstr(s, "{id}");
+
+	return p && !strstr(p + 4, "{id}");
+}
+
+/* The member `field` of `obj` with its path; NULL when absent or JSON null. */
+static const cJSON *member(const cJSON *obj, const char *field)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
+static enum kr_status get_str(const cJSON *obj, const char *path, const char *field,
+			      const char *def, const struct str_rule *rule, char **out,
+			      struct kr_error *err)
+{
+	const cJSON *v = member(obj, field);
+	const char *s;
+	size_t n;
+
+	*out = NULL;
+	if (!v && !def)
+		return KR_OK;
+	if (v && !cJSON_IsString(v))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be a string", path, field);
+	s = v ? v->valuestring : def;
+	n = strlen(s);
+	if (v && (n < rule->min || n > rule->max))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: length %zu is outside %zu..%zu", path,
+				    field, n, rule->min, rule->max);
+	if (v && rule->check && !rule->check(s))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: \"%.64s\" does not match %s", path,
+				    field, s, rule->pattern);
+	*out = dup_str(s);
+	return *out ? KR_OK : kr_error_set(err, KR_ENOMEM, "out of memory");
+}
+
+static enum kr_status require(const cJSON *obj, const char *path, const char *field,
+			      struct kr_error *err)
+{
+	if (!member(obj, field))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: required", path, field);
+	return KR_OK;
+}
+
+static enum kr_status get_object(const cJSON *obj, const char *path, const char *field,
+				 const cJSON **out, struct kr_error *err)
+{
+	*out = member(obj, field);
+	if (*out && !cJSON_IsObject(*out))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an object", path, field);
+	return KR_OK;
+}
+
+static enum kr_status get_int(const cJSON *obj, const char *path, const char *field, int def,
+			      int min, int max, int *out, struct kr_error *err)
+{
+	const cJSON *v = member(obj, field);
+
+	*out = def;
+	if (!v)
+		return KR_OK;
+	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an integer", path, field);
+	if (v->valuedouble < min || v->valuedouble > max)
+		return kr_error_set(err, KR_EINVAL, "%s.%s: %g is outside %d..%d", path, field,
+				    v->valuedouble, min, max);
+	*out = (int)v->valuedouble;
+	return KR_OK;
+}
+
+static enum kr_status get_bool(const cJSON *obj, const char *path, const char *field, bool *out,
+			       struct kr_error *err)
+{
+	const cJSON *v = member(obj, field);
+
+	*out = false;
+	if (!v)
+		return KR_OK;
+	if (!cJSON_IsBool(v))
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be true or false", path, field);
+	*out = cJSON_IsTrue(v);
+	return KR_OK;
+}
+
+/* A Go duration; `def` NULL and absent gives -1. `positive`: 0 is refused. */
+static enum kr_status get_duration(const cJSON *obj, const char *path, const char *field,
+				   const char *def, bool positive, int64_t *ms,
+				   struct kr_error *err)
+{
+	const cJSON *v = member(obj, field);
+	const char *s;
+	struct kr_error derr;
+
+	*ms = -1;
+	if (!v && !def)
+		return KR_OK;
+	if (v && !cJSON_IsString(v))
+		return kr_error_set(err, KR_EINVAL,
+				    "%s.%s: must be a string (a duration such as 10m)", path,
+				    field);
+	s = v ? v->valuestring : def;
+	kr_error_clear(&derr);
+	if (kr_duration_parse(s, ms, &derr) != KR_OK)
+		return kr_error_set(err, KR_EINVAL, "%s.%s: \"%.64s\" is not a duration: %s", path,
+				    field, s, derr.msg);
+	if (positive && *ms <= 0)
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be more than 0", path, field);
+	return KR_OK;
+}
+
+static const struct str_rule R_SUBDOMAIN = {1, 253, check_dns_subdomain,
+					    "a DNS subdomain ([a-z0-9] and '-', dot-separated)"};
+static const struct str_rule R_DATA_KEY = {1, 253, check_data_key, "^[-._a-zA-Z0-9]+$"};
+static const struct str_rule R_ADDRESS = {3, 261, check_address, "host:port"};
+static const struct str_rule R_ANY253 = {1, 253, NULL, NULL};
+static const struct str_rule R_USER = {0, 128, NULL, NULL};
+static const struct str_rule R_STORE_KEY = {1, 512, NULL, NULL};
+static const struct str_rule R_META_KEY = {4, 512, check_meta_key, "a pattern holding {id} once"};
+static const struct str_rule R_STORE_AS = {1, 16, NULL, NULL};
+static const struct str_rule R_PREFIX = {0, 16, check_prefix, "^[a-z0-9_]{0,16}$"};
+static const struct str_rule R_LABEL = {1, 63, check_dns_label, "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"};
+static const struct str_rule R_URL = {8, 2048, check_url, "^https?://"};
+static const struct str_rule R_TEXT = {1, 4096, NULL, NULL};
+static const struct str_rule R_METRIC = {1, 256, check_metric, "^[a-zA-Z_:][a-zA-Z0-9_:]*$"};
+static const struct str_rule R_HEADER = {1, 256, check_header, "^[A-Za-z0-9-]+$"};
+static const struct str_rule R_KIND = {1, 32, NULL, NULL};
+static const struct str_rule R_SCHEDULE = {1, 128, NULL, NULL};
+
+static enum kr_status decode_secret_ref(const cJSON *spec, struct kr_rotation_spec *out,
+					struct kr_error *err)
+{
+	const cJSON *ref;
+	enum kr_status rc;
+
+	rc = require(spec, "spec", "secretRef", err);
+	if (rc == KR_OK)
+		rc = get_object(spec, "spec", "secretRef", &ref, err);
+	if (rc == KR_OK)
+		rc = require(ref, "spec.secretRef", "name", err);
+	if (rc == KR_OK)
+		rc = require(ref, "spec.secretRef", "key", err);
+	if (rc == KR_OK)
+		rc = get_str(ref, "spec.secretRef", "name", NULL, &R_SUBDOMAIN, &out->secret_name,
+			     err);
+	if (rc == KR_OK)
+		rc =
+		    get_str(ref, "spec.secretRef", "key", NULL, &R_DATA_KEY, &out->secret_key, err);
+	return rc;
+}
+
+static enum kr_status decode_password_ref(const cJSON *ks, struct kr_rotation_spec *out,
+					  struct kr_error *err)
+{
+	static const char *path = "spec.keyStore.passwordSecretRef";
+	const cJSON *ref;
+	enum kr_status rc;
+
+	rc = get_object(ks, "spec.keyStore", "passwordSecretRef", &ref, err);
+	if (rc != KR_OK || !ref)
+		return rc;
+	rc = require(ref, path, "name", err);
+	if (rc == KR_OK)
+		rc = require(ref, path, "key", err);
+	if (rc == KR_OK)
+		rc = get_str(ref, path, "name", NULL, &R_ANY253, &out->store_password_name, err);
+	if (rc == KR_OK)
+		rc = get_str(ref, path, "key", NULL, &R_ANY253, &out->store_password_key, err);
+	return rc;
+}
+
+static enum kr_status check_store_names(const struct kr_rotation_spec *out, struct kr_error *err)
+{
+	if (strcmp(out->store_active_set, out->store_bootstrap_key) == 0)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.keyStore.bootstrapKey: \"%.64s\" is also the activeSet",
+				    out->store_bootstrap_key);
+	if (strcmp(out->store_meta_key, out->store_active_set) == 0 ||
+	    strcmp(out->store_meta_key, out->store_bootstrap_key) == 0)
+		return kr_error_set(
+		    err, KR_EINVAL,
+		    "spec.keyStore.metaKey: collides with activeSet or bootstrapKey");
+	return KR_OK;
+}
+
+static enum kr_status decode_store_as(const cJSON *ks, struct kr_rotation_spec *out,
+				      struct kr_error *err)
+{
+	char *s = NULL;
+	enum kr_status rc;
+
+	rc = get_str(ks, "spec.keyStore", "storeAs", "sha256", &R_STORE_AS, &s, err);
+	if (rc != KR_OK)
+		return rc;
+	if (strcmp(s, "sha256") == 0)
+		out->store_as = KR_ROT_STORE_SHA256;
+	else if (strcmp(s, "plaintext") == 0)
+		out->store_as = KR_ROT_STORE_PLAINTEXT;
+	else
+		rc = kr_error_set(
+		    err, KR_EINVAL,
+		    "spec.keyStore.storeAs: \"%.32s\" is not one of sha256, plaintext", s);
+	free(s);
+	return rc;
+}
+
+static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spec *out,
+				       struct kr_error *err)
+{
+	static const char *p = "spec.keyStore";
+	const cJSON *ks;
+	enum kr_status rc;
+
+	rc = require(spec, "spec", "keyStore", err);
+	if (rc == KR_OK)
+		rc = get_object(spec, "spec", "keyStore", &ks, err);
+	if (rc == KR_OK)
+		rc = require(ks, p, "address", err);
+	if (rc == KR_OK)
+		rc = get_str(ks, p, "address", NULL, &R_ADDRESS, &out->store_address, err);
+	if (rc == KR_OK)
+		rc = get_int(ks, p, "database", 0, 0, 1023, &out->store_database, err);
+	if (rc == KR_OK)
+		rc = get_str(ks, p, "username", NULL, &R_USER, &out->store_username, err);
+	if (rc == KR_OK && out->store_username && !out->store_username[0]) {
+		free(out->store_username);
+		out->store_username = NULL;
+	}
+	if (rc == KR_OK)
+		rc = decode_password_ref(ks, out, err);
+	if (rc == KR_OK)
+		rc = get_str(ks, p, "activeSet", "api_keys:active", &R_STORE_KEY,
+			     &out->store_active_set, err);
+	if (rc == KR_OK)
+		rc = get_str(ks, p, "metaKey", "api_key:{id}:meta", &R_META_KEY,
+			     &out->store_meta_key, err);
+	if (rc == KR_OK)
+		rc = get_str(ks, p, "bootstrapKey", "api_keys:bootstrap", &R_STORE_KEY,
+			     &out->store_bootstrap_key, err);
+	if (rc == KR_OK)
+		rc = decode_store_as(ks, out, err);
+	if (rc == KR_OK)
+		rc = check_store_names(out, err);
+	return rc;
+}
+
+static enum kr_status decode_key(const cJSON *spec, struct kr_rotation_spec *out,
+				 struct kr_error *err)
+{
+	const cJSON *key;
+	enum kr_status rc;
+
+	rc = get_object(spec, "spec", "key", &key, err);
+	if (rc == KR_OK)
+		rc = get_str(key, "spec.key", "prefix", "", &R_PREFIX, &out->key_prefix, err);
+	if (rc == KR_OK)
+		rc = get_int(key, "spec.key", "bytes", 32, 16, 64, &out->key_bytes, err);
+	return rc;
+}
+
+static enum kr_status decode_kind(const cJSON *wl, const char *path, enum kr_workload_kind *kind,
+				  struct kr_error *err)
+{
+	static const enum kr_workload_kind kinds[] = {
+	    KR_WORKLOAD_DEPLOYMENT, KR_WORKLOAD_STATEFULSET, KR_WORKLOAD_DAEMONSET};
+	char *s = NULL;
+	enum kr_status rc;
+
+	rc = get_str(wl, path, "kind", NULL, &R_KIND, &s, err);
+	if (rc != KR_OK)
+		return rc;
+	rc = kr_error_set(err, KR_EINVAL,
+			  "%s.kind: \"%.32s\" is not one of Deployment, StatefulSet, DaemonSet",
+			  path, s);
+	for (size_t i = 0; i < 3; i++) {
+		if (strcmp(s, kr_workload_kind_name(kinds[i])) == 0) {
+			*kind = kinds[i];
+			kr_error_clear(err);
+			rc = KR_OK;
+		}
+	}
+	free(s);
+	return rc;
+}
+
+static enum kr_status decode_workloads(const cJSON *stage, const char *path,
+				       struct kr_stage_spec *st, struct kr_error *err)
+{
+	const cJSON *arr = member(stage, "workloads");
+	char wpath[PATH_MAX_LEN];
+	enum kr_status rc = KR_OK;
+	int n;
+
+	if (!arr)
+		return kr_error_set(err, KR_EINVAL, "%s.workloads: required", path);
+	n = cJSON_GetArraySize(arr);
+	if (!cJSON_IsArray(arr) || n < 1 || n > 64)
+		return kr_error_set(err, KR_EINVAL,
+				    "%s.workloads: must be a list of 1 to 64 workloads", path);
+	st->workloads = calloc((size_t)n, sizeof(*st->workloads));
+	if (!st->workloads)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	st->n_workloads = (size_t)n;
+	for (int i = 0; i < n && rc == KR_OK; i++) {
+		const cJSON *wl = cJSON_GetArrayItem(arr, i);
+
+		snprintf(wpath, sizeof(wpath), "%s.workloads[%d]", path, i);
+		if (!cJSON_IsObject(wl))
+			return kr_error_set(err, KR_EINVAL, "%s: must be an object", wpath);
+		rc = require(wl, wpath, "kind", err);
+		if (rc == KR_OK)
+			rc = require(wl, wpath, "name", err);
+		if (rc == KR_OK)
+			rc = decode_kind(wl, wpath, &st->workloads[i].kind, err);
+		if (rc == KR_OK)
+			rc = get_str(wl, wpath, "name", NULL, &R_ANY253, &st->workloads[i].name,
+				     err);
+	}
+	return rc;
+}
+
+static enum kr_status decode_stage(const cJSON *stage, const char *path, struct kr_stage_spec *st,
+				   struct kr_error *err)
+{
+	enum kr_status rc;
+
+	if (!cJSON_IsObject(stage))
+		return kr_error_set(err, KR_EINVAL, "%s: must be an object", path);
+	rc = require(stage, path, "name", err);
+	if (rc == KR_OK)
+		rc = get_str(stage, path, "name", NULL, &R_LABEL, &st->name, err);
+	if (rc == KR_OK)
+		rc = decode_workloads(stage, path, st, err);
+	if (rc == KR_OK)
+		rc = get_duration(stage, path, "timeout", "10m", true, &st->timeout_ms, err);
+	return rc;
+}
+
+/* Stage names unique; a workload (kind, name) in one stage only. */
+static enum kr_status check_stages_unique(const struct kr_rotation_spec *out, struct kr_error *err)
+{
+	for (size_t i = 0; i < out->n_stages; i++) {
+		const struct kr_stage_spec *a = &out->stages[i];
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(out->stages[j].name, a->name) == 0)
+				return kr_error_set(
+				    err, KR_EINVAL,
+				    "spec.stages[%zu].name: \"%s\" is also the name "
+				    "of spec.stages[%zu]",
+				    i, a->name, j);
+	}
+	for (size_t i = 0; i < out->n_stages; i++)
+		for (size_t w = 0; w < out->stages[i].n_workloads; w++) {
+			const struct kr_workload_ref *x = &out->stages[i].workloads[w];
+
+			for (size_t j = 0; j <= i; j++)
+				for (size_t v = 0; v < (j == i ? w : out->stages[j].n_workloads);
+				     v++) {
+					const struct kr_workload_ref *y =
+					    &out->stages[j].workloads[v];
+
+					if (x->kind == y->kind && strcmp(x->name, y->name) == 0)
+						return kr_error_set(
+						    err, KR_EINVAL,
+						    "spec.stages[%zu].workloads[%zu]: %s/%s is "
+						    "listed twice",
+						    i, w, kr_workload_kind_name(x->kind), x->name);
+				}
+		}
+	return KR_OK;
+}
+
+static enum kr_status decode_stages(const cJSON *spec, struct kr_rotation_spec *out,
+				    struct kr_error *err)
+{
+	const cJSON *arr = member(spec, "stages");
+	char path[PATH_MAX_LEN];
+	enum kr_status rc = KR_OK;
+	int n;
+
+	if (!arr)
+		return kr_error_set(err, KR_EINVAL, "spec.stages: required");
+	n = cJSON_GetArraySize(arr);
+	if (!cJSON_IsArray(arr) || n < 1 || n > 32)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.stages: must be a list of 1 to 32 stages");
+	out->stages = calloc((size_t)n, sizeof(*out->stages));
+	if (!out->stages)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	out->n_stages = (size_t)n;
+	for (int i = 0; i < n && rc == KR_OK; i++) {
+		snprintf(path, sizeof(path), "spec.stages[%d]", i);
+		rc = decode_stage(cJSON_GetArrayItem(arr, i), path, &out->stages[i], err);
+		out->stages[i].first = out->n_workloads;
+		out->n_workloads += out->stages[i].n_workloads;
+	}
+	return rc == KR_OK ? check_stages_unique(out, err) : rc;
+}
+
+static enum kr_status decode_labels(const cJSON *scrape, struct kr_analysis_spec *a,
+				    struct kr_error *err)
+{
+	const cJSON *labels, *it;
+	enum kr_status rc;
+	size_t i = 0;
+
+	rc = get_object(scrape, "spec.analysis.scrape", "labels", &labels, err);
+	if (rc != KR_OK || !labels)
+		return rc;
+	a->n_labels = (size_t)cJSON_GetArraySize(labels);
+	a->labels = calloc(a->n_labels ? a->n_labels : 1, sizeof(*a->labels));
+	if (!a->labels)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	cJSON_ArrayForEach(it, labels)
+	{
+		if (!cJSON_IsString(it))
+			return kr_error_set(err, KR_EINVAL,
+					    "spec.analysis.scrape.labels.%.64s: must be a string",
+					    it->string);
+		a->labels[i].name = dup_str(it->string);
+		a->labels[i].value = dup_str(it->valuestring);
+		if (!a->labels[i].name || !a->labels[i].value)
+			return kr_error_set(err, KR_ENOMEM, "out of memory");
+		i++;
+	}
+	return KR_OK;
+}
+
+static enum kr_status decode_source(const cJSON *an, struct kr_analysis_spec *a,
+				    struct kr_error *err)
+{
+	const cJSON *prom, *scrape;
+	enum kr_status rc;
+
+	rc = get_object(an, "spec.analysis", "prometheus", &prom, err);
+	if (rc == KR_OK)
+		rc = get_object(an, "spec.analysis", "scrape", &scrape, err);
+	if (rc != KR_OK)
+		return rc;
+	if (!prom == !scrape)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.analysis: exactly one of "
+				    "analysis.prometheus and analysis.scrape must be set");
+	if (prom) {
+		a->source = KR_ANALYSIS_PROMETHEUS;
+		rc = require(prom, "spec.analysis.prometheus", "url", err);
+		if (rc == KR_OK)
+			rc = require(prom, "spec.analysis.prometheus", "query", err);
+		if (rc == KR_OK)
+			rc = get_str(prom, "spec.analysis.prometheus", "url", NULL, &R_URL, &a->url,
+				     err);
+		if (rc == KR_OK)
+			rc = get_str(prom, "spec.analysis.prometheus", "query", NULL, &R_TEXT,
+				     &a->query, err);
+		return rc;
+	}
+	a->source = KR_ANALYSIS_SCRAPE;
+	rc = require(scrape, "spec.analysis.scrape", "url", err);
+	if (rc == KR_OK)
+		rc = require(scrape, "spec.analysis.scrape", "metric", err);
+	if (rc == KR_OK)
+		rc = get_str(scrape, "spec.analysis.scrape", "url", NULL, &R_URL, &a->url, err);
+	if (rc == KR_OK)
+		rc = get_str(scrape, "spec.analysis.scrape", "metric", NULL, &R_METRIC, &a->metric,
+			     err);
+	if (rc == KR_OK)
+		rc = decode_labels(scrape, a, err);
+	return rc;
+}
+
+static enum kr_status decode_analysis(const cJSON *spec, struct kr_rotation_spec *out,
+				      struct kr_error *err)
+{
+	static const char *p = "spec.analysis";
+	struct kr_analysis_spec *a = &out->analysis;
+	const cJSON *an, *thr;
+	enum kr_status rc;
+
+	a->interval_ms = 15000;
+	a->threshold = 0.5;
+	a->failure_limit = 2;
+	a->error_limit = 4;
+	rc = get_object(spec, "spec", "analysis", &an, err);
+	if (rc != KR_OK || !an)
+		return rc;
+	rc = decode_source(an, a, err);
+	if (rc == KR_OK)
+		rc = get_duration(an, p, "interval", "15s", true, &a->interval_ms, err);
+	if (rc == KR_OK)
+		rc = get_int(an, p, "failureLimit", 2, 1, 100, &a->failure_limit, err);
+	if (rc == KR_OK)
+		rc = get_int(an, p, "errorLimit", 4, 1, 100, &a->error_limit, err);
+	if (rc != KR_OK)
+		return rc;
+	thr = member(an, "threshold");
+	if (thr && (!cJSON_IsNumber(thr) || !isfinite(thr->valuedouble) || thr->valuedouble < 0))
+		return kr_error_set(err, KR_EINVAL, "%s.threshold: must be a number >= 0", p);
+	if (thr)
+		a->threshold = thr->valuedouble;
+	return KR_OK;
+}
+
+static enum kr_status decode_schedule(const cJSON *spec, struct kr_rotation_spec *out,
+				      struct kr_error *err)
+{
+	struct kr_error cerr;
+	enum kr_status rc;
+
+	rc = get_str(spec, "spec", "schedule", NULL, &R_SCHEDULE, &out->schedule, err);
+	if (rc != KR_OK || !out->schedule)
+		return rc;
+	kr_error_clear(&cerr);
+	if (kr_cron_parse(out->schedule, &out->cron, &cerr) != KR_OK)
+		return kr_error_set(err, KR_EINVAL, "spec.schedule: \"%.128s\": %s", out->schedule,
+				    cerr.msg);
+	return KR_OK;
+}
+
+static enum kr_status decode_verify(const cJSON *spec, struct kr_rotation_spec *out,
+				    struct kr_error *err)
+{
+	const cJSON *v;
+	enum kr_status rc;
+
+	rc = get_object(spec, "spec", "verify", &v, err);
+	if (rc != KR_OK || !v)
+		return rc;
+	rc = require(v, "spec.verify", "url", err);
+	if (rc == KR_OK)
+		rc = get_str(v, "spec.verify", "url", NULL, &R_URL, &out->verify_url, err);
+	if (rc == KR_OK)
+		rc = get_str(v, "spec.verify", "header", "X-API-Key", &R_HEADER,
+			     &out->verify_header, err);
+	return rc;
+}
+
+static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *out,
+				  struct kr_error *err)
+{
+	enum kr_status rc;
+
+	rc = get_duration(spec, "spec", "validationPeriod", "10m", false,
+			  &out->validation_period_ms, err);
+	if (rc == KR_OK)
+		rc = get_duration(spec, "spec", "revokeWhenUnusedFor", NULL, false,
+				  &out->revoke_when_unused_ms, err);
+	if (rc == KR_OK)
+		rc = get_bool(spec, "spec", "dryRun", &out->dry_run, err);
+	if (rc == KR_OK)
+		rc = decode_schedule(spec, out, err);
+	if (rc == KR_OK)
+		rc = get_duration(spec, "spec", "maxKeyAge", NULL, true, &out->max_key_age_ms, err);
+	if (rc == KR_OK)
+		rc = get_bool(spec, "spec", "suspend", &out->suspend, err);
+	if (rc == KR_OK)
+		rc = decode_verify(spec, out, err);
+	if (rc == KR_OK)
+		rc = get_int(spec, "spec", "historyLimit", 10, 0, 100, &out->history_limit, err);
+	return rc;
+}
+
+enum kr_status kr_rotation_spec_decode(const cJSON *obj, struct kr_rotation_spec *spec,
+				       struct kr_error *err)
+{
+	const cJSON *s = obj;
+	enum kr_status rc;
+
+	memset(spec, 0, sizeof(*spec));
+	if (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, "spec"))
+		s = cJSON_GetObjectItemCaseSensitive(obj, "spec");
+	if (!cJSON_IsObject(s))
+		return kr_error_set(err, KR_EINVAL, "spec: must be an object");
+	rc = decode_secret_ref(s, spec, err);
+	if (rc == KR_OK)
+		rc = decode_key_store(s, spec, err);
+	if (rc == KR_OK)
+		rc = decode_key(s, spec, err);
+	if (rc == KR_OK)
+		rc = decode_stages(s, spec, err);
+	if (rc == KR_OK)
+		rc = decode_analysis(s, spec, err);
+	if (rc == KR_OK)
+		rc = decode_rest(s, spec, err);
+	if (rc != KR_OK)
+		kr_rotation_spec_release(spec);
+	return rc;
+}
+
+void kr_rotation_spec_release(struct kr_rotation_spec *spec)
+{
+	char **strs[] = {&spec->secret_name,	     &spec->secret_key,
+			 &spec->store_address,	     &spec->store_username,
+			 &spec->store_password_name, &spec->store_password_key,
+			 &spec->store_active_set,    &spec->store_meta_key,
+			 &spec->store_bootstrap_key, &spec->key_prefix,
+			 &spec->analysis.url,	     &spec->analysis.query,
+			 &spec->analysis.metric,     &spec->schedule,
+			 &spec->verify_url,	     &spec->verify_header};
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		free(*strs[i]);
+	for (size_t i = 0; spec->stages && i < spec->n_stages; i++) {
+		for (size_t j = 0; spec->stages[i].workloads && j < spec->stages[i].n_workloads;
+		     j++)
+			free(spec->stages[i].workloads[j].name);
+		free(spec->stages[i].workloads);
+		free(spec->stages[i].name);
+	}
+	free(spec->stages);
+	for (size_t i = 0; spec->analysis.labels && i < spec->analysis.n_labels; i++) {
+		free(spec->analysis.labels[i].name);
+		free(spec->analysis.labels[i].value);
+	}
+	free(spec->analysis.labels);
+	memset(spec, 0, sizeof(*spec));
+}
+
+const char *kr_workload_kind_name(enum kr_workload_kind kind)
+{
+	switch (kind) {
+	case KR_WORKLOAD_DEPLOYMENT:
+		return "Deployment";
+	case KR_WORKLOAD_STATEFULSET:
+		return "StatefulSet";
+	case KR_WORKLOAD_DAEMONSET:
+		return "DaemonSet";
+	}
+	return "?";
+}
