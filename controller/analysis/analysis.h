@@ -128,10 +128,11 @@ enum kr_status kr_promtext_parse(const char *text, size_t len,
 /*
  * Decode an instant-query response body (`len` bytes, need not be NUL-terminated) that
  * came with HTTP status `http_status`. A vector of exactly one sample, or a scalar, whose
- * value is a finite number: KR_OK and m->ok = 1. Anything else is inconclusive: the
- * status (KR_EPROTO for a malformed body or an unusable result, KR_EHTTP for a
- * Prometheus error) is returned, and m->reason says why ("query returned 2 series, want
- * 1", "bad_data: 1:5: parse error: ..."), without naming the server.
+ * value is a finite number: KR_OK and m->ok = 1, m->at the evaluation time Prometheus
+ * reported. Anything else is inconclusive: the status (KR_ENOTFOUND for an empty result,
+ * KR_EPROTO for a malformed body or an unusable result, KR_EHTTP for a Prometheus error)
+ * is returned, and m->reason says why ("query returned 2 series, want 1", "bad_data: 1:5:
+ * parse error: ..."), without naming the server.
  */
 enum kr_status kr_promjson_decode(const char *body, size_t len, long http_status,
 				  struct kr_measurement *m);
@@ -283,8 +284,9 @@ struct kr_analysis_http_opts {
 
 /*
  * An instant query (GET <url>/api/v1/query?query=...&timeout=...). KR_OK with m->ok
- * when one finite value came back. Otherwise the status (KR_EIO unreachable,
- * KR_ETIMEOUT, KR_EAUTH 401/403, KR_EHTTP, KR_EPROTO, KR_ETOOBIG, KR_ENOMEM) with
+ * when one finite value came back; m->at is then the local clock at the response, on
+ * success and failure alike. Otherwise the status (KR_EIO unreachable, KR_ETIMEOUT,
+ * KR_EAUTH 401/403, KR_EHTTP, KR_ENOTFOUND empty, KR_EPROTO, KR_ETOOBIG, KR_ENOMEM) with
  * m->reason set and `err` a copy of it; the message names the server without
  * credentials: "prometheus http://x:9090: query returned 2 series, want 1".
  * `err` may be NULL.

@@ -194,6 +194,38 @@ static void test_raised_401_rate_is_seen(void **state)
 	assert_true(svc_admin(&g.scraped, "/admin/rate?method=get&code=401&per_sec=0"));
 }
 
+/*
+ * The worked queries in the README (.readme-parts/analysis.md) parse, and give one value
+ * even where their metric does not exist: that is what "or vector(0)" is for.
+ */
+static void test_readme_queries_give_one_value(void **state)
+{
+	static const char *const queries[] = {
+	    "sum(rate(http_requests_total{job=\"sirius-api\", code=\"401\"}[1m])) or vector(0)",
+	    "sum(rate(nginx_ingress_controller_requests{namespace=\"sirius\", "
+	    "ingress=\"sirius-api\", status=\"401\"}[1m])) or vector(0)",
+	    "sum(rate(istio_requests_total{reporter=\"destination\", "
+	    "destination_workload_namespace=\"sirius\",\n    destination_workload=\"sirius-api\", "
+	    "response_code=\"401\"}[1m])) or vector(0)",
+	    "sum(rate(http_server_requests_seconds_count{application=\"sirius-api\", "
+	    "status=\"401\"}[1m])) or vector(0)",
+	    "(\n  sum(rate(http_requests_total{job=\"sirius-api\", code=\"401\"}[1m]))\n  /\n"
+	    "  (sum(rate(http_requests_total{job=\"sirius-api\"}[1m])) > 0)\n) or vector(0)",
+	    /* the same share against the test service, which has traffic */
+	    "(sum(rate(http_requests_total{job=\"svc\", code=\"401\"}[5s])) / "
+	    "(sum(rate(http_requests_total{job=\"svc\"}[5s])) > 0)) or vector(0)",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		struct kr_measurement m;
+
+		if (query(queries[i], &m) != KR_OK)
+			fail_msg("query %zu: %s", i, m.reason.msg);
+		assert_true(m.value >= 0);
+	}
+}
+
 struct inconclusive_case {
 	const char *query;
 	enum kr_status rc;
@@ -438,6 +470,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_query_returns_a_value),
 	    cmocka_unit_test(test_raised_401_rate_is_seen),
+	    cmocka_unit_test(test_readme_queries_give_one_value),
 	    cmocka_unit_test(test_inconclusive_results),
 	    cmocka_unit_test(test_reason_hides_url_credentials),
 	    cmocka_unit_test(test_timeout_is_inconclusive),
