@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""cluster.py - the whole simulated cluster on loopback: the local API server (TLS) with the
+KeyRotation CRD, redis-server as the Valkey key store, the Sirius workloads run by the workload
+simulator, an api "Service", and optionally prometheus scraping the api pods.
+
+    python3 tests/sim/cluster.py up --dir D [--detach] [--plaintext] [--seed-key]
+                                            [--valkey-password] [--prometheus]
+    python3 tests/sim/cluster.py down --dir D
+
+`up` writes D/cluster.env (KUBECONFIG, VALKEY_ADDR, ... as shell assignments) and runs until
+SIGTERM/SIGINT (or returns at once with --detach; `down` stops it). Every child runs with
+`setpriv --pdeathsig KILL`, so nothing outlives a killed supervisor. As a library:
+`with Cluster(dir, ...) as c:` (see test_sim.py).
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import resp  # noqa: E402
+import simulator  # noqa: E402
+
+NAMESPACE = "sirius"
+TOKEN = "sim-admin-token"
+SECRET, SECRET_KEY = "sirius-api-key", "SIRIUS_API_KEY"
+SETPRIV = shutil.which("setpriv")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout, what):
+    """Poll cond() until it returns something truthy; raise TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+def new_key(prefix="sk_"):
+    alphabet = string.ascii_letters + string.digits
+    return prefix + "".join(secrets.choice(alphabet) for _ in range(43))
+
+
+def key_id(key):
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class Cluster:
+    """Start with up() (or `with`), stop with down(); down() is idempotent."""
+
+    def __init__(self, root, store_as="sha256", seed_key=False, valkey_password=None,
+                 prometheus=False, rollout_delay=0.2, client_rate=10, deploy=True,
+                 active_set="api_keys:active", meta_key="api_key:{id}:meta"):
+        self.root = os.path.abspath(root)
+        self.store_as, self.seed_key, self.password = store_as, seed_key, valkey_password
+        self.with_prometheus, self.rollout_delay = prometheus, rollout_delay
+        self.client_rate, self.deploy = client_rate, deploy
+        self.active_set, self.meta_key = active_set, meta_key
+        self.procs = []  # (name, Popen), stopped in reverse order
+        self.kube = None
+        self.env = {}
+
+    def __enter__(self):
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+
+    # ---- processes ----
+    def _spawn(self, name, cmd, **kw):
+        if SETPRIV:
+            cmd = [SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
+        log = open(os.path.join(self.root, name + ".log"), "ab")
+        p = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, **kw)
+        log.close()
+        self.procs.append((name, p))
+        with open(os.path.join(self.root, name + ".pid"), "w") as f:
+            f.write("%d\n" % p.pid)
+        return p
+
+    def _alive(self, p, name):
+        if p.poll() is not None:
+            raise RuntimeError("%s exited with %s; see %s" % (
+                name, p.returncode, os.path.join(self.root, name + ".log")))
+
+    def up(self):
+        os.makedirs(self.root, exist_ok=True)
+        self._kubeapi()
+        self._redis()
+        self._simulator()
+        if self.with_prometheus:
+            self._prometheus()
+        if self.deploy:
+            self.deploy_sirius()
+        self.write_env()
+
+    def down(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = []
+
+    def _kubeapi(self):
+        ready = os.path.join(self.root, "kubeapi.ready")
+        self.kubeconfig = os.path.join(self.root, "kubeconfig")
+        p = self._spawn("kubeapi", [
+            sys.executable, os.path.join(REPO, "tests", "kubeapi", "kubeapi.py"), "--port", "0",
+            "--token", TOKEN, "--tls-dir", os.path.join(self.root, "tls"),
+            "--ready-file", ready, "--kubeconfig-out", self.kubeconfig,
+            "--crd", os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml"),
+            "--namespace", NAMESPACE])
+        wait_for(lambda: self._alive(p, "kubeapi") or os.path.exists(ready), 30, "kubeapi")
+        with open(ready) as f:
+            self.kubeapi_url = f.read().split()[1]
+        self.kube = simulator.Kube(self.kubeconfig, tempfile.gettempdir())
+
+    def _redis(self):
+        for _ in range(5):
+            self.valkey_port = free_port()
+            cmd = ["redis-server", "--port", str(self.valkey_port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", self.root]
+            if self.password:
+                cmd += ["--requirepass", self.password]
+            p = self._spawn("redis", cmd)
+            try:
+                wait_for(lambda: self._alive(p, "redis") or self._ping(), 10, "redis-server")
+                return
+            except RuntimeError:  # the port was taken between free_port() and bind: retry
+                self.procs.remove(("redis", p))
+        raise RuntimeError("redis-server did not start")
+
+    def valkey(self):
+        return resp.Client("127.0.0.1", self.valkey_port, password=self.password)
+
+    def _ping(self):
+        try:
+            c = self.valkey()
+            ok = c.ping()
+            c.close()
+            return ok
+        except (OSError, EOFError, resp.RespError):
+            return False
+
+    def _simulator(self):
+        self.state_dir = os.path.join(self.root, "sim")
+        services = os.path.join(self.state_dir, "services.json")
+        p = self._spawn("simulator", [
+            sys.executable, os.path.join(HERE, "simulator.py"), "--kubeconfig", self.kubeconfig,
+            "--namespace", NAMESPACE, "--state-dir", self.state_dir,
+            "--rollout-delay", str(self.rollout_delay), "--service", "sirius-api=0"])
+        wait_for(lambda: self._alive(p, "simulator") or os.path.exists(services), 20,
+                 "the simulator")
+        with open(services) as f:
+            self.api_port = json.load(f)["sirius-api"]
+        self.api_url = "http://127.0.0.1:%d" % self.api_port
+
+    def _prometheus(self):
+        self.prometheus_port = free_port()
+        cfg = os.path.join(self.root, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                    "scrape_configs:\n- job_name: sirius-api\n  file_sd_configs:\n"
+                    "  - files: ['%s']\n    refresh_interval: 1s\n"
+                    % os.path.join(self.state_dir, "endpoints", "sirius-api.json"))
+        p = self._spawn("prometheus", [
+            "prometheus", "--config.file", cfg, "--web.listen-address",
+            "127.0.0.1:%d" % self.prometheus_port,
+            "--storage.tsdb.path", os.path.join(self.root, "prometheus-data")])
+        self.prometheus_url = "http://127.0.0.1:%d" % self.prometheus_port
+
+        def ready():
+            self._alive(p, "prometheus")
+            try:
+                with urllib.request.urlopen(self.prometheus_url + "/-/ready", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for(ready, 30, "prometheus")
+
+    # ---- the Sirius workloads ----
+    def seed(self, key, label="bootstrap"):
+        """Store `key` as active in the key store (as `keyrotator keys create` would)."""
+        member = hashlib.sha256(key.encode()).hexdigest() if self.store_as == "sha256" else key
+        c = self.valkey()
+        try:
+            c.command("SADD", self.active_set, member)
+            c.hset(self.meta_key.replace("{id}", member), "id", key_id(key), "label", label,
+                   "status", "active", "created_at",
+                   time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        finally:
+            c.close()
+
+    def api(self, method, path, body=None, ctype="application/json"):
+        return self.kube.request(method, path, body, ctype)
+
+    def put_secret_key(self, key):
+        """Create or update the consumers' Secret with `key`."""
+        data = {SECRET_KEY: base64.b64encode(key.encode()).decode()}
+        path = "/api/v1/namespaces/%s/secrets" % NAMESPACE
+        code, _ = self.api("PATCH", path + "/" + SECRET, {"data": data},
+                           "application/merge-patch+json")
+        if code == 404:
+            code, _ = self.api("POST", path, {"apiVersion": "v1", "kind": "Secret",
+                                              "metadata": {"name": SECRET}, "data": data})
+        if code not in (200, 201):
+            raise RuntimeError("writing Secret %s: HTTP %d" % (SECRET, code))
+
+    def deploy_sirius(self):
+        if self.seed_key:
+            self.bootstrap_key = new_key()
+            self.seed(self.bootstrap_key)
+            self.put_secret_key(self.bootstrap_key)
+        api_env = [{"name": "VALKEY_ADDR", "value": "127.0.0.1:%d" % self.valkey_port},
+                   {"name": "KEY_STORE_AS", "value": self.store_as},
+                   {"name": "ACTIVE_SET", "value": self.active_set},
+                   {"name": "META_KEY", "value": self.meta_key}]
+        if self.password:
+            self.api("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, {
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "valkey-auth"},
+                "stringData": {"password": self.password}})
+            api_env.append({"name": "VALKEY_PASSWORD", "valueFrom": {"secretKeyRef": {
+                "name": "valkey-auth", "key": "password"}}})
+        self.create_deployment("sirius-api", "sim/api", api_env, replicas=2)
+        for name, replicas in (("sirius-ui", 2), ("sirius-engine", 1)):
+            self.create_deployment(name, "sim/client", [
+                {"name": "API_URL", "value": self.api_url},
+                {"name": "NAME", "value": name},
+                {"name": "RATE", "value": str(self.client_rate)},
+                {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
+                    "name": SECRET, "key": SECRET_KEY}}}], replicas=replicas)
+
+    def create_deployment(self, name, image, env, replicas=1, annotations=None, **spec):
+        labels = {"app": name}
+        body = {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
+                "spec": dict({"replicas": replicas, "selector": {"matchLabels": labels},
+                              "template": {"metadata": {"labels": labels},
+                                           "spec": {"containers": [{
+                                               "name": name.split("-")[-1], "image": image,
+                                               "env": env}]}}}, **spec)}
+        code, obj = self.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE, body)
+        if code != 201:
+            raise RuntimeError("creating Deployment %s: HTTP %d %s" % (name, code, obj))
+        return obj
+
+    def write_env(self):
+        self.env = {"KUBECONFIG": self.kubeconfig, "KUBEAPI_URL": self.kubeapi_url,
+                    "NAMESPACE": NAMESPACE, "VALKEY_ADDR": "127.0.0.1:%d" % self.valkey_port,
+                    "VALKEY_PASSWORD": self.password or "", "KEY_STORE_AS": self.store_as,
+                    "API_SERVICE_URL": self.api_url, "SIM_STATE_DIR": self.state_dir,
+                    "SIM_EVENTS": os.path.join(self.state_dir, "events.jsonl"),
+                    "PROMETHEUS_URL": getattr(self, "prometheus_url", "")}
+        path = os.path.join(self.root, "cluster.env")
+        with open(path + ".tmp", "w") as f:
+            for k, v in sorted(self.env.items()):
+                f.write("%s='%s'\n" % (k, v))
+        os.replace(path + ".tmp", path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("verb", choices=("up", "down"))
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--detach", action="store_true", help="up: return once the cluster runs")
+    ap.add_argument("--plaintext", action="store_true", help="plaintext key-store layout")
+    ap.add_argument("--seed-key", action="store_true",
+                    help="seed a bootstrap key in Valkey and the Secret (default: no Secret)")
+    ap.add_argument("--valkey-password", help="start redis-server with requirepass")
+    ap.add_argument("--prometheus", action="store_true", help="also run prometheus")
+    args = ap.parse_args()
+    root = os.path.abspath(args.dir)
+    pidfile = os.path.join(root, "cluster.pid")
+    if args.verb == "down":
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError) as e:
+            print("cluster.py down: no running cluster in %s (%s)" % (root, e), file=sys.stderr)
+            return 1
+        wait_for(lambda: not os.path.exists(pidfile), 30, "the cluster to stop")
+        return 0
+    os.makedirs(root, exist_ok=True)
+    envfile = os.path.join(root, "cluster.env")
+    if args.detach:
+        if os.path.exists(envfile):
+            os.unlink(envfile)
+        argv = [a for a in sys.argv if a != "--detach"]
+        with open(os.path.join(root, "cluster.log"), "ab") as log:
+            p = subprocess.Popen([sys.executable] + argv, stdout=log, stderr=log,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
+        wait_for(lambda: p.poll() is not None or os.path.exists(envfile), 90, "the cluster")
+        if p.poll() is not None:
+            print("cluster.py up failed; see %s/cluster.log" % root, file=sys.stderr)
+            return 1
+        print(envfile)
+        return 0
+    c = Cluster(root, store_as="plaintext" if args.plaintext else "sha256",
+                seed_key=args.seed_key, valkey_password=args.valkey_password,
+                prometheus=args.prometheus)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with open(pidfile, "w") as f:
+        f.write("%d\n" % os.getpid())
+    try:
+        with c:
+            print(envfile, flush=True)
+            while True:
+                signal.pause()
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        c.down()
+        if os.path.exists(pidfile):
+            os.unlink(pidfile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
