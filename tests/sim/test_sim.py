@@ -1,0 +1,313 @@
+"""test_sim.py - the simulated cluster behaves like the parts of Kubernetes the controller relies
+on: rolling restarts pod by pod with real-shaped rollout status, Secrets resolved at pod start,
+paused/failed rollouts, and an api that checks keys against Valkey in both layouts.
+
+    cd tests/sim && python3 -m unittest -v test_sim
+"""
+import base64
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import cluster
+from cluster import NAMESPACE, key_id, new_key, wait_for
+
+DEPLOY = "/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE
+STS = "/apis/apps/v1/namespaces/%s/statefulsets" % NAMESPACE
+MERGE = "application/merge-patch+json"
+
+
+def ping(url, key=None):
+    headers = {"Connection": "close"}
+    if key is not None:
+        headers["X-API-Key"] = key
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + "/api/v1/ping",
+                                                           headers=headers), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:  # no ready endpoint behind the Service yet
+        return None
+
+
+class SimCase(unittest.TestCase):
+    store_as, seed_key, prometheus = "sha256", True, False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="kr-sim-")
+        cls.c = cluster.Cluster(cls.root, store_as=cls.store_as, seed_key=cls.seed_key,
+                                prometheus=cls.prometheus)
+        cls.c.__enter__()
+        cls.keys = [cls.c.bootstrap_key] if cls.seed_key else []
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.down()
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    # ---- helpers ----
+    def get(self, path):
+        code, obj = self.c.api("GET", path)
+        self.assertEqual(code, 200, path)
+        return obj
+
+    def patch(self, path, body):
+        code, obj = self.c.api("PATCH", path, body, MERGE)
+        self.assertEqual(code, 200, "%s: %s" % (path, obj))
+        return obj
+
+    def complete(self, name, base=DEPLOY):
+        d = self.get(base + "/" + name)
+        st, want = d.get("status") or {}, d["spec"].get("replicas", 1)
+        if st.get("observedGeneration", 0) < d["metadata"]["generation"]:
+            return None
+        if base == STS:
+            ok = st.get("updateRevision") == st.get("currentRevision") and \
+                st.get("readyReplicas", 0) == want == st.get("updatedReplicas")
+        else:
+            ok = st.get("updatedReplicas", 0) == st.get("availableReplicas", 0) == \
+                st.get("replicas", 0) == want
+        return d if ok else None
+
+    def wait_complete(self, name, base=DEPLOY, timeout=20):
+        return wait_for(lambda: self.complete(name, base), timeout, "rollout of " + name)
+
+    def events(self, **match):
+        with open(os.path.join(self.c.state_dir, "events.jsonl")) as f:
+            evs = [json.loads(line) for line in f]
+        return [e for e in evs if all(e.get(k) == v for k, v in match.items())]
+
+    def condition(self, name, ctype):
+        st = self.get(DEPLOY + "/" + name).get("status") or {}
+        return next((c for c in st.get("conditions") or [] if c["type"] == ctype), {})
+
+    def new_active_key(self):
+        key = new_key()
+        self.keys.append(key)
+        self.c.seed(key, label="test")
+        return key
+
+    def client_deployment(self, name, replicas=1, **spec):
+        self.c.create_deployment(name, "sim/client", [
+            {"name": "API_URL", "value": self.c.api_url}, {"name": "NAME", "value": name},
+            {"name": "RATE", "value": "5"}], replicas=replicas, **spec)
+        return self.wait_complete(name)
+
+
+class TestSha256Layout(SimCase):
+    prometheus = True
+
+    def test_api_rejects_unknown_key_and_accepts_active(self):
+        url = self.c.api_url
+        wait_for(lambda: ping(url, self.c.bootstrap_key) == 200, 10, "the api Service")
+        self.assertEqual(ping(url), 401)
+        self.assertEqual(ping(url, "sk_unknown"), 401)
+        self.assertEqual(ping(url, self.c.bootstrap_key), 200)
+        with urllib.request.urlopen(url + "/health", timeout=5) as r:
+            self.assertEqual(r.status, 200)
+        with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        self.assertIn('http_requests_total{code="401"}', text)
+        # A revoked key (member removed, meta status revoked) is refused again.
+        key = self.new_active_key()
+        self.assertEqual(ping(url, key), 200)
+        member = hashlib.sha256(key.encode()).hexdigest()
+        v = self.c.valkey()
+        v.command("SREM", "api_keys:active", member)
+        v.hset("api_key:%s:meta" % member, "status", "revoked")
+        v.close()
+        self.assertEqual(ping(url, key), 401)
+
+    def test_last_used_at_written_at_most_once_a_minute(self):
+        key = self.new_active_key()
+        meta = "api_key:%s:meta" % hashlib.sha256(key.encode()).hexdigest()
+        for _ in range(4):  # round robin: each of the 2 api pods sees the key
+            self.assertEqual(ping(self.c.api_url, key), 200)
+        v = self.c.valkey()
+        self.assertRegex(v.hget(meta, "last_used_at") or "", r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        v.command("HDEL", meta, "last_used_at")
+        for _ in range(6):
+            self.assertEqual(ping(self.c.api_url, key), 200)
+        self.assertIsNone(v.hget(meta, "last_used_at"), "written again within a minute")
+        v.close()
+
+    def test_rollout_replaces_pods_one_by_one(self):
+        name = "sirius-api"
+        before = self.wait_complete(name)
+        old_pods = {e["pod"] for e in self.events(workload=name, event="start")}
+        d = self.patch(DEPLOY + "/" + name, {"spec": {"template": {"metadata": {
+            "annotations": {"keyrotator.io/key-id": "aaaaaaaaaaaa"}}}}})
+        self.assertGreater(d["metadata"]["generation"], before["metadata"]["generation"])
+        seen = set()
+
+        def done():
+            reason = self.condition(name, "Progressing").get("reason")
+            seen.add(reason)
+            return self.complete(name)
+        d = wait_for(done, 20, "rollout of sirius-api")
+        self.assertIn("ReplicaSetUpdated", seen, "no intermediate status was observed")
+        self.assertEqual(self.condition(name, "Progressing")["reason"], "NewReplicaSetAvailable")
+        self.assertEqual(d["status"]["observedGeneration"], d["metadata"]["generation"])
+        # Order: start new, new ready, stop an old one; never fewer than 2 ready pods.
+        evs = [e for e in self.events(workload=name) if e["mono"] >= 0]
+        ready, n_new_starts, min_ready, started_new = set(), 0, 99, False
+        for e in evs:
+            if e["event"] == "ready":
+                ready.add(e["pod"])
+            elif e["event"] == "stop":
+                ready.discard(e["pod"])
+                if e["pod"] in old_pods:
+                    min_ready = min(min_ready, len(ready))
+            elif e["event"] == "start" and e["keyIdAnnotation"] == "aaaaaaaaaaaa":
+                n_new_starts += 1
+                started_new = True
+                self.assertLessEqual(len(ready), 2, "more than replicas+1 pods")
+        self.assertTrue(started_new)
+        self.assertEqual(n_new_starts, 2)
+        self.assertGreaterEqual(min_ready, 2, "an old pod stopped before its replacement was ready")
+        stops = [e for e in evs if e["event"] == "stop" and e["pod"] in old_pods]
+        starts = [e for e in evs if e["event"] == "start" and e["pod"] not in old_pods]
+        self.assertEqual(len(stops), 2)
+        self.assertLess(starts[0]["mono"], stops[0]["mono"])
+        self.assertLess(stops[0]["mono"], starts[1]["mono"], "second new pod before first swap")
+
+    def test_secret_change_and_restart_gives_clients_the_new_key(self):
+        key = self.new_active_key()
+        self.c.put_secret_key(key)
+        self.patch(DEPLOY + "/sirius-ui", {"spec": {"template": {"metadata": {
+            "annotations": {"keyrotator.io/key-id": key_id(key)}}}}})
+        self.wait_complete("sirius-ui")
+        starts = self.events(workload="sirius-ui", event="start", keyIdAnnotation=key_id(key))
+        self.assertEqual(len(starts), 2)
+        for s in starts:
+            self.assertEqual(s["keyIds"], {"API_KEY": key_id(key)})
+            path = os.path.join(self.c.state_dir, "pods", s["pod"], "counters.json")
+
+            def counted():
+                with open(path) as f:
+                    c = json.load(f)
+                return c if c["ok"] >= 3 else None
+            c = wait_for(counted, 10, "requests from " + s["pod"])
+            self.assertEqual(c["keyId"], key_id(key))
+            self.assertEqual(c["unauthorized"], 0)
+
+    def test_fail_rollout_reports_progress_deadline_exceeded(self):
+        name = "sim-fail"
+        d = self.client_deployment(name, progressDeadlineSeconds=2)
+        template = d["spec"]["template"]
+        self.patch(DEPLOY + "/" + name, {
+            "metadata": {"annotations": {"keyrotator-sim/fail-rollout": "true"}},
+            "spec": {"template": {"metadata": {"annotations": {"keyrotator.io/key-id": "b" * 12}}}}})
+        wait_for(lambda: self.condition(name, "Progressing").get("reason") ==
+                 "ProgressDeadlineExceeded", 15, "ProgressDeadlineExceeded")
+        cond = self.condition(name, "Progressing")
+        self.assertEqual(cond["status"], "False")
+        self.assertIn("has timed out progressing", cond["message"])
+        st = self.get(DEPLOY + "/" + name)["status"]
+        self.assertEqual(st["availableReplicas"], 1, "the old pod must keep serving")
+        self.assertTrue(self.events(workload=name, event="crash"))
+        # Rolling back to the old template completes without restarting the old pod.
+        n_starts = len(self.events(workload=name, event="start"))
+        code, _ = self.c.api("PATCH", DEPLOY + "/" + name, [
+            {"op": "replace", "path": "/spec/template", "value": template}],
+            "application/json-patch+json")
+        self.assertEqual(code, 200)
+        self.wait_complete(name)
+        self.assertEqual(len(self.events(workload=name, event="start")), n_starts)
+
+    def test_paused_deployment_does_not_roll(self):
+        name = "sim-paused"
+        self.client_deployment(name)
+        d = self.patch(DEPLOY + "/" + name, {"spec": {"paused": True, "template": {"metadata": {
+            "annotations": {"keyrotator.io/key-id": "c" * 12}}}}})
+        gen = d["metadata"]["generation"]
+        wait_for(lambda: self.get(DEPLOY + "/" + name)["status"].get("observedGeneration") == gen
+                 and self.condition(name, "Progressing").get("reason") == "DeploymentPaused",
+                 10, "the paused status")
+        # It stays paused: 20 more simulator passes start nothing.
+        start_events = len(self.events(workload=name, event="start"))
+        p0 = self.passes()
+        wait_for(lambda: self.passes() >= p0 + 20, 10, "20 simulator passes")
+        self.assertEqual(len(self.events(workload=name, event="start")), start_events)
+        self.assertIsNone(self.complete(name))
+        self.patch(DEPLOY + "/" + name, {"spec": {"paused": False}})
+        self.wait_complete(name)
+        self.assertEqual(len(self.events(workload=name, event="start", keyIdAnnotation="c" * 12)), 1)
+
+    def passes(self):
+        with open(os.path.join(self.c.state_dir, "passes.json")) as f:
+            return json.load(f)["passes"]
+
+    def test_statefulset_rolls_from_the_highest_ordinal(self):
+        name = "sim-sts"
+        labels = {"app": name}
+        code, _ = self.c.api("POST", STS, {
+            "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+            "spec": {"replicas": 2, "serviceName": name, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                         "name": "c", "image": "sim/client",
+                         "env": [{"name": "API_URL", "value": self.c.api_url}]}]}}}})
+        self.assertEqual(code, 201)
+        first = self.wait_complete(name, STS)["status"]["currentRevision"]
+        self.patch(STS + "/" + name, {"spec": {"template": {"metadata": {"annotations": {
+            "keyrotator.io/key-id": "d" * 12}}}}})
+        st = self.wait_complete(name, STS)["status"]
+        self.assertNotEqual(st["updateRevision"], first)
+        starts = self.events(workload=name, event="start", keyIdAnnotation="d" * 12)
+        self.assertEqual([s["pod"] for s in starts], [name + "-1", name + "-0"])
+
+    def test_prometheus_scrapes_the_api_pods(self):
+        q = urllib.parse.quote('sum(http_requests_total{job="sirius-api",code="200"})')
+
+        def value():
+            with urllib.request.urlopen("%s/api/v1/query?query=%s" % (self.c.prometheus_url, q),
+                                        timeout=5) as r:
+                res = json.load(r)["data"]["result"]
+            return res and float(res[0]["value"][1]) > 0
+        wait_for(value, 20, "prometheus to scrape the api pods")
+
+    def test_zz_no_raw_key_in_any_file(self):
+        needles = []
+        for k in self.keys:
+            needles += [k.encode(), base64.b64encode(k.encode())]
+        for path in glob.glob(os.path.join(self.root, "**"), recursive=True):
+            if os.path.isfile(path) and "prometheus-data" not in path:
+                with open(path, "rb") as f:
+                    data = f.read()
+                for n in needles:
+                    self.assertNotIn(n, data, "a raw key in " + path)
+
+
+class TestPlaintextLayoutBootstrap(SimCase):
+    """Plaintext layout, and a cluster that starts without the Secret (bootstrap)."""
+    store_as, seed_key = "plaintext", False
+
+    def test_clients_wait_for_the_secret_then_use_the_key(self):
+        evs = wait_for(lambda: self.events(workload="sirius-ui", event="pending"), 10,
+                       "pending ui pods")
+        self.assertIn("not found", evs[0]["reason"])
+        self.assertIsNone(self.complete("sirius-ui"))
+        key = self.new_active_key()
+        v = self.c.valkey()
+        self.assertTrue(v.sismember("api_keys:active", key), "plaintext: the member is the key")
+        v.close()
+        wait_for(lambda: ping(self.c.api_url, key) == 200, 10, "the api Service")
+        self.assertEqual(ping(self.c.api_url, key + "x"), 401)
+        self.c.put_secret_key(key)
+        self.wait_complete("sirius-ui")
+        self.wait_complete("sirius-engine")
+        for s in self.events(workload="sirius-engine", event="start"):
+            self.assertEqual(s["keyIds"], {"API_KEY": key_id(key)})
+
+
+if __name__ == "__main__":
+    unittest.main()
