@@ -1,0 +1,456 @@
+"""test_packaging.py - the install artefacts: manifests/, charts/keyrotator, Dockerfile.
+
+Plain YAML (manifests, crds, Chart.yaml, values.yaml) is read with the project's own parser
+through the yaml2json test tool. Helm templates are not YAML: they are checked as text (every
+.Values reference exists, every value is used, actions balance) and as a "skeleton" (each
+action replaced by a placeholder, both branches of every if kept) that must parse as YAML.
+
+Environment: KR_YAML2JSON (the yaml2json tool), KR_BINARY (keyrotator, for `run --help` and
+ldd), KR_ROOT (the repository; default: two levels up).
+"""
+import json
+import os
+import re
+import subprocess
+import unittest
+from pathlib import Path
+
+ROOT = Path(os.environ.get("KR_ROOT", Path(__file__).resolve().parents[2]))
+YAML2JSON = os.environ.get("KR_YAML2JSON", "")
+BINARY = os.environ.get("KR_BINARY", "")
+CHART = ROOT / "charts" / "keyrotator"
+
+STANDARD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+)
+NAMESPACE = "keyrotator-system"
+SECRET_VERBS = {"get", "create", "update", "patch"}
+
+
+def load_yaml(path):
+    """Every document of a YAML file, through the project's parser."""
+    if not YAML2JSON:
+        raise unittest.SkipTest("KR_YAML2JSON not set")
+    out = subprocess.run([YAML2JSON, str(path)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(f"{path}: does not parse: {out.stderr.strip()}")
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def load_text_yaml(text, name):
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"kr-packaging-{os.getpid()}-{name}"
+    tmp.write_text(text)
+    try:
+        return load_yaml(tmp)
+    finally:
+        tmp.unlink()
+
+
+def project_version():
+    m = re.search(r"project\(keyrotator VERSION (\S+)", (ROOT / "CMakeLists.txt").read_text())
+    return m.group(1)
+
+
+def manifest_docs():
+    docs = []
+    for path in sorted((ROOT / "manifests").glob("*.yaml")):
+        docs += [(path.name, d) for d in load_yaml(path)]
+    for path in sorted((ROOT / "manifests" / "namespaced").glob("*.yaml")):
+        docs += [("namespaced/" + path.name, d) for d in load_yaml(path)]
+    return docs
+
+
+def pod_spec(deploy):
+    return deploy["spec"]["template"]["spec"]
+
+
+class SecurityChecks:
+    """The restricted pod security profile, shared by the manifest and chart tests."""
+
+    def check_security(self, deploy, where):
+        spec = pod_spec(deploy)
+        psc = spec["securityContext"]
+        self.assertIs(psc.get("runAsNonRoot"), True, where)
+        self.assertEqual(psc.get("runAsUser"), 65532, where)
+        self.assertEqual(psc.get("seccompProfile", {}).get("type"), "RuntimeDefault", where)
+        self.assertEqual(len(spec["containers"]), 1, where)
+        c = spec["containers"][0]
+        sc = c["securityContext"]
+        self.assertIs(sc.get("runAsNonRoot"), True, where)
+        self.assertEqual(sc.get("runAsUser"), 65532, where)
+        self.assertIs(sc.get("readOnlyRootFilesystem"), True, where)
+        self.assertIs(sc.get("allowPrivilegeEscalation"), False, where)
+        self.assertEqual(sc.get("capabilities", {}).get("drop"), ["ALL"], where)
+        self.assertNotIn("add", sc.get("capabilities", {}), where)
+        self.assertEqual(sc.get("seccompProfile", {}).get("type"), "RuntimeDefault", where)
+        self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz", where)
+        self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz", where)
+        self.assertEqual(c["livenessProbe"]["httpGet"]["port"], "health", where)
+        self.assertEqual(c["readinessProbe"]["httpGet"]["port"], "health", where)
+        res = c["resources"]
+        if not any(k.startswith("tpl") for k in res):  # in the chart: values.resources
+            self.assertIn("requests", res, where)
+            self.assertIn("limits", res, where)
+
+    def check_rules(self, rules, where, cluster_wide):
+        for r in rules:
+            for field in ("apiGroups", "resources", "verbs"):
+                self.assertNotIn("*", r[field], f"{where}: wildcard {field}")
+            if "" in r["apiGroups"] and "secrets" in r["resources"]:
+                self.assertEqual(set(r["verbs"]), SECRET_VERBS, f"{where}: Secret verbs")
+            if "leases" in r["resources"]:
+                self.assertFalse(cluster_wide, f"{where}: leases belong in a namespaced Role")
+        granted = {(g, res): set(r["verbs"]) for r in rules for g in r["apiGroups"]
+                   for res in r["resources"]}
+        return granted
+
+
+class TestManifests(unittest.TestCase, SecurityChecks):
+    def setUp(self):
+        self.docs = manifest_docs()
+        self.by_kind = {}
+        for name, d in self.docs:
+            self.by_kind.setdefault(d["kind"], []).append((name, d))
+
+    def test_every_file_parses_with_identity(self):
+        self.assertGreaterEqual(len(self.docs), 8)
+        for name, d in self.docs:
+            for field in ("apiVersion", "kind", "metadata"):
+                self.assertIn(field, d, name)
+            self.assertTrue(d["metadata"].get("name"), name)
+
+    def test_install_order_namespace_first(self):
+        # kubectl apply -f manifests/ goes in file-name order: the namespace must come first.
+        files = sorted(p.name for p in (ROOT / "manifests").glob("*.yaml"))
+        first = load_yaml(ROOT / "manifests" / files[0])
+        self.assertEqual([d["kind"] for d in first], ["Namespace"])
+        self.assertEqual(first[0]["metadata"]["name"], NAMESPACE)
+
+    def test_standard_labels(self):
+        version = project_version()
+        for name, d in self.docs:
+            labels = d["metadata"].get("labels", {})
+            for key in STANDARD_LABELS:
+                self.assertIn(key, labels, f"{name} {d['kind']} {d['metadata']['name']}")
+            self.assertEqual(labels["app.kubernetes.io/name"], "keyrotator", name)
+            self.assertEqual(labels["app.kubernetes.io/part-of"], "keyrotator", name)
+            self.assertEqual(labels["app.kubernetes.io/component"], "controller", name)
+            self.assertEqual(labels["app.kubernetes.io/version"], version, name)
+
+    def test_namespaced_objects_in_keyrotator_system(self):
+        for name, d in self.docs:
+            if d["kind"] in ("ServiceAccount", "Deployment", "Service"):
+                self.assertEqual(d["metadata"].get("namespace"), NAMESPACE, name)
+
+    def test_deployment(self):
+        [(name, dep)] = self.by_kind["Deployment"]
+        self.assertEqual(dep["spec"]["replicas"], 2)
+        self.check_security(dep, name)
+        sel = dep["spec"]["selector"]["matchLabels"]
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        self.assertLessEqual(sel.items(), pod_labels.items())
+        self.assertEqual(pod_spec(dep)["serviceAccountName"], "keyrotator")
+        c = pod_spec(dep)["containers"][0]
+        self.assertEqual(c["image"], f"keyrotator/keyrotator:{project_version()}")
+        self.assertEqual(c["args"][0], "run")
+        self.assertIn("--leader-elect", c["args"])
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertIn("--metrics-addr=:%d" % ports["metrics"], c["args"])
+        self.assertIn("--health-addr=:%d" % ports["health"], c["args"])
+
+    def test_deployment_flags_exist_in_run_help(self):
+        if not BINARY:
+            self.skipTest("KR_BINARY not set")
+        help_text = subprocess.run([BINARY, "run", "--help"], capture_output=True,
+                                   text=True, check=True).stdout
+        [(_, dep)] = self.by_kind["Deployment"]
+        for arg in pod_spec(dep)["containers"][0]["args"][1:]:
+            flag = arg.split("=")[0]
+            self.assertRegex(help_text, r"\s%s[\s\[=]" % re.escape(flag), flag)
+
+    def test_service_selects_the_pods(self):
+        [(_, svc)] = self.by_kind["Service"]
+        [(_, dep)] = self.by_kind["Deployment"]
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        self.assertLessEqual(svc["spec"]["selector"].items(), pod_labels.items())
+        self.assertEqual(svc["spec"]["ports"][0]["targetPort"], "metrics")
+
+    def test_rbac_least_privilege(self):
+        for kind in ("ClusterRole", "Role"):
+            for name, role in self.by_kind.get(kind, []):
+                granted = self.check_rules(role["rules"], name, kind == "ClusterRole")
+                self.assertFalse({"list", "watch"} & granted.get(("", "secrets"), set()), name)
+        [(_, cr)] = self.by_kind["ClusterRole"]
+        granted = self.check_rules(cr["rules"], "ClusterRole", True)
+        self.assertEqual(granted[("apps", "deployments")], {"get", "list", "watch", "patch"})
+        self.assertEqual(granted[("keyrotator.io", "keyrotations/status")],
+                         {"get", "update", "patch"})
+        self.assertEqual(granted[("events.k8s.io", "events")], {"create", "patch"})
+
+    def test_namespaced_variant_has_no_cluster_role(self):
+        kinds = [d["kind"] for n, d in self.docs if n.startswith("namespaced/")]
+        self.assertNotIn("ClusterRole", kinds)
+        self.assertNotIn("ClusterRoleBinding", kinds)
+        self.assertEqual(kinds.count("Role"), 2)
+
+    def test_bindings_name_the_service_account(self):
+        for kind in ("ClusterRoleBinding", "RoleBinding"):
+            for name, b in self.by_kind.get(kind, []):
+                self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": "keyrotator",
+                                                  "namespace": NAMESPACE}], name)
+
+
+# ---- the Helm chart ----
+
+ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.S)
+VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+BLOCK_OPEN = re.compile(r"^(if|range|with|define|block)\b")
+
+
+def templates():
+    return sorted(p for p in (CHART / "templates").iterdir() if p.is_file())
+
+
+def skeleton(text):
+    """The template as YAML: comment and control actions dropped (both branches kept),
+    `include`/`toYaml` lines replaced by a placeholder key (or list item), inline actions by
+    a word. Placeholder keys name the helper they stand for."""
+    out, n = [], 0
+    text = re.sub(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}\n?", "", text, flags=re.S)
+    for line in text.splitlines():
+        stripped = line.strip()
+        m = ACTION.fullmatch(stripped)
+        if m:
+            body = m.group(1)
+            if BLOCK_OPEN.match(body) or body.startswith(("else", "end", "$")):
+                continue
+            n += 1
+            indent = line[: len(line) - len(line.lstrip())]
+            inc = re.match(r'include "([^"]+)"', body)
+            key = f"tpl{n}_{inc.group(1)}" if inc else f"tpl{n}"
+            # A list item when the nearest line at this indentation or less is one.
+            prev = next((l for l in reversed(out) if l.strip() and
+                         len(l) - len(l.lstrip()) <= len(indent)), "")
+            if prev.startswith(indent + "- "):
+                out.append(f"{indent}- {key}")
+            else:
+                out.append(f"{indent}{key}: x")
+            continue
+        out.append(ACTION.sub("X", line))
+    return "\n".join(out) + "\n"
+
+
+class TestChart(unittest.TestCase, SecurityChecks):
+    def setUp(self):
+        [self.chart] = load_yaml(CHART / "Chart.yaml")
+        [self.values] = load_yaml(CHART / "values.yaml")
+
+    def test_chart_yaml(self):
+        self.assertEqual(self.chart["apiVersion"], "v2")
+        self.assertEqual(self.chart["name"], "keyrotator")
+        self.assertEqual(self.chart["appVersion"], project_version())
+        self.assertRegex(self.chart["version"], r"^\d+\.\d+\.\d+")
+
+    def test_chart_crds_equal_top_level_crds(self):
+        top = {p.name: p.read_bytes() for p in (ROOT / "crds").glob("*.yaml")}
+        chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
+        self.assertTrue(top)
+        self.assertEqual(sorted(chart), sorted(top), "charts/keyrotator/crds/ file set")
+        for name in top:
+            self.assertEqual(chart[name], top[name],
+                             f"charts/keyrotator/crds/{name} differs from crds/{name}: "
+                             f"cp crds/*.yaml charts/keyrotator/crds/")
+        for name in chart:
+            load_yaml(CHART / "crds" / name)
+
+    def test_values_are_camel_case_and_documented(self):
+        lines = (CHART / "values.yaml").read_text().splitlines()
+        for i, line in enumerate(lines):
+            m = re.match(r"^([A-Za-z0-9_]+):", line)
+            if not m:
+                continue
+            self.assertRegex(m.group(1), r"^[a-z][a-zA-Z0-9]*$", "camelCase")
+            self.assertTrue(i > 0 and lines[i - 1].startswith("#"),
+                            f"values.yaml: {m.group(1)} has no comment above it")
+
+    def test_every_value_reference_exists_and_every_value_is_used(self):
+        used = set()
+        for path in templates():
+            for ref in VALUES_REF.findall(path.read_text()):
+                parts = ref.strip(".").split(".")
+                node = self.values
+                for p in parts:
+                    self.assertIsInstance(node, dict, f"{path.name}: .Values{ref}")
+                    self.assertIn(p, node, f"{path.name}: .Values{ref} is not in values.yaml")
+                    node = node[p]
+                used.add(parts[0])
+        self.assertEqual(set(self.values) - used, set(), "values no template uses")
+
+    def test_actions_balance(self):
+        for path in templates():
+            text = path.read_text()
+            self.assertEqual(text.count("{{"), text.count("}}"), path.name)
+            depth = 0
+            for body in ACTION.findall(text):
+                if body.startswith("/*"):
+                    continue
+                if BLOCK_OPEN.match(body):
+                    depth += 1
+                elif body == "end":
+                    depth -= 1
+                    self.assertGreaterEqual(depth, 0, f"{path.name}: stray end")
+            self.assertEqual(depth, 0, f"{path.name}: unclosed if/range/with/define")
+
+    def test_helpers_define_standard_labels(self):
+        text = (CHART / "templates" / "_helpers.tpl").read_text()
+        labels = text.split('define "keyrotator.labels"')[1].split("{{- end }}")[0]
+        selector = text.split('define "keyrotator.selectorLabels"')[1].split("{{- end }}")[0]
+        for key in STANDARD_LABELS + ("helm.sh/chart",):
+            self.assertIn(key + ":", labels + selector, key)
+        self.assertIn('include "keyrotator.selectorLabels"', labels)
+        self.assertNotIn("version", selector, "selector labels must not change on upgrade")
+
+    def test_templates_parse_as_yaml_skeletons_with_labels(self):
+        kinds = []
+        for path in templates():
+            if path.suffix != ".yaml":
+                continue
+            docs = load_text_yaml(skeleton(path.read_text()), path.name)
+            for d in docs:
+                kinds.append(d["kind"])
+                labels = d["metadata"]["labels"]
+                self.assertTrue(any(k.endswith("_keyrotator.labels") for k in labels),
+                                f"{path.name}: {d['kind']} lacks keyrotator.labels")
+        for kind in ("ServiceAccount", "X", "XBinding", "Role", "RoleBinding", "Deployment",
+                     "Service", "ServiceMonitor", "PodDisruptionBudget"):
+            self.assertIn(kind, kinds)
+
+    def test_deployment_template_security(self):
+        [dep] = load_text_yaml(skeleton((CHART / "templates" / "deployment.yaml").read_text()),
+                               "deployment.yaml")
+        self.check_security(dep, "templates/deployment.yaml")
+        self.assertIn("requests", self.values["resources"])
+        self.assertIn("limits", self.values["resources"])
+        self.assertEqual(self.values["replicaCount"], 2)
+        self.assertIs(self.values["leaderElect"], True)
+
+    def test_rbac_template_rules(self):
+        docs = load_text_yaml(skeleton((CHART / "templates" / "rbac.yaml").read_text()),
+                              "rbac.yaml")
+        roles = [d for d in docs if d["kind"] in ("X", "Role")]
+        self.assertEqual(len(roles), 2)
+        main, lease = roles
+        granted = self.check_rules(main["rules"], "rbac.yaml controller role", True)
+        self.assertEqual(granted[("", "secrets")], SECRET_VERBS)
+        self.check_rules(lease["rules"], "rbac.yaml leader election", False)
+        # The same rules as the plain manifests.
+        [cr] = [d for _, d in manifest_docs() if d["kind"] == "ClusterRole"]
+        self.assertEqual(main["rules"], cr["rules"])
+        text = (CHART / "templates" / "rbac.yaml").read_text()
+        self.assertIn('ternary "Role" "ClusterRole" (ne .Values.watchNamespace "")', text)
+
+    def test_notes_and_readme(self):
+        notes = (CHART / "templates" / "NOTES.txt").read_text()
+        self.assertIn("rollout status", notes)
+        self.assertIn("crds/", notes)
+        readme = (CHART / "README.md").read_text()
+        self.assertIn("never upgrades", readme)
+
+
+# ---- the container image ----
+
+def dockerfile():
+    return (ROOT / "Dockerfile").read_text()
+
+
+def runtime_packages():
+    m = re.search(r'^ARG RUNTIME_PACKAGES="([^"]+)"', dockerfile(), re.M)
+    return set(m.group(1).split())
+
+
+def dpkg_owner(path):
+    """The Debian package that ships a library file (following /lib -> /usr/lib)."""
+    for candidate in (path, os.path.realpath(path)):
+        out = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+        if out.returncode == 0:
+            return out.stdout.split(":")[0].strip()
+    raise AssertionError(f"dpkg -S: no package ships {path}")
+
+
+def dpkg_depends_closure(packages):
+    """Every package the given ones depend on, recursively, from the local dpkg database."""
+    seen, todo = set(), list(packages)
+    while todo:
+        pkg = todo.pop()
+        if pkg in seen:
+            continue
+        seen.add(pkg)
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Depends},${Pre-Depends}", pkg],
+                             capture_output=True, text=True)
+        for alt in re.split(r"[,|]", out.stdout):
+            name = alt.strip().split(" ")[0].split(":")[0]
+            if name:
+                todo.append(name)
+    return seen
+
+
+class TestDockerfile(unittest.TestCase):
+    def libraries(self):
+        if not BINARY:
+            self.skipTest("KR_BINARY not set")
+        out = subprocess.run(["ldd", BINARY], capture_output=True, text=True, check=True).stdout
+        self.assertNotIn("not found", out)
+        libs = re.findall(r"=> (/\S+)", out)
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                            subprocess.run(["readelf", "-d", BINARY], capture_output=True,
+                                           text=True, check=True).stdout)
+        # Sanitizer builds link their runtimes; the image is built without them.
+        sanitizer = re.compile(r"lib(asan|ubsan|lsan|tsan)\.so")
+        libs = [l for l in libs if not sanitizer.search(l)]
+        needed = [n for n in needed if not sanitizer.match(n)]
+        by_name = {os.path.basename(l): l for l in libs}
+        return libs, [by_name[n] for n in needed]
+
+    def test_runtime_packages_are_exactly_the_direct_libraries(self):
+        _, direct = self.libraries()
+        owners = {dpkg_owner(l) for l in direct} - {"libc6"}
+        self.assertEqual(runtime_packages(), owners,
+                         "Dockerfile RUNTIME_PACKAGES vs packages of the binary's NEEDED libs")
+
+    def test_runtime_packages_bring_every_ldd_library(self):
+        libs, _ = self.libraries()
+        closure = dpkg_depends_closure(runtime_packages() | {"libc6"})
+        for lib in libs:
+            self.assertIn(dpkg_owner(lib), closure, lib)
+
+    def test_build_stage_has_the_dev_packages_of_setup_sh(self):
+        setup = (ROOT / "tests" / "setup.sh").read_text()
+        dev = set(re.findall(r"\b(lib[a-z0-9.+-]+-dev)\b", setup)) - {"libcmocka-dev"}
+        build = dockerfile().split("AS build")[1].split("FROM ")[0]
+        for pkg in dev | {"build-essential", "cmake", "pkg-config"}:
+            self.assertIn(pkg, build.split(), pkg)
+
+    def test_stages_and_runtime_user(self):
+        text = dockerfile()
+        froms = re.findall(r"^FROM (\S+)", text, re.M)
+        self.assertEqual(froms, ["${DEBIAN}", "${DEBIAN}-slim", "scratch"])
+        self.assertRegex(text, re.compile(r"^ARG DEBIAN=debian:bookworm$", re.M))
+        final = text.split("FROM scratch")[1]
+        self.assertNotIn("RUN ", final, "the runtime image has no shell to RUN with")
+        self.assertRegex(final, re.compile(r"^USER 65532:65532$", re.M))
+        self.assertIn('ENTRYPOINT ["/usr/local/bin/keyrotator"]', final)
+        self.assertIn("-DKR_BUILD_TESTS=OFF", text)
+
+    def test_dockerignore_admits_the_build_inputs(self):
+        lines = (ROOT / ".dockerignore").read_text().split()
+        for needed in ("!CMakeLists.txt", "!controller/"):
+            self.assertIn(needed, lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
