@@ -186,7 +186,11 @@ static void begin(const struct kr_observed *obs, struct kr_action *out, enum kr_
 	else if (request)
 		snprintf(st->last_handled_request, KR_ROT_REQUEST_MAX, "%s", request);
 	out->status.rotation.trigger = trigger;
-	kr_set_step(obs, out, kr_analysis_on(obs) ? KR_STEP_BASELINE : KR_STEP_GENERATE);
+	kr_set_step(obs, out,
+		    obs->spec->analysis.source != KR_ANALYSIS_NONE &&
+			    trigger != KR_TRIGGER_EMERGENCY && trigger != KR_TRIGGER_BOOTSTRAP
+			? KR_STEP_BASELINE
+			: KR_STEP_GENERATE);
 	kr_act(out, KR_ACTION_BEGIN, "begin %s rotation: %s", kr_trigger_name(trigger), why);
 	kr_event(out, trigger == KR_TRIGGER_EMERGENCY, "RotationStarted", "%s rotation started: %s",
 		 kr_trigger_name(trigger), why);
@@ -615,6 +619,8 @@ static void step_revoke(const struct kr_observed *obs, struct kr_action *out)
 	memset(&out->status.previous_key, 0, sizeof(out->status.previous_key));
 	kr_enter_next(obs, out, KR_STEP_REVOKE);
 	snprintf(out->key_id, sizeof(out->key_id), "%s", obs->rsecret.previous_id);
+	out->repair.set_marker = true;
+	snprintf(out->repair.marker, KR_ROT_ID_SIZE, "%s", kr_new_id(obs));
 	kr_act(out, KR_ACTION_REVOKE_OLD, "revoke key %s", out->key_id);
 	kr_event(out, emergency, "OldKeyRevoked", "%s", out->reason);
 }
@@ -679,6 +685,8 @@ static void step_finish(const struct kr_observed *obs, struct kr_action *out)
 	}
 	st->next_rotation_time = kr_rotation_next_time(obs->spec, st, obs->created_at);
 	out->status_changed = true;
+	out->repair.set_marker = true;
+	snprintf(out->repair.marker, KR_ROT_ID_SIZE, "%s", st->current_key.id);
 	kr_act(out, KR_ACTION_FINISH, "finish: key %s is current", st->current_key.id);
 	kr_event(out, outcome != KR_OUTCOME_SUCCEEDED, "RotationFinished",
 		 "rotated to key %s (%s): %s", st->current_key.id, kr_trigger_name(r->trigger),

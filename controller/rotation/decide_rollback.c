@@ -300,6 +300,8 @@ static bool plan_repair(const struct kr_observed *obs, struct kr_repair *rep, co
 	marker = flight && r->old_revoked ? obs->status.pending_key.id : kr_old_id(obs);
 	if (!flight)
 		marker = old;
+	if (flight && r->step == KR_STEP_REVOKE)
+		marker = ""; /* REVOKE_OLD moves it to the new key */
 	if (marker[0] && (!obs->store.has_marker || strcmp(obs->store.marker, marker) != 0)) {
 		rep->set_marker = true;
 		snprintf(rep->marker, KR_ROT_ID_SIZE, "%s", marker);

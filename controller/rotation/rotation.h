@@ -511,7 +511,8 @@ struct kr_action {
 	uint64_t workload_mask;	     /* bit j: stages[stage].workloads[j] needs the annotation */
 	char key_id[KR_ROT_ID_SIZE]; /* the id to annotate / activate / revoke / distribute */
 	enum kr_step measure_for;    /* MEASURE: BASELINE, ROLLOUT or VALIDATE */
-	struct kr_repair repair;     /* REPAIR_KEYSTORE */
+	struct kr_repair repair;     /* REPAIR_KEYSTORE; REVOKE_OLD and FINISH also set the
+				       marker (bootstrapKey) when repair.set_marker */
 
 	bool status_changed;
 	struct kr_rotation_status status; /* the whole next status */

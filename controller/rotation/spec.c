@@ -187,11 +187,13 @@ static enum kr_status get_int(const cJSON *obj, const char *path, const char *fi
 	*out = def;
 	if (!v)
 		return KR_OK;
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
+	if (!cJSON_IsNumber(v))
 		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an integer", path, field);
 	if (v->valuedouble < min || v->valuedouble > max)
 		return kr_error_set(err, KR_EINVAL, "%s.%s: %g is outside %d..%d", path, field,
 				    v->valuedouble, min, max);
+	if (v->valuedouble != (double)(int)v->valuedouble)
+		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an integer", path, field);
 	*out = (int)v->valuedouble;
 	return KR_OK;
 }

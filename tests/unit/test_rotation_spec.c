@@ -1,0 +1,268 @@
+/* test_rotation_spec.c - KeyRotation spec decoding: the examples, CRD defaults, and a table of
+ * invalid specs, each refused with a message that names the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rotation/rotation.h"
+#include "yaml/yaml.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void decode_yaml(const char *rel, struct kr_rotation_spec *spec)
+{
+	char path[1024];
+	struct kr_error err;
+	cJSON *docs = NULL;
+
+	snprintf(path, sizeof(path), "%s/../%s", KR_TESTS_DIR, rel);
+	if (kr_yaml_parse_file(path, &docs, &err) != KR_OK)
+		fail_msg("%s: %s", rel, err.msg);
+	assert_int_equal(cJSON_GetArraySize(docs), 1);
+	if (kr_rotation_spec_decode(cJSON_GetArrayItem(docs, 0), spec, &err) != KR_OK)
+		fail_msg("%s: %s", rel, err.msg);
+	cJSON_Delete(docs);
+}
+
+static void test_sirius_example(void **state)
+{
+	struct kr_rotation_spec s;
+
+	(void)state;
+	decode_yaml("manifests/examples/sirius-keyrotation.yaml", &s);
+	assert_string_equal(s.secret_name, "sirius-api-key");
+	assert_string_equal(s.secret_key, "SIRIUS_API_KEY");
+	assert_string_equal(s.store_address, "valkey.sirius.svc:6379");
+	assert_string_equal(s.store_password_name, "valkey-auth");
+	assert_string_equal(s.store_password_key, "password");
+	assert_int_equal(s.store_as, KR_ROT_STORE_SHA256);
+	assert_string_equal(s.key_prefix, "sk_");
+	assert_int_equal(s.key_bytes, 32);
+	assert_int_equal(s.n_stages, 3);
+	assert_int_equal(s.n_workloads, 4);
+	assert_string_equal(s.stages[2].name, "engine");
+	assert_int_equal(s.stages[2].first, 2);
+	assert_int_equal(s.stages[2].workloads[1].kind, KR_WORKLOAD_STATEFULSET);
+	assert_string_equal(s.stages[2].workloads[1].name, "sirius-scanner");
+	assert_int_equal(s.stages[0].timeout_ms, 600000);
+	assert_int_equal(s.analysis.source, KR_ANALYSIS_PROMETHEUS);
+	assert_string_equal(s.analysis.url, "http://prometheus.monitoring:9090");
+	assert_non_null(strstr(s.analysis.query, "code=\"401\""));
+	assert_int_equal(s.analysis.interval_ms, 15000);
+	assert_int_equal(s.analysis.failure_limit, 2);
+	assert_int_equal(s.analysis.error_limit, 4);
+	assert_int_equal(s.validation_period_ms, 600000);
+	assert_int_equal(s.revoke_when_unused_ms, 300000);
+	assert_string_equal(s.schedule, "0 3 1 */3 *");
+	assert_int_equal(s.max_key_age_ms, INT64_C(2160) * 3600 * 1000);
+	assert_string_equal(s.verify_url, "http://sirius-api.sirius:8080/api/v1/ping");
+	assert_string_equal(s.verify_header, "X-API-Key");
+	assert_int_equal(s.history_limit, 10);
+	kr_rotation_spec_release(&s);
+	kr_rotation_spec_release(&s); /* twice is fine */
+}
+
+static void test_hypercode_example(void **state)
+{
+	struct kr_rotation_spec s;
+
+	(void)state;
+	decode_yaml("manifests/examples/hypercode-keyrotation.yaml", &s);
+	assert_int_equal(s.store_as, KR_ROT_STORE_PLAINTEXT);
+	assert_null(s.store_password_name);
+	assert_int_equal(s.analysis.source, KR_ANALYSIS_SCRAPE);
+	assert_string_equal(s.analysis.metric, "http_requests_total");
+	assert_int_equal(s.analysis.n_labels, 1);
+	assert_string_equal(s.analysis.labels[0].name, "code");
+	assert_string_equal(s.analysis.labels[0].value, "401");
+	assert_int_equal(s.analysis.interval_ms, 30000);
+	assert_true(s.analysis.threshold > 0.19 && s.analysis.threshold < 0.21);
+	assert_int_equal(s.stages[1].workloads[1].kind, KR_WORKLOAD_DAEMONSET);
+	assert_int_equal(s.max_key_age_ms, INT64_C(720) * 3600 * 1000);
+	assert_null(s.schedule);
+	assert_null(s.verify_url);
+	assert_int_equal(s.revoke_when_unused_ms, -1);
+	kr_rotation_spec_release(&s);
+}
+
+static void test_defaults_as_the_crd(void **state)
+{
+	struct kr_rotation_spec s;
+
+	(void)state;
+	decode_yaml("tests/unit/fixtures/rotation/minimal.json", &s); /* JSON is YAML */
+	assert_int_equal(s.store_database, 0);
+	assert_null(s.store_username);
+	assert_string_equal(s.store_active_set, "api_keys:active");
+	assert_string_equal(s.store_meta_key, "api_key:{id}:meta");
+	assert_string_equal(s.store_bootstrap_key, "api_keys:bootstrap");
+	assert_int_equal(s.store_as, KR_ROT_STORE_SHA256);
+	assert_string_equal(s.key_prefix, "");
+	assert_int_equal(s.key_bytes, 32);
+	assert_int_equal(s.stages[0].timeout_ms, 600000);
+	assert_int_equal(s.analysis.source, KR_ANALYSIS_NONE);
+	assert_int_equal(s.validation_period_ms, 600000);
+	assert_int_equal(s.revoke_when_unused_ms, -1);
+	assert_int_equal(s.max_key_age_ms, -1);
+	assert_false(s.dry_run);
+	assert_false(s.suspend);
+	assert_null(s.schedule);
+	assert_null(s.verify_url);
+	assert_int_equal(s.history_limit, 10);
+	kr_rotation_spec_release(&s);
+}
+
+/* A valid spec with `extra` members added (or, placed later, overriding) at the top. */
+#define SECRET "\"secretRef\":{\"name\":\"k\",\"key\":\"K\"}"
+#define STORE  "\"keyStore\":{\"address\":\"v:6379\"}"
+#define STAGES                                                                                     \
+	"\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"d\"}]}]"
+#define SPEC(...) "{" SECRET "," STORE "," STAGES __VA_ARGS__ "}"
+
+static const struct {
+	const char *json;
+	const char *msg; /* the error must start with this */
+} invalid[] = {
+    {"[]", "spec: must be an object"},
+    {"{" STORE "," STAGES "}", "spec.secretRef: required"},
+    {"{\"secretRef\":{\"name\":\"k\"}," STORE "," STAGES "}", "spec.secretRef.key: required"},
+    {"{\"secretRef\":{\"name\":\"Bad_Name\",\"key\":\"K\"}," STORE "," STAGES "}",
+     "spec.secretRef.name: \"Bad_Name\" does not match"},
+    {"{\"secretRef\":{\"name\":\"k\",\"key\":\"a b\"}," STORE "," STAGES "}",
+     "spec.secretRef.key: \"a b\" does not match"},
+    {"{" SECRET "," STAGES "}", "spec.keyStore: required"},
+    {"{" SECRET ",\"keyStore\":{\"address\":\"valkey\"}," STAGES "}",
+     "spec.keyStore.address: \"valkey\" does not match host:port"},
+    {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"database\":1024}," STAGES "}",
+     "spec.keyStore.database: 1024 is outside 0..1023"},
+    {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"database\":1.5}," STAGES "}",
+     "spec.keyStore.database: must be an integer"},
+    {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"metaKey\":\"api_key:meta\"}," STAGES "}",
+     "spec.keyStore.metaKey: \"api_key:meta\" does not match a pattern holding {id}"},
+    {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"storeAs\":\"md5\"}," STAGES "}",
+     "spec.keyStore.storeAs: \"md5\" is not one of sha256, plaintext"},
+    {"{" SECRET
+     ",\"keyStore\":{\"address\":\"v:6379\",\"bootstrapKey\":\"api_keys:active\"}," STAGES "}",
+     "spec.keyStore.bootstrapKey: \"api_keys:active\" is also the activeSet"},
+    {"{" SECRET
+     ",\"keyStore\":{\"address\":\"v:6379\",\"passwordSecretRef\":{\"name\":\"p\"}}," STAGES "}",
+     "spec.keyStore.passwordSecretRef.key: required"},
+    {SPEC(",\"key\":{\"prefix\":\"SK-\"}"), "spec.key.prefix: \"SK-\" does not match"},
+    {SPEC(",\"key\":{\"bytes\":8}"), "spec.key.bytes: 8 is outside 16..64"},
+    {"{" SECRET "," STORE "}", "spec.stages: required"},
+    {"{" SECRET "," STORE ",\"stages\":[]}", "spec.stages: must be a list of 1 to 32 stages"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[]}]}",
+     "spec.stages[0].workloads: must be a list of 1 to 64 workloads"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"d\"}]},{\"name\":\"b\",\"workloads\":[{\"kind\":\"CronJob\",\"name\":\"c\"}]}]}",
+     "spec.stages[1].workloads[0].kind: \"CronJob\" is not one of"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"d\"}]},{\"name\":\"b\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"e\"}],"
+     "\"timeout\":\"10x\"}]}",
+     "spec.stages[1].timeout: \"10x\" is not a duration: "},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"d\"}]},{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"e\"}]}]"
+     "}",
+     "spec.stages[1].name: \"a\" is also the name of spec.stages[0]"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"d\"}]},{\"name\":\"b\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"d\"}]}]"
+     "}",
+     "spec.stages[1].workloads[0]: Deployment/d is listed twice"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"API\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"d\"}]}]}",
+     "spec.stages[0].name: \"API\" does not match"},
+    {"{" SECRET "," STORE
+     ",\"stages\":[{\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"d\"}]}]}",
+     "spec.stages[0].name: required"},
+    {SPEC(",\"analysis\":{\"interval\":\"15s\"}"),
+     "spec.analysis: exactly one of analysis.prometheus and analysis.scrape must be set"},
+    {SPEC(",\"analysis\":{\"prometheus\":{\"url\":\"http://p\",\"query\":\"q\"},"
+	  "\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"}}"),
+     "spec.analysis: exactly one of"},
+    {SPEC(",\"analysis\":{\"prometheus\":{\"url\":\"prom:9090\",\"query\":\"q\"}}"),
+     "spec.analysis.prometheus.url: \"prom:9090\" does not match ^https?://"},
+    {SPEC(",\"analysis\":{\"prometheus\":{\"url\":\"http://p\"}}"),
+     "spec.analysis.prometheus.query: required"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"1bad\"}}"),
+     "spec.analysis.scrape.metric: \"1bad\" does not match"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://"
+	  "s\",\"metric\":\"m\",\"labels\":{\"code\":401}}}"),
+     "spec.analysis.scrape.labels.code: must be a string"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"interval\":\"0\"}"),
+     "spec.analysis.interval: must be more than 0"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"threshold\":-1}"),
+     "spec.analysis.threshold: must be a number >= 0"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"failureLimit\":0}"),
+     "spec.analysis.failureLimit: 0 is outside 1..100"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"errorLimit\":101}"),
+     "spec.analysis.errorLimit: 101 is outside 1..100"},
+    {SPEC(",\"validationPeriod\":\"-5m\""), "spec.validationPeriod: \"-5m\" is not a duration"},
+    {SPEC(",\"revokeWhenUnusedFor\":5"), "spec.revokeWhenUnusedFor: must be a string"},
+    {SPEC(",\"maxKeyAge\":\"90d\""), "spec.maxKeyAge: \"90d\" is not a duration: "},
+    {SPEC(",\"maxKeyAge\":\"0s\""), "spec.maxKeyAge: must be more than 0"},
+    {SPEC(",\"schedule\":\"0 3 32 * *\""), "spec.schedule: \"0 3 32 * *\": schedule: field 3"},
+    {SPEC(",\"schedule\":\"@reboot\""), "spec.schedule: \"@reboot\": "},
+    {SPEC(",\"dryRun\":\"yes\""), "spec.dryRun: must be true or false"},
+    {SPEC(",\"suspend\":1"), "spec.suspend: must be true or false"},
+    {SPEC(",\"verify\":{\"header\":\"X-API-Key\"}"), "spec.verify.url: required"},
+    {SPEC(",\"verify\":{\"url\":\"http://a\",\"header\":\"X API\"}"),
+     "spec.verify.header: \"X API\" does not match"},
+    {SPEC(",\"historyLimit\":101"), "spec.historyLimit: 101 is outside 0..100"},
+};
+
+static void test_invalid_specs_name_the_field(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(invalid); i++) {
+		struct kr_rotation_spec s;
+		struct kr_error err;
+		cJSON *j = cJSON_Parse(invalid[i].json);
+
+		if (!j)
+			fail_msg("case %zu: fixture is not JSON", i);
+		kr_error_clear(&err);
+		if (kr_rotation_spec_decode(j, &s, &err) != KR_EINVAL)
+			fail_msg("case %zu (%s): accepted", i, invalid[i].msg);
+		if (strncmp(err.msg, invalid[i].msg, strlen(invalid[i].msg)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err.msg,
+				 invalid[i].msg);
+		assert_null(s.secret_name); /* released on error */
+		assert_null(s.stages);
+		cJSON_Delete(j);
+	}
+}
+
+/* The spec object alone decodes as the whole KeyRotation does. */
+static void test_spec_object_alone(void **state)
+{
+	struct kr_rotation_spec s;
+	struct kr_error err;
+	cJSON *j = cJSON_Parse(SPEC(",\"key\":{\"prefix\":\"sk_\",\"bytes\":16},\"suspend\":true"));
+
+	(void)state;
+	assert_int_equal(kr_rotation_spec_decode(j, &s, &err), KR_OK);
+	assert_string_equal(s.key_prefix, "sk_");
+	assert_int_equal(s.key_bytes, 16);
+	assert_true(s.suspend);
+	kr_rotation_spec_release(&s);
+	cJSON_Delete(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sirius_example),
+	    cmocka_unit_test(test_hypercode_example),
+	    cmocka_unit_test(test_defaults_as_the_crd),
+	    cmocka_unit_test(test_invalid_specs_name_the_field),
+	    cmocka_unit_test(test_spec_object_alone),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
