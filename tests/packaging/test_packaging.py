@@ -409,10 +409,10 @@ class TestDockerfile(unittest.TestCase):
         needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
                             subprocess.run(["readelf", "-d", BINARY], capture_output=True,
                                            text=True, check=True).stdout)
-        # Sanitizer builds link their runtimes; the image is built without them.
-        sanitizer = re.compile(r"lib(asan|ubsan|lsan|tsan)\.so")
-        libs = [l for l in libs if not sanitizer.search(l)]
-        needed = [n for n in needed if not sanitizer.match(n)]
+        # Sanitizer runtimes bring libraries (libstdc++) the image never has: the image is
+        # built without them, and check.sh's release pass runs these tests on such a build.
+        if any(re.match(r"lib(asan|ubsan|lsan|tsan)\.so", n) for n in needed):
+            self.skipTest("sanitizer build: ldd differs from the image's build")
         by_name = {os.path.basename(l): l for l in libs}
         return libs, [by_name[n] for n in needed]
 
