@@ -82,7 +82,7 @@ static bool in_flight(enum kr_phase phase)
 	return phase != KR_PHASE_IDLE && phase != KR_PHASE_FAILED;
 }
 
-static int64_t until_ms(time_t now, time_t when)
+int64_t kr_until_ms(time_t now, time_t when)
 {
 	return when > now ? (int64_t)(when - now) * 1000 : 1000;
 }
@@ -277,7 +277,7 @@ static void decide_idle(const struct kr_observed *obs, struct kr_action *out)
 		out->status_changed = true;
 	}
 	if (next)
-		out->requeue_after_ms = until_ms(obs->now, next);
+		out->requeue_after_ms = kr_until_ms(obs->now, next);
 }
 
 /* ---- the forward steps ----------------------------------------------------------- */
@@ -365,7 +365,7 @@ static void step_distribute(const struct kr_observed *obs, struct kr_action *out
 }
 
 /* The consumers' Secret must hold the new key from RollOut on; rewrite it if not. */
-static bool ensure_distributed(const struct kr_observed *obs, struct kr_action *out)
+bool kr_ensure_distributed(const struct kr_observed *obs, struct kr_action *out)
 {
 	if (strcmp(obs->consumer.key_id, kr_new_id(obs)) == 0)
 		return false;
@@ -376,7 +376,7 @@ static bool ensure_distributed(const struct kr_observed *obs, struct kr_action *
 }
 
 /* Workloads of `stage` (existing ones) whose pod template lacks key-id `id`. */
-static uint64_t stale_mask(const struct kr_observed *obs, size_t stage, const char *id)
+uint64_t kr_stale_mask(const struct kr_observed *obs, size_t stage, const char *id)
 {
 	uint64_t mask = 0;
 
@@ -389,8 +389,8 @@ static uint64_t stale_mask(const struct kr_observed *obs, size_t stage, const ch
 	return mask;
 }
 
-static void restart_stage(const struct kr_observed *obs, struct kr_action *out, size_t stage,
-			  uint64_t mask)
+void kr_restart_stage(const struct kr_observed *obs, struct kr_action *out, size_t stage,
+		      uint64_t mask)
 {
 	out->stage = (int)stage;
 	out->workload_mask = mask;
@@ -403,8 +403,8 @@ static void restart_stage(const struct kr_observed *obs, struct kr_action *out, 
  * The stage's rollout: COMPLETE, or a reason to wait (PROGRESSING/BLOCKED) or fail (FAILED,
  * or MISSING past the timeout). `msg` names the first workload that is not complete.
  */
-static enum kr_rollout_state stage_rollout(const struct kr_observed *obs, size_t stage,
-					   const char *id, char *msg, size_t size)
+enum kr_rollout_state kr_stage_rollout(const struct kr_observed *obs, size_t stage, const char *id,
+				       char *msg, size_t size)
 {
 	const struct kr_stage_spec *st = &obs->spec->stages[stage];
 	enum kr_rollout_state worst = KR_ROLLOUT_COMPLETE;
@@ -499,18 +499,18 @@ static void step_rollout(const struct kr_observed *obs, struct kr_action *out)
 
 	if (stage >= obs->spec->n_stages)
 		stage = obs->spec->n_stages - 1;
-	if (ensure_distributed(obs, out))
+	if (kr_ensure_distributed(obs, out))
 		return;
-	mask = stale_mask(obs, stage, kr_new_id(obs));
+	mask = kr_stale_mask(obs, stage, kr_new_id(obs));
 	if (mask || !r->stage_started_at || r->stage_index < 0) {
 		out->status.rotation.stage_index = (int)stage;
 		if (!r->stage_started_at || r->stage_index < 0)
 			out->status.rotation.stage_started_at = obs->now;
 		out->status_changed = true;
-		restart_stage(obs, out, stage, mask);
+		kr_restart_stage(obs, out, stage, mask);
 		return;
 	}
-	s = stage_rollout(obs, stage, kr_new_id(obs), msg, sizeof(msg));
+	s = kr_stage_rollout(obs, stage, kr_new_id(obs), msg, sizeof(msg));
 	deadline = r->stage_started_at + (time_t)(obs->spec->stages[stage].timeout_ms / 1000);
 	if (s == KR_ROLLOUT_FAILED || (s != KR_ROLLOUT_COMPLETE && obs->now > deadline)) {
 		if (s != KR_ROLLOUT_FAILED)
@@ -521,7 +521,7 @@ static void step_rollout(const struct kr_observed *obs, struct kr_action *out)
 	}
 	if (s != KR_ROLLOUT_COMPLETE) {
 		kr_act(out, KR_ACTION_WAIT, "waiting for rollout: %s", msg);
-		out->requeue_after_ms = until_ms(obs->now, deadline + 1);
+		out->requeue_after_ms = kr_until_ms(obs->now, deadline + 1);
 		if (out->requeue_after_ms > KR_POLL_MS)
 			out->requeue_after_ms = KR_POLL_MS;
 		if (s != KR_ROLLOUT_PROGRESSING)
@@ -532,165 +532,6 @@ static void step_rollout(const struct kr_observed *obs, struct kr_action *out)
 		stage_analysis(obs, out, stage);
 	else
 		advance_stage(obs, out, stage);
-}
-
-/* Before the old key goes: every workload of every stage runs the new key, complete. */
-static bool hold_for_workloads(const struct kr_observed *obs, struct kr_action *out)
-{
-	for (size_t i = 0; i < obs->spec->n_stages; i++) {
-		char msg[KR_ROT_MSG_MAX] = "";
-		uint64_t mask = stale_mask(obs, i, kr_new_id(obs));
-
-		if (mask) {
-			restart_stage(obs, out, i, mask);
-			return true;
-		}
-		if (stage_rollout(obs, i, kr_new_id(obs), msg, sizeof(msg)) !=
-		    KR_ROLLOUT_COMPLETE) {
-			kr_act(out, KR_ACTION_WAIT, "holding the revoke: %s", msg);
-			out->requeue_after_ms = KR_POLL_MS;
-			kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "RevokeHeld", "%s", msg);
-			return true;
-		}
-	}
-	return false;
-}
-
-static void step_validate(const struct kr_observed *obs, struct kr_action *out)
-{
-	const struct kr_rotation_progress *r = &obs->status.rotation;
-	int64_t period = obs->spec->validation_period_ms,
-		interval = obs->spec->analysis.interval_ms;
-	time_t end = r->window_started_at + (time_t)(period / 1000);
-
-	if (ensure_distributed(obs, out) || hold_for_workloads(obs, out))
-		return;
-	if (obs->measurement.kind != KR_MEASUREMENT_NONE && kr_analysis_on(obs)) {
-		kr_record_measurement(obs, out);
-		return;
-	}
-	if (!kr_analysis_on(obs)
-		? obs->now >= end
-		: (r->last_measured_at >= end && r->failures == 0 && r->errors == 0)) {
-		kr_set_step(obs, out, KR_STEP_REVOKE);
-		kr_act(out, KR_ACTION_START_REVOKE, "validation period over");
-		return;
-	}
-	if (!kr_analysis_on(obs) ||
-	    (r->last_measured_at && (int64_t)(obs->now - r->last_measured_at) * 1000 < interval)) {
-		kr_act(out, KR_ACTION_WAIT, "validating until %lld", (long long)end);
-		out->requeue_after_ms =
-		    !kr_analysis_on(obs)
-			? until_ms(obs->now, end)
-			: interval - (int64_t)(obs->now - r->last_measured_at) * 1000;
-		return;
-	}
-	kr_act(out, KR_ACTION_MEASURE, "measure the 401 rate (validation)");
-	out->measure_for = KR_STEP_VALIDATE;
-}
-
-static void step_revoke(const struct kr_observed *obs, struct kr_action *out)
-{
-	const struct kr_rotation_spec *spec = obs->spec;
-	bool emergency = obs->status.rotation.trigger == KR_TRIGGER_EMERGENCY;
-	time_t unused_since =
-	    obs->old_key_last_used_at + (time_t)(spec->revoke_when_unused_ms / 1000);
-
-	if (!obs->rsecret.has_previous) {
-		kr_act(out, KR_ACTION_REFUSE,
-		       "Secret %s-rotation lost the old key; cannot revoke it",
-		       obs->name ? obs->name : "");
-		out->requeue_after_ms = KR_BACKOFF_MS;
-		return;
-	}
-	if (!emergency && (ensure_distributed(obs, out) || hold_for_workloads(obs, out)))
-		return;
-	if (!emergency && spec->revoke_when_unused_ms >= 0 && obs->old_key_usage_known &&
-	    obs->now < unused_since) {
-		kr_act(out, KR_ACTION_WAIT,
-		       "holding the revoke: key %s was used recently; waiting "
-		       "until it is unused for %llds",
-		       kr_old_id(obs), (long long)(spec->revoke_when_unused_ms / 1000));
-		out->requeue_after_ms = until_ms(obs->now, unused_since);
-		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "OldKeyInUse", "%s", out->reason);
-		return;
-	}
-	out->status.rotation.old_revoked = true;
-	memset(&out->status.previous_key, 0, sizeof(out->status.previous_key));
-	kr_enter_next(obs, out, KR_STEP_REVOKE);
-	snprintf(out->key_id, sizeof(out->key_id), "%s", obs->rsecret.previous_id);
-	out->repair.set_marker = true;
-	snprintf(out->repair.marker, KR_ROT_ID_SIZE, "%s", kr_new_id(obs));
-	kr_act(out, KR_ACTION_REVOKE_OLD, "revoke key %s", out->key_id);
-	kr_event(out, emergency, "OldKeyRevoked", "%s", out->reason);
-}
-
-static void step_verify(const struct kr_observed *obs, struct kr_action *out)
-{
-	struct kr_rotation_progress *r = &out->status.rotation;
-	int limit = obs->spec->analysis.source ? obs->spec->analysis.error_limit : KR_VERIFY_ERRORS;
-	int64_t interval = obs->spec->analysis.interval_ms;
-
-	if (obs->verify.result == KR_VERIFY_NONE) {
-		if (r->last_measured_at &&
-		    (int64_t)(obs->now - r->last_measured_at) * 1000 < interval) {
-			kr_act(out, KR_ACTION_WAIT, "verifying again later");
-			out->requeue_after_ms =
-			    interval - (int64_t)(obs->now - r->last_measured_at) * 1000;
-			return;
-		}
-		kr_act(out, KR_ACTION_VERIFY, "verify: old key must get 401, new key 2xx");
-		return;
-	}
-	kr_act(out, KR_ACTION_RECORD_VERIFY, "verify: %s", obs->verify.message);
-	out->status_changed = true;
-	r->last_measured_at = obs->now;
-	if (obs->verify.result == KR_VERIFY_ERROR && ++r->errors < limit) {
-		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "VerifyInconclusive", "%s",
-			obs->verify.message);
-		out->requeue_after_ms = interval;
-		return;
-	}
-	if (obs->verify.result != KR_VERIFY_PASSED) {
-		r->outcome = KR_OUTCOME_FAILED;
-		snprintf(r->reason, KR_ROT_REASON_MAX, "verify failed: %.200s",
-			 obs->verify.message);
-		kr_event(out, true, "VerifyFailed", "%s", r->reason);
-	}
-	kr_enter_next(obs, out, KR_STEP_VERIFY);
-}
-
-static void step_finish(const struct kr_observed *obs, struct kr_action *out)
-{
-	struct kr_rotation_status *st = &out->status;
-	const struct kr_rotation_progress *r = &obs->status.rotation;
-	enum kr_outcome outcome = r->outcome == KR_OUTCOME_NONE ? KR_OUTCOME_SUCCEEDED : r->outcome;
-
-	out->has_history = true;
-	snprintf(out->history.key_id, KR_ROT_ID_SIZE, "%s", kr_new_id(obs));
-	out->history.trigger = r->trigger;
-	out->history.activated_at = obs->status.pending_key.created_at;
-	out->history.outcome = outcome;
-	snprintf(out->history.reason, KR_ROT_REASON_MAX, "%s",
-		 r->reason[0] ? r->reason : kr_trigger_name(r->trigger));
-	snprintf(st->current_key.id, KR_ROT_ID_SIZE, "%s", kr_new_id(obs));
-	st->current_key.created_at = obs->status.pending_key.created_at;
-	memset(&st->pending_key, 0, sizeof(st->pending_key));
-	memset(&st->previous_key, 0, sizeof(st->previous_key));
-	st->last_rotation_time = obs->now;
-	st->phase = outcome == KR_OUTCOME_SUCCEEDED ? KR_PHASE_IDLE : KR_PHASE_FAILED;
-	if (outcome == KR_OUTCOME_SUCCEEDED) {
-		memset(&st->rotation, 0, sizeof(st->rotation));
-		st->rotation.stage_index = -1;
-	}
-	st->next_rotation_time = kr_rotation_next_time(obs->spec, st, obs->created_at);
-	out->status_changed = true;
-	out->repair.set_marker = true;
-	snprintf(out->repair.marker, KR_ROT_ID_SIZE, "%s", st->current_key.id);
-	kr_act(out, KR_ACTION_FINISH, "finish: key %s is current", st->current_key.id);
-	kr_event(out, outcome != KR_OUTCOME_SUCCEEDED, "RotationFinished",
-		 "rotated to key %s (%s): %s", st->current_key.id, kr_trigger_name(r->trigger),
-		 kr_outcome_name(outcome));
 }
 
 /* An emergency request during a normal rotation: revoke the old key now. */
@@ -734,16 +575,16 @@ static void decide_forward(const struct kr_observed *obs, struct kr_action *out)
 		step_rollout(obs, out);
 		break;
 	case KR_STEP_VALIDATE:
-		step_validate(obs, out);
+		kr_step_validate(obs, out);
 		break;
 	case KR_STEP_REVOKE:
-		step_revoke(obs, out);
+		kr_step_revoke(obs, out);
 		break;
 	case KR_STEP_VERIFY:
-		step_verify(obs, out);
+		kr_step_verify(obs, out);
 		break;
 	case KR_STEP_FINISH:
-		step_finish(obs, out);
+		kr_step_finish(obs, out);
 		break;
 	default:
 		kr_decide_rollback(obs, out);

@@ -38,6 +38,21 @@ bool kr_analysis_on(const struct kr_observed *obs);
 enum kr_trigger kr_due_trigger(const struct kr_observed *obs, const char **request, char *why,
 			       size_t why_size);
 
+/* Shared by the forward steps (decide.c). */
+int64_t kr_until_ms(time_t now, time_t when);
+bool kr_ensure_distributed(const struct kr_observed *obs, struct kr_action *out);
+uint64_t kr_stale_mask(const struct kr_observed *obs, size_t stage, const char *id);
+void kr_restart_stage(const struct kr_observed *obs, struct kr_action *out, size_t stage,
+		      uint64_t mask);
+enum kr_rollout_state kr_stage_rollout(const struct kr_observed *obs, size_t stage, const char *id,
+				       char *msg, size_t size);
+
+/* Validate, Revoke, Verify, Finish (decide_revoke.c). */
+void kr_step_validate(const struct kr_observed *obs, struct kr_action *out);
+void kr_step_revoke(const struct kr_observed *obs, struct kr_action *out);
+void kr_step_verify(const struct kr_observed *obs, struct kr_action *out);
+void kr_step_finish(const struct kr_observed *obs, struct kr_action *out);
+
 /* Rollback, key store repair (decide_rollback.c). */
 void kr_decide_rollback(const struct kr_observed *obs, struct kr_action *out);
 bool kr_rollback_stages_done(const struct kr_observed *obs);
