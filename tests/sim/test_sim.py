@@ -224,6 +224,22 @@ class TestSha256Layout(SimCase):
         self.wait_complete(name)
         self.assertEqual(len(self.events(workload=name, event="start")), n_starts)
 
+    def test_fail_rollout_for_one_key_id_only(self):
+        # Annotation value = a key id: pods of other templates run, that one crashes.
+        name = "sim-fail-kid"
+        self.client_deployment(name, progressDeadlineSeconds=2)
+        self.patch(DEPLOY + "/" + name, {
+            "metadata": {"annotations": {"keyrotator-sim/fail-rollout": "e" * 12}},
+            "spec": {"template": {"metadata": {"annotations": {"keyrotator.io/key-id": "f" * 12}}}}})
+        self.wait_complete(name)
+        self.patch(DEPLOY + "/" + name, {"spec": {"template": {"metadata": {
+            "annotations": {"keyrotator.io/key-id": "e" * 12}}}}})
+        wait_for(lambda: self.condition(name, "Progressing").get("reason") ==
+                 "ProgressDeadlineExceeded", 15, "ProgressDeadlineExceeded")
+        crashes = self.events(workload=name, event="crash")
+        self.assertTrue(crashes)
+        self.assertEqual({c["keyIdAnnotation"] for c in crashes}, {"e" * 12})
+
     def test_paused_deployment_does_not_roll(self):
         name = "sim-paused"
         self.client_deployment(name)
