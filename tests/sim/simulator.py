@@ -390,11 +390,11 @@ class Workload:
     def _sync_deployment(self, spec, h):
         """RollingUpdate as maxSurge 1 / maxUnavailable 0: at most replicas+1 pods, and an old
         pod that is ready goes only when the others still make `replicas` ready pods."""
-        if spec.get("paused"):
-            return
         replicas = spec.get("replicas", 1)
         new = [p for p in self.pods if p.hash == h]
         old = [p for p in self.pods if p.hash != h]
+        if spec.get("paused") and (old or not new):
+            return  # paused: no rollout (a paused Deployment with no pods yet gets none)
         if not old:  # creation or scaling: all at once, like a ReplicaSet
             for _ in range(replicas - len(new)):
                 self.add_pod(h)
