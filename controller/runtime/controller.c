@@ -43,7 +43,7 @@ struct kr_controller {
 
 static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
     &kr_kube_keyrotations, &kr_kube_deployments, &kr_kube_statefulsets,
-    &kr_kube_daemonsets,   &kr_kube_secrets,
+    &kr_kube_daemonsets,
 };
 
 /* ---- projections ---- */
@@ -79,7 +79,6 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 	const cJSON *stages = kr_ctl_path(object, (const char *[]){"spec", "stages", NULL});
 	const cJSON *stage, *wl;
 	cJSON *proj = cJSON_CreateObject(), *refs = cJSON_AddArrayToObject(proj, "refs");
-	char rotation[300];
 
 	(void)arg;
 	if (!refs || !ns || !name)
@@ -90,10 +89,6 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 		    kr_ctl_add_ref(refs, kr_ctl_str(wl, (const char *[]){"kind", NULL}), ns,
 				   kr_ctl_str(wl, (const char *[]){"name", NULL}));
 	}
-	kr_ctl_add_ref(refs, "Secret", ns,
-		       kr_ctl_str(object, (const char *[]){"spec", "secretRef", "name", NULL}));
-	snprintf(rotation, sizeof(rotation), "%s-rotation", name);
-	kr_ctl_add_ref(refs, "Secret", ns, rotation);
 	return proj;
 }
 
@@ -217,10 +212,6 @@ static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_cont
 	if (k == KR_CTL_KEYROTATIONS) {
 		io.project = kr_controller_project_keyrotation;
 		io.on_change = kr_ctl_on_keyrotation;
-	} else if (k == KR_CTL_SECRETS) {
-		/* Managed Secrets only, and only their keys: no key material in memory. */
-		io.watch.label_selector = KR_INFORMER_MANAGED_SELECTOR;
-		io.project = NULL;
 	}
 	c->inf[k] = kr_informer_new(c->o.cfg, &io, err);
 	return c->inf[k] ? KR_OK : err ? err->code : KR_ENOMEM;

@@ -13,14 +13,17 @@
 
 /*
  * A kr_controller owns: informers for KeyRotations, Deployments, StatefulSets and
- * DaemonSets (scoped to one namespace or all), and for the Secrets keyrotator manages
- * (label KR_INFORMER_MANAGED_SELECTOR, projected to their keys: no data cached); the
- * workqueue of KeyRotation keys "namespace/name"; N worker threads, each with its own
- * kr_kube_client; and the metrics registry with keyrotator's families.
+ * DaemonSets (scoped to one namespace or all); the workqueue of KeyRotation keys
+ * "namespace/name"; N worker threads, each with its own kr_kube_client; and the metrics
+ * registry with keyrotator's families.
+ *
+ * Secrets are never listed or watched: RBAC grants get/create/update/patch on Secrets
+ * only, so memory never holds unrelated Secrets and a compromised controller cannot
+ * enumerate them. The reconciler GETs the two Secrets it needs and uses requeue-after
+ * timers where it waits on them.
  *
  * What wakes a KeyRotation: any change to it; a change to a workload its
- * spec.stages[].workloads[] names (kind/namespace/name via a reverse index); a change to
- * a managed Secret named by its spec.secretRef.name or called "<name>-rotation".
+ * spec.stages[].workloads[] names (kind/namespace/name via a reverse index).
  *
  * With leader election the informers run from the start (a standby is warm) but the
  * workers reconcile only between kr_controller_set_leading(c, 1) and (c, 0).
@@ -64,7 +67,6 @@ enum kr_controller_kind {
 	KR_CTL_DEPLOYMENTS,
 	KR_CTL_STATEFULSETS,
 	KR_CTL_DAEMONSETS,
-	KR_CTL_SECRETS,
 	KR_CTL_NKINDS
 };
 
@@ -104,12 +106,12 @@ struct kr_metrics *kr_controller_metrics(struct kr_controller *c);
 const struct kr_keyrotator_metrics *kr_controller_families(struct kr_controller *c);
 struct kr_informer *kr_controller_informer(struct kr_controller *c, enum kr_controller_kind k);
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
-/* Reverse index: "Deployment/ns/name", "Secret/ns/name" -> KeyRotation "ns/name". */
+/* Reverse index: "Deployment/ns/name" (or StatefulSet/DaemonSet) -> KeyRotation "ns/name". */
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
- * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...,
- * "Secret/ns/<secretRef.name>", "Secret/ns/<name>-rotation"]}. Exposed for tests.
+ * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...]}, one
+ * per workload of its stages. Exposed for tests.
  * Returns an owned tree (cJSON_Delete) or NULL.
  */
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);

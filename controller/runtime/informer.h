@@ -15,18 +15,16 @@
  * stores only what the caller's `project` function extracts (a small cJSON tree), so
  * memory grows with what the controller reads, not with the size of the objects.
  *
- * Secrets and the informers (DESIGN choice, see README "Informers"): keyrotator never
- * caches Secrets cluster-wide. The controller's Secret informer, if any, is narrowed by
- * a label selector (KR_INFORMER_MANAGED_SELECTOR) and projects Secrets to their key
- * only (no data), so key material never sits in a cache; the reconciler GETs the two
- * Secrets it needs.
+ * Secrets and the informers: the controller runs no Secret informer at all (RBAC gives
+ * it no list/watch on Secrets); the reconciler GETs the two Secrets it needs. The label
+ * below marks the Secrets keyrotator creates, so people and tools can find them.
  *
  * Ownership: `project` returns a tree the informer takes ownership of (NULL: store the
  * key only). Projections handed to `on_change` are borrowed and valid only during the
  * call. kr_informer_get returns a copy the caller frees with cJSON_Delete.
  */
 
-/* Label on the Secrets keyrotator creates or manages; the Secret informer selects it. */
+/* Label on the Secrets keyrotator creates or manages. */
 #define KR_INFORMER_MANAGED_LABEL    "app.kubernetes.io/managed-by"
 #define KR_INFORMER_MANAGED_SELECTOR "app.kubernetes.io/managed-by=keyrotator"
 

@@ -93,7 +93,7 @@ static void test_missing_crd(void **state)
 	expect_line(out, "ok API server https://127.0.0.1:");
 	expect_line(out, "FAIL CRD keyrotations.keyrotator.io: CRD not installed: kubectl apply "
 			 "-f crds/\n");
-	expect_line(out, "ok Secrets in namespace default can be listed\n");
+	expect_line(out, "ok Secrets in namespace default can be read\n");
 }
 
 static void test_all_good(void **state)
@@ -107,7 +107,7 @@ static void test_all_good(void **state)
 	expect_line(out, ", namespace default\n");
 	expect_line(out, "ok API server http://127.0.0.1:");
 	expect_line(out, "ok CRD keyrotations.keyrotator.io is served");
-	expect_line(out, "ok Secrets in namespace default can be listed");
+	expect_line(out, "ok Secrets in namespace default can be read");
 	assert_null(strstr(out, "FAIL"));
 }
 
@@ -124,8 +124,8 @@ static void test_forbidden_secrets(void **state)
 	snprintf(args, sizeof(args), "--kubeconfig %s",
 		 kubeconfig(withcrd.url, "\n    token: doctor-lab-token"));
 	assert_int_equal(doctor(args, out, sizeof(out)), 1);
-	expect_line(out, "FAIL Secrets in namespace default: the credentials may not list them: "
-			 "Forbidden: secrets is forbidden: User \"");
+	expect_line(out, "FAIL Secrets in namespace default: the credentials may not get them: "
+			 "Forbidden: secrets \"keyrotator-doctor-probe\" is forbidden: User \"");
 	assert_null(strstr(out, "doctor-lab-token"));
 }
 
