@@ -19,7 +19,7 @@ function(kr_fuzz_target name)
   target_include_directories(replay_${name} PRIVATE ${KR_FUZZ_DIR})
   target_link_libraries(replay_${name} PRIVATE ${T_LIBS})
   add_test(NAME fuzz_replay_${name} COMMAND replay_${name} ${corpus} ${regress})
-  set_tests_properties(fuzz_replay_${name} PROPERTIES LABELS "unit;fuzz-replay" TIMEOUT 120)
+  set_tests_properties(fuzz_replay_${name} PROPERTIES LABELS "unit" TIMEOUT 120)
   if(KR_VALGRIND AND NOT KR_SANITIZE AND NOT KR_FUZZ)
     add_test(NAME memcheck_fuzz_replay_${name}
       COMMAND ${KR_VALGRIND} --quiet --error-exitcode=99 --leak-check=full
