@@ -1,0 +1,5 @@
+# The KeyRotation CRD served by the local API server: examples accepted, invalid objects refused.
+add_test(NAME test_crd COMMAND ${Python3_EXECUTABLE} -m unittest -v test_crd
+         WORKING_DIRECTORY ${KR_TESTS_DIR}/crd)
+set_tests_properties(test_crd PROPERTIES LABELS "apiserver" TIMEOUT 120
+  ENVIRONMENT "KR_YAML2JSON=$<TARGET_FILE:yaml2json>;KEYROTATOR_SHARED=${KR_SHARED_DIR}")
