@@ -22,7 +22,7 @@ static enum kr_status on_sample(void *arg, const struct kr_prom_sample *s, struc
 	(void)kr_buf_addf(trace, "%zu %s %s %d %a %d %lld", s->line, s->name, s->family,
 			  (int)s->type, s->value, s->has_timestamp, (long long)s->timestamp_ms);
 	for (size_t i = 0; i < s->nlabels; i++) {
-		KR_FUZZ_ASSERT(s->labels[i].name && s->labels[i].value);
+		KR_FUZZ_ASSERT(s->labels[i].name && s->labels[i].name[0] && s->labels[i].value);
 		(void)kr_buf_addf(trace, " %s=%s", s->labels[i].name, s->labels[i].value);
 	}
 	return kr_buf_addch(trace, '\n');
