@@ -13,7 +13,7 @@ function(kr_fuzz_target name)
   cmake_parse_arguments(T "" "" "LIBS;SOURCES" ${ARGN})
   set(src ${KR_FUZZ_DIR}/fuzz_${name}.c ${T_SOURCES})
   set(corpus ${KR_FUZZ_DIR}/corpus/${name})
-  set(regress ${KR_FUZZ_DIR}/regressions/${name}/) # trailing '/': may not exist
+  set(regress ${KR_FUZZ_DIR}/regressions/${name}/) # replay: trailing '/' = may not exist
 
   add_executable(replay_${name} ${src} ${KR_FUZZ_DIR}/replay.c)
   target_include_directories(replay_${name} PRIVATE ${KR_FUZZ_DIR})
@@ -45,7 +45,7 @@ function(kr_fuzz_target name)
       COMMAND fuzz_${name} -max_total_time=${KR_FUZZ_SMOKE_SECONDS} -timeout=10
               -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 ${dict}
               -artifact_prefix=${out}/artifacts/${name}/
-              ${out}/corpus/${name} ${corpus} ${regress})
+              ${out}/corpus/${name} ${corpus} ${KR_FUZZ_DIR}/regressions/${name})
     set_tests_properties(fuzz_${name} PROPERTIES LABELS "fuzz"
       TIMEOUT 300 ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1;UBSAN_OPTIONS=print_stacktrace=1")
   endif()
