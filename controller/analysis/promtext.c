@@ -133,6 +133,10 @@ static enum kr_status pt_quoted(struct pt_cursor *c, const char *what, size_t *o
 	while (c->i < c->n && c->s[c->i] != '"') {
 		char ch = c->s[c->i++];
 
+		/* A NUL would cut the C string the callback sees: "401\0x" must not read "401". */
+		if (ch == '\0')
+			return kr_error_set(err, KR_EPROTO, "line %zu: %s: NUL byte",
+					    c->p->lineno, what);
 		if (ch == '\\') {
 			char e = c->i < c->n ? c->s[c->i++] : '\0';
 
@@ -192,6 +196,9 @@ static enum kr_status pt_label(struct pt_cursor *c, int first, struct kr_error *
 		rc = pt_quoted(c, "quoted name", &name, err);
 		if (rc != KR_OK)
 			return rc;
+		if (!*pt_str(c, name))
+			return kr_error_set(err, KR_EPROTO, "line %zu: empty quoted name",
+					    c->p->lineno);
 		pt_skip_blanks(c);
 		if (first && c->name_off == (size_t)-1 && (c->i >= c->n || c->s[c->i] != '=')) {
 			c->name_off = name;

@@ -262,6 +262,33 @@ struct bad_case {
 	const char *msg; /* substring of the error */
 };
 
+/* Found by fuzz_promtext: a NUL inside quotes must not cut "401\0junk" down to "401",
+ * and empty quoted names are refused as Prometheus refuses them. */
+static void test_nul_and_empty_quoted_names(void **state)
+{
+	static const char nul[] = "http_requests_total{code=\"401\0junk\"} 5\n";
+	static const struct bad_case cases[] = {
+	    {"{\"\"} 2\n", KR_EPROTO, "line 1: empty quoted name"},
+	    {"x{\"\"=\"v\"} 1\n", KR_EPROTO, "line 1: empty quoted name"},
+	};
+	struct kr_buf out;
+	struct kr_error err;
+
+	(void)state;
+	kr_buf_init(&out);
+	assert_int_equal(kr_promtext_parse(nul, sizeof(nul) - 1, NULL, render, &out, &err),
+			 KR_EPROTO);
+	assert_non_null(strstr(err.msg, "NUL byte"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		kr_buf_reset(&out);
+		assert_int_equal(kr_promtext_parse(cases[i].in, strlen(cases[i].in), NULL, render,
+						   &out, &err),
+				 cases[i].code);
+		assert_non_null(strstr(err.msg, cases[i].msg));
+	}
+	kr_buf_release(&out);
+}
+
 static void test_malformed_inputs(void **state)
 {
 	static const struct bad_case cases[] = {
@@ -388,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_docs_escapes_unescaped),
 	    cmocka_unit_test(test_valid_inputs),
 	    cmocka_unit_test(test_malformed_inputs),
+	    cmocka_unit_test(test_nul_and_empty_quoted_names),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_callback_stops_parse),
 	};
