@@ -279,7 +279,11 @@ class TestSha256Layout(SimCase):
         st = self.wait_complete(name, STS)["status"]
         self.assertNotEqual(st["updateRevision"], first)
         starts = self.events(workload=name, event="start", keyIdAnnotation="d" * 12)
-        self.assertEqual([s["pod"] for s in starts], [name + "-1", name + "-0"])
+        # A container restarted in place (crash back-off under load) starts the same pod
+        # again; the property is the order in which pods are replaced.
+        order = [s["pod"] for s in starts]
+        order = [p for i, p in enumerate(order) if i == 0 or order[i - 1] != p]
+        self.assertEqual(order, [name + "-1", name + "-0"])
 
     def test_prometheus_scrapes_the_api_pods(self):
         q = urllib.parse.quote('sum(http_requests_total{job="sirius-api",code="200"})')
