@@ -406,8 +406,7 @@ enum kr_status kr_kube_delete(struct kr_kube_client *c, const struct kr_kube_res
 
 /* ---- lists ---- */
 
-/* Append "&key=<escaped value>" (the first one with '?'). */
-static enum kr_status kr_kube_query_add(CURL *curl, struct kr_buf *path, const char *key,
+enum kr_status kr_kube_query_add(CURL *curl, struct kr_buf *path, const char *key,
 					const char *value)
 {
 	char *escaped;

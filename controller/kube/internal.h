@@ -42,4 +42,11 @@ enum kr_status kr_kube_status_error_raw(int http_status, const char *body, size_
 struct kr_kube_client;
 unsigned long kr_kube_client_connects(const struct kr_kube_client *c);
 
+/*
+ * Append "&key=<escaped value>" to a URL path (the first parameter with '?'); a NULL or
+ * empty value adds nothing. Shared by lists (client.c) and watches (reflector.c).
+ */
+enum kr_status kr_kube_query_add(CURL *curl, struct kr_buf *path, const char *key,
+				 const char *value);
+
 #endif

@@ -354,22 +354,6 @@ static size_t kr_watch_header(char *data, size_t size, size_t n, void *arg)
 
 /* ---- WATCH: the request ---- */
 
-static enum kr_status kr_watch_add_query(struct kr_buf *url, CURL *curl, const char *key,
-					 const char *value)
-{
-	char *escaped;
-	enum kr_status rc;
-
-	if (!value || !value[0])
-		return KR_OK;
-	escaped = curl_easy_escape(curl, value, 0);
-	if (!escaped)
-		return KR_ENOMEM;
-	rc = kr_buf_addf(url, "&%s=%s", key, escaped);
-	curl_free(escaped);
-	return rc;
-}
-
 static enum kr_status kr_watch_url(struct kr_watch_call *w, struct kr_buf *url,
 				   struct kr_error *err)
 {
@@ -384,11 +368,11 @@ static enum kr_status kr_watch_url(struct kr_watch_call *w, struct kr_buf *url,
 		rc = kr_buf_addf(url, "?watch=1&allowWatchBookmarks=true&timeoutSeconds=%ld",
 				 timeout_s);
 	if (rc == KR_OK)
-		rc = kr_watch_add_query(url, w->curl, "resourceVersion", r->rv);
+		rc = kr_kube_query_add(w->curl, url, "resourceVersion", r->rv);
 	if (rc == KR_OK)
-		rc = kr_watch_add_query(url, w->curl, "labelSelector", r->opts.label_selector);
+		rc = kr_kube_query_add(w->curl, url, "labelSelector", r->opts.label_selector);
 	if (rc == KR_OK)
-		rc = kr_watch_add_query(url, w->curl, "fieldSelector", r->opts.field_selector);
+		rc = kr_kube_query_add(w->curl, url, "fieldSelector", r->opts.field_selector);
 	if (rc != KR_OK)
 		return kr_error_set(err, rc, "watch %s: cannot build the URL (%s)",
 				    r->opts.res->plural, kr_strerror(rc));
