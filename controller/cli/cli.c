@@ -13,6 +13,8 @@ static const struct kr_cli_verb kr_cli_verbs[] = {
 	{ "schedule", kr_cli_schedule, "print the next run times of a cron schedule" },
 	{ "doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions" },
 	{ "keys", kr_cli_keys, "create, list, revoke, verify or reconcile keys in a key store" },
+	{ "plan", kr_cli_plan, "print what a rotation of a KeyRotation manifest would do" },
+	{ "kubectl", kr_cli_kubectl, "the kubectl plugin (installed as kubectl-keyrotation)" },
 };
 
 #define KR_CLI_NVERBS (sizeof(kr_cli_verbs) / sizeof(kr_cli_verbs[0]))
@@ -31,6 +33,11 @@ static void kr_cli_help(FILE *out)
 
 int kr_cli_main(int argc, char **argv)
 {
+	const char *base = argc > 0 && argv[0] ? strrchr(argv[0], '/') : NULL;
+
+	base = base ? base + 1 : argc > 0 && argv[0] ? argv[0] : "";
+	if (!strcmp(base, "kubectl-keyrotation"))
+		return kr_cli_kubectl(argc, argv);
 	if (argc < 2) {
 		kr_cli_help(stderr);
 		return KR_EXIT_USAGE;

@@ -36,5 +36,8 @@ int kr_cli_run(int argc, char **argv);
 int kr_cli_schedule(int argc, char **argv);
 int kr_cli_doctor(int argc, char **argv);
 int kr_cli_keys(int argc, char **argv);
+int kr_cli_plan(int argc, char **argv);
+/* The kubectl plugin: `keyrotator kubectl ...`, or the binary run as kubectl-keyrotation. */
+int kr_cli_kubectl(int argc, char **argv);
 
 #endif

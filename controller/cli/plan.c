@@ -1,0 +1,332 @@
+/* plan.c - `keyrotator plan -f FILE`: what a rotation would do, step by step, without doing it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/buf.h"
+#include "cli/cli.h"
+#include "cli/plan_print.h"
+#include "rotation/rotation.h"
+#include "yaml/yaml.h"
+
+#define KR_PLAN_MAX_STDIN (16u << 20) /* as kr_yaml_parse_file's limit */
+
+static const char kr_plan_usage[] =
+    "Usage: keyrotator plan -f FILE [--emergency] [--new-id ID] [--current-id ID]\n"
+    "                       [-o text|json]\n\n"
+    "Print what a rotation of each KeyRotation in FILE would do, step by step, without\n"
+    "doing it: the same plan spec.dryRun puts into status.plan. Reads no cluster and no\n"
+    "key store. FILE is YAML or JSON and may hold several documents (`---`); documents of\n"
+    "other kinds are skipped. The spec is validated as the controller validates it.\n\n"
+    "Options:\n"
+    "  -f, --filename FILE  the manifest; - reads standard input\n"
+    "  --emergency          the emergency order: revoke the old key before the roll-out,\n"
+    "                       no analysis gates, no validation period\n"
+    "  --new-id ID          the new key's id, when known (default \"<new id>\")\n"
+    "  --current-id ID      the current key's id (default \"<current id>\"); a key id is\n"
+    "                       the first 12 hex digits of the key's SHA-256, never the key\n"
+    "  -o, --output FORMAT  text (default): a header and numbered steps; json: one object\n"
+    "                       per KeyRotation and line, "
+    "{\"namespace\",\"name\",\"trigger\",\"plan\"}\n\n"
+    "Example: keyrotator plan -f manifests/examples/sirius-keyrotation.yaml\n"
+    "Exit codes: 0 ok, 2 bad usage, an unreadable file or an invalid spec.\n";
+
+struct kr_plan_args {
+	const char *file;
+	const char *new_id;
+	const char *old_id;
+	bool emergency;
+	bool json;
+};
+
+/* One KeyRotation of the file, decoded. */
+struct kr_plan_item {
+	struct kr_rotation_spec spec;
+	const char *ns; /* borrowed from the document */
+	const char *name;
+};
+
+int kr_cli_is_key_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n < 1 || n > KR_ROT_ID_SIZE - 1)
+		return 0;
+	return strspn(id, "0123456789abcdef") == n;
+}
+
+static enum kr_status kr_plan_text(FILE *out, const struct kr_plan_target *t, const cJSON *plan)
+{
+	int n = cJSON_GetArraySize(plan), width = n >= 100 ? 3 : n >= 10 ? 2 : 1, i = 0;
+	const cJSON *step;
+
+	fprintf(out, "KeyRotation %s/%s (trigger %s)\n", t->ns, t->name,
+		kr_trigger_name(t->emergency ? KR_TRIGGER_EMERGENCY : KR_TRIGGER_MANUAL));
+	cJSON_ArrayForEach(step, plan)
+	{
+		fprintf(out, "  %*d. %s\n", width, ++i,
+			cJSON_IsString(step) ? step->valuestring : "?");
+	}
+	return ferror(out) ? KR_EIO : KR_OK;
+}
+
+static enum kr_status kr_plan_json(FILE *out, const struct kr_plan_target *t, cJSON **plan,
+				   struct kr_error *err)
+{
+	const char *trigger =
+	    kr_trigger_name(t->emergency ? KR_TRIGGER_EMERGENCY : KR_TRIGGER_MANUAL);
+	cJSON *obj = cJSON_CreateObject();
+	char *text = NULL;
+	enum kr_status rc = KR_ENOMEM;
+
+	if (!obj || !cJSON_AddStringToObject(obj, "namespace", t->ns) ||
+	    !cJSON_AddStringToObject(obj, "name", t->name) ||
+	    !cJSON_AddStringToObject(obj, "trigger", trigger) ||
+	    !cJSON_AddItemToObject(obj, "plan", *plan))
+		goto out;
+	*plan = NULL; /* now owned by obj */
+	text = cJSON_PrintUnformatted(obj);
+	if (!text)
+		goto out;
+	fprintf(out, "%s\n", text);
+	rc = ferror(out) ? KR_EIO : KR_OK;
+out:
+	if (rc == KR_ENOMEM)
+		kr_error_set(err, rc, "out of memory");
+	else if (rc == KR_EIO)
+		kr_error_set(err, rc, "cannot write the plan");
+	free(text);
+	cJSON_Delete(obj);
+	return rc;
+}
+
+enum kr_status kr_cli_plan_print(FILE *out, const struct kr_plan_target *t, bool json,
+				 struct kr_error *err)
+{
+	cJSON *plan = NULL;
+	enum kr_status rc;
+
+	rc = kr_rotation_plan(t->spec, t->ns, t->name, t->new_id, t->old_id, t->emergency, &plan,
+			      err);
+	if (rc != KR_OK)
+		return rc;
+	if (json) {
+		rc = kr_plan_json(out, t, &plan, err);
+	} else {
+		rc = kr_plan_text(out, t, plan);
+		if (rc != KR_OK)
+			kr_error_set(err, rc, "cannot write the plan");
+	}
+	cJSON_Delete(plan);
+	return rc;
+}
+
+/* "--name V", "--name=V" (and "-f V", "-fV" for a short alias) at argv[*i]; NULL if not it. */
+static const char *kr_plan_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
+				int *missing)
+{
+	const char *a = argv[*i];
+	size_t len = strlen(lng);
+
+	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
+		return a + 2 + (a[2] == '=');
+	if (!(shrt && !strcmp(a, shrt))) {
+		if (strncmp(a, lng, len))
+			return NULL;
+		if (a[len] == '=')
+			return a + len + 1;
+		if (a[len] != '\0')
+			return NULL;
+	}
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int kr_plan_set(struct kr_plan_args *a, int which, const char *v)
+{
+	if (which == 0) {
+		a->file = v;
+	} else if (which == 1 || which == 2) {
+		if (!kr_cli_is_key_id(v))
+			return kr_cli_usage_error("plan",
+						  "%s: not a key id (1 to 12 lowercase hex digits, "
+						  "the start of the key's SHA-256; never the key)",
+						  which == 1 ? "--new-id" : "--current-id");
+		*(which == 1 ? &a->new_id : &a->old_id) = v;
+	} else if (!strcmp(v, "json") || !strcmp(v, "text")) {
+		a->json = !strcmp(v, "json");
+	} else {
+		return kr_cli_usage_error("plan", "--output: \"%s\" is not text or json", v);
+	}
+	return KR_EXIT_OK;
+}
+
+static int kr_plan_parse_args(int argc, char **argv, struct kr_plan_args *a)
+{
+	static const char *const lng[] = {"--filename", "--new-id", "--current-id", "--output"};
+	static const char *const shrt[] = {"-f", NULL, NULL, "-o"};
+	int missing = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *v = NULL;
+		int which;
+
+		if (!strcmp(argv[i], "--emergency")) {
+			a->emergency = true;
+			continue;
+		}
+		for (which = 0; which < 4 && !v && !missing; which++)
+			v = kr_plan_flag(lng[which], shrt[which], argc, argv, &i, &missing);
+		if (missing)
+			return kr_cli_usage_error("plan", "%s needs a value", argv[i]);
+		if (!v && argv[i][0] == '-')
+			return kr_cli_usage_error("plan", "unknown option '%s'", argv[i]);
+		if (!v)
+			return kr_cli_usage_error("plan",
+						  "unexpected argument '%s'; the file "
+						  "goes after -f",
+						  argv[i]);
+		rc = kr_plan_set(a, which - 1, v);
+		if (rc != KR_EXIT_OK)
+			return rc;
+	}
+	if (!a->file || !a->file[0])
+		return kr_cli_usage_error("plan", "missing -f FILE (- for standard input)");
+	return KR_EXIT_OK;
+}
+
+static enum kr_status kr_plan_read_stdin(cJSON **docs, struct kr_error *err)
+{
+	struct kr_buf b;
+	char chunk[65536];
+	size_t n;
+	enum kr_status rc = KR_OK;
+
+	kr_buf_init(&b);
+	while (rc == KR_OK && (n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		rc = kr_buf_add(&b, chunk, n);
+		if (rc == KR_OK && b.len > KR_PLAN_MAX_STDIN)
+			rc = kr_error_set(err, KR_ETOOBIG, "<stdin>: larger than 16 MiB");
+		else if (rc != KR_OK)
+			kr_error_set(err, rc, "out of memory");
+	}
+	if (rc == KR_OK && ferror(stdin))
+		rc = kr_error_set(err, KR_EINVAL, "<stdin>: read error");
+	if (rc == KR_OK)
+		rc = kr_yaml_parse(b.data, b.len, "<stdin>", docs, err);
+	kr_buf_release(&b);
+	return rc;
+}
+
+static const char *kr_plan_meta(const cJSON *doc, const char *field)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, field);
+
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static int kr_plan_is_keyrotation(const cJSON *doc)
+{
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(doc, "kind");
+
+	return cJSON_IsString(kind) && !strcmp(kind->valuestring, "KeyRotation");
+}
+
+/* Decode every KeyRotation of `docs` into items[] (*n of them); exit code. */
+static int kr_plan_decode_all(const char *file, const cJSON *docs, struct kr_plan_item *items,
+			      size_t *n)
+{
+	struct kr_error err;
+	const cJSON *doc;
+	size_t total = 0;
+
+	cJSON_ArrayForEach(doc, docs) total += kr_plan_is_keyrotation(doc);
+	cJSON_ArrayForEach(doc, docs)
+	{
+		struct kr_plan_item *it = &items[*n];
+
+		if (!kr_plan_is_keyrotation(doc))
+			continue;
+		it->name = kr_plan_meta(doc, "name");
+		it->ns = kr_plan_meta(doc, "namespace");
+		if (!it->ns)
+			it->ns = "default";
+		if (!it->name)
+			return kr_cli_fail(KR_EXIT_USAGE, "plan", "%s: metadata.name: required",
+					   file);
+		kr_error_clear(&err);
+		if (kr_rotation_spec_decode(doc, &it->spec, &err) != KR_OK) {
+			if (total > 1)
+				return kr_cli_fail(KR_EXIT_USAGE, "plan",
+						   "%s: KeyRotation %s/%s: %s", file, it->ns,
+						   it->name, err.msg);
+			return kr_cli_fail(KR_EXIT_USAGE, "plan", "%s: %s", file, err.msg);
+		}
+		++*n;
+	}
+	if (*n == 0)
+		return kr_cli_fail(KR_EXIT_USAGE, "plan", "%s: no KeyRotation in the file", file);
+	return KR_EXIT_OK;
+}
+
+static int kr_plan_print_all(const struct kr_plan_args *a, const struct kr_plan_item *items,
+			     size_t n)
+{
+	struct kr_error err;
+
+	kr_error_clear(&err);
+	for (size_t i = 0; i < n; i++) {
+		struct kr_plan_target t = {&items[i].spec, items[i].ns, items[i].name,
+					   a->new_id,	   a->old_id,	a->emergency};
+
+		if (i > 0 && !a->json)
+			fputc('\n', stdout);
+		if (kr_cli_plan_print(stdout, &t, a->json, &err) != KR_OK)
+			return kr_cli_fail(KR_EXIT_FAIL, "plan", "%s", err.msg);
+	}
+	return fflush(stdout) == 0 ? KR_EXIT_OK : KR_EXIT_FAIL;
+}
+
+int kr_cli_plan(int argc, char **argv)
+{
+	struct kr_plan_args a = {0};
+	struct kr_plan_item *items = NULL;
+	struct kr_error err;
+	cJSON *docs = NULL;
+	const char *file;
+	size_t n = 0;
+	int code;
+
+	if (kr_cli_wants_help(argc, argv)) {
+		fputs(kr_plan_usage, stdout);
+		return KR_EXIT_OK;
+	}
+	code = kr_plan_parse_args(argc, argv, &a);
+	if (code != KR_EXIT_OK)
+		return code;
+	kr_error_clear(&err);
+	file = strcmp(a.file, "-") ? a.file : "<stdin>";
+	if ((strcmp(a.file, "-") ? kr_yaml_parse_file(a.file, &docs, &err)
+				 : kr_plan_read_stdin(&docs, &err)) != KR_OK)
+		return kr_cli_fail(KR_EXIT_USAGE, "plan", "%s", err.msg);
+	items = calloc((size_t)cJSON_GetArraySize(docs) + 1, sizeof(*items));
+	if (!items) {
+		code = kr_cli_fail(KR_EXIT_FAIL, "plan", "out of memory");
+		goto out;
+	}
+	code = kr_plan_decode_all(file, docs, items, &n);
+	if (code == KR_EXIT_OK)
+		code = kr_plan_print_all(&a, items, n);
+out:
+	for (size_t i = 0; items && i < n; i++)
+		kr_rotation_spec_release(&items[i].spec);
+	free(items);
+	cJSON_Delete(docs);
+	return code;
+}

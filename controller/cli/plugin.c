@@ -1,0 +1,383 @@
+/* plugin.c - the kubectl plugin `kubectl keyrotation rotate|status|history|plan NAME`. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/buf.h"
+#include "cli/cli.h"
+#include "cli/plan_print.h"
+#include "cli/plugin_view.h"
+#include "kube/kube.h"
+#include "rotation/rotation.h"
+#include "rotation/schedule.h"
+#include "rotation/status_json.h"
+
+static const char kr_plugin_usage[] =
+    "Usage: kubectl keyrotation COMMAND NAME [options]\n\n"
+    "Drive a KeyRotation (keyrotations.keyrotator.io) from kubectl. Installed as\n"
+    "`kubectl-keyrotation` on the PATH: the keyrotator binary, chosen by its name.\n\n"
+    "Commands:\n"
+    "  rotate NAME [--emergency REASON]\n"
+    "             ask for a rotation now: sets the annotation keyrotator.io/rotate to the\n"
+    "             current time (UTC); --emergency sets keyrotator.io/emergency to REASON\n"
+    "             instead (old key revoked before the roll-out, no analysis gates)\n"
+    "  status NAME  phase, conditions, keys, the rotation in flight, per-stage and\n"
+    "             per-workload adoption of the new key, 401 rate, last/next rotation\n"
+    "  history NAME past rotations: key id, trigger, activated, revoked, outcome, reason\n"
+    "  plan NAME [--emergency]\n"
+    "             what a rotation of this object would do, step by step (changes nothing)\n\n"
+    "Options:\n"
+    "  -n, --namespace NS   the object's namespace (default: the context's, else default)\n"
+    "  --kubeconfig PATH    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)\n"
+    "  --context NAME       kubeconfig context to use instead of current-context\n"
+    "  -o, --output json    status: the status object; history: status.history;\n"
+    "                       plan: {\"namespace\",\"name\",\"trigger\",\"plan\"}\n\n"
+    "Examples:\n"
+    "  kubectl keyrotation rotate sirius-service-key -n sirius\n"
+    "  kubectl keyrotation rotate sirius-service-key -n sirius --emergency \"key leaked\"\n"
+    "  kubectl keyrotation status sirius-service-key -n sirius\n"
+    "Exit codes: 0 ok, 1 the request failed (not found, refused, unreachable), 2 bad usage.\n";
+
+enum kr_plugin_cmd {
+	KR_PLUGIN_NONE = 0,
+	KR_PLUGIN_ROTATE,
+	KR_PLUGIN_STATUS,
+	KR_PLUGIN_HISTORY,
+	KR_PLUGIN_PLAN,
+};
+
+struct kr_plugin_args {
+	enum kr_plugin_cmd cmd;
+	const char *name;
+	const char *ns; /* NULL: the context's */
+	const char *kubeconfig;
+	const char *context;
+	const char *emergency; /* rotate: the reason */
+	bool plan_emergency;   /* plan --emergency */
+	bool json;
+};
+
+static int kr_plugin_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int kr_plugin_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("error: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nSee 'kubectl keyrotation --help' for usage.\n", stderr);
+	return KR_EXIT_USAGE;
+}
+
+/* An API error as kubectl prints it: "Error from server (NotFound): ...". Returns 1. */
+static int kr_plugin_fail(const struct kr_error *err)
+{
+	const char *sep = strstr(err->msg, ": ");
+
+	if (err->http_status > 0 && sep)
+		fprintf(stderr, "Error from server (%.*s): %s\n", (int)(sep - err->msg), err->msg,
+			sep + 2);
+	else
+		fprintf(stderr, "error: %s\n", err->msg);
+	return KR_EXIT_FAIL;
+}
+
+static enum kr_plugin_cmd kr_plugin_cmd_parse(const char *s)
+{
+	static const char *const names[] = {"rotate", "status", "history", "plan"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i]))
+			return (enum kr_plugin_cmd)(i + 1);
+	return KR_PLUGIN_NONE;
+}
+
+/*
+ * The value of a flag at argv[*i]: "--long V", "--long=V", "-s V", "-sV", "-s=V".
+ * Returns NULL when argv[*i] is not this flag; sets *missing when it is but has no value.
+ */
+static const char *kr_plugin_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
+				  int *missing)
+{
+	const char *a = argv[*i];
+	size_t len = strlen(lng);
+
+	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
+		return a + 2 + (a[2] == '=');
+	if (!(shrt && !strcmp(a, shrt))) {
+		if (strncmp(a, lng, len))
+			return NULL;
+		if (a[len] == '=')
+			return a + len + 1;
+		if (a[len] != '\0')
+			return NULL;
+	}
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+/* A positional argument: the command, then NAME. */
+static int kr_plugin_positional(struct kr_plugin_args *a, const char *arg)
+{
+	if (a->cmd == KR_PLUGIN_NONE) {
+		a->cmd = kr_plugin_cmd_parse(arg);
+		if (a->cmd == KR_PLUGIN_NONE)
+			return kr_plugin_usage_error("unknown command \"%s\" (rotate, status, "
+						     "history or plan)",
+						     arg);
+	} else if (!a->name) {
+		a->name = arg;
+	} else {
+		return kr_plugin_usage_error("unexpected argument \"%s\": one NAME only", arg);
+	}
+	return KR_EXIT_OK;
+}
+
+/* --emergency: a reason for rotate, a switch for plan. */
+static int kr_plugin_emergency(struct kr_plugin_args *a, int argc, char **argv, int *i)
+{
+	const char *arg = argv[*i];
+
+	if (!strncmp(arg, "--emergency=", 12)) {
+		a->emergency = arg + 12;
+	} else if (a->cmd == KR_PLUGIN_PLAN) {
+		a->plan_emergency = true;
+		return KR_EXIT_OK;
+	} else if (*i + 1 < argc) {
+		a->emergency = argv[++*i];
+	} else {
+		return kr_plugin_usage_error("--emergency needs a REASON");
+	}
+	a->plan_emergency = true;
+	return KR_EXIT_OK;
+}
+
+static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
+{
+	static const char *const lng[] = {"--namespace", "--kubeconfig", "--context", "--output"};
+	static const char *const shrt[] = {"-n", NULL, NULL, "-o"};
+	const char **slots[] = {&a->ns, &a->kubeconfig, &a->context, NULL};
+	const char *output = NULL;
+	int missing = 0, rc = KR_EXIT_OK, k;
+
+	slots[3] = &output;
+	for (int i = 1; i < argc && rc == KR_EXIT_OK; i++) {
+		const char *v = NULL;
+
+		if (!strcmp(argv[i], "--emergency") || !strncmp(argv[i], "--emergency=", 12)) {
+			rc = kr_plugin_emergency(a, argc, argv, &i);
+			continue;
+		}
+		for (k = 0; k < 4 && !v && !missing; k++)
+			v = kr_plugin_flag(lng[k], shrt[k], argc, argv, &i, &missing);
+		if (missing)
+			return kr_plugin_usage_error("flag needs an argument: %s", argv[i]);
+		if (v && !v[0])
+			return kr_plugin_usage_error("%s needs a non-empty value", lng[k - 1]);
+		if (v)
+			*slots[k - 1] = v;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return kr_plugin_usage_error("unknown flag: %s", argv[i]);
+		else
+			rc = kr_plugin_positional(a, argv[i]);
+	}
+	if (rc != KR_EXIT_OK)
+		return rc;
+	if (a->cmd == KR_PLUGIN_NONE)
+		return kr_plugin_usage_error("missing command (rotate, status, history or plan)");
+	if (!a->name || !a->name[0])
+		return kr_plugin_usage_error("missing the KeyRotation NAME");
+	if (output && strcmp(output, "json"))
+		return kr_plugin_usage_error("--output: \"%s\" is not supported (json)", output);
+	a->json = output != NULL;
+	if (a->emergency && a->cmd != KR_PLUGIN_ROTATE && a->cmd != KR_PLUGIN_PLAN)
+		return kr_plugin_usage_error("--emergency goes with rotate (or plan)");
+	if (a->emergency && a->cmd == KR_PLUGIN_ROTATE &&
+	    (!a->emergency[0] || strlen(a->emergency) >= KR_ROT_REQUEST_MAX))
+		return kr_plugin_usage_error("--emergency: the REASON must be 1 to %d bytes",
+					     KR_ROT_REQUEST_MAX - 1);
+	if (a->json && a->cmd == KR_PLUGIN_ROTATE)
+		return kr_plugin_usage_error("--output does not apply to rotate");
+	return KR_EXIT_OK;
+}
+
+/* GET the KeyRotation; prints the error itself. */
+static int kr_plugin_get(struct kr_kube_client *c, const struct kr_plugin_args *a, cJSON **obj)
+{
+	struct kr_error err;
+
+	kr_error_clear(&err);
+	if (kr_kube_get(c, &kr_kube_keyrotations, a->ns, a->name, obj, &err) != KR_OK)
+		return kr_plugin_fail(&err);
+	return KR_EXIT_OK;
+}
+
+static const char *kr_plugin_annotation(const cJSON *obj, const char *key)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The merge patch {"metadata":{"annotations":{key: value}}} as text; caller frees. */
+static char *kr_plugin_annotation_patch(const char *key, const char *value)
+{
+	cJSON *patch = cJSON_CreateObject(), *meta, *ann;
+	char *text = NULL;
+
+	meta = cJSON_AddObjectToObject(patch, "metadata");
+	ann = cJSON_AddObjectToObject(meta, "annotations");
+	if (cJSON_AddStringToObject(ann, key, value))
+		text = cJSON_PrintUnformatted(patch);
+	cJSON_Delete(patch);
+	return text;
+}
+
+static int kr_plugin_rotate(struct kr_kube_client *c, const struct kr_plugin_args *a)
+{
+	const char *key = a->emergency ? KR_ANNOTATION_EMERGENCY : KR_ANNOTATION_ROTATE;
+	char now[KR_RFC3339_BUFSZ], *patch = NULL;
+	const char *value = a->emergency, *old;
+	struct kr_error err;
+	cJSON *obj = NULL;
+	int code;
+
+	kr_error_clear(&err);
+	if (!value && kr_time_format_rfc3339(time(NULL), now, sizeof(now)) != KR_OK) {
+		fprintf(stderr, "error: the system clock is outside years 0000-9999\n");
+		return KR_EXIT_FAIL;
+	}
+	value = value ? value : now;
+	code = kr_plugin_get(c, a, &obj);
+	if (code != KR_EXIT_OK)
+		goto out;
+	old = kr_plugin_annotation(obj, key);
+	if (old && !strcmp(old, value)) {
+		fprintf(
+		    stderr,
+		    "error: keyrotation.keyrotator.io/%s already has %s=%s; the controller acts "
+		    "on each value once: %s\n",
+		    a->name, key, value,
+		    a->emergency ? "give a different REASON" : "try again in a second");
+		code = KR_EXIT_FAIL;
+		goto out;
+	}
+	patch = kr_plugin_annotation_patch(key, value);
+	if (!patch) {
+		fprintf(stderr, "error: out of memory\n");
+		code = KR_EXIT_FAIL;
+		goto out;
+	}
+	if (kr_kube_patch(c, &kr_kube_keyrotations, a->ns, a->name, NULL, KR_KUBE_PATCH_MERGE,
+			  patch, NULL, &err) != KR_OK) {
+		code = kr_plugin_fail(&err);
+		goto out;
+	}
+	printf("keyrotation.keyrotator.io/%s %srotation requested (%s=%s)\n", a->name,
+	       a->emergency ? "emergency " : "", key, value);
+out:
+	free(patch);
+	cJSON_Delete(obj);
+	return code;
+}
+
+static int kr_plugin_plan(const struct kr_plugin_args *a, const cJSON *obj)
+{
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
+	struct kr_rotation_status st;
+	struct kr_rotation_spec spec;
+	struct kr_error err;
+	struct kr_plan_target t = {&spec, a->ns, a->name, NULL, NULL, a->plan_emergency};
+	enum kr_status rc;
+
+	kr_error_clear(&err);
+	if (kr_rotation_spec_decode(obj, &spec, &err) != KR_OK) {
+		fprintf(stderr, "error: keyrotation.keyrotator.io/%s: %s\n", a->name, err.msg);
+		return KR_EXIT_FAIL;
+	}
+	/* The status is only read for the key ids: a status it cannot read plans without. */
+	if (kr_rotation_status_decode(status, &st, NULL) == KR_OK) {
+		t.old_id = st.current_key.id;
+		if (st.phase != KR_PHASE_IDLE && st.phase != KR_PHASE_FAILED)
+			t.new_id = st.pending_key.id;
+	}
+	rc = kr_cli_plan_print(stdout, &t, a->json, &err);
+	kr_rotation_spec_release(&spec);
+	if (rc != KR_OK) {
+		fprintf(stderr, "error: %s\n", err.msg);
+		return KR_EXIT_FAIL;
+	}
+	return KR_EXIT_OK;
+}
+
+/* status, history, plan: GET the object, then show it. */
+static int kr_plugin_show(struct kr_kube_client *c, const struct kr_plugin_args *a)
+{
+	cJSON *obj = NULL;
+	int code;
+
+	code = kr_plugin_get(c, a, &obj);
+	if (code != KR_EXIT_OK)
+		return code;
+	if (a->cmd == KR_PLUGIN_STATUS)
+		code = kr_plugin_view_status(stdout, obj, a->json);
+	else if (a->cmd == KR_PLUGIN_HISTORY)
+		code = kr_plugin_view_history(stdout, obj, a->json);
+	else
+		code = kr_plugin_plan(a, obj);
+	cJSON_Delete(obj);
+	if (fflush(stdout) != 0)
+		code = KR_EXIT_FAIL;
+	return code;
+}
+
+int kr_cli_kubectl(int argc, char **argv)
+{
+	struct kr_plugin_args a = {0};
+	struct kr_kube_client *client = NULL;
+	struct kr_kube_config cfg;
+	struct kr_error err;
+	int code;
+
+	if (argc < 2 || kr_cli_wants_help(argc, argv)) {
+		fputs(kr_plugin_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? KR_EXIT_USAGE : KR_EXIT_OK;
+	}
+	code = kr_plugin_parse(argc, argv, &a);
+	if (code != KR_EXIT_OK)
+		return code;
+	kr_error_clear(&err);
+	kr_kube_config_init(&cfg);
+	if (kr_kube_config_load(&cfg, a.kubeconfig, a.context, &err) != KR_OK) {
+		code = kr_plugin_fail(&err);
+		goto out;
+	}
+	if (!a.ns)
+		a.ns = cfg.namespace_ && cfg.namespace_[0] ? cfg.namespace_ : "default";
+	client = kr_kube_client_new(&cfg, &err);
+	if (!client) {
+		code = kr_plugin_fail(&err);
+		goto out;
+	}
+	kr_kube_client_set_timeouts(client, 5000, 30000);
+	if (a.cmd == KR_PLUGIN_ROTATE)
+		code = kr_plugin_rotate(client, &a);
+	else
+		code = kr_plugin_show(client, &a);
+out:
+	kr_kube_client_free(client);
+	kr_kube_config_release(&cfg);
+	return code;
+}

@@ -1,0 +1,7 @@
+# `keyrotator plan -f FILE` (no cluster) and the kubectl plugin (`kubectl-keyrotation`, the
+# same binary by argv[0]) against the local API server serving the KeyRotation CRD.
+add_test(NAME test_plan_cli
+         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_plan_cli
+         WORKING_DIRECTORY ${KR_TESTS_DIR}/cli)
+set_tests_properties(test_plan_cli PROPERTIES LABELS "unit" TIMEOUT 120
+  ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
