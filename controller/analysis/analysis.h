@@ -307,6 +307,17 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 				  struct kr_error *err);
 
 /*
+ * spec.verify: GET `url` with the header "`header`: <key>" and report the HTTP status in
+ * *http_status (the body is discarded). KR_OK when a response came back, whatever its
+ * status; KR_EIO / KR_ETIMEOUT (message names the redacted URL, never the key) when not.
+ * The header line is built and released in wiped memory.
+ */
+enum kr_status kr_analysis_verify_key(const char *url, const char *header,
+				      const struct kr_secret *key,
+				      const struct kr_analysis_http_opts *opts, long *http_status,
+				      struct kr_error *err);
+
+/*
  * `url` as it may appear in a message: userinfo (user:password@), query and fragment
  * removed. Writes at most `size` bytes, always NUL-terminated.
  */

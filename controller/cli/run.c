@@ -9,7 +9,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
-#include "cli/run_reconcile.h"
+#include "reconciler/reconciler.h"
 #include "runtime/controller.h"
 #include "runtime/http.h"
 #include "runtime/leader.h"
@@ -34,7 +34,13 @@ static const char kr_run_usage[] =
     "  --metrics-addr ADDR      /metrics listen address (KEYROTATOR_METRICS_ADDR; :8080)\n"
     "  --health-addr ADDR       /healthz and /readyz (KEYROTATOR_HEALTH_ADDR; :8081)\n"
     "  --workers N              concurrent reconciles, 1..64 (KEYROTATOR_WORKERS; 2)\n"
-    "  --log-level LEVEL        debug|info|warn|error (KEYROTATOR_LOG_LEVEL; info)\n\n"
+    "  --log-level LEVEL        debug|info|warn|error (KEYROTATOR_LOG_LEVEL; info)\n"
+    "  --instance NAME          this replica's name in Events (KEYROTATOR_INSTANCE;\n"
+    "                           default $POD_NAME, then the hostname)\n"
+    "  --keystore-timeout DUR   Valkey connect and command timeout, ms\n"
+    "                           (KEYROTATOR_KEYSTORE_TIMEOUT; 5000)\n"
+    "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
+    "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n\n"
     "/readyz answers 200 once every cache has synced (a standby is ready too).\n"
     "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 start-up failed or leadership was lost,\n"
     "2 bad flags.\n";
@@ -45,6 +51,8 @@ struct kr_run_opts {
 	const char *lease_ns, *lease_id, *metrics_addr, *health_addr;
 	int workers;
 	int log_level;
+	const char *instance, *clock_skew_file;
+	long keystore_timeout_ms;
 };
 
 /* What the main thread waits for: a signal, or the elector ending on its own. */
@@ -56,6 +64,7 @@ struct kr_run_state {
 	enum kr_status leader_rc;
 	struct kr_error leader_err;
 	struct kr_controller *ctl;
+	struct kr_reconciler *reconciler;
 	struct kr_leader *leader;
 	sigset_t sigs;
 };
@@ -110,6 +119,20 @@ static int kr_run_set(struct kr_run_opts *o, int id, const char *v, const char *
 			return kr_cli_usage_error("run", "%s: '%s' is not a number 1..64", from, v);
 		o->workers = (int)n;
 		break;
+	case 'i':
+		o->instance = v;
+		break;
+	case 'C':
+		o->clock_skew_file = v;
+		break;
+	case 't':
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (errno || end == v || *end || n < 1 || n > 600000)
+			return kr_cli_usage_error("run", "%s: '%s' is not a number of ms 1..600000",
+						  from, v);
+		o->keystore_timeout_ms = n;
+		break;
 	case 'l':
 		o->log_level = kr_log_parse_level(v);
 		if (o->log_level < 0)
@@ -130,6 +153,9 @@ static const struct option kr_run_flags[] = {
     {"health-addr", required_argument, NULL, 'h'},
     {"workers", required_argument, NULL, 'w'},
     {"log-level", required_argument, NULL, 'l'},
+    {"instance", required_argument, NULL, 'i'},
+    {"keystore-timeout", required_argument, NULL, 't'},
+    {"clock-skew-file", required_argument, NULL, 'C'},
     {NULL, 0, NULL, 0},
 };
 
@@ -293,13 +319,20 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 				    .name = o->lease_id};
 	struct kr_leader_callbacks cb = {kr_run_started_leading, kr_run_stopped_leading,
 					 kr_run_new_leader, st};
+	struct kr_reconciler_opts ro = {.instance = o->instance ? o->instance : getenv("POD_NAME"),
+					.clock_skew_file = o->clock_skew_file,
+					.keystore_timeout_ms = o->keystore_timeout_ms};
 	struct kr_controller_opts co = {.cfg = cfg,
 					.namespace_ = o->namespace_,
 					.workers = o->workers,
 					.leader_elect = o->leader_elect,
-					.reconcile = kr_run_reconcile,
+					.reconcile = kr_reconciler_reconcile,
 					.version = KR_VERSION};
 
+	st->reconciler = kr_reconciler_new(&ro, err);
+	if (!st->reconciler)
+		return err->code;
+	co.reconcile_arg = st->reconciler;
 	if (o->leader_elect) {
 		st->leader = kr_leader_new(cfg, &lo, &cb, err);
 		if (!st->leader)
@@ -310,6 +343,7 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 	st->ctl = kr_controller_new(&co, err);
 	if (!st->ctl)
 		return err->code;
+	kr_reconciler_attach(st->reconciler, st->ctl);
 	return KR_OK;
 }
 
@@ -421,6 +455,7 @@ out:
 	kr_http_server_free(health);
 	kr_http_server_free(metrics);
 	kr_controller_free(st.ctl);
+	kr_reconciler_free(st.reconciler);
 	kr_leader_free(st.leader);
 	kr_kube_config_release(&cfg);
 	return code;

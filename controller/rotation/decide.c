@@ -611,7 +611,8 @@ static void fill_conditions(const struct kr_observed *obs, struct kr_action *out
 	if (!c[KR_COND_DEGRADED].reason[0] && out->type == KR_ACTION_REFUSE)
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "Refused", "%s", out->reason);
 	if (!c[KR_COND_DEGRADED].reason[0])
-		kr_cond(out, KR_COND_DEGRADED, KR_COND_FALSE, "AsExpected", "%s", "");
+		kr_cond(out, KR_COND_DEGRADED, KR_COND_FALSE, "AsExpected", "%s",
+			"nothing needs attention");
 	if (!c[KR_COND_READY].reason[0]) {
 		bool ok = st->phase == KR_PHASE_IDLE && out->type != KR_ACTION_REFUSE &&
 			  c[KR_COND_DEGRADED].status != KR_COND_TRUE;
@@ -620,13 +621,14 @@ static void fill_conditions(const struct kr_observed *obs, struct kr_action *out
 			ok	 ? "KeyCurrent"
 			: flight ? "Rotating"
 				 : kr_phase_name(st->phase),
-			"%s", ok ? st->current_key.id : out->reason);
+			ok ? "key %s is current" : "%s", ok ? st->current_key.id : out->reason);
 	}
 	if (!c[KR_COND_KEYSTORE_IN_SYNC].reason[0])
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC,
 			obs->store.reachable ? KR_COND_TRUE : KR_COND_UNKNOWN,
 			obs->store.reachable ? "InSync" : "Unreachable", "%s",
-			obs->store.reachable ? "" : obs->store.error);
+			obs->store.reachable ? "the key store holds every key in use"
+					     : obs->store.error);
 }
 
 /* ---- the entry ------------------------------------------------------------------- */

@@ -72,6 +72,14 @@ static void kr_ctl_add_ref(cJSON *refs, const char *kind, const char *ns, const 
 	cJSON_AddItemToArray(refs, cJSON_CreateString(ref));
 }
 
+static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char *const *path)
+{
+	const cJSON *v = kr_ctl_path(from, path);
+
+	if (v)
+		cJSON_AddItemToObject(to, as, cJSON_Duplicate(v, 1));
+}
+
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 {
 	const char *ns = kr_ctl_str(object, (const char *[]){"metadata", "namespace", NULL});
@@ -83,6 +91,10 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 	(void)arg;
 	if (!refs || !ns || !name)
 		return proj;
+	/* For the "two KeyRotations name one Secret" check: which Secret, and who came first. */
+	kr_ctl_copy(proj, "secret", object, (const char *[]){"spec", "secretRef", "name", NULL});
+	kr_ctl_copy(proj, "created", object,
+		    (const char *[]){"metadata", "creationTimestamp", NULL});
 	cJSON_ArrayForEach(stage, stages)
 	{
 		cJSON_ArrayForEach(wl, cJSON_GetObjectItemCaseSensitive(stage, "workloads"))
@@ -90,14 +102,6 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 				   kr_ctl_str(wl, (const char *[]){"name", NULL}));
 	}
 	return proj;
-}
-
-static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char *const *path)
-{
-	const cJSON *v = kr_ctl_path(from, path);
-
-	if (v)
-		cJSON_AddItemToObject(to, as, cJSON_Duplicate(v, 1));
 }
 
 cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
@@ -113,6 +117,7 @@ cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
 	kr_ctl_copy(proj, "keyId", object,
 		    (const char *[]){"spec", "template", "metadata", "annotations",
 				     "keyrotator.io/key-id", NULL});
+	kr_ctl_copy(proj, "updateStrategy", object, (const char *[]){"spec", "updateStrategy", NULL});
 	kr_ctl_copy(proj, "status", object, (const char *[]){"status", NULL});
 	return proj;
 }

@@ -110,12 +110,16 @@ struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
- * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...]}, one
- * per workload of its stages. Exposed for tests.
+ * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...], one
+ * per workload of its stages; "secret": spec.secretRef.name; "created": its
+ * creationTimestamp}. Exposed for tests.
  * Returns an owned tree (cJSON_Delete) or NULL.
  */
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);
-/* The projection stored for a workload: generation, replicas, paused, key-id, status. */
+/*
+ * The projection stored for a workload: generation, replicas, paused, keyId (the
+ * keyrotator.io/key-id pod-template annotation), updateStrategy, status.
+ */
 cJSON *kr_controller_project_workload(void *arg, const cJSON *object);
 
 #endif

@@ -653,7 +653,7 @@ enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m, const char *
 		struct kr_metric **slot;
 	} table[] = {
 		FAMILY(rotations_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Rotations finished, by outcome (completed, rolled_back, failed).", "outcome"),
+		       "Rotations finished, by outcome (succeeded, rolled_back, failed).", "outcome"),
 		FAMILY(rotation_duration_seconds, KR_METRIC_HISTOGRAM,
 		       rotation_buckets, ARRAY_LEN(rotation_buckets),
 		       "Time from the start of a rotation to its end.", NULL),

@@ -1,0 +1,99 @@
+/* internal.h - what the reconciler's files share: the observed world of one reconcile. */
+#ifndef KR_RECONCILER_INTERNAL_H
+#define KR_RECONCILER_INTERNAL_H
+
+#include <pthread.h>
+
+#include <cjson/cJSON.h>
+
+#include "analysis/analysis.h"
+#include "base/log.h"
+#include "base/secret.h"
+#include "keystore/keystore.h"
+#include "reconciler/reconciler.h"
+#include "rotation/rotation.h"
+#include "rotation/status_json.h"
+
+/* The last scrape of a KeyRotation's analysis.scrape endpoint, for the next rate. */
+struct kr_scrape_memo {
+	char *key; /* "ns/name" */
+	struct kr_counter_snapshot snap;
+	struct kr_scrape_memo *next;
+};
+
+struct kr_reconciler {
+	struct kr_reconciler_opts o;
+	char *instance;
+	char *clock_skew_file;
+	struct kr_controller *ctl;
+	pthread_mutex_t lock; /* scrapes */
+	struct kr_scrape_memo *scrapes;
+};
+
+/*
+ * One reconcile's view. Everything owned here is released by kr_world_release; raw
+ * keys (consumer_key, pending, previous) are wiped then.
+ */
+struct kr_world {
+	struct kr_reconciler *r;
+	struct kr_kube_client *client;
+	const char *ns, *name;
+	const struct kr_log_ctx *log;
+
+	cJSON *kr;	 /* the KeyRotation as read */
+	cJSON *consumer; /* the consumers' Secret, NULL when absent */
+	cJSON *rsecret;	 /* `<name>-rotation`, NULL when absent */
+	char rsecret_name[320];
+	struct kr_secret *consumer_key;
+	struct kr_secret *pending;
+	struct kr_secret *previous;
+
+	bool have_spec;
+	struct kr_rotation_spec spec;
+	struct kr_error spec_err;
+	struct kr_status_doc doc; /* .status as read */
+	struct kr_observed_workload *wls;
+	struct kr_keystore *ks; /* NULL when the spec is invalid */
+	struct kr_observed obs;
+	char uid[64];
+};
+
+/* observe.c: fill `w` (zeroed by the caller) from the API, the caches and the store. */
+enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err);
+void kr_world_release(struct kr_world *w);
+
+/* act.c: carry out `a` (not the status-only part). KR_OK or why not. */
+enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struct kr_error *err);
+/*
+ * measure.c: take a measurement into w->obs.measurement (a failure is inconclusive, never
+ * an error). false when there is none yet: a scrape's first counter reading only primes
+ * the rate. kr_world_verify runs spec.verify into w->obs.verify.
+ */
+bool kr_world_measure(struct kr_world *w);
+void kr_world_verify(struct kr_world *w);
+/* measure.c: drop the scrape memo of ns/name. */
+void kr_world_forget(struct kr_reconciler *r, const char *ns, const char *name);
+
+/* record.c: write status (when it changed), history, Event, metrics after `a` succeeded. */
+enum kr_status kr_world_record(struct kr_world *w, const struct kr_action *a, bool acted,
+			       struct kr_error *err);
+/* record.c: an Event about the KeyRotation (best effort; a failure is only logged). */
+void kr_world_event(struct kr_world *w, bool warning, const char *reason, const char *message);
+/* record.c: the failure of an action as a condition (Degraded) and a Warning event. */
+void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
+			     const struct kr_error *why);
+
+/* secrets.c: Secret data helpers. */
+/* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */
+struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key);
+/* Set data[key] = base64(value) in `secret` (a Secret object). KR_ENOMEM. */
+enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct kr_secret *value);
+
+/* Zero every string in `obj` (it may hold Secret data), then cJSON_Delete. NULL-safe. */
+void kr_json_wipe_delete(cJSON *obj);
+
+/* Lookups in a cJSON tree by a NULL-terminated path. */
+const cJSON *kr_json_at(const cJSON *obj, const char *const *path);
+const char *kr_json_str(const cJSON *obj, const char *const *path);
+
+#endif

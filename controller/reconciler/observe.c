@@ -1,0 +1,415 @@
+/* observe.c - one reconcile's view of the world: the API, the informer caches, the key store. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler/internal.h"
+#include "rotation/schedule.h"
+
+/* GET that treats NotFound as "absent": KR_OK with *out NULL. */
+static enum kr_status get_optional(struct kr_world *w, const struct kr_kube_resource *res,
+				   const char *name, cJSON **out, struct kr_error *err)
+{
+	enum kr_status rc = kr_kube_get(w->client, res, w->ns, name, out, err);
+
+	if (rc == KR_ENOTFOUND) {
+		*out = NULL;
+		kr_error_clear(err);
+		return KR_OK;
+	}
+	return rc;
+}
+
+static void observe_meta(struct kr_world *w)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(w->kr, "metadata");
+	const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
+	const char *created = kr_json_str(meta, (const char *[]){"creationTimestamp", NULL});
+	const char *uid = kr_json_str(meta, (const char *[]){"uid", NULL});
+	time_t t;
+
+	w->obs.ns = w->ns;
+	w->obs.name = w->name;
+	w->obs.generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
+	if (created && kr_time_parse_rfc3339(created, &t, NULL) == KR_OK)
+		w->obs.created_at = t;
+	snprintf(w->uid, sizeof(w->uid), "%s", uid ? uid : "");
+	w->obs.rotate_request =
+	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_ROTATE, NULL});
+	w->obs.emergency_request =
+	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_EMERGENCY, NULL});
+}
+
+static void key_id_of(const struct kr_secret *key, char out[KR_ROT_ID_SIZE])
+{
+	out[0] = '\0';
+	if (key)
+		kr_key_id(key, out);
+}
+
+static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
+{
+	enum kr_status rc;
+
+	rc = get_optional(w, &kr_kube_secrets, w->spec.secret_name, &w->consumer, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->spec.secret_name);
+	w->consumer_key = kr_secret_data_get(w->consumer, w->spec.secret_key);
+	w->obs.consumer.exists = w->consumer != NULL;
+	w->obs.consumer.has_key = w->consumer_key != NULL;
+	key_id_of(w->consumer_key, w->obs.consumer.key_id);
+
+	rc = get_optional(w, &kr_kube_secrets, w->rsecret_name, &w->rsecret, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->rsecret_name);
+	w->pending = kr_secret_data_get(w->rsecret, "pending");
+	w->previous = kr_secret_data_get(w->rsecret, "previous");
+	w->obs.rsecret.exists = w->rsecret != NULL;
+	w->obs.rsecret.has_pending = w->pending != NULL;
+	w->obs.rsecret.has_previous = w->previous != NULL;
+	key_id_of(w->pending, w->obs.rsecret.pending_id);
+	key_id_of(w->previous, w->obs.rsecret.previous_id);
+	return KR_OK;
+}
+
+/* ---- workloads, from the informer caches ---- */
+
+static int32_t num(const cJSON *obj, const char *const *path, int32_t dflt)
+{
+	const cJSON *v = kr_json_at(obj, path);
+
+	return cJSON_IsNumber(v) ? (int32_t)v->valuedouble : dflt;
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+static void observe_conditions(const cJSON *proj, struct kr_observed_workload *wl)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, kr_json_at(proj, (const char *[]){"status", "conditions", NULL}))
+	{
+		const char *type = kr_json_str(c, (const char *[]){"type", NULL});
+		const char *reason = kr_json_str(c, (const char *[]){"reason", NULL});
+
+		if (type && reason && strcmp(type, "Progressing") == 0 &&
+		    strcmp(reason, "ProgressDeadlineExceeded") == 0)
+			wl->progress_deadline_exceeded = true;
+	}
+}
+
+static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
+			     struct kr_observed_workload *wl)
+{
+	const char *strategy = kr_json_str(p, (const char *[]){"updateStrategy", "type", NULL});
+	const cJSON *paused = cJSON_GetObjectItemCaseSensitive(p, "paused");
+
+	wl->exists = true;
+	wl->kind_supported = true;
+	wl->generation = num(p, (const char *[]){"generation", NULL}, 0);
+	wl->observed_generation = num(p, (const char *[]){"status", "observedGeneration", NULL}, 0);
+	copy_str(wl->key_id, sizeof(wl->key_id), kr_json_str(p, (const char *[]){"keyId", NULL}));
+	wl->replicas = num(p, (const char *[]){"replicas", NULL}, 1);
+	wl->status_replicas = num(p, (const char *[]){"status", "replicas", NULL}, 0);
+	wl->updated = num(p, (const char *[]){"status", "updatedReplicas", NULL}, 0);
+	wl->ready = num(p, (const char *[]){"status", "readyReplicas", NULL}, 0);
+	wl->available = num(p, (const char *[]){"status", "availableReplicas", NULL}, 0);
+	wl->paused = cJSON_IsTrue(paused);
+	wl->on_delete = kind != KR_WORKLOAD_DEPLOYMENT && strategy && !strcmp(strategy, "OnDelete");
+	observe_conditions(p, wl);
+	copy_str(wl->update_revision, sizeof(wl->update_revision),
+		 kr_json_str(p, (const char *[]){"status", "updateRevision", NULL}));
+	copy_str(wl->current_revision, sizeof(wl->current_revision),
+		 kr_json_str(p, (const char *[]){"status", "currentRevision", NULL}));
+	wl->partition =
+	    num(p, (const char *[]){"updateStrategy", "rollingUpdate", "partition", NULL}, 0);
+	wl->desired_scheduled = num(p, (const char *[]){"status", "desiredNumberScheduled", NULL}, 0);
+	wl->updated_scheduled = num(p, (const char *[]){"status", "updatedNumberScheduled", NULL}, 0);
+	wl->number_available = num(p, (const char *[]){"status", "numberAvailable", NULL}, 0);
+}
+
+static enum kr_status observe_workloads(struct kr_world *w)
+{
+	static const enum kr_controller_kind inf_of[] = {
+	    [KR_WORKLOAD_DEPLOYMENT] = KR_CTL_DEPLOYMENTS,
+	    [KR_WORKLOAD_STATEFULSET] = KR_CTL_STATEFULSETS,
+	    [KR_WORKLOAD_DAEMONSET] = KR_CTL_DAEMONSETS,
+	};
+
+	w->wls = calloc(w->spec.n_workloads ? w->spec.n_workloads : 1, sizeof(*w->wls));
+	if (!w->wls)
+		return KR_ENOMEM;
+	for (size_t i = 0; i < w->spec.n_stages; i++) {
+		const struct kr_stage_spec *st = &w->spec.stages[i];
+
+		for (size_t j = 0; j < st->n_workloads; j++) {
+			struct kr_observed_workload *wl = &w->wls[st->first + j];
+			struct kr_informer *inf =
+			    kr_controller_informer(w->r->ctl, inf_of[st->workloads[j].kind]);
+			cJSON *proj = NULL;
+
+			wl->kind_supported = true;
+			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) != KR_OK)
+				continue;
+			observe_workload(proj, st->workloads[j].kind, wl);
+			cJSON_Delete(proj);
+		}
+	}
+	w->obs.workloads = w->wls;
+	return KR_OK;
+}
+
+/* ---- two KeyRotations, one Secret ---- */
+
+struct conflict_scan {
+	struct kr_world *w;
+	const char *created;
+	char key[600];
+	char owner[600];
+	const char *owner_created;
+};
+
+/* Does `other` (created at oc, key ok) come before us? Earlier creation; ties by name. */
+static bool comes_first(const char *oc, const char *ok, const char *mc, const char *mk)
+{
+	int c = strcmp(oc ? oc : "", mc ? mc : "");
+
+	return c < 0 || (c == 0 && strcmp(ok, mk) < 0);
+}
+
+static void conflict_visit(void *arg, const char *key, const cJSON *proj)
+{
+	struct conflict_scan *cs = arg;
+	const char *secret = kr_json_str(proj, (const char *[]){"secret", NULL});
+	const char *created = kr_json_str(proj, (const char *[]){"created", NULL});
+	size_t nslen = strlen(cs->w->ns);
+
+	if (!secret || strcmp(secret, cs->w->spec.secret_name) != 0 || !strcmp(key, cs->key))
+		return;
+	if (strncmp(key, cs->w->ns, nslen) != 0 || key[nslen] != '/')
+		return;
+	if (!comes_first(created, key, cs->created, cs->key))
+		return;
+	if (cs->owner[0] && !comes_first(created, key, cs->owner_created, cs->owner))
+		return;
+	snprintf(cs->owner, sizeof(cs->owner), "%s", key);
+	cs->owner_created = created;
+}
+
+static void observe_conflict(struct kr_world *w)
+{
+	struct conflict_scan cs = {.w = w};
+
+	cs.created = kr_json_str(w->kr, (const char *[]){"metadata", "creationTimestamp", NULL});
+	snprintf(cs.key, sizeof(cs.key), "%s/%s", w->ns, w->name);
+	kr_informer_foreach(kr_controller_informer(w->r->ctl, KR_CTL_KEYROTATIONS), conflict_visit,
+			    &cs);
+	if (cs.owner[0]) {
+		w->obs.secret_conflict = true;
+		snprintf(w->obs.conflict_owner, sizeof(w->obs.conflict_owner), "%s", cs.owner);
+	}
+}
+
+/* ---- the key store ---- */
+
+static enum kr_status store_password(struct kr_world *w, struct kr_secret **out,
+				     struct kr_error *err)
+{
+	cJSON *sec = NULL;
+	enum kr_status rc;
+
+	*out = NULL;
+	if (!w->spec.store_password_name)
+		return KR_OK;
+	rc = get_optional(w, &kr_kube_secrets, w->spec.store_password_name, &sec, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "spec.keyStore.passwordSecretRef");
+	if (!sec)
+		return kr_error_set(err, KR_ENOTFOUND,
+				    "spec.keyStore.passwordSecretRef: Secret %s/%s not found", w->ns,
+				    w->spec.store_password_name);
+	*out = kr_secret_data_get(sec, w->spec.store_password_key);
+	kr_json_wipe_delete(sec);
+	if (!*out)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.keyStore.passwordSecretRef: Secret %s/%s has no key %s",
+				    w->ns, w->spec.store_password_name,
+				    w->spec.store_password_key);
+	return KR_OK;
+}
+
+static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
+{
+	struct kr_keystore_opts ko;
+	struct kr_keystore_layout lay = {
+	    .active_set = w->spec.store_active_set,
+	    .meta_key = w->spec.store_meta_key,
+	    .bootstrap_key = w->spec.store_bootstrap_key,
+	    .store_as = w->spec.store_as == KR_ROT_STORE_PLAINTEXT ? KR_STORE_PLAINTEXT
+								   : KR_STORE_SHA256,
+	};
+	struct kr_secret *password = NULL;
+	char host[256];
+	enum kr_status rc;
+
+	kr_keystore_opts_init(&ko);
+	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "spec.keyStore.address");
+	rc = store_password(w, &password, err);
+	if (rc != KR_OK)
+		return rc;
+	ko.host = host;
+	ko.database = w->spec.store_database;
+	ko.username = w->spec.store_username;
+	ko.password = password;
+	if (w->r->o.keystore_timeout_ms > 0)
+		ko.connect_timeout_ms = ko.command_timeout_ms = (int)w->r->o.keystore_timeout_ms;
+	rc = kr_keystore_new(&ko, &lay, &w->ks, err);
+	kr_secret_free(password);
+	return rc;
+}
+
+/* The ids the decision asks about (rotation.h: struct kr_observed_keystore). */
+static size_t candidate_ids(const struct kr_observed *o, const char *ids[6])
+{
+	const char *all[] = {o->status.current_key.id, o->status.pending_key.id,
+			     o->status.previous_key.id, o->consumer.key_id,
+			     o->rsecret.pending_id,	    o->rsecret.previous_id};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 6; i++) {
+		bool dup = !all[i][0];
+
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = strcmp(ids[k], all[i]) == 0;
+		if (!dup)
+			ids[n++] = all[i];
+	}
+	return n;
+}
+
+static void store_fill(struct kr_world *w, const struct kr_key_info *infos, size_t ninfo)
+{
+	struct kr_observed_keystore *s = &w->obs.store;
+	const char *ids[6], *old = NULL;
+	size_t n = candidate_ids(&w->obs, ids);
+
+	old = w->obs.status.current_key.id[0] ? w->obs.status.current_key.id
+					      : w->obs.rsecret.previous_id;
+	for (size_t i = 0; i < n && i < KR_OBSERVED_STORE_KEYS; i++) {
+		struct kr_observed_store_key *k = &s->keys[s->n_keys++];
+
+		snprintf(k->id, sizeof(k->id), "%s", ids[i]);
+		for (size_t j = 0; j < ninfo; j++) {
+			if (strcmp(infos[j].id, ids[i]) != 0)
+				continue;
+			k->active = infos[j].active;
+			k->has_meta = infos[j].has_meta && infos[j].status &&
+				      strcmp(infos[j].status, "active") == 0;
+			if (old[0] && !strcmp(ids[i], old) && infos[j].last_used_at &&
+			    kr_time_parse_rfc3339(infos[j].last_used_at,
+						  &w->obs.old_key_last_used_at,
+						  NULL) == KR_OK)
+				w->obs.old_key_usage_known = true;
+		}
+	}
+	for (size_t j = 0; j < ninfo; j++) {
+		bool known = false;
+
+		for (size_t i = 0; i < n && !known; i++)
+			known = strcmp(infos[j].id, ids[i]) == 0;
+		if (infos[j].active && !known)
+			s->unknown_members++;
+	}
+}
+
+static void observe_store(struct kr_world *w)
+{
+	struct kr_observed_keystore *s = &w->obs.store;
+	struct kr_key_info *infos = NULL;
+	size_t ninfo = 0;
+	struct kr_error e = {0};
+	enum kr_status rc;
+
+	rc = store_open(w, &e);
+	if (rc == KR_OK)
+		rc = kr_keystore_list(w->ks, &infos, &ninfo, &e);
+	if (rc == KR_OK)
+		rc = kr_keystore_get_bootstrap(w->ks, s->marker, sizeof(s->marker), &e);
+	if (rc != KR_OK) {
+		s->reachable = false;
+		snprintf(s->error, sizeof(s->error), "%s", e.msg);
+		kr_key_info_free_array(infos, ninfo);
+		return;
+	}
+	s->reachable = true;
+	s->has_marker = s->marker[0] != '\0';
+	store_fill(w, infos, ninfo);
+	kr_key_info_free_array(infos, ninfo);
+}
+
+/* ---- the whole view ---- */
+
+static enum kr_status observe_status(struct kr_world *w)
+{
+	struct kr_error e = {0};
+
+	if (kr_status_doc_decode(cJSON_GetObjectItemCaseSensitive(w->kr, "status"), &w->doc, &e) !=
+	    KR_OK) {
+		/* A status we cannot read is started over; the Secrets hold what matters. */
+		kr_log_warn(w->log, "ignoring unreadable status: %s", e.msg);
+		kr_status_doc_init(&w->doc);
+	}
+	w->obs.status = w->doc.status;
+	return KR_OK;
+}
+
+enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
+{
+	enum kr_status rc;
+
+	w->obs.now = kr_reconciler_now(w->r);
+	kr_status_doc_init(&w->doc);
+	rc = kr_kube_get(w->client, &kr_kube_keyrotations, w->ns, w->name, &w->kr, err);
+	if (rc != KR_OK)
+		return rc;
+	observe_meta(w);
+	observe_status(w);
+	snprintf(w->rsecret_name, sizeof(w->rsecret_name), "%s%s", w->name,
+		 KR_ROTATION_SECRET_SUFFIX);
+	if (kr_rotation_spec_decode(w->kr, &w->spec, &w->spec_err) != KR_OK) {
+		w->obs.spec_error = w->spec_err.msg;
+		return KR_OK;
+	}
+	w->have_spec = true;
+	w->obs.spec = &w->spec;
+	rc = observe_secrets(w, err);
+	if (rc == KR_OK)
+		rc = observe_workloads(w);
+	if (rc != KR_OK)
+		return rc;
+	observe_conflict(w);
+	if (!w->obs.secret_conflict && !w->spec.dry_run)
+		observe_store(w);
+	return KR_OK;
+}
+
+void kr_world_release(struct kr_world *w)
+{
+	kr_keystore_free(w->ks);
+	free(w->wls);
+	if (w->have_spec)
+		kr_rotation_spec_release(&w->spec);
+	kr_status_doc_release(&w->doc);
+	kr_secret_free(w->consumer_key);
+	kr_secret_free(w->pending);
+	kr_secret_free(w->previous);
+	kr_json_wipe_delete(w->consumer);
+	kr_json_wipe_delete(w->rsecret);
+	cJSON_Delete(w->kr);
+	memset(w, 0, sizeof(*w));
+}

@@ -1,0 +1,65 @@
+/* reconciler.h - the I/O around the pure rotation decision: observe, decide, act, record. */
+#ifndef KR_RECONCILER_H
+#define KR_RECONCILER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "base/error.h"
+#include "runtime/controller.h"
+
+/*
+ * One reconcile of a KeyRotation is a short loop:
+ *
+ *   observe   GET the KeyRotation, its consumers' Secret and its `<name>-rotation` Secret;
+ *             read the workloads from the informer caches; ask the key store (one
+ *             connection per reconcile) what it holds;
+ *   decide    kr_rotation_decide (rotation.h), pure;
+ *   act       carry out the one action (Secret writes, key store calls, a pod-template
+ *             patch, a measurement, a verify request);
+ *   record    only after the action succeeded: status via /status (skipped when the JSON
+ *             would not change), an Event, metrics.
+ *
+ * and again, until the decision says wait, nothing, or refuse (at most
+ * KR_RECONCILER_MAX_STEPS actions per reconcile, so one object cannot hold a worker).
+ * Every write is conditional on the resourceVersion just read, or an idempotent patch;
+ * a 409 re-observes and decides again. Raw keys live only in struct kr_secret buffers
+ * read from the two Secrets and are wiped when the reconcile ends.
+ */
+
+#define KR_RECONCILER_MAX_STEPS 24
+#define KR_ROTATION_SECRET_SUFFIX "-rotation"
+
+struct kr_reconciler_opts {
+	/* Name of this replica in Events' reportingInstance (pod name); NULL: hostname. */
+	const char *instance;
+	/*
+	 * A file holding a number of seconds added to the wall clock, re-read at every
+	 * reconcile; NULL for none. For tests of schedules and maxKeyAge (`run
+	 * --clock-skew-file`), never needed in production.
+	 */
+	const char *clock_skew_file;
+	long keystore_timeout_ms; /* connect and command timeout; 0: 5000 */
+	long http_timeout_ms;	  /* analysis and verify requests; 0: 10000 */
+};
+
+struct kr_reconciler;
+
+/* Options are copied. Caller frees with kr_reconciler_free (NULL-safe). */
+struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, struct kr_error *err);
+void kr_reconciler_free(struct kr_reconciler *r);
+
+/*
+ * The controller this reconciler works for (its informers, write fence and metrics).
+ * Set once, before kr_controller_start. Borrowed.
+ */
+void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl);
+
+/* A kr_reconcile_fn (runtime/controller.h); `arg` is the struct kr_reconciler *. */
+enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client, const char *ns,
+				       const char *name, struct kr_reconcile_result *res);
+
+/* The reconciler's clock: time(NULL) plus the skew file's seconds. */
+time_t kr_reconciler_now(const struct kr_reconciler *r);
+
+#endif

@@ -1,0 +1,322 @@
+/* record.c - after an action: status via /status (only when it changes), Events, metrics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "reconciler/internal.h"
+#include "rotation/schedule.h"
+
+/* ---- Events ---- */
+
+void kr_world_event(struct kr_world *w, bool warning, const char *reason, const char *message)
+{
+	static unsigned counter;
+	struct timespec ts;
+	char name[400], now[32];
+	cJSON *ev = cJSON_CreateObject(), *meta, *io, *src;
+	struct kr_error e = {0};
+
+	if (!ev || (w->r->ctl && !kr_controller_may_write(w->r->ctl))) {
+		cJSON_Delete(ev);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof(name), "%s.%llx%04x", w->name,
+		 (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec,
+		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) & 0xffff);
+	kr_time_format_rfc3339(kr_reconciler_now(w->r), now, sizeof(now));
+	cJSON_AddStringToObject(ev, "apiVersion", "v1");
+	cJSON_AddStringToObject(ev, "kind", "Event");
+	meta = cJSON_AddObjectToObject(ev, "metadata");
+	cJSON_AddStringToObject(meta, "name", name);
+	cJSON_AddStringToObject(meta, "namespace", w->ns);
+	io = cJSON_AddObjectToObject(ev, "involvedObject");
+	cJSON_AddStringToObject(io, "apiVersion", "keyrotator.io/v1alpha1");
+	cJSON_AddStringToObject(io, "kind", "KeyRotation");
+	cJSON_AddStringToObject(io, "namespace", w->ns);
+	cJSON_AddStringToObject(io, "name", w->name);
+	if (w->uid[0])
+		cJSON_AddStringToObject(io, "uid", w->uid);
+	cJSON_AddStringToObject(ev, "reason", reason);
+	cJSON_AddStringToObject(ev, "message", message);
+	cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal");
+	src = cJSON_AddObjectToObject(ev, "source");
+	cJSON_AddStringToObject(src, "component", "keyrotator");
+	cJSON_AddStringToObject(ev, "firstTimestamp", now);
+	cJSON_AddStringToObject(ev, "lastTimestamp", now);
+	cJSON_AddNumberToObject(ev, "count", 1);
+	cJSON_AddStringToObject(ev, "reportingComponent", "keyrotator");
+	cJSON_AddStringToObject(ev, "reportingInstance", w->r->instance);
+	if (kr_kube_create(w->client, &kr_kube_events, w->ns, ev, NULL, &e) != KR_OK)
+		kr_log_warn(w->log, "event %s not recorded: %s", reason, e.msg);
+	cJSON_Delete(ev);
+	KR_LOG(warning ? KR_LOG_WARN : KR_LOG_INFO, w->log, "event %s: %s", reason, message);
+}
+
+/* ---- status.stages: per stage, per workload adoption ---- */
+
+static bool stage_on(const struct kr_world *w, size_t i, const char *id)
+{
+	const struct kr_stage_spec *st = &w->spec.stages[i];
+
+	for (size_t j = 0; j < st->n_workloads; j++)
+		if (!id[0] || strcmp(w->wls[st->first + j].key_id, id) != 0)
+			return false;
+	return true;
+}
+
+static const char *stage_state(const struct kr_world *w, const struct kr_rotation_status *st,
+			       size_t i)
+{
+	const struct kr_rotation_progress *r = &st->rotation;
+	bool rotating = st->phase != KR_PHASE_IDLE && st->phase != KR_PHASE_FAILED &&
+			st->phase != KR_PHASE_ROLLING_BACK;
+	const char *target = rotating ? st->pending_key.id : st->current_key.id;
+	char msg[8];
+
+	if (rotating && r->step == KR_STEP_ROLLOUT && r->stage_index >= 0) {
+		if ((int)i < r->stage_index)
+			return "Done";
+		if ((int)i > r->stage_index)
+			return "Pending";
+		for (size_t j = 0; j < w->spec.stages[i].n_workloads; j++)
+			if (kr_workload_rollout(w->spec.stages[i].workloads[j].kind,
+						w->spec.stages[i].workloads[j].name,
+						&w->wls[w->spec.stages[i].first + j], target, msg,
+						sizeof(msg)) != KR_ROLLOUT_COMPLETE)
+				return "RollingOut";
+		return "Analyzing";
+	}
+	if (st->phase == KR_PHASE_FAILED && (int)i == r->stage_index)
+		return "Failed";
+	return stage_on(w, i, target) ? "Done" : "Pending";
+}
+
+static cJSON *build_stages(const struct kr_world *w, const struct kr_rotation_status *st)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr && i < w->spec.n_stages; i++) {
+		const struct kr_stage_spec *sp = &w->spec.stages[i];
+		cJSON *s = cJSON_CreateObject(), *wls;
+
+		cJSON_AddItemToArray(arr, s);
+		cJSON_AddStringToObject(s, "name", sp->name);
+		cJSON_AddStringToObject(s, "state", stage_state(w, st, i));
+		wls = cJSON_AddArrayToObject(s, "workloads");
+		for (size_t j = 0; j < sp->n_workloads; j++) {
+			const struct kr_observed_workload *wl = &w->wls[sp->first + j];
+			cJSON *o = cJSON_CreateObject();
+			char ready[64], msg[KR_ROT_MSG_MAX];
+			enum kr_rollout_state rs;
+
+			cJSON_AddItemToArray(wls, o);
+			cJSON_AddStringToObject(o, "kind", kr_workload_kind_name(sp->workloads[j].kind));
+			cJSON_AddStringToObject(o, "name", sp->workloads[j].name);
+			if (wl->key_id[0])
+				cJSON_AddStringToObject(o, "keyId", wl->key_id);
+			kr_workload_ready_text(sp->workloads[j].kind, wl, ready, sizeof(ready));
+			cJSON_AddStringToObject(o, "ready", ready);
+			rs = kr_workload_rollout(sp->workloads[j].kind, sp->workloads[j].name, wl,
+						 NULL, msg, sizeof(msg));
+			if (rs == KR_ROLLOUT_BLOCKED || rs == KR_ROLLOUT_FAILED ||
+			    rs == KR_ROLLOUT_MISSING)
+				cJSON_AddStringToObject(o, "message", msg);
+		}
+	}
+	return arr;
+}
+
+/* ---- status ---- */
+
+static void append_history(struct kr_world *w, const struct kr_history_entry *h)
+{
+	struct kr_status_doc *d = &w->doc;
+	size_t limit = w->spec.history_limit > 0 ? (size_t)w->spec.history_limit : 10;
+
+	if (limit > KR_STATUS_HISTORY_MAX)
+		limit = KR_STATUS_HISTORY_MAX;
+	if (d->n_history >= KR_STATUS_HISTORY_MAX) {
+		memmove(&d->history[0], &d->history[1], (d->n_history - 1) * sizeof(d->history[0]));
+		d->n_history--;
+	}
+	d->history[d->n_history++] = *h;
+	if (d->n_history > limit) {
+		size_t drop = d->n_history - limit;
+
+		memmove(&d->history[0], &d->history[drop], limit * sizeof(d->history[0]));
+		d->n_history = limit;
+	}
+}
+
+/* The next .status from the action over the doc as read; owned by w->doc. */
+static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, struct kr_error *err)
+{
+	struct kr_status_doc *d = &w->doc;
+
+	if (a->status_changed)
+		d->status = a->status;
+	d->status.observed_generation = w->obs.generation;
+	kr_conditions_merge(d->conditions, a->conditions, w->obs.generation, w->obs.now,
+			    d->conditions);
+	if (!w->have_spec)
+		return KR_OK;
+	if (a->has_history)
+		append_history(w, &a->history);
+	cJSON_Delete(d->stages);
+	d->stages = build_stages(w, &d->status);
+	if (a->type == KR_ACTION_PLAN) {
+		cJSON_Delete(d->plan);
+		d->plan = NULL;
+		return kr_rotation_plan(&w->spec, w->ns, w->name, NULL, d->status.current_key.id,
+					false, &d->plan, err);
+	}
+	if (!w->spec.dry_run) {
+		cJSON_Delete(d->plan);
+		d->plan = NULL;
+	}
+	return KR_OK;
+}
+
+/* PUT /status when the encoded status differs from the one read. *written = 1 if so. */
+static enum kr_status write_status(struct kr_world *w, bool *written, struct kr_error *err)
+{
+	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(w->kr, "status");
+	cJSON *next = NULL, *body;
+	enum kr_status rc;
+
+	*written = false;
+	rc = kr_status_doc_encode(&w->doc, w->have_spec ? &w->spec : NULL, &next, err);
+	if (rc != KR_OK)
+		return rc;
+	if (kr_status_json_same(cur, next)) {
+		cJSON_Delete(next);
+		return KR_OK;
+	}
+	if (w->r->ctl && !kr_controller_may_write(w->r->ctl)) {
+		cJSON_Delete(next);
+		return kr_error_set(err, KR_ESTATE, "not the leader any more: no write");
+	}
+	body = cJSON_Duplicate(w->kr, 1);
+	if (!body) {
+		cJSON_Delete(next);
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+	cJSON_AddItemToObject(body, "status", next);
+	rc = kr_kube_update_status(w->client, &kr_kube_keyrotations, w->ns, w->name, body, NULL,
+				   err);
+	cJSON_Delete(body);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "status of KeyRotation %s/%s", w->ns, w->name);
+	*written = true;
+	return KR_OK;
+}
+
+static const char *outcome_label(enum kr_outcome o)
+{
+	switch (o) {
+	case KR_OUTCOME_SUCCEEDED:
+		return "succeeded";
+	case KR_OUTCOME_ROLLED_BACK:
+		return "rolled_back";
+	default:
+		return "failed";
+	}
+}
+
+static void record_metrics(struct kr_world *w, const struct kr_action *a)
+{
+	const struct kr_keyrotator_metrics *fam = kr_controller_families(w->r->ctl);
+	const struct kr_rotation_status *st = &w->doc.status;
+	const char *obj[] = {w->ns, w->name};
+
+	if (st->has_rate)
+		kr_gauge_set(fam->unauthorized_rate, obj, st->unauthorized_rate);
+	if (st->current_key.created_at > 0 && w->obs.now >= st->current_key.created_at)
+		kr_gauge_set(fam->key_age_seconds, obj,
+			     (double)(w->obs.now - st->current_key.created_at));
+	if (a->has_history && (a->type == KR_ACTION_FINISH || a->type == KR_ACTION_FAIL_FINISH)) {
+		kr_counter_inc(fam->rotations_total,
+			       (const char *[]){outcome_label(a->history.outcome)});
+		if (w->obs.status.rotation.started_at > 0)
+			kr_histogram_observe(
+			    fam->rotation_duration_seconds, NULL,
+			    (double)(w->obs.now - w->obs.status.rotation.started_at));
+	}
+}
+
+/* The Event reason of a step the decision gave no event of its own. */
+static const char *step_reason(enum kr_action_type t)
+{
+	switch (t) {
+	case KR_ACTION_GENERATE:
+		return "KeyGenerated";
+	case KR_ACTION_ACTIVATE:
+		return "KeyActivated";
+	case KR_ACTION_DISTRIBUTE:
+		return "SecretUpdated";
+	case KR_ACTION_RESTART_STAGE:
+		return "StageRollingOut";
+	case KR_ACTION_ADVANCE_STAGE:
+		return "StageCompleted";
+	case KR_ACTION_REVOKE_OLD:
+		return "OldKeyRevoked";
+	case KR_ACTION_ROLLBACK_SECRET:
+		return "SecretRestored";
+	case KR_ACTION_ROLLBACK_RESTART_STAGE:
+		return "StageRollingBack";
+	case KR_ACTION_REVOKE_NEW:
+		return "NewKeyRevoked";
+	case KR_ACTION_REPAIR_KEYSTORE:
+		return "KeyStoreRepaired";
+	case KR_ACTION_CLEANUP:
+		return "RotationSecretDeleted";
+	default:
+		return "RotationProgress";
+	}
+}
+
+static bool is_rollback(enum kr_action_type t)
+{
+	return t == KR_ACTION_ROLLBACK_SECRET || t == KR_ACTION_ROLLBACK_RESTART_STAGE ||
+	       t == KR_ACTION_REVOKE_NEW || t == KR_ACTION_REPAIR_KEYSTORE;
+}
+
+enum kr_status kr_world_record(struct kr_world *w, const struct kr_action *a, bool acted,
+			       struct kr_error *err)
+{
+	bool written = false;
+	enum kr_status rc = next_doc(w, a, err);
+
+	if (rc == KR_OK)
+		rc = write_status(w, &written, err);
+	if (rc != KR_OK)
+		return rc;
+	if (a->event.set && (acted || written))
+		kr_world_event(w, a->event.warning, a->event.reason, a->event.message);
+	else if (acted || a->type == KR_ACTION_ADVANCE_STAGE)
+		kr_world_event(w, is_rollback(a->type), step_reason(a->type), a->reason);
+	if (w->r->ctl)
+		record_metrics(w, a);
+	return KR_OK;
+}
+
+void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
+			     const struct kr_error *why)
+{
+	struct kr_action f = {.type = KR_ACTION_WAIT};
+	struct kr_condition *c = &f.conditions[KR_COND_DEGRADED];
+	struct kr_error e = {0};
+	bool written = false;
+
+	c->status = KR_COND_TRUE;
+	snprintf(c->reason, sizeof(c->reason), "%s", "ActionFailed");
+	snprintf(c->message, sizeof(c->message), "%s failed: %s", kr_action_name(a->type),
+		 why->msg);
+	if (next_doc(w, &f, &e) == KR_OK && write_status(w, &written, &e) == KR_OK && written)
+		kr_world_event(w, true, "ActionFailed", c->message);
+	else if (e.code != KR_OK)
+		kr_log_warn(w->log, "could not record the failure: %s", e.msg);
+}
