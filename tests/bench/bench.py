@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""bench.py - keyrotator's benchmark: the controller's memory, cold start, idle cost, reaction
+latency and rotation throughput against the local API server (tests/kubeapi), a real
+redis-server and instant rollouts (rollout.py), N KeyRotations each with its Secret and three
+single-replica Deployments. Prints one table and writes the same figures as JSON.
+
+    python3 tests/bench/bench.py [--quick] [--sizes 100,1000,10000] [--repeat 3] [--json F]
+
+Every figure is measured --repeat times and the median reported. --quick is the CI smoke
+(a few KeyRotations, one repeat, well under a minute); it checks only that figures exist."""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchcluster import start_redis  # noqa: E402
+from benchlib import REPO, Resp, machine, now  # noqa: E402
+from benchrun import Run  # noqa: E402
+import benchreport  # noqa: E402
+import seed  # noqa: E402
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", help="keyrotator to run (default: $KEYROTATOR_BINARY, "
+                    "build/controller/keyrotator, build-bench/controller/keyrotator)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke: 20 KeyRotations, 1 repeat, short windows (< 60 s)")
+    ap.add_argument("--sizes", default="100,1000,10000", help="numbers of KeyRotations")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; median reported")
+    ap.add_argument("--json", help="JSON output (default: <build dir>/bench.json)")
+    ap.add_argument("--focus", type=int, help="size for idle, Secrets, latency and "
+                    "throughput (default 1000, or the largest size below it)")
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--secrets", type=int, default=10000, help="unrelated Secrets to add")
+    ap.add_argument("--secret-kib", type=int, default=10)
+    ap.add_argument("--latency-samples", type=int, default=100,
+                    help="sequential rotations per repeat for the latency percentiles")
+    ap.add_argument("--throughput", default="100,1000",
+                    help="simultaneous rotations (each at most the focus size)")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--namespaces", type=int, default=10)
+    ap.add_argument("--no-leader-elect", action="store_true",
+                    help="run without --leader-elect (default: elect, as deployed)")
+    ap.add_argument("--no-rotations", action="store_true", help="skip rotation figures")
+    ap.add_argument("--status-grace", type=float, default=10.0,
+                    help="seconds after all reconciles with no status written before the "
+                    "controller is taken for an observe-only build")
+    ap.add_argument("--workdir", help="keep logs and state here (default: a temp dir, "
+                    "removed unless --keep)")
+    ap.add_argument("--keep", action="store_true")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.sizes, a.repeat, a.idle_seconds, a.secrets = "20", 1, 6.0, 500
+        a.latency_samples, a.throughput, a.namespaces = 10, "20", 2
+    a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()})
+    a.throughput = [int(x) for x in a.throughput.split(",") if x.strip()]
+    if a.focus is None:
+        below = [n for n in a.sizes if n <= 1000]
+        a.focus = max(below) if below else min(a.sizes)
+    a.throughput = [c for c in a.throughput if c <= a.focus]
+    return a
+
+
+def find_binary(a):
+    for p in (a.binary, os.environ.get("KEYROTATOR_BINARY"),
+              os.path.join(REPO, "build", "controller", "keyrotator"),
+              os.path.join(REPO, "build-bench", "controller", "keyrotator")):
+        if p and os.access(p, os.X_OK):
+            return os.path.abspath(p)
+    sys.exit("bench: no keyrotator binary; build first (cmake --build build) or pass --binary")
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Bench:
+    def __init__(self, args, binary, root):
+        self.args, self.binary, self.root = args, binary, root
+        self.redis, self.valkey_port = start_redis(root)
+        self.valkey = Resp(self.valkey_port)
+        self.runs = {}     # n -> [run.out per repeat]
+        self.rotations = not args.no_rotations
+
+    def log(self, msg):
+        sys.stderr.write("bench: %s\n" % msg)
+        sys.stderr.flush()
+
+    def seed(self, n):
+        d = os.path.join(self.root, "seed-%d" % n)
+        t = now()
+        seed.build(d, n, self.args.namespaces, self.valkey_port)
+        self.log("seeded %d KeyRotations in %.1f s" % (n, now() - t))
+        return d
+
+    def run_size(self, n, seed_dir, rep):
+        a = self.args
+        run = Run(self, n, seed_dir, "%d-%d" % (n, rep))
+        try:
+            run.cold_start()
+            o = run.out
+            self.log("N=%d #%d: readyz %.3f s, reconciled %.3f s, all Ready %s, RSS %d KiB" % (
+                n, rep + 1, o["readyz_s"], o["reconciled_s"],
+                "%.3f s" % o["all_ready_s"] if o["all_ready_s"] is not None else "n/a",
+                o["rss"]["VmRSS"]))
+            if n and o["all_ready_s"] is None and self.rotations:
+                self.log("no KeyRotation became Ready: rotation figures skipped "
+                         "(observe-only controller?)")
+                self.rotations = False
+            if n == a.focus:
+                self.focus(run, rep)
+            if n:
+                run.restart()
+                self.log("N=%d #%d: restart to all reconciled %.3f s" % (
+                    n, rep + 1, o["restart_reconciled_s"]))
+        finally:
+            run.close()
+        return run.out
+
+    def focus(self, run, rep):
+        a = self.args
+        if rep == 0:
+            self.log("idle for %.0f s" % a.idle_seconds)
+            run.idle(a.idle_seconds, 3)
+        self.log("adding %d unrelated %d KiB Secrets" % (a.secrets, a.secret_kib))
+        run.unrelated_secrets(a.secrets, a.secret_kib)
+        if not self.rotations or not run.n:
+            return
+        self.log("latency: %d rotations one at a time" % a.latency_samples)
+        run.latency(a.latency_samples)
+        for c in a.throughput:
+            self.log("throughput: %d rotations at once" % c)
+            run.throughput(c)
+            tp = run.out["throughput"][str(c)]
+            self.log("  %d finished in %s s, %.1f API writes each" % (
+                tp["finished"], "%.2f" % tp["seconds"] if tp["seconds"] else "n/a",
+                tp["api_writes_per_rotation"]))
+
+    def main(self):
+        a = self.args
+        t0 = now()
+        seeds = {0: self.seed(0)}
+        for rep in range(a.repeat):
+            self.runs.setdefault(0, []).append(self.run_size(0, seeds[0], rep))
+        for n in a.sizes:
+            seeds[n] = self.seed(n)
+            for rep in range(a.repeat):
+                self.runs.setdefault(n, []).append(self.run_size(n, seeds[n], rep))
+            shutil.rmtree(seeds[n], ignore_errors=True)
+        return now() - t0
+
+    def close(self):
+        self.valkey.close()
+        self.redis.stop()
+
+
+def main(argv=None):
+    a = parse_args(argv if argv is not None else sys.argv[1:])
+    binary = find_binary(a)
+    root = a.workdir or tempfile.mkdtemp(prefix="kr-bench-")
+    os.makedirs(root, exist_ok=True)
+    out = a.json or os.path.join(os.path.dirname(os.path.dirname(binary)), "bench.json")
+    b = Bench(a, binary, root)
+    try:
+        elapsed = b.main()
+    finally:
+        b.close()
+    doc = benchreport.summarize(b.runs, a, b.rotations)
+    doc.update({"machine": machine(), "commit": git_commit(), "binary": binary,
+                "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"),
+                "elapsed_s": round(elapsed, 1),
+                "config": {"sizes": a.sizes, "repeat": a.repeat, "focus": a.focus,
+                           "workers": a.workers, "leaderElect": not a.no_leader_elect,
+                           "idleSeconds": a.idle_seconds, "secrets": a.secrets,
+                           "secretKiB": a.secret_kib, "latencySamples": a.latency_samples,
+                           "throughput": a.throughput, "quick": a.quick}})
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    print(benchreport.table(doc))
+    print("\nJSON: %s" % out)
+    if not a.workdir and not a.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print("logs: %s" % root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

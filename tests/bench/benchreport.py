@@ -1,0 +1,198 @@
+"""benchreport.py - the benchmark's figures: medians over repeats, the issue's targets, and the
+human table (the JSON file carries the same numbers plus every run)."""
+
+from benchlib import median
+
+MIB = 1024.0
+
+
+def med(runs, *path):
+    vals = []
+    for r in runs:
+        v = r
+        for p in path:
+            v = v.get(p) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)):
+            vals.append(v)
+    return median(vals)
+
+
+def rnd(x, nd=3):
+    return None if x is None else round(x, nd)
+
+
+def size_figures(runs, n, empty_rss):
+    f = {"n": n, "repeats": len(runs),
+         "rss_kib": med(runs, "rss", "VmRSS"), "rss_hwm_kib": med(runs, "rss", "VmHWM"),
+         "rss_anon_kib": med(runs, "rss", "RssAnon"), "pss_kib": med(runs, "rss", "Pss"),
+         "readyz_s": rnd(med(runs, "readyz_s")),
+         "reconciled_s": rnd(med(runs, "reconciled_s")),
+         "all_ready_s": rnd(med(runs, "all_ready_s")),
+         "restart_readyz_s": rnd(med(runs, "restart_readyz_s")),
+         "restart_reconciled_s": rnd(med(runs, "restart_reconciled_s")),
+         "restart_rss_kib": med(runs, "restart_rss", "VmRSS"),
+         "cold_api_reads": med(runs, "cold_api", "reads"),
+         "cold_api_writes": med(runs, "cold_api", "writes"),
+         "cold_valkey_commands": median([sum(r.get("cold_valkey", {}).values()) for r in runs]),
+         "cold_cpu_s": rnd(med(runs, "cold_cpu_s")),
+         "ready_count": med(runs, "ready_count")}
+    if n and f["rss_kib"] is not None and empty_rss is not None:
+        f["bytes_per_keyrotation"] = round((f["rss_kib"] - empty_rss) * 1024.0 / n)
+    return f
+
+
+def focus_figures(runs):
+    out = {}
+    idle = [r["idle"] for r in runs if "idle" in r]
+    if idle:
+        out["idle"] = idle[0]
+    sec = [r["secrets"] for r in runs if "secrets" in r]
+    if sec:
+        out["secrets"] = {"count": sec[0]["count"], "kib": sec[0]["kib"],
+                          "delta_kib": med(sec, "delta_kib"),
+                          "rss_before_kib": med(sec, "rss_before", "VmRSS"),
+                          "rss_after_kib": med(sec, "rss_after", "VmRSS"),
+                          "create_s": rnd(med(sec, "create_s"), 1)}
+    lat = [r["latency"] for r in runs if "latency" in r]
+    if lat:
+        out["latency"] = {k: rnd(med(lat, k), 2) for k in lat[0]}
+    tps = {}
+    for r in runs:
+        for c, t in r.get("throughput", {}).items():
+            tps.setdefault(c, []).append(t)
+    if tps:
+        out["throughput"] = {}
+        for c, ts in tps.items():
+            out["throughput"][c] = {
+                "count": int(c), "seconds": rnd(med(ts, "seconds"), 2),
+                "failed": max(t["failed"] for t in ts),
+                "finished_min": min(t["finished"] for t in ts),
+                "api_writes_per_rotation": rnd(med(ts, "api_writes_per_rotation"), 2),
+                "api_reads_per_rotation": rnd(med(ts, "api_reads_per_rotation"), 2),
+                "valkey_per_rotation": rnd(med(ts, "valkey_per_rotation"), 2),
+                "api_by_verb": ts[0]["api_by_verb"], "valkey": ts[0]["valkey"]}
+    return out
+
+
+def target(name, value, limit, unit, ok=None):
+    if ok is None and value is not None:
+        ok = value <= limit
+    return {"name": name, "value": value, "target": limit, "unit": unit, "met": ok}
+
+
+def targets(doc):
+    f, t = doc["figures"], []
+    empty = f["empty"]["rss_kib"]
+    t.append(target("RSS, no objects", rnd(empty / MIB if empty else None, 2), 6, "MiB"))
+    sizes = [s for s in f["sizes"] if s["n"]]
+    if sizes:
+        big = sizes[-1]
+        t.append(target("RSS per KeyRotation (N=%d)" % big["n"],
+                        big.get("bytes_per_keyrotation"), 4096, "bytes"))
+    for s in sizes:
+        lim = {1000: 2.0, 10000: 15.0}.get(s["n"])
+        if lim is None:
+            continue
+        v = s["all_ready_s"]
+        name = "cold start N=%d, to all Ready" % s["n"]
+        if v is None:
+            v, name = s["reconciled_s"], "cold start N=%d, to all reconciled*" % s["n"]
+        t.append(target(name, v, lim, "s"))
+    foc = f.get("focus", {})
+    if "secrets" in foc:
+        d = foc["secrets"]["delta_kib"]
+        t.append(target("RSS change, %d unrelated Secrets" % foc["secrets"]["count"],
+                        rnd(d / MIB if d is not None else None, 2), 1, "MiB",
+                        None if d is None else abs(d) <= MIB))
+    if "idle" in foc:
+        i = foc["idle"]
+        t.append(target("idle API writes / %.0f s" % i["seconds"], i["api"]["writes"], 0,
+                        "requests"))
+        t.append(target("idle CPU per minute", rnd(i["cpu_s_per_min_median"], 3), 0.1, "s"))
+    lat = foc.get("latency")
+    if lat:
+        t.append(target("rotate -> key active, p99", lat["activate_p99_ms"], 50, "ms"))
+        t.append(target("stage done -> next patched, p99", lat["stage_p99_ms"], 50, "ms"))
+    tp = foc.get("throughput", {}).get("1000")
+    if tp:
+        t.append(target("1000 rotations at once", tp["seconds"], 30, "s"))
+    return t
+
+
+def summarize(runs, args, rotations):
+    empty = size_figures(runs.get(0, []), 0, None)
+    sizes = [size_figures(runs[n], n, empty["rss_kib"]) for n in args.sizes if n in runs]
+    doc = {"figures": {"empty": empty, "sizes": sizes,
+                       "focus": focus_figures(runs.get(args.focus, [])),
+                       "focus_n": args.focus, "rotations_measured": rotations},
+           "runs": {str(n): rs for n, rs in runs.items()}}
+    doc["targets"] = targets(doc)
+    return doc
+
+
+def fmt(v, nd=2):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return ("%%.%df" % nd) % v
+    return str(v)
+
+
+def table(doc):
+    f, m = doc["figures"], doc["machine"]
+    rows = [("machine", "%s, %d CPUs, %d MiB" % (m["cpu"], m["nproc"], m["memMiB"]))]
+    e = f["empty"]
+    rows.append(("RSS at start, no objects", "%s MiB (anon %s MiB, PSS %s MiB)" % (
+        fmt(e["rss_kib"] / MIB), fmt(e["rss_anon_kib"] / MIB),
+        fmt((e["pss_kib"] or 0) / MIB))))
+    for s in f["sizes"]:
+        if not s["n"]:
+            continue
+        p = "N=%d: " % s["n"]
+        rows.append((p + "RSS steady (peak)", "%s MiB (%s MiB), %s bytes/KeyRotation" % (
+            fmt(s["rss_kib"] / MIB), fmt(s["rss_hwm_kib"] / MIB),
+            fmt(s.get("bytes_per_keyrotation")))))
+        rows.append((p + "cold start: /readyz, all reconciled, all Ready", "%s s, %s s, %s s" % (
+            fmt(s["readyz_s"], 3), fmt(s["reconciled_s"], 3), fmt(s["all_ready_s"], 3))))
+        rows.append((p + "cold start requests (reads/writes), Valkey cmds", "%s / %s, %s" % (
+            fmt(s["cold_api_reads"]), fmt(s["cold_api_writes"]),
+            fmt(s["cold_valkey_commands"]))))
+        rows.append((p + "restart to all reconciled", "%s s" % fmt(s["restart_reconciled_s"], 3)))
+    foc = f.get("focus", {})
+    p = "N=%d: " % f["focus_n"]
+    if "idle" in foc:
+        i = foc["idle"]
+        rows.append((p + "idle %.0f s: CPU, API reads/writes, lease r/w, Valkey" % i["seconds"],
+                     "%s s (%s s/min), %d/%d, %d/%d, %d" % (
+                         fmt(i["cpu_s"], 3), fmt(i["cpu_s_per_min_median"], 3),
+                         i["api"]["reads"], i["api"]["writes"], i["lease"]["reads"],
+                         i["lease"]["writes"], i["valkey_total"])))
+    if "secrets" in foc:
+        s = foc["secrets"]
+        rows.append((p + "RSS change, %d unrelated %d KiB Secrets" % (s["count"], s["kib"]),
+                     "%s KiB" % fmt(s["delta_kib"])))
+    lat = foc.get("latency")
+    if lat:
+        rows.append((p + "rotate -> key active p50/p99 (max)", "%s / %s ms (%s)" % (
+            fmt(lat["activate_p50_ms"], 1), fmt(lat["activate_p99_ms"], 1),
+            fmt(lat["activate_max_ms"], 1))))
+        rows.append((p + "stage done -> next patched p50/p99 (max)", "%s / %s ms (%s)" % (
+            fmt(lat["stage_p50_ms"], 1), fmt(lat["stage_p99_ms"], 1),
+            fmt(lat["stage_max_ms"], 1))))
+    for c, tp in sorted(foc.get("throughput", {}).items(), key=lambda x: int(x[0])):
+        rows.append((p + "%s rotations at once" % c, "%s s, %s API writes + %s reads and %s "
+                     "Valkey cmds per rotation, %d failed" % (
+                         fmt(tp["seconds"]), fmt(tp["api_writes_per_rotation"], 1),
+                         fmt(tp["api_reads_per_rotation"], 1),
+                         fmt(tp["valkey_per_rotation"], 1), tp["failed"])))
+    if not f["rotations_measured"]:
+        rows.append(("rotation figures", "not measured (controller wrote no status)"))
+    w = max(len(r[0]) for r in rows)
+    lines = ["%-*s  %s" % (w, k, v) for k, v in rows]
+    lines.append("")
+    lines.append("targets (issue 9):")
+    for t in doc["targets"]:
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        lines.append("  %-6s %-48s %s %s (target <= %s)" % (
+            mark, t["name"], fmt(t["value"]), t["unit"], t["target"]))
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""test_bench.py - the benchmark's CI smoke: bench.py --quick runs against the built controller
+and produces every figure, with sane values. Targets are not asserted (no timed assertions)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class BenchSmoke(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="kr-bench-smoke-")
+        out = os.path.join(cls.tmp.name, "bench.json")
+        cmd = [sys.executable, os.path.join(HERE, "bench.py"), "--quick", "--json", out,
+               "--workdir", os.path.join(cls.tmp.name, "work")]
+        if os.environ.get("KR_BINARY"):
+            cmd += ["--binary", os.environ["KR_BINARY"]]
+        cls.proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        cls.doc = None
+        if cls.proc.returncode == 0:
+            with open(out) as f:
+                cls.doc = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.assertEqual(self.proc.returncode, 0, self.proc.stderr[-3000:])
+
+    def test_machine_is_named(self):
+        self.assertTrue(self.doc["machine"]["cpu"])
+        self.assertGreater(self.doc["machine"]["nproc"], 0)
+
+    def test_memory_figures(self):
+        f = self.doc["figures"]
+        self.assertGreater(f["empty"]["rss_kib"], 0)
+        for s in f["sizes"]:
+            self.assertGreater(s["rss_kib"], 0)
+            self.assertGreaterEqual(s["rss_hwm_kib"], s["rss_kib"])
+        self.assertIn("delta_kib", f["focus"]["secrets"])
+
+    def test_cold_start_finished(self):
+        for s in self.doc["figures"]["sizes"]:
+            self.assertIsNotNone(s["readyz_s"])
+            self.assertGreater(s["reconciled_s"], 0)
+            self.assertIsNotNone(s["restart_reconciled_s"])
+            if self.doc["figures"]["rotations_measured"]:
+                self.assertEqual(s["ready_count"], s["n"])
+
+    def test_idle_counts(self):
+        idle = self.doc["figures"]["focus"]["idle"]
+        self.assertGreaterEqual(idle["cpu_s"], 0)
+        self.assertIn("writes", idle["api"])
+        self.assertGreaterEqual(idle["valkey_total"], 0)
+
+    def test_rotation_figures_when_the_controller_rotates(self):
+        f = self.doc["figures"]
+        if not f["rotations_measured"]:
+            self.skipTest("the controller under test does not rotate yet (observe-only)")
+        lat = f["focus"]["latency"]
+        self.assertGreater(lat["samples"], 0)
+        self.assertIsNotNone(lat["activate_p99_ms"])
+        self.assertIsNotNone(lat["stage_p99_ms"])
+        for tp in f["focus"]["throughput"].values():
+            self.assertEqual(tp["finished_min"], tp["count"])
+            self.assertEqual(tp["failed"], 0)
+            self.assertGreater(tp["api_writes_per_rotation"], 0)
+
+    def test_table_lists_the_targets(self):
+        names = [t["name"] for t in self.doc["targets"]]
+        self.assertTrue(any(n.startswith("RSS, no objects") for n in names))
+
+
+if __name__ == "__main__":
+    unittest.main()
