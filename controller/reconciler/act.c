@@ -109,17 +109,24 @@ static enum kr_status act_distribute(struct kr_world *w, const struct kr_secret 
 	return secret_write(w, w->spec.secret_name, body, w->consumer != NULL, err);
 }
 
-static enum kr_status delete_rsecret(struct kr_world *w, struct kr_error *err)
+/*
+ * Clear `<name>-rotation`: its data goes, the (empty) object stays. RBAC then needs no
+ * delete on Secrets; the owner reference lets the garbage collector remove it with the
+ * KeyRotation.
+ */
+static enum kr_status clear_rsecret(struct kr_world *w, struct kr_error *err)
 {
-	enum kr_status rc = fenced(w, err);
+	cJSON *body;
 
-	if (rc == KR_OK)
-		rc = kr_kube_delete(w->client, &kr_kube_secrets, w->ns, w->rsecret_name, err);
-	if (rc == KR_ENOTFOUND) {
-		kr_error_clear(err);
+	if (!w->rsecret || (!w->pending && !w->previous))
 		return KR_OK;
-	}
-	return rc == KR_OK ? rc : kr_error_prefix(err, "delete Secret %s/%s", w->ns, w->rsecret_name);
+	body = cJSON_Duplicate(w->rsecret, 1);
+	if (!body)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "data");
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "stringData");
+	cJSON_AddObjectToObject(body, "data");
+	return secret_write(w, w->rsecret_name, body, true, err);
 }
 
 /* ---- the key store ---- */
@@ -284,10 +291,10 @@ enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struc
 		return act_repair(w, a, err);
 	case KR_ACTION_CLEANUP:
 	case KR_ACTION_FAIL_FINISH:
-		return delete_rsecret(w, err);
+		return clear_rsecret(w, err);
 	case KR_ACTION_FINISH:
 		rc = w->ks ? set_marker(w, a, err) : KR_OK;
-		return rc == KR_OK ? delete_rsecret(w, err) : rc;
+		return rc == KR_OK ? clear_rsecret(w, err) : rc;
 	default:
 		return KR_OK; /* status only, or nothing */
 	}

@@ -64,7 +64,8 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->rsecret_name);
 	w->pending = kr_secret_data_get(w->rsecret, "pending");
 	w->previous = kr_secret_data_get(w->rsecret, "previous");
-	w->obs.rsecret.exists = w->rsecret != NULL;
+	/* Cleared (no data) counts as absent: FINISH empties it rather than deleting it. */
+	w->obs.rsecret.exists = w->pending || w->previous;
 	w->obs.rsecret.has_pending = w->pending != NULL;
 	w->obs.rsecret.has_previous = w->previous != NULL;
 	key_id_of(w->pending, w->obs.rsecret.pending_id);
