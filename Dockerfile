@@ -43,6 +43,7 @@ RUN set -eu; \
     echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' > /rootfs/etc/passwd; \
     echo 'nonroot:x:65532:' > /rootfs/etc/group; \
     chmod 1777 /rootfs/tmp; \
+    ln -s keyrotator /rootfs/usr/local/bin/kubectl-keyrotation; \
     chroot /rootfs /usr/local/bin/keyrotator version
 
 # ---- runtime ----
