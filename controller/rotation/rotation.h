@@ -70,6 +70,12 @@ enum kr_analysis_source {
 	KR_ANALYSIS_SCRAPE,
 };
 
+/* A key of a Secret in the KeyRotation's namespace; `name` NULL when the ref is not set. */
+struct kr_secret_key_ref {
+	char *name;
+	char *key;
+};
+
 struct kr_analysis_spec {
 	enum kr_analysis_source source;
 	char *url;		       /* prometheus.url or scrape.url */
@@ -77,6 +83,10 @@ struct kr_analysis_spec {
 	char *metric;		       /* scrape only */
 	struct kr_label_match *labels; /* scrape only */
 	size_t n_labels;
+	struct kr_secret_key_ref ca;		 /* prometheus.caSecretRef or scrape.caSecretRef */
+	struct kr_secret_key_ref bearer_token;	 /* prometheus.bearerTokenSecretRef */
+	char *basic_username;			 /* prometheus.basicAuth.username, or NULL */
+	struct kr_secret_key_ref basic_password; /* prometheus.basicAuth.passwordSecretRef */
 	int64_t interval_ms; /* default 15s, > 0 */
 	double threshold;    /* default 0.5 */
 	int failure_limit;   /* default 2 */
@@ -120,6 +130,7 @@ struct kr_rotation_spec {
 	bool suspend;
 	char *verify_url;    /* NULL when no spec.verify */
 	char *verify_header; /* default "X-API-Key" */
+	struct kr_secret_key_ref verify_ca; /* verify.caSecretRef */
 	int history_limit;   /* default 10 */
 };
 

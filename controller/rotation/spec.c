@@ -278,24 +278,32 @@ static enum kr_status decode_secret_ref(const cJSON *spec, struct kr_rotation_sp
 	return rc;
 }
 
-static enum kr_status decode_password_ref(const cJSON *ks, struct kr_rotation_spec *out,
-					  struct kr_error *err)
+/* An optional {name, key} Secret reference `field` of `obj` at `path`. */
+static enum kr_status decode_ref(const cJSON *obj, const char *path, const char *field, char **name,
+				 char **key, struct kr_error *err)
 {
-	static const char *path = "spec.keyStore.passwordSecretRef";
+	char rpath[PATH_MAX_LEN];
 	const cJSON *ref;
 	enum kr_status rc;
 
-	rc = get_object(ks, "spec.keyStore", "passwordSecretRef", &ref, err);
+	rc = get_object(obj, path, field, &ref, err);
 	if (rc != KR_OK || !ref)
 		return rc;
-	rc = require(ref, path, "name", err);
+	snprintf(rpath, sizeof(rpath), "%s.%s", path, field);
+	rc = require(ref, rpath, "name", err);
 	if (rc == KR_OK)
-		rc = require(ref, path, "key", err);
+		rc = require(ref, rpath, "key", err);
 	if (rc == KR_OK)
-		rc = get_str(ref, path, "name", NULL, &R_ANY253, &out->store_password_name, err);
+		rc = get_str(ref, rpath, "name", NULL, &R_ANY253, name, err);
 	if (rc == KR_OK)
-		rc = get_str(ref, path, "key", NULL, &R_ANY253, &out->store_password_key, err);
+		rc = get_str(ref, rpath, "key", NULL, &R_ANY253, key, err);
 	return rc;
+}
+
+static enum kr_status decode_secret_key_ref(const cJSON *obj, const char *path, const char *field,
+					    struct kr_secret_key_ref *ref, struct kr_error *err)
+{
+	return decode_ref(obj, path, field, &ref->name, &ref->key, err);
 }
 
 static enum kr_status check_store_names(const struct kr_rotation_spec *out, struct kr_error *err)
@@ -356,7 +364,8 @@ static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spe
 		out->store_username = NULL;
 	}
 	if (rc == KR_OK)
-		rc = decode_password_ref(ks, out, err);
+		rc = decode_ref(ks, p, "passwordSecretRef", &out->store_password_name,
+				&out->store_password_key, err);
 	if (rc == KR_OK)
 		rc = get_str(ks, p, "activeSet", "api_keys:active", &R_STORE_KEY,
 			     &out->store_active_set, err);
@@ -556,6 +565,74 @@ static enum kr_status decode_labels(const cJSON *scrape, struct kr_analysis_spec
 	return KR_OK;
 }
 
+static enum kr_status decode_basic_auth(const cJSON *prom, struct kr_analysis_spec *a,
+					struct kr_error *err)
+{
+	static const char *p = "spec.analysis.prometheus.basicAuth";
+	const cJSON *basic;
+	enum kr_status rc;
+
+	rc = get_object(prom, "spec.analysis.prometheus", "basicAuth", &basic, err);
+	if (rc != KR_OK || !basic)
+		return rc;
+	if (member(prom, "bearerTokenSecretRef"))
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.analysis.prometheus: at most one of bearerTokenSecretRef "
+				    "and basicAuth may be set");
+	rc = require(basic, p, "username", err);
+	if (rc == KR_OK)
+		rc = require(basic, p, "passwordSecretRef", err);
+	if (rc == KR_OK)
+		rc = get_str(basic, p, "username", NULL, &R_ANY253, &a->basic_username, err);
+	if (rc == KR_OK)
+		rc = decode_secret_key_ref(basic, p, "passwordSecretRef", &a->basic_password, err);
+	return rc;
+}
+
+static enum kr_status decode_prometheus(const cJSON *prom, struct kr_analysis_spec *a,
+					struct kr_error *err)
+{
+	static const char *p = "spec.analysis.prometheus";
+	enum kr_status rc;
+
+	a->source = KR_ANALYSIS_PROMETHEUS;
+	rc = require(prom, p, "url", err);
+	if (rc == KR_OK)
+		rc = require(prom, p, "query", err);
+	if (rc == KR_OK)
+		rc = get_str(prom, p, "url", NULL, &R_URL, &a->url, err);
+	if (rc == KR_OK)
+		rc = get_str(prom, p, "query", NULL, &R_TEXT, &a->query, err);
+	if (rc == KR_OK)
+		rc = decode_secret_key_ref(prom, p, "caSecretRef", &a->ca, err);
+	if (rc == KR_OK)
+		rc = decode_secret_key_ref(prom, p, "bearerTokenSecretRef", &a->bearer_token, err);
+	if (rc == KR_OK)
+		rc = decode_basic_auth(prom, a, err);
+	return rc;
+}
+
+static enum kr_status decode_scrape(const cJSON *scrape, struct kr_analysis_spec *a,
+				    struct kr_error *err)
+{
+	static const char *p = "spec.analysis.scrape";
+	enum kr_status rc;
+
+	a->source = KR_ANALYSIS_SCRAPE;
+	rc = require(scrape, p, "url", err);
+	if (rc == KR_OK)
+		rc = require(scrape, p, "metric", err);
+	if (rc == KR_OK)
+		rc = get_str(scrape, p, "url", NULL, &R_URL, &a->url, err);
+	if (rc == KR_OK)
+		rc = get_str(scrape, p, "metric", NULL, &R_METRIC, &a->metric, err);
+	if (rc == KR_OK)
+		rc = decode_labels(scrape, a, err);
+	if (rc == KR_OK)
+		rc = decode_secret_key_ref(scrape, p, "caSecretRef", &a->ca, err);
+	return rc;
+}
+
 static enum kr_status decode_source(const cJSON *an, struct kr_analysis_spec *a,
 				    struct kr_error *err)
 {
@@ -571,31 +648,7 @@ static enum kr_status decode_source(const cJSON *an, struct kr_analysis_spec *a,
 		return kr_error_set(err, KR_EINVAL,
 				    "spec.analysis: exactly one of "
 				    "analysis.prometheus and analysis.scrape must be set");
-	if (prom) {
-		a->source = KR_ANALYSIS_PROMETHEUS;
-		rc = require(prom, "spec.analysis.prometheus", "url", err);
-		if (rc == KR_OK)
-			rc = require(prom, "spec.analysis.prometheus", "query", err);
-		if (rc == KR_OK)
-			rc = get_str(prom, "spec.analysis.prometheus", "url", NULL, &R_URL, &a->url,
-				     err);
-		if (rc == KR_OK)
-			rc = get_str(prom, "spec.analysis.prometheus", "query", NULL, &R_TEXT,
-				     &a->query, err);
-		return rc;
-	}
-	a->source = KR_ANALYSIS_SCRAPE;
-	rc = require(scrape, "spec.analysis.scrape", "url", err);
-	if (rc == KR_OK)
-		rc = require(scrape, "spec.analysis.scrape", "metric", err);
-	if (rc == KR_OK)
-		rc = get_str(scrape, "spec.analysis.scrape", "url", NULL, &R_URL, &a->url, err);
-	if (rc == KR_OK)
-		rc = get_str(scrape, "spec.analysis.scrape", "metric", NULL, &R_METRIC, &a->metric,
-			     err);
-	if (rc == KR_OK)
-		rc = decode_labels(scrape, a, err);
-	return rc;
+	return prom ? decode_prometheus(prom, a, err) : decode_scrape(scrape, a, err);
 }
 
 static enum kr_status decode_analysis(const cJSON *spec, struct kr_rotation_spec *out,
@@ -661,6 +714,8 @@ static enum kr_status decode_verify(const cJSON *spec, struct kr_rotation_spec *
 	if (rc == KR_OK)
 		rc = get_str(v, "spec.verify", "header", "X-API-Key", &R_HEADER,
 			     &out->verify_header, err);
+	if (rc == KR_OK)
+		rc = decode_secret_key_ref(v, "spec.verify", "caSecretRef", &out->verify_ca, err);
 	return rc;
 }
 
@@ -718,14 +773,31 @@ enum kr_status kr_rotation_spec_decode(const cJSON *obj, struct kr_rotation_spec
 
 void kr_rotation_spec_release(struct kr_rotation_spec *spec)
 {
-	char **strs[] = {&spec->secret_name,	     &spec->secret_key,
-			 &spec->store_address,	     &spec->store_username,
-			 &spec->store_password_name, &spec->store_password_key,
-			 &spec->store_active_set,    &spec->store_meta_key,
-			 &spec->store_bootstrap_key, &spec->key_prefix,
-			 &spec->analysis.url,	     &spec->analysis.query,
-			 &spec->analysis.metric,     &spec->schedule,
-			 &spec->verify_url,	     &spec->verify_header};
+	char **strs[] = {&spec->secret_name,
+			 &spec->secret_key,
+			 &spec->store_address,
+			 &spec->store_username,
+			 &spec->store_password_name,
+			 &spec->store_password_key,
+			 &spec->store_active_set,
+			 &spec->store_meta_key,
+			 &spec->store_bootstrap_key,
+			 &spec->key_prefix,
+			 &spec->analysis.url,
+			 &spec->analysis.query,
+			 &spec->analysis.metric,
+			 &spec->schedule,
+			 &spec->verify_url,
+			 &spec->verify_header,
+			 &spec->analysis.ca.name,
+			 &spec->analysis.ca.key,
+			 &spec->analysis.bearer_token.name,
+			 &spec->analysis.bearer_token.key,
+			 &spec->analysis.basic_username,
+			 &spec->analysis.basic_password.name,
+			 &spec->analysis.basic_password.key,
+			 &spec->verify_ca.name,
+			 &spec->verify_ca.key};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);

@@ -91,6 +91,27 @@ INVALID = [
      "spec.analysis.prometheus.url"),
     ("bad maxKeyAge", mutate("maxKeyAge", "90 days"), "spec.maxKeyAge"),
     ("historyLimit too large", mutate("historyLimit", 1000), "spec.historyLimit"),
+    ("caSecretRef without key",
+     mutate("analysis", {"prometheus": {"url": "http://p:9090", "query": "q",
+                                        "caSecretRef": {"name": "ca"}}}),
+     "spec.analysis.prometheus.caSecretRef.key"),
+    ("bearer token and basic auth together",
+     mutate("analysis", {"prometheus": {
+         "url": "http://p:9090", "query": "q",
+         "bearerTokenSecretRef": {"name": "t", "key": "token"},
+         "basicAuth": {"username": "u", "passwordSecretRef": {"name": "p", "key": "pw"}}}}),
+     "at most one of bearerTokenSecretRef and basicAuth"),
+    ("basicAuth without password",
+     mutate("analysis", {"prometheus": {"url": "http://p:9090", "query": "q",
+                                        "basicAuth": {"username": "u"}}}),
+     "spec.analysis.prometheus.basicAuth.passwordSecretRef"),
+    ("scrape caSecretRef with empty name",
+     mutate("analysis", {"scrape": {"url": "https://a/metrics", "metric": "m",
+                                    "caSecretRef": {"name": "", "key": "ca.crt"}}}),
+     "spec.analysis.scrape.caSecretRef.name"),
+    ("verify caSecretRef not an object",
+     mutate("verify", {"url": "https://a/ping", "caSecretRef": "api-ca"}),
+     "spec.verify.caSecretRef"),
 ]
 
 
@@ -139,6 +160,28 @@ class CRDTest(unittest.TestCase):
         self.assertEqual(spec["stages"][0]["timeout"], "10m")
         self.assertEqual(spec["validationPeriod"], "10m")
         self.assertEqual((spec["dryRun"], spec["suspend"], spec["historyLimit"]), (False, False, 10))
+
+    def test_auth_and_ca_refs_are_kept(self):
+        obj = mutate("analysis", {"prometheus": {
+            "url": "https://prometheus.monitoring:9090", "query": "vector(0)",
+            "caSecretRef": {"name": "prom-ca", "key": "ca.crt"},
+            "basicAuth": {"username": "kr", "passwordSecretRef": {"name": "prom", "key": "pw"}}}})
+        obj["spec"]["verify"] = {"url": "https://api/ping",
+                                 "caSecretRef": {"name": "api-ca", "key": "ca.crt"}}
+        obj["metadata"]["name"] = "auth-refs"
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        spec = reply.json["spec"]
+        self.assertEqual(spec["analysis"]["prometheus"], obj["spec"]["analysis"]["prometheus"])
+        self.assertEqual(spec["verify"]["caSecretRef"], {"name": "api-ca", "key": "ca.crt"})
+        scrape = mutate("analysis", {"scrape": {
+            "url": "https://api:8443/metrics", "metric": "http_requests_total",
+            "caSecretRef": {"name": "api-ca", "key": "ca.crt"}}})
+        scrape["metadata"]["name"] = "scrape-ca"
+        reply = self.create(scrape)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"]["analysis"]["scrape"]["caSecretRef"],
+                         {"name": "api-ca", "key": "ca.crt"})
 
     def test_invalid_objects_are_refused_naming_the_field(self):
         for i, (what, obj, field) in enumerate(INVALID):

@@ -124,6 +124,8 @@ static void test_defaults_as_the_crd(void **state)
 #define STAGES                                                                                     \
 	"\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"d\"}]}]"
 #define SPEC(...) "{" SECRET "," STORE "," STAGES __VA_ARGS__ "}"
+#define PROM	  "\"url\":\"http://p:9090\",\"query\":\"q\""
+#define REF	  "{\"name\":\"tok\",\"key\":\"token\"}"
 
 static const struct {
 	const char *json;
@@ -214,7 +216,70 @@ static const struct {
     {SPEC(",\"verify\":{\"url\":\"http://a\",\"header\":\"X API\"}"),
      "spec.verify.header: \"X API\" does not match"},
     {SPEC(",\"historyLimit\":101"), "spec.historyLimit: 101 is outside 0..100"},
+    /* the Secrets the 401 watch and verify read credentials and CA bundles from */
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"caSecretRef\":{\"name\":\"ca\"}}}"),
+     "spec.analysis.prometheus.caSecretRef.key: required"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"caSecretRef\":\"ca\"}}"),
+     "spec.analysis.prometheus.caSecretRef: must be an object"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM
+	  ",\"bearerTokenSecretRef\":{\"name\":\"t\",\"key\":\"\"}}}"),
+     "spec.analysis.prometheus.bearerTokenSecretRef.key: length 0 is outside 1..253"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"basicAuth\":{\"username\":\"u\"}}}"),
+     "spec.analysis.prometheus.basicAuth.passwordSecretRef: required"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"basicAuth\":{\"passwordSecretRef\":" REF
+	  "}}}"),
+     "spec.analysis.prometheus.basicAuth.username: required"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"basicAuth\":{\"username\":7,"
+	  "\"passwordSecretRef\":" REF "}}}"),
+     "spec.analysis.prometheus.basicAuth.username: must be a string"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"basicAuth\":{\"username\":\"u\","
+	  "\"passwordSecretRef\":{\"key\":\"p\"}}}}"),
+     "spec.analysis.prometheus.basicAuth.passwordSecretRef.name: required"},
+    {SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"bearerTokenSecretRef\":" REF
+	  ",\"basicAuth\":{\"username\":\"u\",\"passwordSecretRef\":" REF "}}}"),
+     "spec.analysis.prometheus: at most one of bearerTokenSecretRef and basicAuth"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\","
+	  "\"caSecretRef\":{\"name\":1,\"key\":\"k\"}}}"),
+     "spec.analysis.scrape.caSecretRef.name: must be a string"},
+    {SPEC(",\"verify\":{\"url\":\"http://a\",\"caSecretRef\":{\"key\":\"ca.crt\"}}"),
+     "spec.verify.caSecretRef.name: required"},
 };
+
+/* Every credential and CA reference decodes into the spec; absent ones stay NULL. */
+static void test_auth_and_ca_refs(void **state)
+{
+	struct kr_rotation_spec s;
+	struct kr_error err;
+	cJSON *j = cJSON_Parse(
+	    SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"caSecretRef\":{\"name\":\"prom-ca\","
+		 "\"key\":\"ca.crt\"},\"basicAuth\":{\"username\":\"kr\",\"passwordSecretRef\":"
+		 "{\"name\":\"prom-auth\",\"key\":\"password\"}}}},\"verify\":{\"url\":\"https://a/"
+		 "ping\",\"caSecretRef\":{\"name\":\"api-ca\",\"key\":\"bundle.pem\"}}"));
+	cJSON *k = cJSON_Parse(
+	    SPEC(",\"analysis\":{\"prometheus\":{" PROM ",\"bearerTokenSecretRef\":" REF "}}"));
+
+	(void)state;
+	assert_int_equal(kr_rotation_spec_decode(j, &s, &err), KR_OK);
+	assert_string_equal(s.analysis.ca.name, "prom-ca");
+	assert_string_equal(s.analysis.ca.key, "ca.crt");
+	assert_string_equal(s.analysis.basic_username, "kr");
+	assert_string_equal(s.analysis.basic_password.name, "prom-auth");
+	assert_string_equal(s.analysis.basic_password.key, "password");
+	assert_null(s.analysis.bearer_token.name);
+	assert_string_equal(s.verify_ca.name, "api-ca");
+	assert_string_equal(s.verify_ca.key, "bundle.pem");
+	kr_rotation_spec_release(&s);
+	assert_int_equal(kr_rotation_spec_decode(k, &s, &err), KR_OK);
+	assert_string_equal(s.analysis.bearer_token.name, "tok");
+	assert_string_equal(s.analysis.bearer_token.key, "token");
+	assert_null(s.analysis.ca.name);
+	assert_null(s.analysis.basic_username);
+	assert_null(s.analysis.basic_password.name);
+	assert_null(s.verify_ca.name);
+	kr_rotation_spec_release(&s);
+	cJSON_Delete(j);
+	cJSON_Delete(k);
+}
 
 static void test_invalid_specs_name_the_field(void **state)
 {
@@ -262,6 +327,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults_as_the_crd),
 	    cmocka_unit_test(test_invalid_specs_name_the_field),
 	    cmocka_unit_test(test_spec_object_alone),
+	    cmocka_unit_test(test_auth_and_ca_refs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
