@@ -31,13 +31,17 @@ struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key)
 	len = strlen(b64);
 	if (len % 4 != 0 || len > 4096)
 		return NULL;
+	while (pad < 2 && b64[len - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++)
+		if (!((b64[i] >= 'A' && b64[i] <= 'Z') || (b64[i] >= 'a' && b64[i] <= 'z') ||
+		      (b64[i] >= '0' && b64[i] <= '9') || b64[i] == '+' || b64[i] == '/'))
+			return NULL; /* not standard base64 (or more than two '=') */
 	tmp = kr_secret_alloc(len / 4 * 3 + 1);
 	if (!tmp)
 		return NULL;
 	n = EVP_DecodeBlock((unsigned char *)kr_secret_mut(tmp), (const unsigned char *)b64,
 			    (int)len);
-	while (pad < 2 && b64[len - 1 - pad] == '=')
-		pad++;
 	if (n >= 0 && (size_t)n > pad)
 		out = kr_secret_new(kr_secret_data(tmp), (size_t)n - pad);
 	kr_secret_free(tmp);
