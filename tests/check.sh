@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check.sh - the whole test suite: installs missing packages, builds, runs every test,
-# then builds with AddressSanitizer + UBSan and runs the suite again.
-# Usage: tests/check.sh [--quick]   (--quick skips the sanitizer pass)
+# then builds with AddressSanitizer + UBSan and runs the suite again, and ends with a short
+# libFuzzer run of every fuzz target (clang; KR_FUZZ_SECONDS each, default 10).
+# Usage: tests/check.sh [--quick]   (--quick skips the sanitizer pass and the fuzz smoke)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
@@ -22,3 +23,7 @@ fi
 echo "==> release build: build/"
 kr_build "$KR_ROOT/build"
 ctest --test-dir "$KR_ROOT/build" -j"$jobs" --output-on-failure
+
+if [ "$quick" -eq 0 ]; then
+  KR_FUZZ_BUILD="$KR_ROOT/build-fuzz" bash "$KR_ROOT/tests/fuzz/smoke.sh"
+fi

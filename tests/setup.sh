@@ -10,10 +10,14 @@ KR_PACKAGES=(
   libmicrohttpd-dev libcmocka-dev
   redis-server prometheus openssl python3 valgrind
 )
+# For the fuzz smoke only (tests/fuzz/smoke.sh): clang and its runtime with libFuzzer
+# (libclang-rt-dev; clang merely recommends it). Failing to install these skips the
+# smoke with a message instead of failing the set-up.
+KR_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 kr_missing_packages() {
   local p
-  for p in "${KR_PACKAGES[@]}"; do
+  for p in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
       printf '%s\n' "$p"
     fi
@@ -21,18 +25,30 @@ kr_missing_packages() {
 }
 
 kr_install_packages() {
-  local missing
-  mapfile -t missing < <(kr_missing_packages)
-  [ "${#missing[@]}" -eq 0 ] && return 0
+  local missing optional
+  mapfile -t missing < <(kr_missing_packages "${KR_PACKAGES[@]}")
+  mapfile -t optional < <(kr_missing_packages "${KR_FUZZ_PACKAGES[@]}")
+  [ "${#missing[@]}" -eq 0 ] && [ "${#optional[@]}" -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
+    if [ "${#missing[@]}" -eq 0 ]; then
+      echo "note: the fuzz smoke needs: sudo apt-get install -y ${optional[*]}" >&2
+      return 0
+    fi
     echo "keyrotator needs these Debian packages:" >&2
-    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]} ${optional[*]}" >&2
     exit 2
   fi
-  echo "==> installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [ "${#optional[@]}" -gt 0 ]; then
+    echo "==> installing ${optional[*]} (fuzz smoke)"
+    apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
+      echo "warning: could not install ${optional[*]}: the fuzz smoke will be skipped" >&2
+  fi
 }
 
 kr_build() {

@@ -5,6 +5,7 @@
 #  - CC=clang -DKR_FUZZ=ON (its own build dir, e.g. build-fuzz/): the libFuzzer binaries
 #    fuzz_<name>, and a smoke run of each (test fuzz_<name>, label "fuzz"). New inputs go
 #    to <build>/fuzz/corpus/<name>/, crashes to <build>/fuzz/artifacts/<name>/.
+#    CI runs these through tests/fuzz/smoke.sh (KR_FUZZ_SECONDS each, two at once).
 set(KR_FUZZ_DIR ${KR_TESTS_DIR}/fuzz)
 set(KR_FUZZ_SMOKE_SECONDS 6 CACHE STRING "seconds each fuzz target runs in the ctest smoke")
 

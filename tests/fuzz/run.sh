@@ -28,7 +28,13 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 CC=${CC:-clang} cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DKR_FUZZ=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
+mkdir -p "$build/fuzz"
+if ! cmake --build "$build" -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") \
+	>"$build/fuzz/build.log" 2>&1; then
+	tail -n 40 "$build/fuzz/build.log" >&2
+	echo "run.sh: building the fuzz targets failed (log: $build/fuzz/build.log)" >&2
+	exit 2
+fi
 
 run_one() {
 	local t=$1 out="$build/fuzz" dict=() regress=()
@@ -43,8 +49,9 @@ run_one() {
 		"$@" "$out/corpus/$t" "$fuzz/corpus/$t" "${regress[@]}" >"$out/$t.log" 2>&1; then
 		echo "    fuzz_$t: ok, $(grep -c '' <(ls "$out/corpus/$t")) inputs in $out/corpus/$t"
 	else
-		echo "    fuzz_$t: FOUND SOMETHING, see $out/$t.log and $out/artifacts/$t/" >&2
+		echo "    fuzz_$t: FOUND SOMETHING, see $out/$t.log" >&2
 		grep -m3 -E 'ERROR|SUMMARY|runtime error' "$out/$t.log" >&2 || true
+		find "$out/artifacts/$t" -type f -printf '    artifact: %p\n' >&2
 		return 1
 	fi
 }
