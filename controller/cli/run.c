@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "cli/cli.h"
 #include "reconciler/reconciler.h"
+#include "rotation/schedule.h"
 #include "runtime/controller.h"
 #include "runtime/http.h"
 #include "runtime/leader.h"
@@ -37,8 +38,13 @@ static const char kr_run_usage[] =
     "  --log-level LEVEL        debug|info|warn|error (KEYROTATOR_LOG_LEVEL; info)\n"
     "  --instance NAME          this replica's name in Events (KEYROTATOR_INSTANCE;\n"
     "                           default $POD_NAME, then the hostname)\n"
-    "  --keystore-timeout DUR   Valkey connect and command timeout, ms\n"
-    "                           (KEYROTATOR_KEYSTORE_TIMEOUT; 5000)\n"
+    "  --keystore-timeout DUR   Valkey connect and command timeout\n"
+    "                           (KEYROTATOR_KEYSTORE_TIMEOUT; 5s)\n"
+    "  --keystore-check-interval DUR  how often an idle KeyRotation's key store is checked\n"
+    "                           (two Valkey commands, no API request; drift starts a full\n"
+    "                           reconcile that repairs it) (KEYROTATOR_KEYSTORE_CHECK_INTERVAL; 30s)\n"
+    "  --resync-period DUR      full reconcile of an idle KeyRotation at least this often\n"
+    "                           (KEYROTATOR_RESYNC_PERIOD; 10m)\n"
     "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
     "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n\n"
     "/readyz answers 200 once every cache has synced (a standby is ready too).\n"
@@ -52,7 +58,7 @@ struct kr_run_opts {
 	int workers;
 	int log_level;
 	const char *instance, *clock_skew_file;
-	long keystore_timeout_ms;
+	long keystore_timeout_ms, keystore_check_ms, resync_period_ms;
 };
 
 /* What the main thread waits for: a signal, or the elector ending on its own. */
@@ -78,6 +84,18 @@ static int kr_run_bool(const char *text, int *out)
 	else
 		return -1;
 	return 0;
+}
+
+/* A Go duration within [min_ms, max_ms] into *out; 2 (usage) when not. */
+static int kr_run_duration(const char *v, const char *from, long min_ms, long max_ms, long *out)
+{
+	int64_t ms;
+
+	if (kr_duration_parse(v, &ms, NULL) != KR_OK || ms < min_ms || ms > max_ms)
+		return kr_cli_usage_error("run", "%s: '%s' is not a duration from %ldms to %ldms",
+					  from, v, min_ms, max_ms);
+	*out = (long)ms;
+	return KR_EXIT_OK;
 }
 
 /* Set one option from its text; 2 (usage) on a bad value. `from` names flag or variable. */
@@ -126,13 +144,11 @@ static int kr_run_set(struct kr_run_opts *o, int id, const char *v, const char *
 		o->clock_skew_file = v;
 		break;
 	case 't':
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > 600000)
-			return kr_cli_usage_error("run", "%s: '%s' is not a number of ms 1..600000",
-						  from, v);
-		o->keystore_timeout_ms = n;
-		break;
+		return kr_run_duration(v, from, 100, 600000, &o->keystore_timeout_ms);
+	case 'K':
+		return kr_run_duration(v, from, 1000, 86400000, &o->keystore_check_ms);
+	case 'R':
+		return kr_run_duration(v, from, 10000, 7 * 86400000L, &o->resync_period_ms);
 	case 'l':
 		o->log_level = kr_log_parse_level(v);
 		if (o->log_level < 0)
@@ -155,6 +171,8 @@ static const struct option kr_run_flags[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"instance", required_argument, NULL, 'i'},
     {"keystore-timeout", required_argument, NULL, 't'},
+    {"keystore-check-interval", required_argument, NULL, 'K'},
+    {"resync-period", required_argument, NULL, 'R'},
     {"clock-skew-file", required_argument, NULL, 'C'},
     {NULL, 0, NULL, 0},
 };
@@ -321,7 +339,9 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 					 kr_run_new_leader, st};
 	struct kr_reconciler_opts ro = {.instance = o->instance ? o->instance : getenv("POD_NAME"),
 					.clock_skew_file = o->clock_skew_file,
-					.keystore_timeout_ms = o->keystore_timeout_ms};
+					.keystore_timeout_ms = o->keystore_timeout_ms,
+					.keystore_check_ms = o->keystore_check_ms,
+					.resync_period_ms = o->resync_period_ms};
 	struct kr_controller_opts co = {.cfg = cfg,
 					.namespace_ = o->namespace_,
 					.workers = o->workers,

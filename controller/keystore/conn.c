@@ -159,6 +159,12 @@ void kr_ks_disconnect(struct kr_keystore *ks)
 	ks->ctx = NULL;
 }
 
+void kr_keystore_close(struct kr_keystore *ks)
+{
+	if (ks)
+		kr_ks_disconnect(ks);
+}
+
 static enum kr_status kr_ks_io_error(struct kr_keystore *ks, int errnum, const char *doing,
 				     int *dropped, struct kr_error *err)
 {

@@ -167,6 +167,9 @@ enum kr_status kr_keystore_new(const struct kr_keystore_opts *opts,
 			       struct kr_error *err);
 void kr_keystore_free(struct kr_keystore *ks);
 
+/* Close the connection (if any); settings are kept and the next operation reconnects. */
+void kr_keystore_close(struct kr_keystore *ks);
+
 /* Connect now (or check the connection with PING): for "is the store reachable". */
 enum kr_status kr_keystore_ping(struct kr_keystore *ks, struct kr_error *err);
 /* "valkey host:port" (db n when n > 0): the server text used in messages. Borrowed. */

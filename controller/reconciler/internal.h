@@ -21,13 +21,16 @@ struct kr_scrape_memo {
 	struct kr_scrape_memo *next;
 };
 
+struct kr_idle_memo;
+
 struct kr_reconciler {
-	struct kr_reconciler_opts o;
+	struct kr_reconciler_opts o; /* with the defaults applied */
 	char *instance;
 	char *clock_skew_file;
 	struct kr_controller *ctl;
-	pthread_mutex_t lock; /* scrapes */
+	pthread_mutex_t lock; /* scrapes, idle */
 	struct kr_scrape_memo *scrapes;
+	struct kr_idle_memo *idle;
 };
 
 /*
@@ -82,6 +85,22 @@ void kr_world_event(struct kr_world *w, bool warning, const char *reason, const 
 /* record.c: the failure of an action as a condition (Degraded) and a Warning event. */
 void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
 			     const struct kr_error *why);
+
+/*
+ * idle.c: the periodic key store check of an idle KeyRotation without API requests.
+ * kr_idle_check: true when the memo left by the last full reconcile still holds (same
+ * resourceVersion, same cached workloads, nothing due, the current key active and the
+ * marker right): *requeue_ms is when to check again. false: do a full reconcile.
+ * kr_idle_remember: after a full reconcile that ended idle and in sync (takes w->ks).
+ */
+bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
+		   const struct kr_log_ctx *log, long *requeue_ms);
+void kr_idle_remember(struct kr_world *w);
+void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name);
+void kr_idle_free_all(struct kr_reconciler *r);
+/* The requeue of an idle KeyRotation: the check interval, the schedule, the resync. */
+long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t full_at,
+		     time_t now, long requeue_ms);
 
 /* secrets.c: Secret data helpers. */
 /* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */

@@ -3,7 +3,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "reconciler/internal.h"
+
+#define MEASURE_SECRET_MAX (1024 * 1024) /* base64 text of one Secret value (a CA bundle) */
+
+/*
+ * What one request authenticates with, read from the Secrets the spec names (same
+ * namespace). Every buffer is a kr_secret: wiped when released.
+ */
+struct measure_creds {
+	struct kr_secret *ca;
+	struct kr_secret *token;
+	struct kr_secret *password;
+	struct kr_analysis_http_opts ho; /* borrows the buffers above */
+};
 
 static void inconclusive(struct kr_world *w, const char *msg)
 {
@@ -14,6 +29,109 @@ static void inconclusive(struct kr_world *w, const char *msg)
 static long http_timeout(const struct kr_world *w)
 {
 	return w->r->o.http_timeout_ms > 0 ? w->r->o.http_timeout_ms : 10000;
+}
+
+/* data[key] base64-decoded (up to MEASURE_SECRET_MAX of text: CA bundles are long). */
+static struct kr_secret *data_get(const cJSON *secret, const char *key)
+{
+	const char *b64 = kr_json_str(secret, (const char *[]){"data", key, NULL});
+	struct kr_secret *out = NULL, *tmp;
+	size_t len, pad = 0;
+	int n;
+
+	if (!b64 || !b64[0])
+		return NULL;
+	len = strlen(b64);
+	if (len % 4 != 0 || len > MEASURE_SECRET_MAX)
+		return NULL;
+	tmp = kr_secret_alloc(len / 4 * 3 + 1);
+	if (!tmp)
+		return NULL;
+	n = EVP_DecodeBlock((unsigned char *)kr_secret_mut(tmp), (const unsigned char *)b64,
+			    (int)len);
+	while (pad < 2 && b64[len - 1 - pad] == '=')
+		pad++;
+	if (n >= 0 && (size_t)n > pad)
+		out = kr_secret_new(kr_secret_data(tmp), (size_t)n - pad);
+	kr_secret_free(tmp);
+	return out;
+}
+
+/*
+ * GET the Secret `ref` names (`field` is its spec path, for messages) into *out. Not set:
+ * KR_OK with *out NULL. A missing Secret or key is an error naming the field.
+ */
+static enum kr_status ref_read(struct kr_world *w, const char *field,
+			       const struct kr_secret_key_ref *ref, struct kr_secret **out,
+			       struct kr_error *err)
+{
+	cJSON *sec = NULL;
+	enum kr_status rc;
+
+	*out = NULL;
+	if (!ref->name)
+		return KR_OK;
+	rc = kr_kube_get(w->client, &kr_kube_secrets, w->ns, ref->name, &sec, err);
+	if (rc == KR_ENOTFOUND)
+		return kr_error_set(err, KR_ENOTFOUND, "%s: Secret %s/%s not found", field, w->ns,
+				    ref->name);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "%s: Secret %s/%s", field, w->ns, ref->name);
+	*out = data_get(sec, ref->key);
+	kr_json_wipe_delete(sec);
+	if (!*out)
+		return kr_error_set(err, KR_EINVAL,
+				    "%s: Secret %s/%s has no key %s (or not base64)", field, w->ns,
+				    ref->name, ref->key);
+	return KR_OK;
+}
+
+static void creds_release(struct measure_creds *c)
+{
+	kr_secret_free(c->ca);
+	kr_secret_free(c->token);
+	kr_secret_free(c->password);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The CA bundle for a request, as fetch.c takes it. */
+static void creds_set_ca(struct measure_creds *c)
+{
+	if (c->ca) {
+		c->ho.ca_pem = kr_secret_data(c->ca);
+		c->ho.ca_pem_len = kr_secret_len(c->ca);
+	}
+}
+
+/* spec.analysis's CA bundle and Prometheus login, read into `c` (zeroed by the caller). */
+static enum kr_status creds_analysis(struct kr_world *w, struct measure_creds *c,
+				     struct kr_error *err)
+{
+	const struct kr_analysis_spec *an = &w->spec.analysis;
+	bool prom = an->source == KR_ANALYSIS_PROMETHEUS;
+	enum kr_status rc;
+
+	c->ho.timeout_ms = http_timeout(w);
+	rc = ref_read(
+	    w, prom ? "spec.analysis.prometheus.caSecretRef" : "spec.analysis.scrape.caSecretRef",
+	    &an->ca, &c->ca, err);
+	if (rc == KR_OK && prom)
+		rc = ref_read(w, "spec.analysis.prometheus.bearerTokenSecretRef", &an->bearer_token,
+			      &c->token, err);
+	if (rc == KR_OK && prom && an->basic_username)
+		rc = ref_read(w, "spec.analysis.prometheus.basicAuth.passwordSecretRef",
+			      &an->basic_password, &c->password, err);
+	if (rc != KR_OK) {
+		creds_release(c);
+		return rc;
+	}
+	creds_set_ca(c);
+	c->ho.bearer_token = c->token;
+	if (c->password) {
+		c->ho.basic_user = an->basic_username;
+		c->ho.basic_password = c->password;
+	}
+	return KR_OK;
 }
 
 /* The memo of the last scrape for this KeyRotation; created empty. Under r->lock. */
@@ -40,10 +158,9 @@ static struct kr_scrape_memo *memo_get(struct kr_reconciler *r, const char *key)
  * older than 10 intervals) only primes the memo: no measurement yet, the decision asks
  * again after a second.
  */
-static bool measure_scrape(struct kr_world *w)
+static bool measure_scrape(struct kr_world *w, const struct kr_analysis_http_opts *ho)
 {
 	const struct kr_analysis_spec *an = &w->spec.analysis;
-	struct kr_analysis_http_opts ho = {.timeout_ms = http_timeout(w)};
 	struct kr_prom_label labels[32];
 	struct kr_counter_snapshot cur;
 	struct kr_measurement m = {0};
@@ -56,7 +173,7 @@ static bool measure_scrape(struct kr_world *w)
 	for (size_t i = 0; i < n; i++)
 		labels[i] = (struct kr_prom_label){an->labels[i].name, an->labels[i].value};
 	kr_counter_snapshot_init(&cur);
-	if (kr_analysis_scrape(an->url, &ho, an->metric, labels, n, &cur, &e) != KR_OK) {
+	if (kr_analysis_scrape(an->url, ho, an->metric, labels, n, &cur, &e) != KR_OK) {
 		inconclusive(w, e.msg);
 		kr_counter_snapshot_release(&cur);
 		return true;
@@ -90,24 +207,31 @@ static bool measure_scrape(struct kr_world *w)
 bool kr_world_measure(struct kr_world *w)
 {
 	const struct kr_analysis_spec *an = &w->spec.analysis;
-	struct kr_analysis_http_opts ho = {.timeout_ms = http_timeout(w)};
 	struct kr_measurement m = {0};
+	struct measure_creds c = {0};
 	struct kr_error e = {0};
+	bool taken = true;
 
 	memset(&w->obs.measurement, 0, sizeof(w->obs.measurement));
-	if (an->source == KR_ANALYSIS_SCRAPE)
-		return measure_scrape(w);
-	if (an->source != KR_ANALYSIS_PROMETHEUS) {
+	if (an->source != KR_ANALYSIS_PROMETHEUS && an->source != KR_ANALYSIS_SCRAPE) {
 		inconclusive(w, "spec.analysis: no source");
 		return true;
 	}
-	if (kr_analysis_query_prometheus(an->url, an->query, &ho, &m, &e) == KR_OK && m.ok) {
+	if (creds_analysis(w, &c, &e) != KR_OK) {
+		inconclusive(w, e.msg);
+		return true;
+	}
+	if (an->source == KR_ANALYSIS_SCRAPE) {
+		taken = measure_scrape(w, &c.ho);
+	} else if (kr_analysis_query_prometheus(an->url, an->query, &c.ho, &m, &e) == KR_OK &&
+		   m.ok) {
 		w->obs.measurement.kind = KR_MEASUREMENT_VALUE;
 		w->obs.measurement.rate = m.value;
 	} else {
 		inconclusive(w, m.reason.msg[0] ? m.reason.msg : e.msg);
 	}
-	return true;
+	creds_release(&c);
+	return taken;
 }
 
 /* Forget the scrape memo of a KeyRotation (deleted, or its rotation ended). */
@@ -129,28 +253,41 @@ void kr_world_forget(struct kr_reconciler *r, const char *ns, const char *name)
 	pthread_mutex_unlock(&r->lock);
 }
 
+static void verify_error(struct kr_world *w, const char *msg)
+{
+	w->obs.verify.result = KR_VERIFY_ERROR;
+	snprintf(w->obs.verify.message, sizeof(w->obs.verify.message), "%s", msg);
+}
+
 void kr_world_verify(struct kr_world *w)
 {
-	struct kr_analysis_http_opts ho = {.timeout_ms = http_timeout(w)};
 	const char *hdr = w->spec.verify_header ? w->spec.verify_header : "X-API-Key";
 	long old_status = 0, new_status = 0;
+	struct measure_creds c = {0};
 	struct kr_error e = {0};
 
 	memset(&w->obs.verify, 0, sizeof(w->obs.verify));
 	if (!w->previous || !w->pending) {
-		w->obs.verify.result = KR_VERIFY_ERROR;
-		snprintf(w->obs.verify.message, sizeof(w->obs.verify.message),
+		snprintf(e.msg, sizeof(e.msg),
 			 "Secret %s lacks the old or the new key to verify with", w->rsecret_name);
+		verify_error(w, e.msg);
 		return;
 	}
-	if (kr_analysis_verify_key(w->spec.verify_url, hdr, w->previous, &ho, &old_status, &e) !=
+	c.ho.timeout_ms = http_timeout(w);
+	if (ref_read(w, "spec.verify.caSecretRef", &w->spec.verify_ca, &c.ca, &e) != KR_OK) {
+		verify_error(w, e.msg);
+		return;
+	}
+	creds_set_ca(&c);
+	if (kr_analysis_verify_key(w->spec.verify_url, hdr, w->previous, &c.ho, &old_status, &e) !=
 		KR_OK ||
-	    kr_analysis_verify_key(w->spec.verify_url, hdr, w->pending, &ho, &new_status, &e) !=
+	    kr_analysis_verify_key(w->spec.verify_url, hdr, w->pending, &c.ho, &new_status, &e) !=
 		KR_OK) {
-		w->obs.verify.result = KR_VERIFY_ERROR;
-		snprintf(w->obs.verify.message, sizeof(w->obs.verify.message), "%s", e.msg);
+		creds_release(&c);
+		verify_error(w, e.msg);
 		return;
 	}
+	creds_release(&c);
 	if (old_status >= 500 || new_status >= 500)
 		w->obs.verify.result = KR_VERIFY_ERROR;
 	else if ((old_status != 401 && old_status != 403) || new_status < 200 || new_status > 299)

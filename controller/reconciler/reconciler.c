@@ -16,6 +16,10 @@ struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, stru
 		return NULL;
 	}
 	r->o = *o;
+	if (r->o.keystore_check_ms <= 0)
+		r->o.keystore_check_ms = 30000;
+	if (r->o.resync_period_ms <= 0)
+		r->o.resync_period_ms = 600000;
 	if (!o->instance || !o->instance[0])
 		gethostname(host, sizeof(host) - 1);
 	r->instance = strdup(o->instance && o->instance[0] ? o->instance : host);
@@ -43,6 +47,7 @@ void kr_reconciler_free(struct kr_reconciler *r)
 		free(m->key);
 		free(m);
 	}
+	kr_idle_free_all(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r->instance);
 	free(r->clock_skew_file);
@@ -123,7 +128,14 @@ static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_err
 		return STEP_FAILED;
 	}
 	*requeue_ms = (long)a.requeue_after_ms;
-	return settles(a.type) ? STEP_SETTLED : STEP_AGAIN;
+	if (!settles(a.type))
+		return STEP_AGAIN;
+	if (a.type == KR_ACTION_NONE && w->doc.status.phase == KR_PHASE_IDLE) {
+		*requeue_ms = kr_idle_requeue(w->r, w->doc.status.next_rotation_time, w->obs.now,
+					      w->obs.now, *requeue_ms);
+		kr_idle_remember(w);
+	}
+	return STEP_SETTLED;
 }
 
 enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client, const char *ns,
@@ -133,6 +145,10 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	enum step_result sr = STEP_AGAIN;
 	long requeue = 0;
 
+	if (kr_idle_check(r, ns, name, res->log, &requeue)) {
+		res->requeue_after_ms = requeue;
+		return KR_OK;
+	}
 	for (int i = 0; i < KR_RECONCILER_MAX_STEPS && sr == STEP_AGAIN; i++) {
 		struct kr_world w = {.r = r, .client = client, .ns = ns, .name = name,
 				     .log = res->log};
@@ -144,6 +160,7 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	switch (sr) {
 	case STEP_GONE:
 		kr_world_forget(r, ns, name);
+		kr_idle_forget(r, ns, name);
 		if (r->ctl)
 			kr_metrics_delete_object(kr_controller_metrics(r->ctl), ns, name);
 		kr_log_debug(res->log, "KeyRotation is gone");

@@ -40,6 +40,15 @@ struct kr_reconciler_opts {
 	 */
 	const char *clock_skew_file;
 	long keystore_timeout_ms; /* connect and command timeout; 0: 5000 */
+	/*
+	 * An idle KeyRotation's key store is checked this often (the current key active, the
+	 * bootstrap marker right: two Valkey commands, no API request); drift starts a full
+	 * reconcile, which repairs it. 0: 30000.
+	 */
+	long keystore_check_ms;
+	/* A full reconcile of an idle KeyRotation at least this often (Secrets are not
+	 * watched). 0: 600000 (10 minutes). */
+	long resync_period_ms;
 	long http_timeout_ms;	  /* analysis and verify requests; 0: 10000 */
 };
 

@@ -95,6 +95,8 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 	kr_ctl_copy(proj, "secret", object, (const char *[]){"spec", "secretRef", "name", NULL});
 	kr_ctl_copy(proj, "created", object,
 		    (const char *[]){"metadata", "creationTimestamp", NULL});
+	/* Lets the reconciler tell "nothing changed since the last full reconcile". */
+	kr_ctl_copy(proj, "rv", object, (const char *[]){"metadata", "resourceVersion", NULL});
 	cJSON_ArrayForEach(stage, stages)
 	{
 		cJSON_ArrayForEach(wl, cJSON_GetObjectItemCaseSensitive(stage, "workloads"))

@@ -112,7 +112,7 @@ struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 /*
  * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...], one
  * per workload of its stages; "secret": spec.secretRef.name; "created": its
- * creationTimestamp}. Exposed for tests.
+ * creationTimestamp; "rv": its resourceVersion}. Exposed for tests.
  * Returns an owned tree (cJSON_Delete) or NULL.
  */
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);

@@ -1,0 +1,222 @@
+/* idle.c - the idle watch: a quiet KeyRotation's key store checked without asking the API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler/internal.h"
+
+/*
+ * What a full reconcile that ended idle and in sync leaves behind, so that the periodic
+ * key store check (DESIGN.md §2: reconciliation on every reconcile, and Valkey can lose its
+ * data at any time) costs two Valkey commands and no API request while nothing changes.
+ */
+struct kr_idle_memo {
+	char *key; /* "ns/name" */
+	char rv[64];
+	char workloads[65];	/* SHA-256 of the workloads' cached projections */
+	time_t full_at;		/* the full reconcile's time */
+	time_t next_rotation;	/* status.nextRotationTime; 0 = none */
+	char current_id[KR_ROT_ID_SIZE];
+	struct kr_secret *current; /* the consumers' key (wiped on free) */
+	struct kr_keystore *ks;	   /* settings; connected only during a check */
+	struct kr_idle_memo *next;
+};
+
+static void memo_free(struct kr_idle_memo *m)
+{
+	if (!m)
+		return;
+	kr_keystore_free(m->ks);
+	kr_secret_free(m->current);
+	free(m->key);
+	free(m);
+}
+
+/* Unlink and return the memo of `key`, or NULL. */
+static struct kr_idle_memo *memo_take(struct kr_reconciler *r, const char *key)
+{
+	struct kr_idle_memo **pp, *m;
+
+	pthread_mutex_lock(&r->lock);
+	for (pp = &r->idle; (m = *pp); pp = &m->next)
+		if (strcmp(m->key, key) == 0) {
+			*pp = m->next;
+			m->next = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&r->lock);
+	return m;
+}
+
+static void memo_put(struct kr_reconciler *r, struct kr_idle_memo *m)
+{
+	memo_free(memo_take(r, m->key));
+	pthread_mutex_lock(&r->lock);
+	m->next = r->idle;
+	r->idle = m;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name)
+{
+	char key[600];
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	memo_free(memo_take(r, key));
+}
+
+void kr_idle_free_all(struct kr_reconciler *r)
+{
+	while (r->idle) {
+		struct kr_idle_memo *m = r->idle;
+
+		r->idle = m->next;
+		memo_free(m);
+	}
+}
+
+/* SHA-256 over the cached projections of every workload `refs` names (from the KR cache). */
+static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON *refs,
+			   char out[65])
+{
+	static const struct {
+		const char *kind;
+		enum kr_controller_kind inf;
+	} kinds[] = {{"Deployment", KR_CTL_DEPLOYMENTS},
+		     {"StatefulSet", KR_CTL_STATEFULSETS},
+		     {"DaemonSet", KR_CTL_DAEMONSETS}};
+	struct kr_buf all;
+	const cJSON *ref;
+
+	kr_buf_init(&all);
+	cJSON_ArrayForEach(ref, refs)
+	{
+		const char *text = cJSON_IsString(ref) ? ref->valuestring : "";
+		const char *name = strrchr(text, '/');
+		cJSON *proj = NULL;
+		char *printed = NULL;
+
+		for (size_t k = 0; name && k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (!strncmp(text, kinds[k].kind, strlen(kinds[k].kind)) &&
+			    text[strlen(kinds[k].kind)] == '/' &&
+			    kr_informer_get(kr_controller_informer(r->ctl, kinds[k].inf), ns,
+					    name + 1, &proj) == KR_OK)
+				printed = proj ? cJSON_PrintUnformatted(proj) : NULL;
+		kr_buf_addf(&all, "%s=%s;", text, printed ? printed : "-");
+		cJSON_free(printed);
+		cJSON_Delete(proj);
+	}
+	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, out);
+	kr_buf_release(&all);
+}
+
+void kr_idle_remember(struct kr_world *w)
+{
+	struct kr_reconciler *r = w->r;
+	struct kr_idle_memo *m;
+	cJSON *proj = NULL;
+	const char *rv;
+
+	if (!r->ctl || !w->ks || !w->consumer_key || !w->obs.store.reachable ||
+	    w->doc.status.phase != KR_PHASE_IDLE || w->spec.dry_run || w->obs.secret_conflict ||
+	    strcmp(w->obs.consumer.key_id, w->doc.status.current_key.id) != 0)
+		return;
+	rv = kr_json_str(w->kr, (const char *[]){"metadata", "resourceVersion", NULL});
+	if (!rv || kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), w->ns,
+				   w->name, &proj) != KR_OK)
+		return;
+	m = calloc(1, sizeof(*m));
+	if (m && (m->key = malloc(strlen(w->ns) + strlen(w->name) + 2)) &&
+	    (m->current = kr_secret_new(kr_secret_data(w->consumer_key),
+					kr_secret_len(w->consumer_key)))) {
+		sprintf(m->key, "%s/%s", w->ns, w->name);
+		snprintf(m->rv, sizeof(m->rv), "%s", rv);
+		snprintf(m->current_id, sizeof(m->current_id), "%s", w->obs.consumer.key_id);
+		workloads_hash(r, w->ns, cJSON_GetObjectItemCaseSensitive(proj, "refs"),
+			       m->workloads);
+		m->full_at = w->obs.now;
+		m->next_rotation = w->doc.status.next_rotation_time;
+		kr_keystore_close(w->ks);
+		m->ks = w->ks; /* the memo keeps the store's settings */
+		w->ks = NULL;
+		memo_put(r, m);
+	} else {
+		memo_free(m);
+	}
+	cJSON_Delete(proj);
+}
+
+static long min_pos(long a, long b)
+{
+	return a <= 0 ? b : b <= 0 ? a : a < b ? a : b;
+}
+
+/* The memo still describes the world as the caches see it, and nothing is due. */
+static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, const char *ns,
+			 const char *name, time_t now)
+{
+	cJSON *proj = NULL;
+	const char *rv;
+	char hash[65];
+	bool same;
+
+	if (now - m->full_at >= r->o.resync_period_ms / 1000 ||
+	    (m->next_rotation && now >= m->next_rotation))
+		return false;
+	if (kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns, name,
+			    &proj) != KR_OK)
+		return false;
+	rv = kr_json_str(proj, (const char *[]){"rv", NULL});
+	same = rv && strcmp(rv, m->rv) == 0;
+	if (same) {
+		workloads_hash(r, ns, cJSON_GetObjectItemCaseSensitive(proj, "refs"), hash);
+		same = strcmp(hash, m->workloads) == 0;
+	}
+	cJSON_Delete(proj);
+	return same;
+}
+
+bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
+		   const struct kr_log_ctx *log, long *requeue_ms)
+{
+	char key[600], marker[KR_ROT_ID_SIZE] = "";
+	struct kr_idle_memo *m;
+	struct kr_error e = {0};
+	time_t now = kr_reconciler_now(r);
+	int active = 0;
+	bool ok, current;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	m = memo_take(r, key);
+	if (!m)
+		return false;
+	current = memo_current(r, m, ns, name, now);
+	ok = current && kr_keystore_is_active(m->ks, m->current, &active, &e) == KR_OK &&
+	     active && kr_keystore_get_bootstrap(m->ks, marker, sizeof(marker), &e) == KR_OK &&
+	     strcmp(marker, m->current_id) == 0;
+	kr_keystore_close(m->ks);
+	if (!ok) {
+		if (current)
+			kr_log_info(log, "key store check: %s; reconciling",
+				    e.code != KR_OK ? e.msg
+				    : !active	    ? "the current key is not active"
+						    : "the bootstrap marker moved");
+		memo_free(m);
+		return false;
+	}
+	*requeue_ms = kr_idle_requeue(r, m->next_rotation, m->full_at, now, 0);
+	memo_put(r, m);
+	return true;
+}
+
+long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t full_at,
+		     time_t now, long requeue_ms)
+{
+	long ms = min_pos(requeue_ms, r->o.keystore_check_ms);
+
+	if (next_rotation > now)
+		ms = min_pos(ms, (long)(next_rotation - now) * 1000);
+	if (full_at + r->o.resync_period_ms / 1000 > now)
+		ms = min_pos(ms, (long)(full_at + r->o.resync_period_ms / 1000 - now) * 1000);
+	return ms > 0 ? ms : 1000;
+}
