@@ -120,7 +120,6 @@ class CRDTest(unittest.TestCase):
     def setUpClass(cls):
         cls.server = kt.Server(extra=["--crd", CRD, "--namespace", "sirius",
                                       "--namespace", "hypercode"])
-        cls.server.start()
 
     @classmethod
     def tearDownClass(cls):
