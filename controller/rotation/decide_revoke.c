@@ -78,10 +78,15 @@ void kr_step_revoke(const struct kr_observed *obs, struct kr_action *out)
 		return;
 	if (!emergency && spec->revoke_when_unused_ms >= 0 && obs->old_key_usage_known &&
 	    obs->now < unused_since) {
+		char used[32] = "?", until[32] = "?";
+
+		kr_time_format_rfc3339(obs->old_key_last_used_at, used, sizeof(used));
+		kr_time_format_rfc3339(unused_since, until, sizeof(until));
 		kr_act(out, KR_ACTION_WAIT,
-		       "holding the revoke: key %s was used recently; waiting "
-		       "until it is unused for %llds",
-		       kr_old_id(obs), (long long)(spec->revoke_when_unused_ms / 1000));
+		       "holding the revoke: key %s was last used at %s; waiting "
+		       "until it is unused for %llds (%s at the earliest)",
+		       kr_old_id(obs), used, (long long)(spec->revoke_when_unused_ms / 1000),
+		       until);
 		out->requeue_after_ms = kr_until_ms(obs->now, unused_since);
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "OldKeyInUse", "%s", out->reason);
 		return;

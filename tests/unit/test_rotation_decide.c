@@ -1069,6 +1069,7 @@ static void test_revoke_waits_for_unused_old_key(void **state)
 	struct world w;
 	struct kr_action a;
 	unsigned seed = 5;
+	char used[32];
 
 	(void)state;
 	world_init(&w, ",\"validationPeriod\":\"0s\",\"revokeWhenUnusedFor\":\"5m\"");
@@ -1084,6 +1085,9 @@ static void test_revoke_waits_for_unused_old_key(void **state)
 	decide(&w, &a);
 	assert_int_equal(a.type, KR_ACTION_WAIT);
 	assert_string_equal(a.conditions[KR_COND_DEGRADED].reason, "OldKeyInUse");
+	kr_time_format_rfc3339(w.last_used, used, sizeof(used));
+	assert_non_null(strstr(a.conditions[KR_COND_DEGRADED].message, used)); /* the last use */
+	assert_non_null(strstr(a.conditions[KR_COND_DEGRADED].message, "unused for 300s"));
 	assert_int_equal(a.requeue_after_ms, 240000);
 	w.now += 240;
 	decide(&w, &a);
