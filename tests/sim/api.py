@@ -6,7 +6,8 @@ Routes: GET /health (public), GET /metrics (Prometheus text: http_requests_total
 GET /api/v1/ping (needs X-API-Key). Environment: PORT (0 = any free port), VALKEY_ADDR
 (host:port), VALKEY_PASSWORD, VALKEY_USERNAME, VALKEY_DB (optional), KEY_STORE_AS
 (sha256 | plaintext), ACTIVE_SET, META_KEY, POD_READY_FILE (written once listening, as JSON
-{"port": N}). Stops cleanly on SIGTERM. Python 3 standard library only; read `KeyValidator`
+{"port": N}), LAST_USED_EVERY (seconds between last_used_at writes per key, default 60; tests of
+`revokeWhenUnusedFor` lower it). Stops cleanly on SIGTERM. Python 3 standard library only; read `KeyValidator`
 as a reference for your own service's check.
 """
 import datetime
@@ -134,6 +135,8 @@ def main():
     Handler.validator = KeyValidator(client, env.get("KEY_STORE_AS", "sha256"),
                                      env.get("ACTIVE_SET", "api_keys:active"),
                                      env.get("META_KEY", "api_key:{id}:meta"))
+    if env.get("LAST_USED_EVERY"):
+        Handler.validator.LAST_USED_EVERY = float(env["LAST_USED_EVERY"])
     Handler.metrics = Metrics()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", int(env.get("PORT", "0"))), Handler)
     server.daemon_threads = True

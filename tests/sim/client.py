@@ -7,6 +7,9 @@ Secret via secretKeyRef; read once at start, like a real process reading its env
 RATE (requests per second, default 10), POD_STATE_DIR (counters.json is written there,
 atomically, after every request: {"name", "keyId", "ok", "unauthorized", "errors", "other"}),
 POD_READY_FILE (written at start). Stops on SIGTERM after writing its counters.
+ONLY_KEY_ID (failure injection, optional): a consumer that works only with the key of this id;
+started with any other key it sends a corrupted one (a consumer broken on the new key, so the
+401 gate has something to see).
 """
 import hashlib
 import json
@@ -42,6 +45,9 @@ def main():
                 "keyId": hashlib.sha256(key.encode()).hexdigest()[:12] if key else "",
                 "ok": 0, "unauthorized": 0, "errors": 0, "other": 0}
     path = os.path.join(state, "counters.json")
+    only = env.get("ONLY_KEY_ID")
+    if key and only and counters["keyId"] != only:
+        key = key[::-1]  # the same length and alphabet, never a valid key
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     write_json(path, counters)

@@ -1,0 +1,417 @@
+"""e2e_lib.py - what the end-to-end scenarios stand on: a cluster fixture (the simulated cluster
+of tests/sim, swappable for a real one), the keyrotator controller as a child process, the
+KeyRotation object, and readers for what consumers saw (401s, pod starts, the key store).
+
+Only Python's standard library. Raw keys never leave this process: they are compared by id
+(first 12 hex of SHA-256) in every message.
+"""
+import base64
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SIM = os.path.join(REPO, "tests", "sim")
+sys.path.insert(0, SIM)
+import cluster  # noqa: E402
+import resp  # noqa: E402
+
+KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations"
+DEPLOY_PATH = "/apis/apps/v1/namespaces/%s/deployments"
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+CONSUMERS = ("sirius-ui", "sirius-engine")
+wait_for = cluster.wait_for
+
+
+def key_id(key):
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def member(key, store_as="sha256"):
+    return hashlib.sha256(key.encode()).hexdigest() if store_as == "sha256" else key
+
+
+def free_port():
+    return cluster.free_port()
+
+
+def ping(url, key=None, timeout=3):
+    """HTTP status of GET <url>/api/v1/ping with X-API-Key (None: no answer)."""
+    headers = {"Connection": "close"}
+    if key is not None:
+        headers["X-API-Key"] = key
+    req = urllib.request.Request(url.rstrip("/") + "/api/v1/ping", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def binary():
+    """The keyrotator binary: $KR_BINARY (ctest sets it), else the first build dir that has one."""
+    if os.environ.get("KR_BINARY"):
+        return os.environ["KR_BINARY"]
+    for d in ("build", "build-e2e"):
+        p = os.path.join(REPO, d, "controller", "keyrotator")
+        if os.access(p, os.X_OK):
+            return p
+    raise RuntimeError("no keyrotator binary: set KR_BINARY or build into build/")
+
+
+class SimFixture:
+    """The simulated cluster (tests/sim/cluster.py): kubeapi + redis-server + the workload
+    simulator (+ prometheus). Everything runs on loopback under `root`; down() stops it all.
+
+    The interface the scenarios use (a fixture for a real cluster provides the same):
+    kubeconfig, namespace, valkey_addr, api_url, prometheus_url, store_as; api(), valkey(),
+    pod_events(), counters(), create_consumer(), add_env(), delete_deployment(), flush_keystore(),
+    secret_key()."""
+
+    real = False
+
+    def __init__(self, root, prometheus=False, client_rate=10):
+        self.root = root
+        self.c = cluster.Cluster(root, seed_key=True, prometheus=prometheus,
+                                 client_rate=client_rate, rollout_delay=0.2)
+
+    def up(self):
+        self.c.__enter__()
+        self.kubeconfig, self.namespace = self.c.kubeconfig, cluster.NAMESPACE
+        self.valkey_addr = "127.0.0.1:%d" % self.c.valkey_port
+        self.api_url = self.c.api_url
+        self.prometheus_url = getattr(self.c, "prometheus_url", None)
+        self.store_as = self.c.store_as
+        for name in ("sirius-api",) + CONSUMERS:
+            self.wait_rollout(name, timeout=30)
+        wait_for(lambda: ping(self.api_url, self.secret_key()) == 200, 20, "the api Service")
+        return self
+
+    def down(self):
+        self.c.down()
+
+    # ---- the API server ----
+    def api(self, method, path, body=None, ctype="application/json"):
+        return self.c.api(method, path, body, ctype)
+
+    def rollout_complete(self, name):
+        code, d = self.api("GET", DEPLOY_PATH % self.namespace + "/" + name)
+        if code != 200:
+            return False
+        st, want = d.get("status") or {}, d["spec"].get("replicas", 1)
+        return (st.get("observedGeneration", 0) >= d["metadata"]["generation"] and
+                st.get("updatedReplicas", 0) == st.get("availableReplicas", 0) ==
+                st.get("replicas", 0) == want)
+
+    def wait_rollout(self, name, timeout=30):
+        wait_for(lambda: self.rollout_complete(name), timeout, "rollout of " + name)
+
+    def secret_key(self):
+        """The key in the consumers' Secret now (raw: keep it in memory, print only its id)."""
+        code, s = self.api("GET", "/api/v1/namespaces/%s/secrets/%s" % (
+            self.namespace, cluster.SECRET))
+        if code != 200:
+            raise RuntimeError("GET Secret %s: HTTP %d" % (cluster.SECRET, code))
+        return base64.b64decode(s["data"][cluster.SECRET_KEY]).decode()
+
+    def create_consumer(self, name, replicas=1, env=()):
+        """Another client Deployment reading the key from the Secret (like sirius-ui)."""
+        self.c.create_deployment(name, "sim/client", [
+            {"name": "API_URL", "value": self.api_url}, {"name": "NAME", "value": name},
+            {"name": "RATE", "value": "5"},
+            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
+                "name": cluster.SECRET, "key": cluster.SECRET_KEY}}}] + list(env),
+            replicas=replicas)
+        self.wait_rollout(name)
+
+    def add_env(self, deployment, name, value):
+        """Append an env var to the first container (restarts the workload's pods)."""
+        code, obj = self.api("PATCH", DEPLOY_PATH % self.namespace + "/" + deployment, [
+            {"op": "add", "path": "/spec/template/spec/containers/0/env/-",
+             "value": {"name": name, "value": value}}], JSON_PATCH)
+        if code != 200:
+            raise RuntimeError("PATCH %s: HTTP %d %s" % (deployment, code, obj))
+        self.wait_rollout(deployment)
+
+    def delete_deployment(self, name):
+        code, _ = self.api("DELETE", DEPLOY_PATH % self.namespace + "/" + name)
+        if code not in (200, 202):
+            raise RuntimeError("DELETE %s: HTTP %d" % (name, code))
+
+    # ---- the key store ----
+    def valkey(self):
+        return self.c.valkey()
+
+    def flush_keystore(self):
+        v = self.valkey()
+        try:
+            v.command("FLUSHALL")
+        finally:
+            v.close()
+
+    # ---- what the pods did (tests/sim state dir) ----
+    def pod_events(self):
+        with open(os.path.join(self.c.state_dir, "events.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def counters(self, workloads=CONSUMERS):
+        """counters.json of every client pod ever started for `workloads`."""
+        out = []
+        for path in glob.glob(os.path.join(self.c.state_dir, "pods", "*", "counters.json")):
+            try:
+                with open(path) as f:
+                    c = json.load(f)
+            except (OSError, ValueError):  # being replaced right now: read it again
+                time.sleep(0.01)
+                with open(path) as f:
+                    c = json.load(f)
+            if c.get("name") in workloads:
+                out.append(c)
+        return out
+
+
+def make_fixture(root, **kw):
+    """KEYROTATOR_E2E_KUBECONFIG selects a real cluster (see README "End-to-end tests")."""
+    if os.environ.get("KEYROTATOR_E2E_KUBECONFIG"):
+        import unittest
+        raise unittest.SkipTest(
+            "KEYROTATOR_E2E_KUBECONFIG is set, but the real-cluster fixture is not written "
+            "yet: these scenarios need consumer pods whose 401 counters and start times the "
+            "test can read; see the README's End-to-end tests section")
+    return SimFixture(root, **kw)
+
+
+class Controller:
+    """One `keyrotator run` process; start/kill/stop it any number of times."""
+
+    def __init__(self, fx, workdir, instance="e2e", leader_elect=False, extra=()):
+        self.fx, self.instance, self.leader_elect = fx, instance, leader_elect
+        self.log_path = os.path.join(workdir, "controller-%s.log" % instance)
+        self.extra, self.proc = list(extra), None
+        self.starts = 0
+
+    def start(self):
+        self.metrics_port, self.health_port = free_port(), free_port()
+        cmd = [binary(), "run", "--kubeconfig", self.fx.kubeconfig, "--namespace",
+               self.fx.namespace, "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
+               "--health-addr", "127.0.0.1:%d" % self.health_port, "--instance", self.instance,
+               "--keystore-timeout", "1000"] + self.extra
+        if self.leader_elect:
+            cmd += ["--leader-elect", "--leader-election-namespace", self.fx.namespace]
+        if cluster.SETPRIV:
+            cmd = [cluster.SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        self.starts += 1
+        wait_for(lambda: self._alive() and self._get("/readyz", self.health_port) == 200, 20,
+                 "keyrotator %s /readyz" % self.instance)
+        return self
+
+    def _alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("keyrotator %s exited %s; see %s" % (
+                self.instance, self.proc.returncode, self.log_path))
+        return True
+
+    @staticmethod
+    def _get(path, port):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
+                return r.status if path != "/metrics" else r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    def metric(self, name):
+        """Sum of the samples of metric `name` (a full name with labels, or a bare name)."""
+        text = self._get("/metrics", self.metrics_port) or ""
+        total = None
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{") or line == name:
+                if "{" not in name or line.startswith(name):
+                    total = (total or 0) + float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        """SIGTERM; returns the exit code."""
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def log_lines(self, level=None):
+        out = []
+        with open(self.log_path, errors="replace") as f:
+            for line in f:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue
+                if level is None or d.get("level") in level:
+                    out.append(d)
+        return out
+
+    def tail(self, n=40):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def keyrotation(fx, name="sirius-service-key", stages=None, analysis=False, **spec):
+    """A KeyRotation like manifests/examples/sirius-keyrotation.yaml, at test speed."""
+    stages = stages or [["sirius-api"], ["sirius-ui"], ["sirius-engine"]]
+    names = ("api", "ui", "engine", "extra")
+    body = {"secretRef": {"name": cluster.SECRET, "key": cluster.SECRET_KEY},
+            "keyStore": {"address": fx.valkey_addr, "storeAs": fx.store_as},
+            "key": {"prefix": "sk_", "bytes": 32},
+            "stages": [{"name": names[i], "timeout": "60s",
+                        "workloads": [{"kind": "Deployment", "name": w} for w in ws]}
+                       for i, ws in enumerate(stages)],
+            "validationPeriod": "2s",
+            "verify": {"url": fx.api_url.rstrip("/") + "/api/v1/ping", "header": "X-API-Key"}}
+    if analysis:
+        body["analysis"] = {
+            "prometheus": {"url": fx.prometheus_url, "query":
+                           'sum(rate(http_requests_total{job="sirius-api",code="401"}[5s]))'
+                           ' or vector(0)'},
+            "interval": "1s", "threshold": 0.5, "failureLimit": 2, "errorLimit": 4}
+    body.update(spec)
+    return {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
+            "metadata": {"name": name, "namespace": fx.namespace}, "spec": body}
+
+
+class Rotation:
+    """The KeyRotation object of a scenario: create, trigger, read status and Events."""
+
+    def __init__(self, fx, obj):
+        self.fx, self.name = fx, obj["metadata"]["name"]
+        self.path = KR_PATH % fx.namespace + "/" + self.name
+        code, res = fx.api("POST", KR_PATH % fx.namespace, obj)
+        if code != 201:
+            raise RuntimeError("creating KeyRotation: HTTP %d %s" % (code, res))
+
+    def get(self):
+        code, obj = self.fx.api("GET", self.path)
+        if code != 200:
+            raise RuntimeError("GET %s: HTTP %d" % (self.path, code))
+        return obj
+
+    def status(self):
+        return self.get().get("status") or {}
+
+    def annotate(self, key, value):
+        code, obj = self.fx.api("PATCH", self.path, {"metadata": {"annotations": {key: value}}},
+                                MERGE)
+        if code != 200:
+            raise RuntimeError("PATCH %s: HTTP %d %s" % (self.path, code, obj))
+
+    def rotate(self, value=None, emergency=False):
+        self.annotate("keyrotator.io/emergency" if emergency else "keyrotator.io/rotate",
+                      value or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+    def wait(self, pred, timeout, what):
+        return wait_for(lambda: (lambda st: st if pred(st) else None)(self.status()),
+                        timeout, what)
+
+    def wait_adopted(self, timeout=20):
+        return self.wait(lambda st: (st.get("currentKey") or {}).get("id"), timeout,
+                         "the controller to adopt the current key")
+
+    def wait_finished(self, n_history, timeout):
+        return self.wait(lambda st: len(st.get("history") or []) >= n_history and
+                         st.get("phase") in ("Idle", "Failed"), timeout,
+                         "history entry %d (rotation finished)" % n_history)
+
+    def events(self):
+        """This object's Events, in the order they were created (the name's nanosecond part)."""
+        code, lst = self.fx.api("GET", "/api/v1/namespaces/%s/events" % self.fx.namespace)
+        if code != 200:
+            raise RuntimeError("list events: HTTP %d" % code)
+        evs = [e for e in lst.get("items") or []
+               if (e.get("involvedObject") or {}).get("name") == self.name]
+        return sorted(evs, key=lambda e: int(e["metadata"]["name"].rsplit(".", 1)[1], 16))
+
+
+def condition(status, ctype):
+    return next((c for c in status.get("conditions") or [] if c.get("type") == ctype), {})
+
+
+class KeyWatcher(threading.Thread):
+    """Polls the key store every 20 ms and records (CLOCK_MONOTONIC) when each watched member
+    appeared and disappeared, so a test can order the revoke against pod stops."""
+
+    def __init__(self, fx, active_set="api_keys:active"):
+        super().__init__(daemon=True)
+        self.fx, self.active_set = fx, active_set
+        self.members = {}  # member -> {"present": bool, "gone_at": mono, "back_at": mono}
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.all_members = set()
+
+    def watch(self, mem):
+        with self.lock:
+            self.members.setdefault(mem, {"present": None, "gone_at": None, "back_at": None})
+
+    def run(self):
+        v = None
+        while not self.stopping.is_set():
+            try:
+                if v is None:
+                    v = self.fx.valkey()
+                now = time.monotonic()
+                present = {m.decode() for m in v.command("SMEMBERS", self.active_set) or []}
+                with self.lock:
+                    self.all_members |= present
+                    for m, st in self.members.items():
+                        p = m in present
+                        if st["present"] and not p and st["gone_at"] is None:
+                            st["gone_at"] = now
+                        if st["present"] is False and p:
+                            st["back_at"] = now
+                        st["present"] = p
+            except (OSError, EOFError, resp.RespError):
+                v = None
+            self.stopping.wait(0.02)
+        if v is not None:
+            v.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.join(5)
+
+
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
