@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# demo.sh - the main job: build keyrotator and show what it does today, on a local
-# simulated cluster (tests/kubeapi over HTTPS) and a real redis-server, all on loopback.
-# Safe to run twice; everything it starts is stopped and removed on exit or Ctrl-C.
-# Usage: tests/demo.sh [--keep]   (--keep leaves the servers running until Ctrl-C)
+# demo.sh - the main job: build keyrotator and watch it rotate an API key with zero downtime on
+# a local simulated cluster (tests/sim: an API server, Valkey, prometheus, and api/ui/engine
+# pods sending real traffic), all on loopback. Safe to run twice; everything it starts is
+# stopped and removed on exit or Ctrl-C.
+# Usage: tests/demo.sh [--keep]   (--keep leaves the cluster and controller up until Ctrl-C)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
@@ -10,19 +11,29 @@ keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 
 kr_install_packages
-echo "==> building (build/)"
-kr_build "$KR_ROOT/build"
-bin=$KR_ROOT/build/controller/keyrotator
+if [ -n "${KR_DEMO_BINARY:-}" ]; then # tests (demo_smoke) pass the binary they built
+  bin=$KR_DEMO_BINARY
+else
+  echo "==> building (build/)"
+  kr_build "$KR_ROOT/build"
+  bin=$KR_ROOT/build/controller/keyrotator
+fi
 
 work=$(mktemp -d /tmp/keyrotator-demo.XXXXXX)
-pids=()
+ctl_pid=
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  trap - EXIT INT TERM
+  echo
+  echo "==> stopping the controller and the cluster, removing $work"
+  [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null || true
+  python3 "$KR_ROOT/tests/sim/cluster.py" down --dir "$work/cluster" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [ -t 1 ]; then bold=$'\033[1m' off=$'\033[0m'; else bold= off=; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
 
 # wait_for DESCRIPTION SECONDS COMMAND...: poll COMMAND every 0.1 s until it succeeds.
 wait_for() {
@@ -33,56 +44,103 @@ wait_for() {
     sleep 0.1
   done
 }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step "starting the simulated cluster: API server, Valkey (redis-server), prometheus, and Sirius"
+echo "    sirius-api (2 pods) checks X-API-Key against Valkey; sirius-ui (2) and sirius-engine (1)"
+echo "    call it 10 times a second each with the key from Secret sirius-api-key, counting 401s."
+python3 "$KR_ROOT/tests/sim/cluster.py" up --dir "$work/cluster" --seed-key --prometheus --detach \
+  >/dev/null
+# shellcheck disable=SC1091
+source "$work/cluster/cluster.env"
+export KUBECONFIG NAMESPACE VALKEY_ADDR VALKEY_PASSWORD API_SERVICE_URL SIM_STATE_DIR
+echo "    kubeconfig:  $KUBECONFIG"
+echo "    Valkey:      $VALKEY_ADDR      api Service: $API_SERVICE_URL"
+echo "    prometheus:  $PROMETHEUS_URL (scrapes every api pod each second)"
 
-step "keyrotator --help"
-"$bin" --help
+step "starting the controller: keyrotator run"
+metrics_port=$(free_port)
+health_port=$(free_port)
+"$bin" run --kubeconfig "$KUBECONFIG" --namespace "$NAMESPACE" \
+  --metrics-addr "127.0.0.1:$metrics_port" --health-addr "127.0.0.1:$health_port" \
+  --instance demo >"$work/controller.log" 2>&1 &
+ctl_pid=$!
+wait_for "the controller's /readyz" 30 curl -fsS "http://127.0.0.1:$health_port/readyz"
+echo "    metrics: http://127.0.0.1:$metrics_port/metrics   JSON logs: $work/controller.log"
 
-step "starting a local Kubernetes API server (HTTPS, generated CA, bearer token)"
-python3 "$KR_ROOT/tests/kubeapi/kubeapi.py" --port 0 --token "demo-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')" \
-  --tls-dir "$work/tls" --ready-file "$work/kubeapi.ready" --kubeconfig-out "$work/kubeconfig" \
-  --crd "$KR_ROOT/crds/keyrotator.io_keyrotations.yaml" --namespace sirius \
-  >"$work/kubeapi.log" 2>&1 &
-pids+=($!)
-wait_for "the API server" 30 test -s "$work/kubeapi.ready"
-echo "kubeconfig: $work/kubeconfig (server $(cut -d' ' -f2 "$work/kubeapi.ready"))"
+step "applying a KeyRotation (manifests/examples/sirius-keyrotation.yaml at demo speed)"
+cat >"$work/keyrotation.yaml" <<EOF
+# As the example, with this cluster's addresses, no Valkey password, no sirius-scanner, and
+# seconds instead of minutes (interval 2s, validationPeriod 6s, a 10s rate window).
+apiVersion: keyrotator.io/v1alpha1
+kind: KeyRotation
+metadata:
+  name: sirius-service-key
+  namespace: sirius
+spec:
+  secretRef: {name: sirius-api-key, key: SIRIUS_API_KEY}
+  keyStore:
+    address: "$VALKEY_ADDR"
+    activeSet: "api_keys:active"
+    metaKey: "api_key:{id}:meta"
+    bootstrapKey: "api_keys:bootstrap"
+    storeAs: sha256
+  key: {prefix: "sk_", bytes: 32}
+  stages:
+    - {name: api, workloads: [{kind: Deployment, name: sirius-api}], timeout: 60s}
+    - {name: ui, workloads: [{kind: Deployment, name: sirius-ui}], timeout: 60s}
+    - {name: engine, workloads: [{kind: Deployment, name: sirius-engine}], timeout: 60s}
+  analysis:
+    prometheus:
+      url: "$PROMETHEUS_URL"
+      query: sum(rate(http_requests_total{job="sirius-api",code="401"}[10s])) or vector(0)
+    interval: 2s
+    threshold: 0.5
+    failureLimit: 2
+    errorLimit: 4
+  validationPeriod: 6s
+  verify: {url: "$API_SERVICE_URL/api/v1/ping", header: X-API-Key}
+  historyLimit: 10
+EOF
+sed -n '/^apiVersion/,$p' "$work/keyrotation.yaml" | sed 's/^/    /'
+python3 "$KR_ROOT/tests/demo/watch.py" apply "$work/keyrotation.yaml"
+python3 "$KR_ROOT/tests/demo/watch.py" adopted sirius-service-key
 
-step "keyrotator doctor: can it reach the cluster, is the CRD installed, may it read Secrets?"
-"$bin" doctor --kubeconfig "$work/kubeconfig"
+step "what a rotation will do: keyrotator plan -f keyrotation.yaml"
+"$bin" plan -f "$work/keyrotation.yaml" | sed 's/^/    /' || true
 
-step "keyrotator schedule: when would \"0 3 1 */3 *\" (quarterly, 03:00 UTC) rotate?"
-"$bin" schedule "0 3 1 */3 *" --count 4
+step "the key store before: keyrotator keys list (ids only, never keys)"
+"$bin" keys list --addr "$VALKEY_ADDR" | sed 's/^/    /'
 
-step "starting redis-server (speaks Valkey's protocol) on a free loopback port"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-pids+=($!)
-wait_for "redis-server" 10 redis-cli -p "$port" ping
-export KEYROTATOR_VALKEY_ADDR=127.0.0.1:$port
+step "rotating, live (status, Events and the consumers' counters from the API and the pods)"
+rc=0
+python3 "$KR_ROOT/tests/demo/watch.py" rotate sirius-service-key -- \
+  "$bin" kubectl rotate sirius-service-key -n "$NAMESPACE" --kubeconfig "$KUBECONFIG" || rc=$?
 
-step "the runbook by hand, with keyrotator keys: create a key (printed once), list, verify"
-key=$("$bin" keys create --label demo-1 --prefix sk_)
-echo "created a key; its value stays in a shell variable and is not shown here"
-"$bin" keys list
-"$bin" keys verify "$key" && echo "verify: active (exit 0)"
+step "the key store after: keyrotator keys list"
+"$bin" keys list --addr "$VALKEY_ADDR" | sed 's/^/    /'
 
-step "incident: Valkey data loss (FLUSHALL), then keys reconcile restores it from the deployed key"
-redis-cli -p "$port" flushall >/dev/null
-"$bin" keys verify "$key" || echo "verify: not active (exit $?) - consumers would get 401 now"
-DEMO_KEY=$key "$bin" keys reconcile --key-from-env DEMO_KEY
-"$bin" keys verify "$key" && echo "verify: active again (exit 0)"
+cat <<EOF
 
-step "revoke it: the old key now fails verification"
-"$bin" keys revoke "$key"
-"$bin" keys verify "$key" || echo "verify: revoked (exit $?)"
-unset key
-
-echo
-echo "Done. The controller (keyrotator run) and live rotations arrive with the next issues."
+${bold}Poke at it${off}$([ "$keep" -eq 1 ] || echo " (run 'bash tests/demo.sh --keep' to keep it all up)"):
+  export KUBECONFIG=$KUBECONFIG
+  $bin kubectl status sirius-service-key -n sirius      # status, per stage
+  $bin kubectl history sirius-service-key -n sirius     # past rotations
+  $bin keys list --addr $VALKEY_ADDR                   # the key store, ids only
+  $bin kubectl rotate sirius-service-key -n sirius      # another rotation
+  $bin kubectl rotate sirius-service-key -n sirius --emergency "leaked"
+  # or the raw API call the plugin makes (token and CA in \$KUBECONFIG):
+  curl --cacert $work/cluster/tls/ca.crt -H "Authorization: Bearer sim-admin-token" \\
+    -H 'Content-Type: application/merge-patch+json' -X PATCH \\
+    -d '{"metadata":{"annotations":{"keyrotator.io/rotate":"'\$(date +%s)'"}}}' \\
+    $KUBEAPI_URL/apis/keyrotator.io/v1alpha1/namespaces/sirius/keyrotations/sirius-service-key
+  KUBECONFIG=$KUBECONFIG NAMESPACE=sirius SIM_STATE_DIR=$SIM_STATE_DIR VALKEY_ADDR=$VALKEY_ADDR API_SERVICE_URL=$API_SERVICE_URL \\
+    python3 $KR_ROOT/tests/demo/watch.py rotate sirius-service-key -- true   # watch the next one
+  controller logs: $work/controller.log   metrics: http://127.0.0.1:$metrics_port/metrics
+EOF
 if [ "$keep" -eq 1 ]; then
-  echo "Servers still running: KUBECONFIG=$work/kubeconfig, KEYROTATOR_VALKEY_ADDR=$KEYROTATOR_VALKEY_ADDR"
-  echo "Press Ctrl-C to stop and clean up."
+  echo
+  echo "Everything stays up. Press Ctrl-C to stop the controller and the cluster and clean up."
   while sleep 3600; do :; done
 fi
+exit "$rc"

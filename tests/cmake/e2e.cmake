@@ -1,0 +1,14 @@
+# End-to-end scenarios (tests/e2e, issue #7): the real controller on the simulated cluster with
+# real traffic (zero 401s), and the demo's smoke run. Included by tests/CMakeLists.txt, which
+# defines Python3_EXECUTABLE.
+add_test(NAME e2e_scenarios
+         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_e2e
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+set_tests_properties(e2e_scenarios PROPERTIES LABELS "e2e;redis;apiserver;prometheus"
+  TIMEOUT 420 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
+
+# The README's main job, without a terminal: it must exit 0 after its summary (tests/demo/smoke.sh
+# checks the summary's lines). KR_DEMO_BINARY skips the demo's own build of build/.
+add_test(NAME demo_smoke COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/demo/smoke.sh)
+set_tests_properties(demo_smoke PROPERTIES LABELS "e2e;redis;apiserver;prometheus" TIMEOUT 300
+  ENVIRONMENT "KR_DEMO_BINARY=$<TARGET_FILE:keyrotator>")
