@@ -41,5 +41,8 @@ kr_security_py(test_scan_keys)
 kr_security_py(test_source_audit)
 if(TARGET keyrotator)
   kr_security_py(test_rbac_needs ENV "KR_YAML2JSON=$<TARGET_FILE:yaml2json>" LABELS packaging)
+  kr_security_test(test_security_endpoints INTEGRATION LABELS "apiserver;redis"
+                   LIBS kr_base PkgConfig::CURL)
+  add_dependencies(test_security_endpoints keyrotator)
 endif()
 kr_security_test(test_secret_wipe LIBS kr_base LINK_OPTIONS -Wl,--wrap=free)
