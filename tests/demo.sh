@@ -20,11 +20,12 @@ else
 fi
 
 work=$(mktemp -d /tmp/keyrotator-demo.XXXXXX)
-ctl_pid=
+ctl_pid= sleep_pid=
 cleanup() {
   trap - EXIT INT TERM
   echo
   echo "==> stopping the controller and the cluster, removing $work"
+  [ -n "$sleep_pid" ] && kill "$sleep_pid" 2>/dev/null
   [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null || true
   python3 "$KR_ROOT/tests/sim/cluster.py" down --dir "$work/cluster" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -141,6 +142,10 @@ EOF
 if [ "$keep" -eq 1 ]; then
   echo
   echo "Everything stays up. Press Ctrl-C to stop the controller and the cluster and clean up."
-  while sleep 3600; do :; done
+  while :; do # `wait` returns at once when a signal arrives; a foreground sleep would not
+    sleep 3600 &
+    sleep_pid=$!
+    wait "$sleep_pid" || true
+  done
 fi
 exit "$rc"

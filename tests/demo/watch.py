@@ -103,6 +103,7 @@ class View:
 
     def __init__(self, name):
         self.name, self.block_lines, self.last_key = name, 0, None
+        self.last_event = None  # (reason, message): the controller repeats some; show once
         self.t0 = time.monotonic()
 
     def show(self, new_events, st, cons):
@@ -111,6 +112,9 @@ class View:
         if TTY and self.block_lines:
             out.append("\033[%dF\033[J" % self.block_lines)
         for e in new_events:
+            if (e.get("reason"), e.get("message")) == self.last_event:
+                continue
+            self.last_event = (e.get("reason"), e.get("message"))
             color = RED if e.get("type") == "Warning" else ""
             stamp = (e.get("lastTimestamp") or e["metadata"].get("creationTimestamp") or "")[11:19]
             out.append("%s  %s%-8s %-20s%s %s\n" % (stamp, color, e.get("type", ""),
