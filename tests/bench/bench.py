@@ -33,7 +33,13 @@ def parse_args(argv):
                     "build/controller/keyrotator, build-bench/controller/keyrotator)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke: 20 KeyRotations, 1 repeat, short windows (< 60 s)")
-    ap.add_argument("--sizes", default="100,1000,10000", help="numbers of KeyRotations")
+    ap.add_argument("--sizes", default="100,1000", help="numbers of KeyRotations")
+    ap.add_argument("--large", action="store_true",
+                    help="also N=10000 (run --large-repeat times; minutes, see README)")
+    ap.add_argument("--large-repeat", type=int, default=1,
+                    help="runs of sizes above the focus size (default 1)")
+    ap.add_argument("--cold-timeout", type=float, default=180.0,
+                    help="give up a cold start after this many seconds (the size is cut short)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure; median reported")
     ap.add_argument("--json", help="JSON output (default: <build dir>/bench.json)")
     ap.add_argument("--focus", type=int, help="size for idle, Secrets, latency and "
@@ -60,7 +66,8 @@ def parse_args(argv):
     if a.quick:
         a.sizes, a.repeat, a.idle_seconds, a.secrets = "20", 1, 6.0, 500
         a.latency_samples, a.throughput, a.namespaces = 10, "20", 2
-    a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()})
+    a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()} |
+                     ({10000} if a.large else set()))
     a.throughput = [int(x) for x in a.throughput.split(",") if x.strip()]
     if a.focus is None:
         below = [n for n in a.sizes if n <= 1000]
@@ -84,6 +91,10 @@ def git_commit():
                               capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
+
+
+def secs(x):
+    return "n/a" if x is None else "%.3f" % x
 
 
 class Bench:
@@ -111,20 +122,24 @@ class Bench:
         try:
             run.cold_start()
             o = run.out
-            self.log("N=%d #%d: readyz %.3f s, reconciled %.3f s, all Ready %s, RSS %d KiB" % (
-                n, rep + 1, o["readyz_s"], o["reconciled_s"],
-                "%.3f s" % o["all_ready_s"] if o["all_ready_s"] is not None else "n/a",
-                o["rss"]["VmRSS"]))
-            if n and o["all_ready_s"] is None and self.rotations:
-                self.log("no KeyRotation became Ready: rotation figures skipped "
-                         "(observe-only controller?)")
-                self.rotations = False
+            self.log("N=%d #%d: readyz %s s, reconciled %s s, all Ready %s s (%d), RSS %d KiB"
+                     % (n, rep + 1, secs(o["readyz_s"]), secs(o["reconciled_s"]),
+                        secs(o["all_ready_s"]), o["ready_count"], o["rss"]["VmRSS"]))
+            if n and o["all_ready_s"] is None:
+                if run.watch.with_status == 0 and self.rotations:
+                    self.log("no KeyRotation got a status: rotation figures skipped "
+                             "(observe-only controller?)")
+                    self.rotations = False
+                elif run.watch.with_status:
+                    self.log("N=%d: cold start did not finish within --cold-timeout %.0f s; "
+                             "this size is cut short" % (n, a.cold_timeout))
+                    return run.out
             if n == a.focus:
                 self.focus(run, rep)
             if n:
                 run.restart()
-                self.log("N=%d #%d: restart to all reconciled %.3f s" % (
-                    n, rep + 1, o["restart_reconciled_s"]))
+                self.log("N=%d #%d: restart to all reconciled %s s" % (
+                    n, rep + 1, secs(o["restart_reconciled_s"])))
         finally:
             run.close()
         return run.out
@@ -148,7 +163,8 @@ class Bench:
                 tp["finished"], "%.2f" % tp["seconds"] if tp["seconds"] else "n/a",
                 tp["api_writes_per_rotation"]))
 
-    def main(self):
+    def main(self, save):
+        """Runs every size (saving the figures so far after each); returns the seconds."""
         a = self.args
         t0 = now()
         seeds = {0: self.seed(0)}
@@ -156,9 +172,11 @@ class Bench:
             self.runs.setdefault(0, []).append(self.run_size(0, seeds[0], rep))
         for n in a.sizes:
             seeds[n] = self.seed(n)
-            for rep in range(a.repeat):
+            reps = a.repeat if n <= a.focus else min(a.repeat, a.large_repeat)
+            for rep in range(reps):
                 self.runs.setdefault(n, []).append(self.run_size(n, seeds[n], rep))
             shutil.rmtree(seeds[n], ignore_errors=True)
+            save(now() - t0)
         return now() - t0
 
     def close(self):
@@ -173,25 +191,30 @@ def main(argv=None):
     os.makedirs(root, exist_ok=True)
     out = a.json or os.path.join(os.path.dirname(os.path.dirname(binary)), "bench.json")
     b = Bench(a, binary, root)
+    docs = []
+
+    def save(elapsed):
+        doc = benchreport.summarize(b.runs, a, b.rotations)
+        doc.update({"machine": machine(), "commit": git_commit(), "binary": binary,
+                    "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+                        "%Y-%m-%dT%H:%M:%SZ"),
+                    "elapsed_s": round(elapsed, 1),
+                    "config": {"sizes": a.sizes, "repeat": a.repeat, "focus": a.focus,
+                               "largeRepeat": a.large_repeat, "coldTimeout": a.cold_timeout,
+                               "workers": a.workers, "leaderElect": not a.no_leader_elect,
+                               "idleSeconds": a.idle_seconds, "secrets": a.secrets,
+                               "secretKiB": a.secret_kib, "latencySamples": a.latency_samples,
+                               "throughput": a.throughput, "quick": a.quick}})
+        with open(out + ".tmp", "w") as f:
+            json.dump(doc, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(out + ".tmp", out)
+        docs[:] = [doc]
     try:
-        elapsed = b.main()
+        save(b.main(save))
     finally:
         b.close()
-    doc = benchreport.summarize(b.runs, a, b.rotations)
-    doc.update({"machine": machine(), "commit": git_commit(), "binary": binary,
-                "date": datetime.datetime.now(datetime.timezone.utc).strftime(
-                    "%Y-%m-%dT%H:%M:%SZ"),
-                "elapsed_s": round(elapsed, 1),
-                "config": {"sizes": a.sizes, "repeat": a.repeat, "focus": a.focus,
-                           "workers": a.workers, "leaderElect": not a.no_leader_elect,
-                           "idleSeconds": a.idle_seconds, "secrets": a.secrets,
-                           "secretKiB": a.secret_kib, "latencySamples": a.latency_samples,
-                           "throughput": a.throughput, "quick": a.quick}})
-    with open(out + ".tmp", "w") as f:
-        json.dump(doc, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(out + ".tmp", out)
-    print(benchreport.table(doc))
+    print(benchreport.table(docs[0]))
     print("\nJSON: %s" % out)
     if not a.workdir and not a.keep:
         shutil.rmtree(root, ignore_errors=True)

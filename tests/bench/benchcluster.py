@@ -98,6 +98,7 @@ class KRWatch:
         self.ready = set()    # keys with Ready=True
         self.ready_at = {}    # key -> first time Ready=True
         self.done_at = {}     # (key, lastHandledRequest) -> time finished (phase Idle/Failed)
+        self.done_count = {}  # lastHandledRequest -> KeyRotations finished with it
         self.with_status = 0
         self.stopped = False
         kube = Kube(url)
@@ -136,6 +137,7 @@ class KRWatch:
                 self.ready.discard(k)
             if req and phase in ("Idle", "Failed") and (k, req) not in self.done_at:
                 self.done_at[(k, req)] = (t, phase)
+                self.done_count[req] = self.done_count.get(req, 0) + 1
             self.cond.notify_all()
 
     def _run(self):
