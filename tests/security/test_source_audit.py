@@ -7,12 +7,15 @@
 - Output: raw key bytes (kr_secret_data / kr_secret_mut) never reach a log call, an error
   message or a print, except `keyrotator keys create`, which prints the new key once by
   contract (DESIGN.md section 3).
+- TLS: only the Kubernetes client's curl setup touches certificate verification, and it
+  turns peer verification off only for the kubeconfig's insecure-skip-tls-verify.
 - Comparison: secret bytes are compared with kr_secret_memeq / kr_secret_equal
   (constant time), never memcmp/strcmp/strncmp/bcmp/strcasecmp against another
   non-constant value. Comparing with a string literal (a public constant) is allowed.
 
 Environment: KR_ROOT (the repository; default two levels up).
 """
+import functools
 import os
 import re
 import unittest
@@ -83,7 +86,12 @@ def calls(text, names):
         yield m.group(1), text[m.end():j - 1], text.count("\n", 0, m.start()) + 1
 
 
+@functools.lru_cache(maxsize=None)
 def sources():
+    return list(_sources())
+
+
+def _sources():
     files = sorted(SRC.rglob("*.c")) + sorted(SRC.rglob("*.h"))
     for f in files:
         raw = f.read_text(errors="replace")
@@ -135,6 +143,18 @@ class TestSourceAudit(unittest.TestCase):
                     bad.append(f"controller/{rel}:{line}: {name}() on secret bytes; use "
                                "kr_secret_memeq / kr_secret_equal")
         self.assertEqual(bad, [])
+
+    def test_tls_verification_is_turned_off_only_by_the_kubeconfig(self):
+        # curl verifies peer and host by default; only kube/curl.c may change that (for
+        # insecure-skip-tls-verify, and for tls-server-name, which it checks itself).
+        places = sorted({rel for rel, lit, text in sources()
+                         if re.search(r"CURLOPT_SSL_VERIFY(PEER|HOST)|CURLOPT_SSL_CTX_FUNCTION",
+                                      text)})
+        self.assertEqual(places, ["kube/curl.c"])
+        text = dict((rel, t) for rel, _, t in sources())["kube/curl.c"]
+        self.assertRegex(text, r"insecure_skip_tls_verify\)?\s*\{?\s*\n?\s*KR_KUBE_SET\(curl, "
+                         r"CURLOPT_SSL_VERIFYPEER, 0L\)")
+        self.assertEqual(text.count("CURLOPT_SSL_VERIFYPEER"), 1)
 
     def test_the_audit_catches_what_it_should(self):
         sample = strip_comments(
