@@ -610,6 +610,8 @@ static void fill_conditions(const struct kr_observed *obs, struct kr_action *out
 			"%s", st->rotation.reason);
 	if (!c[KR_COND_DEGRADED].reason[0] && out->type == KR_ACTION_REFUSE)
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "Refused", "%s", out->reason);
+	if (flight)
+		kr_hold_condition(out);
 	if (!c[KR_COND_DEGRADED].reason[0])
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_FALSE, "AsExpected", "%s",
 			"nothing needs attention");

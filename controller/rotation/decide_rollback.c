@@ -22,6 +22,36 @@ void kr_begin_rollback(const struct kr_observed *obs, struct kr_action *out, con
 	kr_event(out, true, "RollingBack", "rolling back: %s", reason);
 }
 
+/*
+ * A hold on the analysis gate: its Degraded message is kept in status.rotation.reason, so
+ * the decisions until the next measurement show it too (kr_hold_condition).
+ */
+static void hold_reason(struct kr_action *out)
+{
+	struct kr_rotation_progress *r = &out->status.rotation;
+
+	if (r->outcome == KR_OUTCOME_NONE)
+		snprintf(r->reason, KR_ROT_REASON_MAX, "%s",
+			 out->conditions[KR_COND_DEGRADED].message);
+}
+
+void kr_hold_condition(struct kr_action *out)
+{
+	const struct kr_rotation_progress *r = &out->status.rotation;
+
+	if (out->conditions[KR_COND_DEGRADED].reason[0] || r->outcome != KR_OUTCOME_NONE ||
+	    !r->reason[0] ||
+	    (r->step != KR_STEP_BASELINE && r->step != KR_STEP_ROLLOUT &&
+	     r->step != KR_STEP_VALIDATE))
+		return;
+	if (r->errors)
+		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "AnalysisInconclusive", "%s",
+			r->reason);
+	else if (r->failures)
+		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "UnauthorizedRateHigh", "%s",
+			r->reason);
+}
+
 static void record_value(const struct kr_observed *obs, struct kr_action *out)
 {
 	const struct kr_analysis_spec *a = &obs->spec->analysis;
@@ -32,6 +62,8 @@ static void record_value(const struct kr_observed *obs, struct kr_action *out)
 	out->status.has_rate = true;
 	out->status.unauthorized_rate = rate;
 	r->errors = 0;
+	if (r->outcome == KR_OUTCOME_NONE)
+		r->reason[0] = '\0'; /* the hold, if any, is over */
 	if (obs->status.rotation.step == KR_STEP_BASELINE) {
 		r->has_baseline = true;
 		r->baseline = rate;
@@ -49,6 +81,7 @@ static void record_value(const struct kr_observed *obs, struct kr_action *out)
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "UnauthorizedRateHigh",
 			"401 rate %.4g/s above %.4g/s (%d of %d)", rate, limit, r->failures,
 			a->failure_limit);
+		hold_reason(out);
 	}
 }
 
@@ -68,6 +101,7 @@ static void record_inconclusive(const struct kr_observed *obs, struct kr_action 
 	kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "AnalysisInconclusive",
 		"measurement %d of %d inconclusive: %s", r->errors, a->error_limit,
 		obs->measurement.error);
+	hold_reason(out);
 }
 
 void kr_record_measurement(const struct kr_observed *obs, struct kr_action *out)

@@ -60,6 +60,8 @@ bool kr_rollback_stages_done(const struct kr_observed *obs);
 bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out);
 /* Record a fresh measurement (obs->measurement) for the step in hand. */
 void kr_record_measurement(const struct kr_observed *obs, struct kr_action *out);
+/* While the analysis gate holds (failures or errors in a row), Degraded says why. */
+void kr_hold_condition(struct kr_action *out);
 /* Move into rollback (status only) with a reason. */
 void kr_begin_rollback(const struct kr_observed *obs, struct kr_action *out, const char *reason);
 

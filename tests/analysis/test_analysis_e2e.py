@@ -136,8 +136,11 @@ class Prometheus:
         except (OSError, KeyError, IndexError, ValueError):
             return None
 
-    def stop(self):
-        stop(self.p)
+    def kill(self):
+        """Gone at once (SIGTERM would flush the TSDB for seconds first)."""
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
 
 
 class AnalysisE2E(unittest.TestCase):
@@ -164,7 +167,7 @@ class AnalysisE2E(unittest.TestCase):
 
     def tearDown(self):
         rc = stop(self.ctl)
-        self.prom.stop()
+        self.prom.kill()
         for p in self.procs:
             p.close()
         self.counter.close()
@@ -339,7 +342,7 @@ class AnalysisE2E(unittest.TestCase):
     def test_prometheus_down_holds_then_rolls_back(self):
         self.create_rotation(dict(self.prom_analysis(), errorLimit=8))
         before = self.wait_status(self.in_stage("ui"), 40, "stage ui")
-        self.prom.stop()
+        self.prom.kill()
         held = self.wait_status(
             lambda st: st.get("phase") == "Rotating" and
             self.condition(st, "Degraded").get("reason") == "AnalysisInconclusive", 20,

@@ -1139,6 +1139,48 @@ static void test_inconclusive_holds_then_rolls_back(void **state)
 	world_release(&w);
 }
 
+/*
+ * Between measurements the rotation holds, and Degraded keeps saying why (not only in the
+ * status written with the measurement); a passing measurement clears it, and the reason does
+ * not end up in the history of a rotation that then succeeds.
+ */
+static void test_hold_keeps_degraded_until_a_pass(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 3;
+
+	(void)state;
+	at_rollout(&w, FULL);
+	for (int i = 0; i < 20; i++)
+		tick(&w, &seed);
+	w.inconclusive_p = 1.0;
+	for (int n = 1; n <= 2; n++) {
+		step(&w, &a, FATE_OK, &seed); /* MEASURE */
+		step(&w, &a, FATE_OK, &seed); /* RECORD_MEASUREMENT */
+		w.now += 5;
+		decide(&w, &a); /* waiting for the next interval */
+		assert_int_equal(a.type, KR_ACTION_WAIT);
+		assert_int_equal(a.conditions[KR_COND_DEGRADED].status, KR_COND_TRUE);
+		assert_string_equal(a.conditions[KR_COND_DEGRADED].reason, "AnalysisInconclusive");
+		assert_non_null(
+		    strstr(a.conditions[KR_COND_DEGRADED].message, "prometheus: timeout"));
+		w.now += 10;
+	}
+	w.inconclusive_p = 0;
+	step(&w, &a, FATE_OK, &seed); /* MEASURE */
+	step(&w, &a, FATE_OK, &seed); /* RECORD_MEASUREMENT: a pass */
+	assert_int_equal(a.conditions[KR_COND_DEGRADED].status, KR_COND_FALSE);
+	assert_string_equal(w.st.rotation.reason, "");
+	w.now += 5;
+	decide(&w, &a);
+	assert_int_equal(a.conditions[KR_COND_DEGRADED].status, KR_COND_FALSE);
+	simulate(&w, seed, 0);
+	assert_int_equal(w.st.phase, KR_PHASE_IDLE);
+	assert_null(strstr(w.st.rotation.reason, "inconclusive"));
+	world_release(&w);
+}
+
 static void test_emergency_escalates_rotation_in_flight(void **state)
 {
 	struct world w;
@@ -1352,6 +1394,7 @@ int main(void)
 	    cmocka_unit_test(test_revoke_waits_for_unused_old_key),
 	    cmocka_unit_test(test_verify_failure_finishes_failed),
 	    cmocka_unit_test(test_inconclusive_holds_then_rolls_back),
+	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
 	    cmocka_unit_test(test_emergency_escalates_rotation_in_flight),
 	    cmocka_unit_test(test_repair_during_rotation),
 	    cmocka_unit_test(test_rollout_completion_table),
