@@ -86,6 +86,30 @@ static enum kr_status ref_read(struct kr_world *w, const char *field,
 	return KR_OK;
 }
 
+/*
+ * A token or password goes into a header line: a trailing newline (a Secret made from a
+ * file) is dropped, and one inside is refused, so nothing can add a header of its own.
+ */
+static enum kr_status trim_line(struct kr_secret **s, const char *field, struct kr_error *err)
+{
+	const char *d = kr_secret_data(*s);
+	size_t n = kr_secret_len(*s);
+	struct kr_secret *t;
+
+	while (n > 0 && (d[n - 1] == '\n' || d[n - 1] == '\r'))
+		n--;
+	if (n == 0 || memchr(d, '\n', n) || memchr(d, '\r', n))
+		return kr_error_set(err, KR_EINVAL, "%s: the value is empty or spans lines", field);
+	if (n == kr_secret_len(*s))
+		return KR_OK;
+	t = kr_secret_new(d, n);
+	if (!t)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	kr_secret_free(*s);
+	*s = t;
+	return KR_OK;
+}
+
 static void creds_release(struct measure_creds *c)
 {
 	kr_secret_free(c->ca);
@@ -118,9 +142,14 @@ static enum kr_status creds_analysis(struct kr_world *w, struct measure_creds *c
 	if (rc == KR_OK && prom)
 		rc = ref_read(w, "spec.analysis.prometheus.bearerTokenSecretRef", &an->bearer_token,
 			      &c->token, err);
+	if (rc == KR_OK && c->token)
+		rc = trim_line(&c->token, "spec.analysis.prometheus.bearerTokenSecretRef", err);
 	if (rc == KR_OK && prom && an->basic_username)
 		rc = ref_read(w, "spec.analysis.prometheus.basicAuth.passwordSecretRef",
 			      &an->basic_password, &c->password, err);
+	if (rc == KR_OK && c->password)
+		rc = trim_line(&c->password, "spec.analysis.prometheus.basicAuth.passwordSecretRef",
+			       err);
 	if (rc != KR_OK) {
 		creds_release(c);
 		return rc;

@@ -343,8 +343,9 @@ class AnalysisE2E(unittest.TestCase):
         self.create_rotation(dict(self.prom_analysis(), errorLimit=8))
         before = self.wait_status(self.in_stage("ui"), 40, "stage ui")
         self.prom.kill()
-        held = self.wait_status(
+        held = self.wait_status(  # held: more than one inconclusive result, still Rotating
             lambda st: st.get("phase") == "Rotating" and
+            st["rotation"].get("consecutiveErrors", 0) >= 2 and
             self.condition(st, "Degraded").get("reason") == "AnalysisInconclusive", 20,
             "Degraded naming the inconclusive measurement")
         msg = self.condition(held, "Degraded")["message"]
@@ -399,7 +400,7 @@ class AnalysisE2E(unittest.TestCase):
         self.assertEqual(held["phase"], "Rotating")  # held at the baseline, nothing changed
         self.assertEqual(self.condition(held, "Degraded")["reason"], "AnalysisInconclusive")
         self.assertIn("prom-auth", self.condition(held, "Degraded")["message"])
-        self.put_secret("prom-auth", {"password": "s3cret-pw"})
+        self.put_secret("prom-auth", {"password": "s3cret-pw\n"})  # as --from-file makes it
         st = self.wait_done()
         self.assert_succeeded(st)
         self.assertEqual(float(st["unauthorizedRate"]), 42.0)  # what /fakeprom answers
