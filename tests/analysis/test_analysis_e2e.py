@@ -412,8 +412,10 @@ class AnalysisE2E(unittest.TestCase):
         last = st["history"][-1]
         self.assertEqual(last["outcome"], "Failed", st)
         self.assertIn("verify failed", last.get("reason", ""))
+        self.assertEqual(st["phase"], "Failed", st)
         deg = self.condition(st, "Degraded")
-        self.assertEqual(deg.get("status"), "True", st)
+        self.assertEqual((deg.get("status"), deg.get("reason")), ("True", "RotationFailed"), st)
+        self.assertEqual(st["currentKey"]["id"], last["keyId"])  # the new key is current
         self.assertIn("old key got HTTP 200", deg.get("message", "") + last["reason"])
         new_key = self.secret_key()
         self.assertNotEqual(new_key, self.old_key)  # not undone: consumers keep the new key
