@@ -209,7 +209,7 @@ class Controller:
         cmd = [binary(), "run", "--kubeconfig", self.fx.kubeconfig, "--namespace",
                self.fx.namespace, "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
                "--health-addr", "127.0.0.1:%d" % self.health_port, "--instance", self.instance,
-               "--keystore-timeout", "1000"] + self.extra
+               ] + self.extra
         if self.leader_elect:
             cmd += ["--leader-elect", "--leader-election-namespace", self.fx.namespace]
         if cluster.SETPRIV:

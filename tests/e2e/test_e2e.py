@@ -83,10 +83,11 @@ class E2ECase(unittest.TestCase):
                   for c in self.fx.counters(workloads)}
         live = {ev["pod"] for ev in self.live_pods(workloads)}
 
-        def done():
+        def done():  # a pod replaced meanwhile (a rollout) no longer counts
             now = {c["pod"]: c["ok"] + c["unauthorized"] + c["errors"] + c["other"]
                    for c in self.fx.counters(workloads)}
-            return all(now.get(p, 0) >= before.get(p, 0) + n for p in live)
+            still = live & {ev["pod"] for ev in self.live_pods(workloads)}
+            return all(now.get(p, 0) >= before.get(p, 0) + n for p in still)
         wait_for(done, timeout, "%d more requests per consumer pod" % n)
 
     def live_pods(self, workloads):
@@ -323,8 +324,10 @@ class TestControllerKilled(E2ECase):
         rot.wait_adopted()
         rot.rotate("scenario-3")
         pending_ids, steps_killed = set(), []
-        for _ in range(5):
-            deadline = time.monotonic() + rnd.uniform(0.2, 2.5)
+        for i in range(7):  # the first kill early (generate/activate/distribute), then later
+            deadline = time.monotonic() + (rnd.uniform(0.0, 0.2) if i == 0 else
+                                           rnd.uniform(0.2, 2.5))
+            st = {}
             while time.monotonic() < deadline:
                 st = rot.status()
                 if (st.get("pendingKey") or {}).get("id"):
