@@ -66,7 +66,8 @@ health_port=$(free_port)
   --metrics-addr "127.0.0.1:$metrics_port" --health-addr "127.0.0.1:$health_port" \
   --instance demo >"$work/controller.log" 2>&1 &
 ctl_pid=$!
-wait_for "the controller's /readyz" 30 curl -fsS "http://127.0.0.1:$health_port/readyz"
+ready() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1"; }
+wait_for "the controller's /readyz" 30 ready "http://127.0.0.1:$health_port/readyz"
 echo "    metrics: http://127.0.0.1:$metrics_port/metrics   JSON logs: $work/controller.log"
 
 step "applying a KeyRotation (manifests/examples/sirius-keyrotation.yaml at demo speed)"
