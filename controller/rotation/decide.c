@@ -227,7 +227,7 @@ static bool idle_housekeeping(const struct kr_observed *obs, struct kr_action *o
 {
 	if (obs->rsecret.exists) {
 		kr_act(out, KR_ACTION_CLEANUP,
-		       "delete the stale Secret %s-rotation: no rotation is "
+		       "clear the stale Secret %s-rotation: no rotation is "
 		       "in flight",
 		       obs->name ? obs->name : "");
 		kr_event(out, true, "StaleRotationSecret", "%s", out->reason);

@@ -413,7 +413,7 @@ enum kr_action_type {
 	KR_ACTION_PLAN,		   /* spec.dryRun: write status.plan (kr_rotation_plan) */
 	KR_ACTION_UPDATE_STATUS,   /* status only (adopt the Secret's key, nextRotationTime) */
 	KR_ACTION_REPAIR_KEYSTORE, /* re-seed keys from the Secrets, fix the marker: `repair` */
-	KR_ACTION_CLEANUP,  /* delete a stale `<name>-rotation` Secret (no rotation in flight) */
+	KR_ACTION_CLEANUP,  /* clear (empty the data of) a stale `<name>-rotation` Secret (no rotation in flight) */
 	KR_ACTION_BEGIN,    /* status only: the rotation starts (trigger) */
 	KR_ACTION_ESCALATE, /* status only: an emergency request turns the rotation emergency */
 	KR_ACTION_MEASURE,  /* measure the 401 rate; decide again with obs.measurement */
@@ -427,12 +427,12 @@ enum kr_action_type {
 	KR_ACTION_REVOKE_OLD,	  /* key store: revoke `key_id` (rotation Secret's previous) */
 	KR_ACTION_VERIFY,	  /* spec.verify; decide again with obs.verify */
 	KR_ACTION_RECORD_VERIFY,  /* status only: the verify result */
-	KR_ACTION_FINISH,	  /* delete the rotation Secret; status: current <- pending, Idle */
+	KR_ACTION_FINISH,	  /* clear the rotation Secret; status: current <- pending, Idle */
 	KR_ACTION_ROLLBACK_BEGIN, /* status only: phase RollingBack, reason */
 	KR_ACTION_ROLLBACK_SECRET, /* consumers' Secret := the old key (rotation Secret previous) */
 	KR_ACTION_ROLLBACK_RESTART_STAGE, /* annotate `stage`'s workloads (mask) with old id */
 	KR_ACTION_REVOKE_NEW,  /* key store: revoke `key_id` (rotation Secret's pending) */
-	KR_ACTION_FAIL_FINISH, /* delete the rotation Secret; status: phase Failed */
+	KR_ACTION_FAIL_FINISH, /* clear the rotation Secret; status: phase Failed */
 };
 
 /* "GENERATE", "RESTART_STAGE", ... for logs and tests. */
