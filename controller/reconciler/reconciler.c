@@ -128,6 +128,15 @@ static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_err
 		return STEP_FAILED;
 	}
 	*requeue_ms = (long)a.requeue_after_ms;
+	if (a.type == KR_ACTION_RESTART_STAGE || a.type == KR_ACTION_ROLLBACK_RESTART_STAGE) {
+		/*
+		 * The next decision reads the workloads from the informer cache, which has not
+		 * seen this patch yet: deciding now would patch again. The watch event of the
+		 * patch wakes this KeyRotation; the requeue is only a safety net.
+		 */
+		*requeue_ms = KR_RECONCILER_PATCH_SETTLE_MS;
+		return STEP_SETTLED;
+	}
 	if (!settles(a.type))
 		return STEP_AGAIN;
 	if (a.type == KR_ACTION_NONE && w->doc.status.phase == KR_PHASE_IDLE) {

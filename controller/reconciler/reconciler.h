@@ -20,7 +20,9 @@
  *   record    only after the action succeeded: status via /status (skipped when the JSON
  *             would not change), an Event, metrics.
  *
- * and again, until the decision says wait, nothing, or refuse (at most
+ * and again, until the decision says wait, nothing, or refuse, or a pod-template patch
+ * was sent (the informer cache must show it before the next decision; its watch event
+ * wakes the KeyRotation) (at most
  * KR_RECONCILER_MAX_STEPS actions per reconcile, so one object cannot hold a worker).
  * Every write is conditional on the resourceVersion just read, or an idempotent patch;
  * a 409 re-observes and decides again. Raw keys live only in struct kr_secret buffers
@@ -28,6 +30,8 @@
  */
 
 #define KR_RECONCILER_MAX_STEPS 24
+/* After patching pod templates: wait for the watch to show it, at most this long. */
+#define KR_RECONCILER_PATCH_SETTLE_MS 2000
 #define KR_ROTATION_SECRET_SUFFIX "-rotation"
 
 struct kr_reconciler_opts {
