@@ -248,6 +248,29 @@ enum kr_status kr_keystore_list(struct kr_keystore *ks, struct kr_key_info **out
 				struct kr_error *err);
 void kr_key_info_free_array(struct kr_key_info *infos, size_t n);
 
+/* What kr_keystore_inspect found about one key. */
+struct kr_key_state {
+	int active;		/* member of activeSet (what the API checks) */
+	int has_meta;		/* a metadata hash with a `status` exists */
+	int meta_active;	/* its `status` is active */
+	char last_used_at[32];	/* metadata `last_used_at` (RFC 3339), "" when absent */
+};
+
+/* ... and about the store. */
+struct kr_store_state {
+	long long active_members; /* SCARD activeSet */
+	char marker[64];	  /* the value of bootstrapKey, "" when absent */
+};
+
+/*
+ * For each of keys[0..n) (n <= 8): membership and metadata; plus the size of activeSet and
+ * the bootstrap marker. One pipelined round trip of read-only commands; cost independent
+ * of how many other keys the store holds (no SCAN). WRONGTYPE is KR_ESTORE naming the key.
+ */
+enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secret *const *keys,
+				   size_t n, struct kr_key_state *states,
+				   struct kr_store_state *store, struct kr_error *err);
+
 /*
  * The bootstrap marker: bootstrapKey holds the current key id. set writes `id` (a key
  * id, checked); *changed = 1 when the value was different or absent (may be NULL).

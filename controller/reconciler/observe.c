@@ -274,83 +274,74 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	return rc;
 }
 
-/* The ids the decision asks about (rotation.h: struct kr_observed_keystore). */
-static size_t candidate_ids(const struct kr_observed *o, const char *ids[6])
-{
-	const char *all[] = {o->status.current_key.id, o->status.pending_key.id,
-			     o->status.previous_key.id, o->consumer.key_id,
-			     o->rsecret.pending_id,	    o->rsecret.previous_id};
-	size_t n = 0;
-
-	for (size_t i = 0; i < 6; i++) {
-		bool dup = !all[i][0];
-
-		for (size_t k = 0; k < n && !dup; k++)
-			dup = strcmp(ids[k], all[i]) == 0;
-		if (!dup)
-			ids[n++] = all[i];
-	}
-	return n;
-}
-
-static void store_fill(struct kr_world *w, const struct kr_key_info *infos, size_t ninfo)
+/*
+ * The key store, asked about the raw keys this KeyRotation holds (consumers' Secret,
+ * rotation Secret): membership, metadata, last use; plus the marker and how many members
+ * activeSet has. An id the decision knows only from status (no Secret holds its key) is
+ * not listed, so it counts as not active (rotation.h: struct kr_observed_keystore).
+ */
+static void store_fill(struct kr_world *w, const struct kr_secret *const *keys, size_t n,
+		       const struct kr_key_state *states, const struct kr_store_state *st)
 {
 	struct kr_observed_keystore *s = &w->obs.store;
-	const char *ids[6], *old = NULL;
-	size_t n = candidate_ids(&w->obs, ids);
+	const char *old = w->obs.status.current_key.id[0] ? w->obs.status.current_key.id
+							  : w->obs.rsecret.previous_id;
+	long long ours = 0;
 
-	old = w->obs.status.current_key.id[0] ? w->obs.status.current_key.id
-					      : w->obs.rsecret.previous_id;
-	for (size_t i = 0; i < n && i < KR_OBSERVED_STORE_KEYS; i++) {
+	for (size_t i = 0; i < n && s->n_keys < KR_OBSERVED_STORE_KEYS; i++) {
 		struct kr_observed_store_key *k = &s->keys[s->n_keys++];
 
-		snprintf(k->id, sizeof(k->id), "%s", ids[i]);
-		for (size_t j = 0; j < ninfo; j++) {
-			if (strcmp(infos[j].id, ids[i]) != 0)
-				continue;
-			k->active = infos[j].active;
-			k->has_meta = infos[j].has_meta && infos[j].status &&
-				      strcmp(infos[j].status, "active") == 0;
-			if (old[0] && !strcmp(ids[i], old) && infos[j].last_used_at &&
-			    kr_time_parse_rfc3339(infos[j].last_used_at,
-						  &w->obs.old_key_last_used_at,
-						  NULL) == KR_OK)
-				w->obs.old_key_usage_known = true;
-		}
+		kr_key_id(keys[i], k->id);
+		k->active = states[i].active;
+		k->has_meta = states[i].meta_active;
+		ours += states[i].active;
+		if (old[0] && !strcmp(k->id, old) && states[i].last_used_at[0] &&
+		    kr_time_parse_rfc3339(states[i].last_used_at, &w->obs.old_key_last_used_at,
+					  NULL) == KR_OK)
+			w->obs.old_key_usage_known = true;
 	}
-	for (size_t j = 0; j < ninfo; j++) {
-		bool known = false;
+	s->unknown_members = st->active_members > ours ? (int)(st->active_members - ours) : 0;
+	snprintf(s->marker, sizeof(s->marker), "%s", st->marker);
+	s->has_marker = s->marker[0] != '\0';
+}
 
-		for (size_t i = 0; i < n && !known; i++)
-			known = strcmp(infos[j].id, ids[i]) == 0;
-		if (infos[j].active && !known)
-			s->unknown_members++;
+/* The distinct raw keys among the consumers' key, pending and previous. */
+static size_t our_keys(const struct kr_world *w, const struct kr_secret *keys[3])
+{
+	const struct kr_secret *all[] = {w->consumer_key, w->pending, w->previous};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		bool dup = !all[i];
+
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = kr_secret_equal(keys[k], all[i]);
+		if (!dup)
+			keys[n++] = all[i];
 	}
+	return n;
 }
 
 static void observe_store(struct kr_world *w)
 {
 	struct kr_observed_keystore *s = &w->obs.store;
-	struct kr_key_info *infos = NULL;
-	size_t ninfo = 0;
+	const struct kr_secret *keys[3];
+	struct kr_key_state states[3];
+	struct kr_store_state st;
 	struct kr_error e = {0};
+	size_t n = our_keys(w, keys);
 	enum kr_status rc;
 
 	rc = store_open(w, &e);
 	if (rc == KR_OK)
-		rc = kr_keystore_list(w->ks, &infos, &ninfo, &e);
-	if (rc == KR_OK)
-		rc = kr_keystore_get_bootstrap(w->ks, s->marker, sizeof(s->marker), &e);
+		rc = kr_keystore_inspect(w->ks, keys, n, states, &st, &e);
 	if (rc != KR_OK) {
 		s->reachable = false;
 		snprintf(s->error, sizeof(s->error), "%s", e.msg);
-		kr_key_info_free_array(infos, ninfo);
 		return;
 	}
 	s->reachable = true;
-	s->has_marker = s->marker[0] != '\0';
-	store_fill(w, infos, ninfo);
-	kr_key_info_free_array(infos, ninfo);
+	store_fill(w, keys, n, states, &st);
 }
 
 /* ---- the whole view ---- */

@@ -524,6 +524,53 @@ static void test_reconcile_repairs_metadata_and_counts_unknown(void **state)
 	kr_keystore_free(ks);
 }
 
+/* inspect: membership, metadata, last use, set size and marker in one round trip. */
+static void test_inspect_both_layouts(void **state)
+{
+	(void)state;
+	for (int as = KR_STORE_SHA256; as <= KR_STORE_PLAINTEXT; as++) {
+		struct kr_keystore *ks = ks_default((enum kr_store_as)as);
+		redisContext *c = raw_connect(&g_redis);
+		struct kr_secret *a = new_key(), *b = new_key(), *gone = new_key();
+		const struct kr_secret *keys[] = {a, b, gone};
+		struct kr_key_state st[3];
+		struct kr_store_state store;
+		struct kr_key_meta meta = {.label = "t", .rotation = "ns/n"};
+		char member[200], mk[300], id[13];
+		struct kr_error err;
+
+		flushall();
+		assert_int_equal(kr_keystore_activate(ks, a, &meta, NULL, NULL), KR_OK);
+		assert_int_equal(kr_keystore_activate(ks, b, &meta, NULL, NULL), KR_OK);
+		assert_int_equal(kr_keystore_revoke_key(ks, b, NULL, NULL), KR_OK);
+		names_for((enum kr_store_as)as, a, member, mk);
+		freeReplyObject(raw(c, "HSET %s last_used_at 2026-01-02T03:04:05Z", mk));
+		freeReplyObject(raw(c, "SADD api_keys:active other-tenant"));
+		kr_key_id(a, id);
+		assert_int_equal(kr_keystore_set_bootstrap(ks, id, NULL, NULL), KR_OK);
+
+		assert_int_equal(kr_keystore_inspect(ks, keys, 3, st, &store, &err), KR_OK);
+		assert_true(st[0].active && st[0].has_meta && st[0].meta_active);
+		assert_string_equal(st[0].last_used_at, "2026-01-02T03:04:05Z");
+		assert_true(!st[1].active && st[1].has_meta && !st[1].meta_active);
+		assert_string_equal(st[1].last_used_at, "");
+		assert_true(!st[2].active && !st[2].has_meta);
+		assert_int_equal(store.active_members, 2);
+		assert_string_equal(store.marker, id);
+
+		/* A wrong type is an error naming the set, never a key. */
+		raw_ok(c, "SET api_keys:active oops");
+		assert_int_equal(kr_keystore_inspect(ks, keys, 1, st, &store, &err), KR_ESTORE);
+		assert_non_null(strstr(err.msg, "WRONGTYPE"));
+		assert_null(strstr(err.msg, kr_secret_data(a)));
+		kr_secret_free(a);
+		kr_secret_free(b);
+		kr_secret_free(gone);
+		redisFree(c);
+		kr_keystore_free(ks);
+	}
+}
+
 /* ---- errors: wrong types, auth, timeouts, dead servers ---- */
 
 static void test_wrongtype_active_set(void **state)
@@ -941,6 +988,7 @@ int main(void)
 	    cmocka_unit_test(test_reconcile_marker_present_key_missing),
 	    cmocka_unit_test(test_reconcile_key_present_marker_missing_or_stale),
 	    cmocka_unit_test(test_reconcile_repairs_metadata_and_counts_unknown),
+	    cmocka_unit_test(test_inspect_both_layouts),
 	    cmocka_unit_test(test_wrongtype_active_set),
 	    cmocka_unit_test(test_wrongtype_meta_in_plaintext_never_names_key),
 	    cmocka_unit_test(test_auth_requirepass),

@@ -1,0 +1,103 @@
+/* inspect.c - what the store says about a few keys: one pipelined round trip, no scan. */
+#include "keystore/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Commands per key: SISMEMBER activeSet member; HMGET meta status last_used_at. */
+#define KR_INSPECT_PER_KEY 2
+#define KR_INSPECT_MAX	   8
+
+static void kr_ks_copy_str(const redisReply *r, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (r && r->type == REDIS_REPLY_STRING)
+		snprintf(out, size, "%.*s", (int)r->len, r->str);
+}
+
+/* Fill states[i] from the replies of key i; KR_OK or the error reply's status. */
+static enum kr_status kr_ks_inspect_key(struct kr_keystore *ks, redisReply **rep,
+					const char *what, struct kr_key_state *st,
+					struct kr_error *err)
+{
+	enum kr_status rc = kr_ks_reply_check(ks, rep[0], what, err);
+	const redisReply *h = rep[1];
+	char status[32];
+
+	if (rc == KR_OK)
+		rc = kr_ks_reply_check(ks, rep[1], what, err);
+	if (rc != KR_OK)
+		return rc;
+	if (rep[0]->type != REDIS_REPLY_INTEGER || h->type != REDIS_REPLY_ARRAY || h->elements != 2)
+		return kr_error_set(err, KR_EPROTO, "%s: %s: unexpected reply", ks->server, what);
+	st->active = rep[0]->integer == 1;
+	kr_ks_copy_str(h->element[0], status, sizeof(status));
+	st->has_meta = status[0] != '\0';
+	st->meta_active = strcmp(status, "active") == 0;
+	kr_ks_copy_str(h->element[1], st->last_used_at, sizeof(st->last_used_at));
+	return KR_OK;
+}
+
+enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secret *const *keys,
+				   size_t n, struct kr_key_state *states,
+				   struct kr_store_state *store, struct kr_error *err)
+{
+	struct kr_secret *members[KR_INSPECT_MAX] = {0}, *metas[KR_INSPECT_MAX] = {0};
+	struct kr_ks_arg args[KR_INSPECT_MAX][KR_INSPECT_PER_KEY][5], tail[2][2];
+	struct kr_ks_cmd cmds[KR_INSPECT_MAX * KR_INSPECT_PER_KEY + 2];
+	redisReply *rep[KR_INSPECT_MAX * KR_INSPECT_PER_KEY + 2] = {0};
+	size_t nc = 0;
+	char what[320];
+	enum kr_status rc = KR_OK;
+
+	if (n > KR_INSPECT_MAX)
+		return kr_error_set(err, KR_EINVAL, "inspect: at most %d keys", KR_INSPECT_MAX);
+	memset(states, 0, n * sizeof(*states));
+	memset(store, 0, sizeof(*store));
+	snprintf(what, sizeof(what), "inspecting activeSet \"%s\" and its metadata", ks->active_set);
+	for (size_t i = 0; i < n && rc == KR_OK; i++) {
+		rc = kr_ks_member(&ks->layout, keys[i], &members[i], err);
+		if (rc == KR_OK)
+			rc = kr_ks_meta_key(&ks->layout, kr_secret_data(members[i]),
+					    kr_secret_len(members[i]), &metas[i], err);
+		if (rc != KR_OK)
+			break;
+		args[i][0][0] = kr_ks_str("SISMEMBER");
+		args[i][0][1] = kr_ks_str(ks->active_set);
+		args[i][0][2] = kr_ks_sec(members[i]);
+		cmds[nc++] = (struct kr_ks_cmd){3, args[i][0], what};
+		args[i][1][0] = kr_ks_str("HMGET");
+		args[i][1][1] = kr_ks_sec(metas[i]);
+		args[i][1][2] = kr_ks_str("status");
+		args[i][1][3] = kr_ks_str("last_used_at");
+		cmds[nc++] = (struct kr_ks_cmd){4, args[i][1], what};
+	}
+	tail[0][0] = kr_ks_str("SCARD");
+	tail[0][1] = kr_ks_str(ks->active_set);
+	cmds[nc++] = (struct kr_ks_cmd){2, tail[0], what};
+	tail[1][0] = kr_ks_str("GET");
+	tail[1][1] = kr_ks_str(ks->bootstrap_key);
+	cmds[nc++] = (struct kr_ks_cmd){2, tail[1], "GET bootstrapKey"};
+	if (rc == KR_OK)
+		rc = kr_ks_pipeline(ks, cmds, nc, rep, err);
+	for (size_t i = 0; rc == KR_OK && i < n; i++)
+		rc = kr_ks_inspect_key(ks, &rep[i * KR_INSPECT_PER_KEY], what, &states[i], err);
+	if (rc == KR_OK)
+		rc = kr_ks_reply_check(ks, rep[nc - 2], what, err);
+	if (rc == KR_OK)
+		rc = kr_ks_reply_check(ks, rep[nc - 1], "GET bootstrapKey", err);
+	if (rc == KR_OK) {
+		store->active_members = rep[nc - 2]->type == REDIS_REPLY_INTEGER
+					    ? rep[nc - 2]->integer
+					    : 0;
+		kr_ks_copy_str(rep[nc - 1], store->marker, sizeof(store->marker));
+	}
+	for (size_t i = 0; i < nc; i++)
+		kr_ks_reply_free(rep[i]);
+	for (size_t i = 0; i < n; i++) {
+		kr_secret_free(members[i]);
+		kr_secret_free(metas[i]);
+	}
+	return rc;
+}
