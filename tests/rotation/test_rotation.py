@@ -44,11 +44,14 @@ class TestRotations(RotationCase):
         self.assertEqual(key_id(key), st["currentKey"]["id"])
         return st, key
 
-    def rotate(self, trigger_ann, value, timeout=60):
-        """Annotate, wait for the rotation to finish; (old key, new key, status, gens)."""
+    def rotate(self, trigger_ann, value, timeout=60, prepare=None):
+        """prepare(), annotate, wait for the rotation to finish; (old key, new key, status,
+        generations before). The rotation may start at prepare() (a clock change)."""
         st, old = self.settled()
         n = len(st.get("history") or [])
         gens = self.generations()
+        if prepare:
+            prepare()
         self.annotate_dict(KR, {trigger_ann: value})
         obj = self.wait_rotated(KR, n + 1, timeout)
         return old, self.secret_value("sirius-api-key"), obj["status"], gens
@@ -122,14 +125,29 @@ class TestRotations(RotationCase):
                 self.assertEqual(e["keyIds"], {"API_KEY": kid})
         evs = self.events(KR)
         self.assert_camel_case(evs)
-        # Repeated StageRollingOut events are a known bug (test_8 below): collapsed here.
-        reasons = [r for r in self.reasons(evs) if r != "KeyStoreRepaired"]
+        # Repeated StageRollingOut events are a known bug (test_8 below): collapsed here;
+        # so is a false WorkloadMissing at start-up (test_1b).
+        reasons = [r for r in self.reasons(evs) if r not in ("KeyStoreRepaired",
+                                                             "WorkloadMissing")]
         reasons = [r for i, r in enumerate(reasons)
                    if not (r == "StageRollingOut" and reasons[i - 1] == r)]
         self.assertEqual(reasons, [
             "RotationStarted", "KeyGenerated", "KeyActivated", "SecretUpdated",
             "StageRollingOut", "StageCompleted", "StageRollingOut", "StageCompleted",
             "StageRollingOut", "StageCompleted", "RotationFinished"])
+
+    # BUG (controller/runtime/controller.c kr_controller_start): the workers start with the
+    # informers, before the caches have synced. The KeyRotation is reconciled as soon as
+    # its own cache lists it, and when the Deployments cache is still empty every workload
+    # looks missing: Ready=False WorkloadMissing and a Warning event "spec.stages[0].
+    # workloads[0]: Deployment/sirius-api: not found; the rotation waits" for workloads
+    # that exist; the bootstrap then starts after the backoff. Timing-dependent: skipped when this run did not reproduce it.
+    @unittest.expectedFailure
+    def test_1b_no_false_workload_missing_at_start(self):
+        false_alarms = [e["message"] for e in self.events(KR) if e["reason"] == "WorkloadMissing"]
+        if not false_alarms:
+            self.skipTest("the start-up race did not happen in this run")
+        self.assertEqual(false_alarms, [], "WorkloadMissing for workloads that exist")
 
     # ---- 2. manual ----
     def test_2_manual(self):
@@ -204,8 +222,9 @@ class TestRotations(RotationCase):
         self.wait_reconciled(KR)
         self.assertEqual(len(self.status(KR)["history"]), len(st["history"]))
         # Move the clock past 03:00 and wake the controller.
-        self.set_skew(int(due - time.time()) + 30)
-        old, new, st2, gens = self.rotate("rotation-it/touch", "schedule")
+        old, new, st2, gens = self.rotate(
+            "rotation-it/touch", "schedule",
+            prepare=lambda: self.set_skew(int(due - time.time()) + 30))
         self.assert_succeeded(st2, old, new, "Schedule", gens)
         self.assertGreaterEqual(self.epoch(st2["lastRotationTime"]), due)
         self.assertRegex(st2["nextRotationTime"], r"T03:00:00Z$")
@@ -221,8 +240,8 @@ class TestRotations(RotationCase):
         self.assertEqual(self.epoch(st["nextRotationTime"]), born + 48 * 3600)
         with open(self.skew_file) as f:
             skew = int(f.read())
-        self.set_skew(skew + 49 * 3600)
-        old, new, st2, gens = self.rotate("rotation-it/touch", "max-age")
+        old, new, st2, gens = self.rotate("rotation-it/touch", "max-age",
+                                          prepare=lambda: self.set_skew(skew + 49 * 3600))
         self.assert_succeeded(st2, old, new, "MaxAge", gens)
         born2 = self.epoch(st2["currentKey"]["createdAt"])
         self.assertGreaterEqual(born2, born + 49 * 3600)
@@ -279,7 +298,20 @@ class TestRotations(RotationCase):
         self.annotate_dict(KR, {"keyrotator.io/rotate": "flush"})
         obj = self.wait_status(KR, lambda s: (s.get("rotation") or {}).get("stageIndex") == 1,
                                30, "stage ui rolling out")
-        new_id = obj["status"]["pendingKey"]["id"]
+        # The status of a rotation in flight, as `kubectl get kr` and the plugin show it.
+        mid = obj["status"]
+        new_id = mid["pendingKey"]["id"]
+        self.assertEqual(mid["phase"], "Rotating")
+        self.assertEqual(mid["previousKey"]["id"], key_id(old))
+        self.assertEqual(mid["currentKey"]["id"], key_id(old))
+        r = mid["rotation"]
+        self.assertEqual((r["trigger"], r["step"], r["stage"], r["stageIndex"]),
+                         ("Manual", "RollOut", "ui", 1))
+        self.assertRegex(r["startedAt"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual((self.condition(mid, "Ready")["status"],
+                          self.condition(mid, "Rotating")["status"]), ("False", "True"))
+        self.assertEqual([s["state"] for s in mid["stages"]][0::2], ["Done", "Pending"])
+        self.assertIn(mid["stages"][1]["state"], ("RollingOut", "Analyzing", "Done"))
         v = self.c.valkey()
         v.command("FLUSHALL")
         v.close()
@@ -356,9 +388,12 @@ class TestRotations(RotationCase):
         self.assertEqual(reasons[-1], "RotationRolledBack")
         self.assertEqual(evs[-1]["type"], "Warning")
         # The stages already rolled go back in reverse order, then the new key is revoked.
-        back = [e["message"] for e in evs if e["reason"] == "StageRollingBack"]
-        self.assertEqual([m.split()[2] for m in back], ["ui", "api"], back)
-        self.assertGreater(reasons.index("NewKeyRevoked"), reasons.index("StageRollingBack"))
+        # (A repeated StageRollingBack is the bug of test_8: collapsed.)
+        back = [e["message"].split()[2] for e in evs if e["reason"] == "StageRollingBack"]
+        back = [b for i, b in enumerate(back) if i == 0 or back[i - 1] != b]
+        self.assertEqual(back, ["ui", "api"])
+        self.assertGreater(reasons.index("NewKeyRevoked"),
+                           len(reasons) - 1 - reasons[::-1].index("StageRollingBack"))
         # No retry until a new trigger.
         n_actions, gens = len(self.ctl.actions()), self.generations()
         self.wait_reconciled(KR)
@@ -398,11 +433,25 @@ class TestRotations(RotationCase):
             self.skipTest("the repeated RESTART_STAGE did not happen in this run")
         self.assertEqual(repeated, {}, "the same pod-template patch repeated in one reconcile")
 
+    # ---- 9. history says when each key was revoked ----
+    # BUG (controller/reconciler/record.c append_history, with decide_revoke.c step FINISH):
+    # DESIGN.md §1 history is [{keyId, activatedAt, revokedAt, outcome, reason}], but a
+    # successful rotation only appends the new key's entry; the entry of the key it revoked
+    # never gets revokedAt (only a rolled-back key's own entry has one).
+    @unittest.expectedFailure
+    def test_9_history_has_revoked_at(self):
+        hist = self.status(KR)["history"]
+        self.assertGreaterEqual(len(hist), 2)
+        for h in hist[:-1]:
+            self.assertIn("revokedAt", h, "history entry of key %s" % h["keyId"])
+            self.assertGreaterEqual(self.epoch(h["revokedAt"]), self.epoch(h["activatedAt"]))
+
     # ---- last: what the controller wrote holds no raw key; SIGTERM exits 0 ----
     def test_zz_no_raw_key_and_clean_exit(self):
         self.assertEqual(self.ctl.stop(), 0, "SIGTERM exit code")
         self.assertGreaterEqual(len(self.raw_keys), 4)
         self.assert_no_raw_key([KR])
+        self.assert_camel_case(self.events(KR))
 
 
 class TestKillAfterEveryStep(RotationCase):
@@ -452,14 +501,18 @@ class TestKillAfterEveryStep(RotationCase):
             if not self.ctl.alive():
                 self.ctl.wait_exit()
                 kills.append(self.ctl.killed_at["msg"])
-        self.ctl.kill_on = None
-        if not self.ctl.alive():
-            self.ctl.start()
+        # One more restart, left running, without kills, through the direct kubeconfig.
+        self.ctl.kill()
+        self.ctl.kubeconfig = self.c.kubeconfig
+        self.ctl.start()
+        # Killed at every step: as it began (its log line), and after it was recorded
+        # (its Event), and between a workload patch and its record.
         killed_actions = {ACTION_RE.match(m).group(1) for m in kills if ACTION_RE.match(m)}
         self.assertLessEqual({"BEGIN", "GENERATE", "ACTIVATE", "DISTRIBUTE", "RESTART_STAGE",
                               "ADVANCE_STAGE", "START_REVOKE", "REVOKE_OLD", "FINISH"},
                              killed_actions, "steps never killed at: %s" % kills)
-        self.assertGreaterEqual(len(kills), 20)
+        self.assertTrue([m for m in kills if m.startswith("event ")], kills)
+        self.assertTrue([m for m in kills if "pod template" in m], kills)
         # The end state, once the restarted controller has had a look.
         self.wait_reconciled(KR)
         st = self.status(KR)
