@@ -57,13 +57,23 @@ static cJSON *secret_new(struct kr_world *w, const char *name, bool owned)
 static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *body,
 				   bool existing, struct kr_error *err)
 {
+	enum kr_carry_slot slot = strcmp(name, w->rsecret_name) == 0 ? KR_CARRY_RSECRET
+								     : KR_CARRY_CONSUMER;
+	cJSON *out = NULL;
 	enum kr_status rc = fenced(w, err);
 
 	if (rc == KR_OK && existing)
-		rc = kr_kube_update(w->client, &kr_kube_secrets, w->ns, name, body, NULL, err);
+		rc = kr_kube_update(w->client, &kr_kube_secrets, w->ns, name, body, &out, err);
 	else if (rc == KR_OK)
-		rc = kr_kube_create(w->client, &kr_kube_secrets, w->ns, body, NULL, err);
+		rc = kr_kube_create(w->client, &kr_kube_secrets, w->ns, body, &out, err);
 	kr_json_wipe_delete(body);
+	if (rc == KR_OK && out) { /* the Secret as written: the next step reads it from here */
+		kr_json_wipe_delete(w->written[slot]);
+		w->written[slot] = out;
+		w->wrote[slot] = true;
+	} else {
+		kr_json_wipe_delete(out);
+	}
 	if (rc != KR_OK)
 		kr_error_prefix(err, "write Secret %s/%s", w->ns, name);
 	return rc;

@@ -2,25 +2,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "reconciler/internal.h"
 
 /*
- * What a full reconcile that ended idle and in sync leaves behind, so that the periodic
- * key store check (DESIGN.md §2: reconciliation on every reconcile, and Valkey can lose its
- * data at any time) costs two Valkey commands and no API request while nothing changes.
+ * What a full reconcile leaves behind when it settles. Until the object or one of its
+ * workloads changes in the caches, a wake-up before `due_ms` (the watch event of our own
+ * status write, say) costs nothing; and for an idle KeyRotation the periodic key store
+ * check (DESIGN.md §2: reconciliation on every reconcile, and Valkey can lose its data at
+ * any time) costs two Valkey commands and no API request.
  */
 struct kr_idle_memo {
 	char *key; /* "ns/name" */
 	char rv[64];
 	char workloads[65];	/* SHA-256 of the workloads' cached projections */
-	time_t full_at;		/* the full reconcile's time */
+	int64_t full_ms;	/* monotonic time of the full reconcile */
+	int64_t due_ms;		/* monotonic time of its requeue; 0 = none */
+	bool idle;		/* phase Idle and in sync: the key store check applies */
 	time_t next_rotation;	/* status.nextRotationTime; 0 = none */
 	char current_id[KR_ROT_ID_SIZE];
-	struct kr_secret *current; /* the consumers' key (wiped on free) */
-	struct kr_keystore *ks;	   /* settings; connected only during a check */
+	struct kr_secret *current; /* the consumers' key (wiped on free); idle only */
+	struct kr_keystore *ks;	   /* settings; connected only during a check; idle only */
 	struct kr_idle_memo *next;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void memo_free(struct kr_idle_memo *m)
 {
@@ -110,35 +123,47 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 	kr_buf_release(&all);
 }
 
-void kr_idle_remember(struct kr_world *w)
+/* Idle, in sync, holding the current key: the key store check can stand in for a reconcile. */
+static bool checkable(const struct kr_world *w)
+{
+	return w->ks && w->consumer_key && w->obs.store.reachable &&
+	       w->doc.status.phase == KR_PHASE_IDLE && !w->spec.dry_run &&
+	       !w->obs.secret_conflict &&
+	       strcmp(w->obs.consumer.key_id, w->doc.status.current_key.id) == 0;
+}
+
+void kr_idle_remember(struct kr_world *w, long requeue_ms)
 {
 	struct kr_reconciler *r = w->r;
+	const cJSON *kr = w->wrote[KR_CARRY_KR] ? w->written[KR_CARRY_KR] : w->kr;
+	const char *rv = kr_json_str(kr, (const char *[]){"metadata", "resourceVersion", NULL});
 	struct kr_idle_memo *m;
 	cJSON *proj = NULL;
-	const char *rv;
 
-	if (!r->ctl || !w->ks || !w->consumer_key || !w->obs.store.reachable ||
-	    w->doc.status.phase != KR_PHASE_IDLE || w->spec.dry_run || w->obs.secret_conflict ||
-	    strcmp(w->obs.consumer.key_id, w->doc.status.current_key.id) != 0)
-		return;
-	rv = kr_json_str(w->kr, (const char *[]){"metadata", "resourceVersion", NULL});
-	if (!rv || kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), w->ns,
-				   w->name, &proj) != KR_OK)
+	kr_idle_forget(r, w->ns, w->name);
+	if (!r->ctl || !w->have_spec || !rv ||
+	    kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), w->ns, w->name,
+			    &proj) != KR_OK)
 		return;
 	m = calloc(1, sizeof(*m));
-	if (m && (m->key = malloc(strlen(w->ns) + strlen(w->name) + 2)) &&
-	    (m->current = kr_secret_new(kr_secret_data(w->consumer_key),
-					kr_secret_len(w->consumer_key)))) {
+	if (m && (m->key = malloc(strlen(w->ns) + strlen(w->name) + 2))) {
 		sprintf(m->key, "%s/%s", w->ns, w->name);
 		snprintf(m->rv, sizeof(m->rv), "%s", rv);
-		snprintf(m->current_id, sizeof(m->current_id), "%s", w->obs.consumer.key_id);
 		workloads_hash(r, w->ns, cJSON_GetObjectItemCaseSensitive(proj, "refs"),
 			       m->workloads);
-		m->full_at = w->obs.now;
+		m->full_ms = mono_ms();
+		m->due_ms = requeue_ms > 0 ? m->full_ms + requeue_ms : 0;
 		m->next_rotation = w->doc.status.next_rotation_time;
-		kr_keystore_close(w->ks);
-		m->ks = w->ks; /* the memo keeps the store's settings */
-		w->ks = NULL;
+		m->idle = checkable(w) &&
+			  (m->current = kr_secret_new(kr_secret_data(w->consumer_key),
+						      kr_secret_len(w->consumer_key)));
+		if (m->idle) {
+			snprintf(m->current_id, sizeof(m->current_id), "%s",
+				 w->obs.consumer.key_id);
+			kr_keystore_close(w->ks);
+			m->ks = w->ks; /* the memo keeps the store's settings */
+			w->ks = NULL;
+		}
 		memo_put(r, m);
 	} else {
 		memo_free(m);
@@ -153,15 +178,14 @@ static long min_pos(long a, long b)
 
 /* The memo still describes the world as the caches see it, and nothing is due. */
 static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, const char *ns,
-			 const char *name, time_t now)
+			 const char *name, int64_t now_ms)
 {
 	cJSON *proj = NULL;
 	const char *rv;
 	char hash[65];
 	bool same;
 
-	if (now - m->full_at >= r->o.resync_period_ms / 1000 ||
-	    (m->next_rotation && now >= m->next_rotation))
+	if (now_ms - m->full_ms >= r->o.resync_period_ms)
 		return false;
 	if (kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns, name,
 			    &proj) != KR_OK)
@@ -176,47 +200,63 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 	return same;
 }
 
+/* The store still holds the current key and the marker points at it. */
+static bool store_ok(struct kr_idle_memo *m, const struct kr_log_ctx *log)
+{
+	char marker[KR_ROT_ID_SIZE] = "";
+	struct kr_error e = {0};
+	int active = 0;
+	bool ok;
+
+	ok = kr_keystore_is_active(m->ks, m->current, &active, &e) == KR_OK && active &&
+	     kr_keystore_get_bootstrap(m->ks, marker, sizeof(marker), &e) == KR_OK &&
+	     strcmp(marker, m->current_id) == 0;
+	kr_keystore_close(m->ks);
+	if (!ok)
+		kr_log_info(log, "key store check: %s; reconciling",
+			    e.code != KR_OK ? e.msg
+			    : !active	    ? "the current key is not active"
+					    : "the bootstrap marker moved");
+	return ok;
+}
+
 bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 		   const struct kr_log_ctx *log, long *requeue_ms)
 {
-	char key[600], marker[KR_ROT_ID_SIZE] = "";
-	struct kr_idle_memo *m;
-	struct kr_error e = {0};
+	int64_t now_ms = mono_ms();
 	time_t now = kr_reconciler_now(r);
-	int active = 0;
-	bool ok, current;
+	struct kr_idle_memo *m;
+	char key[600];
 
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
 	m = memo_take(r, key);
 	if (!m)
 		return false;
-	current = memo_current(r, m, ns, name, now);
-	ok = current && kr_keystore_is_active(m->ks, m->current, &active, &e) == KR_OK &&
-	     active && kr_keystore_get_bootstrap(m->ks, marker, sizeof(marker), &e) == KR_OK &&
-	     strcmp(marker, m->current_id) == 0;
-	kr_keystore_close(m->ks);
-	if (!ok) {
-		if (current)
-			kr_log_info(log, "key store check: %s; reconciling",
-				    e.code != KR_OK ? e.msg
-				    : !active	    ? "the current key is not active"
-						    : "the bootstrap marker moved");
-		memo_free(m);
-		return false;
+	if (!memo_current(r, m, ns, name, now_ms) || (m->next_rotation && now >= m->next_rotation))
+		goto full;
+	if (!m->due_ms || now_ms + 5 < m->due_ms) {
+		/* Nothing changed but our own write, and nothing is due: the timer stays. */
+		*requeue_ms = m->due_ms ? (long)(m->due_ms - now_ms) : 0;
+		memo_put(r, m);
+		return true;
 	}
-	*requeue_ms = kr_idle_requeue(r, m->next_rotation, m->full_at, now, 0);
+	if (!m->idle || !store_ok(m, log))
+		goto full;
+	*requeue_ms = kr_idle_requeue(r, m->next_rotation, now, 0);
+	m->due_ms = now_ms + *requeue_ms;
 	memo_put(r, m);
 	return true;
+full:
+	memo_free(m);
+	return false;
 }
 
-long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t full_at,
-		     time_t now, long requeue_ms)
+long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
+		     long requeue_ms)
 {
 	long ms = min_pos(requeue_ms, r->o.keystore_check_ms);
 
 	if (next_rotation > now)
 		ms = min_pos(ms, (long)(next_rotation - now) * 1000);
-	if (full_at + r->o.resync_period_ms / 1000 > now)
-		ms = min_pos(ms, (long)(full_at + r->o.resync_period_ms / 1000 - now) * 1000);
 	return ms > 0 ? ms : 1000;
 }

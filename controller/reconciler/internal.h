@@ -34,6 +34,21 @@ struct kr_reconciler {
 };
 
 /*
+ * Objects carried from one step of a reconcile to the next, so a step does not GET what
+ * the previous one just read or wrote (the write's response is the new object). A slot
+ * is "known" when it holds the answer, absence (NULL) included. Dropped on a 409.
+ */
+enum kr_carry_slot { KR_CARRY_KR, KR_CARRY_CONSUMER, KR_CARRY_RSECRET, KR_CARRY_N };
+
+struct kr_carry {
+	cJSON *obj[KR_CARRY_N];
+	bool known[KR_CARRY_N];
+};
+
+/* Drop (and wipe) everything carried. */
+void kr_carry_clear(struct kr_carry *c);
+
+/*
  * One reconcile's view. Everything owned here is released by kr_world_release; raw
  * keys (consumer_key, pending, previous) are wiped then.
  */
@@ -42,6 +57,9 @@ struct kr_world {
 	struct kr_kube_client *client;
 	const char *ns, *name;
 	const struct kr_log_ctx *log;
+	struct kr_carry *carry; /* in: from the step before; out: for the next one */
+	cJSON *written[KR_CARRY_N]; /* objects as this step's writes returned them */
+	bool wrote[KR_CARRY_N];
 
 	cJSON *kr;	 /* the KeyRotation as read */
 	cJSON *consumer; /* the consumers' Secret, NULL when absent */
@@ -63,6 +81,7 @@ struct kr_world {
 
 /* observe.c: fill `w` (zeroed by the caller) from the API, the caches and the store. */
 enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err);
+/* Hand what the next step may reuse to w->carry, then free the rest. */
 void kr_world_release(struct kr_world *w);
 
 /* act.c: carry out `a` (not the status-only part). KR_OK or why not. */
@@ -87,20 +106,23 @@ void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
 			     const struct kr_error *why);
 
 /*
- * idle.c: the periodic key store check of an idle KeyRotation without API requests.
- * kr_idle_check: true when the memo left by the last full reconcile still holds (same
- * resourceVersion, same cached workloads, nothing due, the current key active and the
- * marker right): *requeue_ms is when to check again. false: do a full reconcile.
- * kr_idle_remember: after a full reconcile that ended idle and in sync (takes w->ks).
+ * idle.c: what a settled reconcile leaves behind (the resourceVersion it saw or wrote,
+ * a hash of its workloads' cached state, when it wants to run again).
+ * kr_idle_check: true when a reconcile can be skipped: nothing changed in the caches
+ * since (the wake-up was our own status write, or an unrelated event) and nothing is
+ * due; or, for an idle KeyRotation whose key store check is due, the check passed (the
+ * current key active, the marker right: two Valkey commands, no API request).
+ * *requeue_ms is when to look again. false: do a full reconcile.
+ * kr_idle_remember: after a full reconcile settled, with its requeue (may take w->ks).
  */
 bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 		   const struct kr_log_ctx *log, long *requeue_ms);
-void kr_idle_remember(struct kr_world *w);
+void kr_idle_remember(struct kr_world *w, long requeue_ms);
 void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name);
 void kr_idle_free_all(struct kr_reconciler *r);
-/* The requeue of an idle KeyRotation: the check interval, the schedule, the resync. */
-long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t full_at,
-		     time_t now, long requeue_ms);
+/* The requeue of an idle KeyRotation: the check interval, bounded by the schedule. */
+long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
+		     long requeue_ms);
 
 /* secrets.c: Secret data helpers. */
 /* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */

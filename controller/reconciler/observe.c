@@ -6,6 +6,26 @@
 #include "reconciler/internal.h"
 #include "rotation/schedule.h"
 
+void kr_carry_clear(struct kr_carry *c)
+{
+	for (int i = 0; i < KR_CARRY_N; i++) {
+		kr_json_wipe_delete(c->obj[i]);
+		c->obj[i] = NULL;
+		c->known[i] = false;
+	}
+}
+
+/* Take the carried object of `slot` into *out: true when the carry knew it. */
+static bool from_carry(struct kr_world *w, enum kr_carry_slot slot, cJSON **out)
+{
+	if (!w->carry || !w->carry->known[slot])
+		return false;
+	*out = w->carry->obj[slot];
+	w->carry->obj[slot] = NULL;
+	w->carry->known[slot] = false;
+	return true;
+}
+
 /* GET that treats NotFound as "absent": KR_OK with *out NULL. */
 static enum kr_status get_optional(struct kr_world *w, const struct kr_kube_resource *res,
 				   const char *name, cJSON **out, struct kr_error *err)
@@ -51,7 +71,9 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 {
 	enum kr_status rc;
 
-	rc = get_optional(w, &kr_kube_secrets, w->spec.secret_name, &w->consumer, err);
+	rc = from_carry(w, KR_CARRY_CONSUMER, &w->consumer)
+		 ? KR_OK
+		 : get_optional(w, &kr_kube_secrets, w->spec.secret_name, &w->consumer, err);
 	if (rc != KR_OK)
 		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->spec.secret_name);
 	w->consumer_key = kr_secret_data_get(w->consumer, w->spec.secret_key);
@@ -59,7 +81,9 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 	w->obs.consumer.has_key = w->consumer_key != NULL;
 	key_id_of(w->consumer_key, w->obs.consumer.key_id);
 
-	rc = get_optional(w, &kr_kube_secrets, w->rsecret_name, &w->rsecret, err);
+	rc = from_carry(w, KR_CARRY_RSECRET, &w->rsecret)
+		 ? KR_OK
+		 : get_optional(w, &kr_kube_secrets, w->rsecret_name, &w->rsecret, err);
 	if (rc != KR_OK)
 		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->rsecret_name);
 	w->pending = kr_secret_data_get(w->rsecret, "pending");
@@ -366,9 +390,11 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 
 	w->obs.now = kr_reconciler_now(w->r);
 	kr_status_doc_init(&w->doc);
-	rc = kr_kube_get(w->client, &kr_kube_keyrotations, w->ns, w->name, &w->kr, err);
-	if (rc != KR_OK)
-		return rc;
+	if (!from_carry(w, KR_CARRY_KR, &w->kr) || !w->kr) {
+		rc = kr_kube_get(w->client, &kr_kube_keyrotations, w->ns, w->name, &w->kr, err);
+		if (rc != KR_OK)
+			return rc;
+	}
 	observe_meta(w);
 	observe_status(w);
 	snprintf(w->rsecret_name, sizeof(w->rsecret_name), "%s%s", w->name,
@@ -392,6 +418,21 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 
 void kr_world_release(struct kr_world *w)
 {
+	cJSON **read[KR_CARRY_N] = {&w->kr, &w->consumer, &w->rsecret};
+
+	for (int i = 0; i < KR_CARRY_N; i++) {
+		if (!w->carry) {
+			kr_json_wipe_delete(w->written[i]);
+			continue;
+		}
+		kr_json_wipe_delete(w->carry->obj[i]);
+		w->carry->obj[i] = w->wrote[i] ? w->written[i] : *read[i];
+		w->carry->known[i] = w->wrote[i] || i != KR_CARRY_KR || *read[i];
+		if (!w->wrote[i])
+			*read[i] = NULL;
+	}
+	if (w->carry && !w->have_spec) /* the Secrets were not read */
+		w->carry->known[KR_CARRY_CONSUMER] = w->carry->known[KR_CARRY_RSECRET] = false;
 	kr_keystore_free(w->ks);
 	free(w->wls);
 	if (w->have_spec)

@@ -100,7 +100,8 @@ static bool decide(struct kr_world *w, struct kr_action *a)
 
 enum step_result { STEP_AGAIN, STEP_SETTLED, STEP_FAILED, STEP_GONE };
 
-static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_error *err)
+static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_error *err,
+			     bool *conflict)
 {
 	struct kr_action a;
 	enum kr_status rc;
@@ -121,6 +122,7 @@ static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_err
 	rc = kr_world_act(w, &a, err);
 	if (rc == KR_OK)
 		rc = kr_world_record(w, &a, acted, err);
+	*conflict = rc == KR_ECONFLICT;
 	if (rc == KR_ECONFLICT)
 		return STEP_AGAIN; /* someone wrote first: look again */
 	if (rc != KR_OK) {
@@ -135,15 +137,13 @@ static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_err
 		 * patch wakes this KeyRotation; the requeue is only a safety net.
 		 */
 		*requeue_ms = KR_RECONCILER_PATCH_SETTLE_MS;
-		return STEP_SETTLED;
-	}
-	if (!settles(a.type))
+	} else if (!settles(a.type)) {
 		return STEP_AGAIN;
-	if (a.type == KR_ACTION_NONE && w->doc.status.phase == KR_PHASE_IDLE) {
+	} else if (a.type == KR_ACTION_NONE && w->doc.status.phase == KR_PHASE_IDLE) {
 		*requeue_ms = kr_idle_requeue(w->r, w->doc.status.next_rotation_time, w->obs.now,
-					      w->obs.now, *requeue_ms);
-		kr_idle_remember(w);
+					      *requeue_ms);
 	}
+	kr_idle_remember(w, *requeue_ms);
 	return STEP_SETTLED;
 }
 
@@ -152,6 +152,8 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 {
 	struct kr_reconciler *r = arg;
 	enum step_result sr = STEP_AGAIN;
+	struct kr_carry carry = {0};
+	bool conflict = false;
 	long requeue = 0;
 
 	if (kr_idle_check(r, ns, name, res->log, &requeue)) {
@@ -160,12 +162,15 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	}
 	for (int i = 0; i < KR_RECONCILER_MAX_STEPS && sr == STEP_AGAIN; i++) {
 		struct kr_world w = {.r = r, .client = client, .ns = ns, .name = name,
-				     .log = res->log};
+				     .log = res->log, .carry = &carry};
 
 		requeue = 0;
-		sr = step(&w, &requeue, &res->err);
+		sr = step(&w, &requeue, &res->err, &conflict);
 		kr_world_release(&w);
+		if (conflict) /* someone else wrote: read everything afresh */
+			kr_carry_clear(&carry);
 	}
+	kr_carry_clear(&carry);
 	switch (sr) {
 	case STEP_GONE:
 		kr_world_forget(r, ns, name);
@@ -175,6 +180,7 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 		kr_log_debug(res->log, "KeyRotation is gone");
 		return KR_ENOTFOUND;
 	case STEP_FAILED:
+		kr_idle_forget(r, ns, name);
 		return res->err.code != KR_OK ? res->err.code : KR_EIO;
 	case STEP_AGAIN: /* the step budget ran out: continue soon, let other keys run */
 		res->requeue_after_ms = 100;

@@ -183,7 +183,7 @@ static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, st
 static enum kr_status write_status(struct kr_world *w, bool *written, struct kr_error *err)
 {
 	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(w->kr, "status");
-	cJSON *next = NULL, *body;
+	cJSON *next = NULL, *body, *out = NULL;
 	enum kr_status rc;
 
 	*written = false;
@@ -205,11 +205,16 @@ static enum kr_status write_status(struct kr_world *w, bool *written, struct kr_
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
 	cJSON_AddItemToObject(body, "status", next);
-	rc = kr_kube_update_status(w->client, &kr_kube_keyrotations, w->ns, w->name, body, NULL,
+	rc = kr_kube_update_status(w->client, &kr_kube_keyrotations, w->ns, w->name, body, &out,
 				   err);
 	cJSON_Delete(body);
 	if (rc != KR_OK)
 		return kr_error_prefix(err, "status of KeyRotation %s/%s", w->ns, w->name);
+	if (out) { /* the object as written: the next step starts from it */
+		cJSON_Delete(w->written[KR_CARRY_KR]);
+		w->written[KR_CARRY_KR] = out;
+		w->wrote[KR_CARRY_KR] = true;
+	}
 	*written = true;
 	return KR_OK;
 }
