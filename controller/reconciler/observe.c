@@ -111,21 +111,6 @@ static void copy_str(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src ? src : "");
 }
 
-static void observe_conditions(const cJSON *proj, struct kr_observed_workload *wl)
-{
-	const cJSON *c;
-
-	cJSON_ArrayForEach(c, kr_json_at(proj, (const char *[]){"status", "conditions", NULL}))
-	{
-		const char *type = kr_json_str(c, (const char *[]){"type", NULL});
-		const char *reason = kr_json_str(c, (const char *[]){"reason", NULL});
-
-		if (type && reason && strcmp(type, "Progressing") == 0 &&
-		    strcmp(reason, "ProgressDeadlineExceeded") == 0)
-			wl->progress_deadline_exceeded = true;
-	}
-}
-
 static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
 			     struct kr_observed_workload *wl)
 {
@@ -144,7 +129,8 @@ static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
 	wl->available = num(p, (const char *[]){"status", "availableReplicas", NULL}, 0);
 	wl->paused = cJSON_IsTrue(paused);
 	wl->on_delete = kind != KR_WORKLOAD_DEPLOYMENT && strategy && !strcmp(strategy, "OnDelete");
-	observe_conditions(p, wl);
+	wl->progress_deadline_exceeded = cJSON_IsTrue(
+	    kr_json_at(p, (const char *[]){"status", "progressDeadlineExceeded", NULL}));
 	copy_str(wl->update_revision, sizeof(wl->update_revision),
 		 kr_json_str(p, (const char *[]){"status", "updateRevision", NULL}));
 	copy_str(wl->current_revision, sizeof(wl->current_revision),

@@ -106,6 +106,35 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 	return proj;
 }
 
+/*
+ * Only the status fields rollout completion reads (kubectl rollout status), and whether
+ * the Deployment's progress deadline passed: not the conditions' texts and times.
+ */
+static void kr_ctl_project_status(cJSON *proj, const cJSON *status)
+{
+	static const char *const fields[] = {
+	    "observedGeneration",     "replicas",	      "updatedReplicas",
+	    "readyReplicas",	      "availableReplicas",    "updateRevision",
+	    "currentRevision",	      "desiredNumberScheduled", "updatedNumberScheduled",
+	    "numberAvailable",	      NULL};
+	cJSON *out = cJSON_AddObjectToObject(proj, "status");
+	const cJSON *c;
+
+	if (!out || !status)
+		return;
+	for (size_t i = 0; fields[i]; i++)
+		kr_ctl_copy(out, fields[i], status, (const char *[]){fields[i], NULL});
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+	{
+		const char *type = kr_ctl_str(c, (const char *[]){"type", NULL});
+		const char *reason = kr_ctl_str(c, (const char *[]){"reason", NULL});
+
+		if (type && reason && !strcmp(type, "Progressing") &&
+		    !strcmp(reason, "ProgressDeadlineExceeded"))
+			cJSON_AddTrueToObject(out, "progressDeadlineExceeded");
+	}
+}
+
 cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
 {
 	cJSON *proj = cJSON_CreateObject();
@@ -120,7 +149,7 @@ cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
 		    (const char *[]){"spec", "template", "metadata", "annotations",
 				     "keyrotator.io/key-id", NULL});
 	kr_ctl_copy(proj, "updateStrategy", object, (const char *[]){"spec", "updateStrategy", NULL});
-	kr_ctl_copy(proj, "status", object, (const char *[]){"status", NULL});
+	kr_ctl_project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));
 	return proj;
 }
 

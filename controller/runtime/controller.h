@@ -118,7 +118,9 @@ struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);
 /*
  * The projection stored for a workload: generation, replicas, paused, keyId (the
- * keyrotator.io/key-id pod-template annotation), updateStrategy, status.
+ * keyrotator.io/key-id pod-template annotation), updateStrategy, and of status only the
+ * counts and revisions rollout completion reads plus progressDeadlineExceeded (true when
+ * the Progressing condition says ProgressDeadlineExceeded).
  */
 cJSON *kr_controller_project_workload(void *arg, const cJSON *object);
 

@@ -65,7 +65,7 @@ static struct kr_smap_entry *kr_smap_find(struct kr_smap *m, const char *key)
 
 static enum kr_status kr_smap_grow(struct kr_smap *m)
 {
-	size_t n = m->nslots ? m->nslots * 2 : 64;
+	size_t n = m->nslots ? m->nslots * 2 : 4; /* most maps are one owner per ref */
 	struct kr_smap_entry **slots = calloc(n, sizeof(*slots));
 
 	if (!slots)
