@@ -513,13 +513,13 @@ static enum kr_status kr_kube_list_next(const cJSON *page, char **token)
 }
 
 /*
- * One pass over every page into *out. When a continue token has expired (410 Expired),
- * *expired is set.
+ * One pass over every page, each handed to fn (which owns it). When a continue token
+ * has expired (410 Expired), *expired is set.
  */
 static enum kr_status kr_kube_list_pages(struct kr_kube_client *c,
 					 const struct kr_kube_resource *res, const char *ns,
-					 const struct kr_kube_list_opts *first, cJSON **out,
-					 int *expired, struct kr_error *err)
+					 const struct kr_kube_list_opts *first, kr_kube_page_fn fn,
+					 void *arg, int *expired, struct kr_error *err)
 {
 	struct kr_kube_list_opts opts = *first;
 	char *token = NULL, *next = NULL;
@@ -527,9 +527,13 @@ static enum kr_status kr_kube_list_pages(struct kr_kube_client *c,
 	enum kr_status rc;
 
 	*expired = 0;
-	rc = kr_kube_list(c, res, ns, &opts, out, err);
+	rc = kr_kube_list(c, res, ns, &opts, &page, err);
 	if (rc == KR_OK)
-		rc = kr_kube_list_next(*out, &token);
+		rc = kr_kube_list_next(page, &token);
+	if (rc == KR_OK)
+		rc = fn(arg, page, 1, err);
+	else
+		cJSON_Delete(page);
 	/* Later pages are read at the first page's snapshot, which the token names. */
 	opts.resource_version = NULL;
 	while (rc == KR_OK && token) {
@@ -539,14 +543,16 @@ static enum kr_status kr_kube_list_pages(struct kr_kube_client *c,
 			*expired = err && !strncmp(err->msg, "Expired", 7);
 		if (rc != KR_OK)
 			break;
-		kr_kube_list_take_items(*out, page);
 		rc = kr_kube_list_next(page, &next);
-		cJSON_Delete(page);
 		if (rc == KR_OK && next && !strcmp(next, token))
 			rc = kr_error_set(err, KR_EPROTO,
 					  "list %s from %s: the server repeated a "
 					  "continue token",
 					  res->plural, c->cfg->server);
+		if (rc == KR_OK)
+			rc = fn(arg, page, 0, err);
+		else
+			cJSON_Delete(page);
 		free(token);
 		token = next;
 		next = NULL;
@@ -554,18 +560,12 @@ static enum kr_status kr_kube_list_pages(struct kr_kube_client *c,
 	free(token);
 	if (rc == KR_ENOMEM)
 		kr_error_set(err, rc, "list %s: out of memory", res->plural);
-	if (rc != KR_OK) {
-		cJSON_Delete(*out);
-		*out = NULL;
-		return rc;
-	}
-	kr_kube_list_finish(*out);
-	return KR_OK;
+	return rc;
 }
 
-enum kr_status kr_kube_list_all(struct kr_kube_client *c, const struct kr_kube_resource *res,
-				const char *ns, const struct kr_kube_list_opts *opts, cJSON **out,
-				struct kr_error *err)
+enum kr_status kr_kube_list_each(struct kr_kube_client *c, const struct kr_kube_resource *res,
+				 const char *ns, const struct kr_kube_list_opts *opts,
+				 kr_kube_page_fn fn, void *arg, struct kr_error *err)
 {
 	struct kr_kube_list_opts first = {0};
 	struct kr_error local;
@@ -580,10 +580,44 @@ enum kr_status kr_kube_list_all(struct kr_kube_client *c, const struct kr_kube_r
 		first.limit = KR_KUBE_DEFAULT_PAGE;
 	if (!err)
 		err = &local; /* the Expired test reads the reason */
-	rc = kr_kube_list_pages(c, res, ns, &first, out, &expired, err);
+	rc = kr_kube_list_pages(c, res, ns, &first, fn, arg, &expired, err);
 	if (rc == KR_EGONE && expired) {
 		/* The snapshot was compacted away mid-list: start over once, from scratch. */
-		rc = kr_kube_list_pages(c, res, ns, &first, out, &expired, err);
+		rc = kr_kube_list_pages(c, res, ns, &first, fn, arg, &expired, err);
 	}
 	return rc;
+}
+
+/* kr_kube_list_all's page function: the first page is the list, later ones add items. */
+static enum kr_status kr_kube_list_gather(void *arg, cJSON *page, int first,
+					  struct kr_error *err)
+{
+	cJSON **all = arg;
+
+	(void)err;
+	if (first) {
+		cJSON_Delete(*all); /* a restart after an expired token */
+		*all = page;
+		return KR_OK;
+	}
+	kr_kube_list_take_items(*all, page);
+	cJSON_Delete(page);
+	return KR_OK;
+}
+
+enum kr_status kr_kube_list_all(struct kr_kube_client *c, const struct kr_kube_resource *res,
+				const char *ns, const struct kr_kube_list_opts *opts, cJSON **out,
+				struct kr_error *err)
+{
+	enum kr_status rc;
+
+	*out = NULL;
+	rc = kr_kube_list_each(c, res, ns, opts, kr_kube_list_gather, out, err);
+	if (rc != KR_OK) {
+		cJSON_Delete(*out);
+		*out = NULL;
+		return rc;
+	}
+	kr_kube_list_finish(*out);
+	return KR_OK;
 }

@@ -150,6 +150,17 @@ enum kr_status kr_kube_list(struct kr_kube_client *c, const struct kr_kube_resou
 			    const char *ns, const struct kr_kube_list_opts *opts, cJSON **out,
 			    struct kr_error *err);
 /*
+ * Every page, following metadata.continue, each handed to fn as it arrives (fn owns the
+ * page; `first` is 1 for the first page, which carries the snapshot's resourceVersion).
+ * On a 410 Expired continue token the list starts over once, with first = 1 again.
+ * fn's error stops the list. opts->limit is the page size (0 = 500).
+ */
+typedef enum kr_status (*kr_kube_page_fn)(void *arg, cJSON *page, int first,
+					  struct kr_error *err);
+enum kr_status kr_kube_list_each(struct kr_kube_client *c, const struct kr_kube_resource *res,
+				 const char *ns, const struct kr_kube_list_opts *opts,
+				 kr_kube_page_fn fn, void *arg, struct kr_error *err);
+/*
  * Every page, following metadata.continue, into one list object whose
  * metadata.resourceVersion is the snapshot's (the first page's). opts->limit is the
  * page size (0 = 500).

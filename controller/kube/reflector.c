@@ -233,26 +233,37 @@ static void kr_reflector_tombstone(void *arg, const char *key, const char *rv)
 
 /* ---- LIST ---- */
 
-static enum kr_status kr_reflector_deliver_list(struct kr_kube_reflector *r, cJSON *list,
-						struct kr_error *err)
+/*
+ * One page of the list: the first sets the resourceVersion the watch starts from and
+ * starts marking; every page's items are delivered as they come, so memory holds one
+ * page, not the whole list. Objects gone since are swept after the last page.
+ */
+static enum kr_status kr_reflector_list_page(void *arg, cJSON *page, int first,
+					     struct kr_error *err)
 {
-	cJSON *items = cJSON_GetObjectItemCaseSensitive(list, "items");
+	struct kr_kube_reflector *r = arg;
+	cJSON *items = cJSON_GetObjectItemCaseSensitive(page, "items");
 	cJSON *item;
-	enum kr_status rc;
+	enum kr_status rc = KR_OK;
 
-	if (items && !cJSON_IsNull(items) && !cJSON_IsArray(items))
-		return kr_error_set(err, KR_EPROTO, "list %s: \"items\" is not an array",
-				    r->opts.res->plural);
-	kr_objset_begin_mark(&r->known);
-	cJSON_ArrayForEach(item, items)
-	{
-		kr_reflector_fill_type(r, item);
-		rc = kr_reflector_upsert(r, item, err);
-		if (rc != KR_OK)
-			return rc;
+	if (first) {
+		rc = kr_reflector_set_rv(r, kr_meta_str(page, "resourceVersion"), err);
+		kr_objset_begin_mark(&r->known);
 	}
-	kr_objset_sweep(&r->known, kr_reflector_tombstone, r);
-	return KR_OK;
+	if (rc == KR_OK && items && !cJSON_IsNull(items) && !cJSON_IsArray(items))
+		rc = kr_error_set(err, KR_EPROTO, "list %s: \"items\" is not an array",
+				  r->opts.res->plural);
+	if (rc == KR_OK) {
+		cJSON_ArrayForEach(item, items)
+		{
+			kr_reflector_fill_type(r, item);
+			rc = kr_reflector_upsert(r, item, err);
+			if (rc != KR_OK)
+				break;
+		}
+	}
+	cJSON_Delete(page);
+	return rc;
 }
 
 /* List every page; the watch then starts from the list's resourceVersion. */
@@ -263,24 +274,17 @@ static enum kr_status kr_reflector_list(struct kr_kube_reflector *r, struct kr_e
 	    .field_selector = r->opts.field_selector,
 	    .limit = r->opts.list_page_size,
 	};
-	cJSON *list = NULL;
 	enum kr_status rc;
 
-	rc = kr_kube_list_all(r->client, r->opts.res, r->opts.ns, &lo, &list, err);
+	rc = kr_kube_list_each(r->client, r->opts.res, r->opts.ns, &lo, kr_reflector_list_page, r,
+			       err);
 	if (rc != KR_OK)
-		goto out;
-	rc = kr_reflector_set_rv(r, kr_meta_str(list, "resourceVersion"), err);
-	if (rc != KR_OK)
-		goto out;
-	rc = kr_reflector_deliver_list(r, list, err);
-	if (rc != KR_OK)
-		goto out;
+		return rc;
+	kr_objset_sweep(&r->known, kr_reflector_tombstone, r);
 	kr_reflector_count(r, &r->stats.lists);
 	if (r->h.on_synced)
 		r->h.on_synced(r->h.arg, r->rv);
-out:
-	cJSON_Delete(list);
-	return rc;
+	return KR_OK;
 }
 
 /* ---- WATCH: events ---- */
