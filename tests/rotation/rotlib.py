@@ -147,8 +147,9 @@ class DelayProxy:
 
 class Controller:
     """`keyrotator run` against a cluster. Its stderr goes to `log_path` (appended across
-    restarts) through a reader thread, which can SIGKILL the process the instant a line
-    matches `kill_on` (a callable taking the decoded log object, returning True to kill)."""
+    restarts) through a reader thread, which can SIGKILL the process when a line matches
+    `kill_on`: a callable taking the decoded log object and returning None (no kill) or
+    the delay in seconds before the SIGKILL (0: at once)."""
 
     def __init__(self, root, kubeconfig, skew_file=None, extra=()):
         self.root, self.kubeconfig, self.skew_file = root, kubeconfig, skew_file
@@ -182,19 +183,36 @@ class Controller:
                      "the controller's /readyz")
 
     def _read(self, proc):
+        timer, fired = None, threading.Event()
+
+        def kill(obj):
+            if not fired.is_set():
+                fired.set()
+                self.killed_at = obj
+                proc.send_signal(signal.SIGKILL)
         with open(self.log_path, "ab") as log:
             for raw in proc.stderr:
                 log.write(raw)
                 log.flush()
-                if self.kill_on is None or self.killed_at is not None:
+                if self.kill_on is None or fired.is_set():
                     continue
                 try:
                     obj = json.loads(raw)
                 except ValueError:
                     continue
-                if self.kill_on(obj):
-                    proc.send_signal(signal.SIGKILL)
-                    self.killed_at = obj
+                delay = self.kill_on(obj)
+                if delay is None:
+                    continue
+                if delay <= 0:  # at once, before a later kill that is still pending
+                    if timer is not None:
+                        timer.cancel()
+                    timer = None
+                    kill(obj)
+                elif timer is None:
+                    timer = threading.Timer(delay, kill, (obj,))
+                    timer.start()
+        if timer is not None:
+            timer.cancel()
         proc.stderr.close()
 
     def _alive(self):
@@ -430,6 +448,15 @@ class RotationCase(unittest.TestCase):
             for v in (s.get("data") or {}).values():
                 self.raw_keys.add(base64.b64decode(v).decode())
         return s
+
+    def assert_rotation_secret_clear(self, kr_name):
+        """No key in flight: `<name>-rotation` is absent or holds neither pending nor
+        previous (it is cleared, not deleted: RBAC grants no delete on Secrets)."""
+        s = self.rotation_secret(kr_name)
+        if s is not None:
+            data = s.get("data") or {}
+            self.assertNotIn("pending", data, "a pending key left in %s-rotation" % kr_name)
+            self.assertNotIn("previous", data, "a previous key left in %s-rotation" % kr_name)
 
     # ---- the key store (DESIGN.md §1 keyStore layout) ----
     def store(self, active_set="api_keys:active", marker="api_keys:bootstrap"):

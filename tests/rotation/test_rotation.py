@@ -77,7 +77,7 @@ class TestRotations(RotationCase):
         self.assert_active(s, new)
         self.assert_revoked(s, old)
         self.assertEqual(s["marker"], key_id(new), "api_keys:bootstrap")
-        self.assertIsNone(self.rotation_secret(KR), "the -rotation Secret is deleted")
+        self.assert_rotation_secret_clear(KR)
         self.assert_one_restart_each(gens, self.t0, key_id(new))
 
     def rotation_events(self, since_rv):
@@ -125,12 +125,9 @@ class TestRotations(RotationCase):
                 self.assertEqual(e["keyIds"], {"API_KEY": kid})
         evs = self.events(KR)
         self.assert_camel_case(evs)
-        # Repeated StageRollingOut events are a known bug (test_8 below): collapsed here;
-        # so is a false WorkloadMissing at start-up (test_1b).
+        # A false WorkloadMissing at start-up is a known bug (test_1b): dropped here.
         reasons = [r for r in self.reasons(evs) if r not in ("KeyStoreRepaired",
                                                              "WorkloadMissing")]
-        reasons = [r for i, r in enumerate(reasons)
-                   if not (r == "StageRollingOut" and reasons[i - 1] == r)]
         self.assertEqual(reasons, [
             "RotationStarted", "KeyGenerated", "KeyActivated", "SecretUpdated",
             "StageRollingOut", "StageCompleted", "StageRollingOut", "StageCompleted",
@@ -164,7 +161,7 @@ class TestRotations(RotationCase):
             tpl = {n: self.template_key_id(n) for n in SIRIUS}
             samples.append((member(old) in s["active"], tpl))
             r = self.rotation_secret(KR)
-            if r is not None:
+            if r is not None and "pending" in (r.get("data") or {}):
                 seen_rsecret.append(r)
             obj = self.kr(KR)
             cur = (obj.get("status") or {})
@@ -362,7 +359,7 @@ class TestRotations(RotationCase):
         self.assertNotIn(new_members[0], s["active"])
         self.assertEqual(s["meta"][new_members[0]]["status"], "revoked")
         self.assertEqual(s["marker"], key_id(old))
-        self.assertIsNone(self.rotation_secret(KR))
+        self.assert_rotation_secret_clear(KR)
         # Stage api rolled to the new key and back; ui back on the old template.
         for w in ("sirius-api", "sirius-ui"):
             self.assertEqual(self.template_key_id(w), key_id(old), w)
@@ -388,9 +385,7 @@ class TestRotations(RotationCase):
         self.assertEqual(reasons[-1], "RotationRolledBack")
         self.assertEqual(evs[-1]["type"], "Warning")
         # The stages already rolled go back in reverse order, then the new key is revoked.
-        # (A repeated StageRollingBack is the bug of test_8: collapsed.)
         back = [e["message"].split()[2] for e in evs if e["reason"] == "StageRollingBack"]
-        back = [b for i, b in enumerate(back) if i == 0 or back[i - 1] != b]
         self.assertEqual(back, ["ui", "api"])
         self.assertGreater(reasons.index("NewKeyRevoked"),
                            len(reasons) - 1 - reasons[::-1].index("StageRollingBack"))
@@ -414,24 +409,26 @@ class TestRotations(RotationCase):
         self.assert_succeeded(st3, old, new, "Manual", gens)
 
     # ---- 8. one pod-template patch and one Event per stage and key ----
-    # BUG (controller/reconciler/reconciler.c, step loop): after RESTART_STAGE the next
-    # step of the same reconcile re-observes the workloads from the informer cache, which
-    # has not seen the PATCH yet, so the decision asks for RESTART_STAGE again - up to
-    # KR_RECONCILER_MAX_STEPS times: the same PATCH and the same StageRollingOut Event
-    # repeated (44 times in one run). No extra restarts (same value), but Events and API
-    # writes multiply. Timing-dependent: skipped when this run did not reproduce it.
+    # BUG (controller/reconciler/, deciding on a stale informer cache): after RESTART_STAGE
+    # the next decision reads the workloads from the informer cache, which may not have
+    # seen the PATCH yet, so it asks for RESTART_STAGE again: the same PATCH and the same
+    # StageRollingOut Event, repeated. edbd438 stops the loop inside one reconcile (it was
+    # up to 24 times), but the reconcile woken by the KeyRotation's own status write still
+    # comes first now and then: seen 3 times within 10 ms, under 3 reconcile IDs. No extra
+    # restarts (same value), but duplicate Events and writes. Timing-dependent: skipped
+    # when this run did not reproduce it.
     @unittest.expectedFailure
-    def test_8_one_restart_patch_per_stage(self):
-        patches = {}
-        for obj in self.ctl.log_lines():
-            if "pod template keyrotator.io/key-id=" in obj.get("msg", ""):
-                k = (obj.get("reconcileID"), obj["msg"])
-                patches[k] = patches.get(k, 0) + 1
-        self.assertTrue(patches)
-        repeated = {m: n for m, n in patches.items() if n > 1}
+    def test_8_one_restart_event_per_stage(self):
+        rolling = {}
+        for e in self.events(KR):
+            if e["reason"] in ("StageRollingOut", "StageRollingBack"):
+                rolling[e["message"]] = rolling.get(e["message"], 0) + 1
+        self.assertGreaterEqual(len(rolling), 3 * 6)
+        # Each message names the stage and the key id (going back is another message).
+        repeated = {m: n for m, n in rolling.items() if n > 1}
         if not repeated:
             self.skipTest("the repeated RESTART_STAGE did not happen in this run")
-        self.assertEqual(repeated, {}, "the same pod-template patch repeated in one reconcile")
+        self.assertEqual(repeated, {}, "the same stage restart announced more than once")
 
     # ---- 9. history says when each key was revoked ----
     # BUG (controller/reconciler/record.c append_history, with decide_revoke.c step FINISH):
@@ -464,15 +461,23 @@ class TestKillAfterEveryStep(RotationCase):
     def setUpCluster(cls):
         cls.create_kr_cls(KR, sirius_spec(cls.valkey_addr))
 
+    # Through the proxy every request takes >= 30 ms to reach the API server, so a kill at
+    # once lands before the action's write, and a kill 45 ms later lands after the write
+    # and before the status that records it (roughly: it is a race by design).
+    KILL_NOW, KILL_BETWEEN = 0, 0.045
+
     def kill_on(self, obj):
-        """A kill point: each distinct info/warn line about the KeyRotation, once."""
+        """Kill points, each once: an action's log line (at once, and the second time it is
+        announced - the step re-done after the restart - a little later), and any other
+        new line about the object (at once)."""
         msg = obj.get("msg", "")
         if obj.get("name") != KR or obj.get("level") not in ("info", "warn"):
-            return False
-        if msg in self.points:
-            return False
-        self.points.append(msg)
-        return True
+            return None
+        n = self.points.get(msg, 0)
+        self.points[msg] = n + 1
+        if ACTION_RE.match(msg) and n < 2:
+            return self.KILL_NOW if n == 0 else self.KILL_BETWEEN
+        return self.KILL_NOW if n == 0 else None
 
     def test_kill_after_every_step(self):
         old = self.c.bootstrap_key
@@ -487,7 +492,7 @@ class TestKillAfterEveryStep(RotationCase):
         self.ctl.kubeconfig = proxy.kubeconfig(self.c.kubeconfig,
                                                os.path.join(self.root, "kubeconfig-slow"))
         gens, t0 = self.generations(), time.monotonic()
-        self.points, kills = [], []
+        self.points, kills = {}, []
         self.annotate_dict(KR, {"keyrotator.io/rotate": "kill-test"})
 
         def done():
@@ -500,19 +505,20 @@ class TestKillAfterEveryStep(RotationCase):
             wait_for(lambda: not self.ctl.alive() or done(), 60, "a kill or the end")
             if not self.ctl.alive():
                 self.ctl.wait_exit()
-                kills.append(self.ctl.killed_at["msg"])
+                kills.append((self.ctl.killed_at["msg"], self.points[self.ctl.killed_at["msg"]]))
         # One more restart, left running, without kills, through the direct kubeconfig.
         self.ctl.kill()
         self.ctl.kubeconfig = self.c.kubeconfig
         self.ctl.start()
-        # Killed at every step: as it began (its log line), and after it was recorded
-        # (its Event), and between a workload patch and its record.
-        killed_actions = {ACTION_RE.match(m).group(1) for m in kills if ACTION_RE.match(m)}
-        self.assertLessEqual({"BEGIN", "GENERATE", "ACTIVATE", "DISTRIBUTE", "RESTART_STAGE",
-                              "ADVANCE_STAGE", "START_REVOKE", "REVOKE_OLD", "FINISH"},
-                             killed_actions, "steps never killed at: %s" % kills)
-        self.assertTrue([m for m in kills if m.startswith("event ")], kills)
-        self.assertTrue([m for m in kills if "pod template" in m], kills)
+        # Killed at every step: as it began (its log line), and while it was being
+        # recorded (after its write).
+        steps = {"BEGIN", "GENERATE", "ACTIVATE", "DISTRIBUTE", "RESTART_STAGE",
+                 "ADVANCE_STAGE", "START_REVOKE", "REVOKE_OLD", "FINISH"}
+        killed = [{ACTION_RE.match(m).group(1) for m, n in kills
+                   if ACTION_RE.match(m) and n == nth} for nth in (1, 2)]
+        self.assertLessEqual(steps, killed[0], "never killed at: %s" % kills)
+        # (The second, later kill happens only when the first one undid the step.)
+        self.assertGreaterEqual(len(killed[1]), 4, "killed later only at: %s" % kills)
         # The end state, once the restarted controller has had a look.
         self.wait_reconciled(KR)
         st = self.status(KR)
@@ -528,7 +534,7 @@ class TestKillAfterEveryStep(RotationCase):
         self.assert_revoked(s, old)
         self.assert_active(s, new)
         self.assertEqual(s["marker"], key_id(new))
-        self.assertIsNone(self.rotation_secret(KR))
+        self.assert_rotation_secret_clear(KR)
         self.assert_one_restart_each(gens, t0, key_id(new))
         # Nobody was locked out: the consumers never saw a 401.
         unauthorized = 0
