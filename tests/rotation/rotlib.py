@@ -299,6 +299,7 @@ class RotationCase(unittest.TestCase):
     valkey_password = None
     start_controller = True
     client_rate = 5
+    controller_args = ()
 
     @classmethod
     def setUpClass(cls):
@@ -312,7 +313,7 @@ class RotationCase(unittest.TestCase):
             cls.raw_keys.add(cls.c.bootstrap_key)
         cls.skew_file = os.path.join(cls.root, "clock-skew")
         cls.set_skew(0)
-        cls.ctl = Controller(cls.root, cls.c.kubeconfig, cls.skew_file)
+        cls.ctl = Controller(cls.root, cls.c.kubeconfig, cls.skew_file, cls.controller_args)
         try:
             if cls.seed_key:  # the pods run before anything is measured against them
                 for n in SIRIUS:
