@@ -62,6 +62,39 @@ enum kr_status kr_keystore_new(const struct kr_keystore_opts *opts,
 	return KR_OK;
 }
 
+enum kr_status kr_keystore_dup(const struct kr_keystore *ks, struct kr_keystore **out,
+			       struct kr_error *err)
+{
+	struct kr_keystore_opts o = {
+	    .host = ks->host,
+	    .port = ks->port,
+	    .database = ks->database,
+	    .username = ks->username,
+	    .password = ks->password,
+	    .connect_timeout_ms = ks->connect_timeout_ms,
+	    .command_timeout_ms = ks->command_timeout_ms,
+	};
+
+	return kr_keystore_new(&o, &ks->layout, out, err);
+}
+
+void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65])
+{
+	struct kr_buf b;
+	char pw[65] = "-";
+
+	if (ks->password)
+		kr_key_hash_hex_bytes(kr_secret_data(ks->password), kr_secret_len(ks->password),
+				      pw);
+	kr_buf_init(&b);
+	kr_buf_addf(&b, "%s|%d|%d|%s|%s|%d|%d|%s|%s|%s|%d", ks->host, ks->port, ks->database,
+		    ks->username ? ks->username : "", pw, ks->connect_timeout_ms,
+		    ks->command_timeout_ms, ks->active_set, ks->meta_key, ks->bootstrap_key,
+		    (int)ks->layout.store_as);
+	kr_key_hash_hex_bytes(b.data ? b.data : "", b.len, out);
+	kr_buf_release(&b);
+}
+
 void kr_keystore_free(struct kr_keystore *ks)
 {
 	if (!ks)

@@ -167,6 +167,15 @@ enum kr_status kr_keystore_new(const struct kr_keystore_opts *opts,
 			       struct kr_error *err);
 void kr_keystore_free(struct kr_keystore *ks);
 
+/* A new, unconnected handle with the same settings and layout. */
+enum kr_status kr_keystore_dup(const struct kr_keystore *ks, struct kr_keystore **out,
+			       struct kr_error *err);
+/*
+ * SHA-256 (hex) over every setting and the layout (the password only as its hash): two
+ * handles with the same fingerprint are interchangeable, so a connection can be reused.
+ */
+void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65]);
+
 /* Close the connection (if any); settings are kept and the next operation reconnects. */
 void kr_keystore_close(struct kr_keystore *ks);
 

@@ -155,7 +155,7 @@ static enum kr_status act_activate(struct kr_world *w, struct kr_error *err)
 				    w->rsecret_name);
 	snprintf(label, sizeof(label), "%s", w->name);
 	snprintf(rotation, sizeof(rotation), "%s/%s", w->ns, w->name);
-	return kr_keystore_activate(w->ks, w->pending, &meta, &res, err);
+	return kr_keystore_activate(w->conn, w->pending, &meta, &res, err);
 }
 
 /* Revoke `key`, or (without the raw key) the stored member whose id is `id`. */
@@ -172,15 +172,15 @@ static enum kr_status revoke(struct kr_world *w, const struct kr_secret *key, co
 
 		kr_key_id(key, kid);
 		if (!id[0] || strcmp(kid, id) == 0)
-			return kr_keystore_revoke_key(w->ks, key, NULL, err);
+			return kr_keystore_revoke_key(w->conn, key, NULL, err);
 	}
-	rc = kr_keystore_find_member(w->ks, id, &member, err);
+	rc = kr_keystore_find_member(w->conn, id, &member, err);
 	if (rc == KR_ENOTFOUND) {
 		kr_error_clear(err);
 		return KR_OK; /* nothing holds it: nothing to revoke */
 	}
 	if (rc == KR_OK)
-		rc = kr_keystore_revoke_member(w->ks, member, NULL, err);
+		rc = kr_keystore_revoke_member(w->conn, member, NULL, err);
 	kr_secret_free(member);
 	return rc;
 }
@@ -190,7 +190,7 @@ static enum kr_status set_marker(struct kr_world *w, const struct kr_action *a,
 {
 	if (!a->repair.set_marker || !a->repair.marker[0])
 		return KR_OK;
-	return kr_keystore_set_bootstrap(w->ks, a->repair.marker, NULL, err);
+	return kr_keystore_set_bootstrap(w->conn, a->repair.marker, NULL, err);
 }
 
 static const struct kr_secret *source_key(struct kr_world *w, enum kr_key_source src)
@@ -221,7 +221,7 @@ static enum kr_status act_repair(struct kr_world *w, const struct kr_action *a,
 			keys[n++] = source_key(w, a->repair.add[i].source);
 	snprintf(rotation, sizeof(rotation), "%s/%s", w->ns, w->name);
 	kr_keystore_repair_init(&rep);
-	rc = kr_keystore_reconcile(w->ks, keys, n, a->repair.set_marker ? a->repair.marker : NULL,
+	rc = kr_keystore_reconcile(w->conn, keys, n, a->repair.set_marker ? a->repair.marker : NULL,
 				   rotation, &rep, err);
 	changes = kr_keystore_repair_count(&rep);
 	if (rc == KR_OK && changes > 0) {
@@ -303,7 +303,7 @@ enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struc
 	case KR_ACTION_FAIL_FINISH:
 		return clear_rsecret(w, err);
 	case KR_ACTION_FINISH:
-		rc = w->ks ? set_marker(w, a, err) : KR_OK;
+		rc = w->conn ? set_marker(w, a, err) : KR_OK;
 		return rc == KR_OK ? clear_rsecret(w, err) : rc;
 	default:
 		return KR_OK; /* status only, or nothing */

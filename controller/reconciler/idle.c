@@ -88,6 +88,14 @@ void kr_idle_free_all(struct kr_reconciler *r)
 	}
 }
 
+void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj)
+{
+	char *printed = proj ? cJSON_PrintUnformatted(proj) : NULL;
+
+	kr_buf_addf(all, "%s=%s;", ref, printed ? printed : "-");
+	cJSON_free(printed);
+}
+
 /* SHA-256 over the cached projections of every workload `refs` names (from the KR cache). */
 static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON *refs,
 			   char out[65])
@@ -107,16 +115,13 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 		const char *text = cJSON_IsString(ref) ? ref->valuestring : "";
 		const char *name = strrchr(text, '/');
 		cJSON *proj = NULL;
-		char *printed = NULL;
 
 		for (size_t k = 0; name && k < sizeof(kinds) / sizeof(kinds[0]); k++)
 			if (!strncmp(text, kinds[k].kind, strlen(kinds[k].kind)) &&
-			    text[strlen(kinds[k].kind)] == '/' &&
-			    kr_informer_get(kr_controller_informer(r->ctl, kinds[k].inf), ns,
-					    name + 1, &proj) == KR_OK)
-				printed = proj ? cJSON_PrintUnformatted(proj) : NULL;
-		kr_buf_addf(&all, "%s=%s;", text, printed ? printed : "-");
-		cJSON_free(printed);
+			    text[strlen(kinds[k].kind)] == '/')
+				kr_informer_get(kr_controller_informer(r->ctl, kinds[k].inf), ns,
+						name + 1, &proj);
+		kr_workloads_hash_add(&all, text, proj);
 		cJSON_Delete(proj);
 	}
 	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, out);
@@ -149,8 +154,8 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 	if (m && (m->key = malloc(strlen(w->ns) + strlen(w->name) + 2))) {
 		sprintf(m->key, "%s/%s", w->ns, w->name);
 		snprintf(m->rv, sizeof(m->rv), "%s", rv);
-		workloads_hash(r, w->ns, cJSON_GetObjectItemCaseSensitive(proj, "refs"),
-			       m->workloads);
+		/* The workloads as the decision saw them, not as the cache has them now. */
+		snprintf(m->workloads, sizeof(m->workloads), "%s", w->workloads_hash);
 		m->full_ms = mono_ms();
 		m->due_ms = requeue_ms > 0 ? m->full_ms + requeue_ms : 0;
 		m->next_rotation = w->doc.status.next_rotation_time;
@@ -160,9 +165,9 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 		if (m->idle) {
 			snprintf(m->current_id, sizeof(m->current_id), "%s",
 				 w->obs.consumer.key_id);
-			kr_keystore_close(w->ks);
 			m->ks = w->ks; /* the memo keeps the store's settings */
 			w->ks = NULL;
+			w->conn = NULL;
 		}
 		memo_put(r, m);
 	} else {
@@ -200,23 +205,24 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 	return same;
 }
 
-/* The store still holds the current key and the marker points at it. */
+/* The store still holds the current key and the marker points at it: one round trip. */
 static bool store_ok(struct kr_idle_memo *m, const struct kr_log_ctx *log)
 {
-	char marker[KR_ROT_ID_SIZE] = "";
+	const struct kr_secret *keys[] = {m->current};
+	struct kr_key_state st = {0};
+	struct kr_store_state store = {0};
 	struct kr_error e = {0};
-	int active = 0;
 	bool ok;
 
-	ok = kr_keystore_is_active(m->ks, m->current, &active, &e) == KR_OK && active &&
-	     kr_keystore_get_bootstrap(m->ks, marker, sizeof(marker), &e) == KR_OK &&
-	     strcmp(marker, m->current_id) == 0;
-	kr_keystore_close(m->ks);
+	ok = kr_keystore_inspect(kr_pool_get(m->ks), keys, 1, &st, &store, &e) == KR_OK &&
+	     st.active && st.meta_active && strncmp(store.marker, m->current_id, 12) == 0 &&
+	     strlen(store.marker) == 12;
 	if (!ok)
 		kr_log_info(log, "key store check: %s; reconciling",
 			    e.code != KR_OK ? e.msg
-			    : !active	    ? "the current key is not active"
-					    : "the bootstrap marker moved");
+			    : !st.active    ? "the current key is not active"
+			    : !st.meta_active ? "the current key's metadata is not active"
+					      : "the bootstrap marker moved");
 	return ok;
 }
 

@@ -74,7 +74,9 @@ struct kr_world {
 	struct kr_error spec_err;
 	struct kr_status_doc doc; /* .status as read */
 	struct kr_observed_workload *wls;
-	struct kr_keystore *ks; /* NULL when the spec is invalid */
+	char workloads_hash[65]; /* of the cached projections read (idle.c compares it) */
+	struct kr_keystore *ks;	  /* the store's settings (unconnected); NULL: not asked */
+	struct kr_keystore *conn; /* a connection for them (pool.c), borrowed */
 	struct kr_observed obs;
 	char uid[64];
 };
@@ -120,9 +122,18 @@ bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 void kr_idle_remember(struct kr_world *w, long requeue_ms);
 void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name);
 void kr_idle_free_all(struct kr_reconciler *r);
+/* Add one workload ("Kind/ns/name" and its cached projection, NULL if absent) to a hash input. */
+void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj);
 /* The requeue of an idle KeyRotation: the check interval, bounded by the schedule. */
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms);
+
+/*
+ * pool.c: this worker thread's open connection for `settings` (borrowed; the pool keeps
+ * a few per thread, keyed by kr_keystore_fingerprint, and closes the least recently used).
+ * Never NULL: without a pool it is `settings` itself.
+ */
+struct kr_keystore *kr_pool_get(struct kr_keystore *settings);
 
 /* secrets.c: Secret data helpers. */
 /* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */

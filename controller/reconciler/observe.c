@@ -150,9 +150,12 @@ static enum kr_status observe_workloads(struct kr_world *w)
 	    [KR_WORKLOAD_DAEMONSET] = KR_CTL_DAEMONSETS,
 	};
 
+	struct kr_buf all;
+
 	w->wls = calloc(w->spec.n_workloads ? w->spec.n_workloads : 1, sizeof(*w->wls));
 	if (!w->wls)
 		return KR_ENOMEM;
+	kr_buf_init(&all);
 	for (size_t i = 0; i < w->spec.n_stages; i++) {
 		const struct kr_stage_spec *st = &w->spec.stages[i];
 
@@ -161,14 +164,20 @@ static enum kr_status observe_workloads(struct kr_world *w)
 			struct kr_informer *inf =
 			    kr_controller_informer(w->r->ctl, inf_of[st->workloads[j].kind]);
 			cJSON *proj = NULL;
+			char ref[600];
 
 			wl->kind_supported = true;
-			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) != KR_OK)
-				continue;
-			observe_workload(proj, st->workloads[j].kind, wl);
+			snprintf(ref, sizeof(ref), "%s/%s/%s",
+				 kr_workload_kind_name(st->workloads[j].kind), w->ns,
+				 st->workloads[j].name);
+			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) == KR_OK)
+				observe_workload(proj, st->workloads[j].kind, wl);
+			kr_workloads_hash_add(&all, ref, proj);
 			cJSON_Delete(proj);
 		}
 	}
+	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, w->workloads_hash);
+	kr_buf_release(&all);
 	w->obs.workloads = w->wls;
 	return KR_OK;
 }
@@ -343,8 +352,10 @@ static void observe_store(struct kr_world *w)
 	enum kr_status rc;
 
 	rc = store_open(w, &e);
-	if (rc == KR_OK)
-		rc = kr_keystore_inspect(w->ks, keys, n, states, &st, &e);
+	if (rc == KR_OK) {
+		w->conn = kr_pool_get(w->ks);
+		rc = kr_keystore_inspect(w->conn, keys, n, states, &st, &e);
+	}
 	if (rc != KR_OK) {
 		s->reachable = false;
 		snprintf(s->error, sizeof(s->error), "%s", e.msg);
