@@ -396,12 +396,8 @@ class RotationCase(unittest.TestCase):
         self.assertEqual(code, 200, obj)
         return obj
 
-    def annotate(self, name, **ann):
-        """Set annotations (keyword names: '_' -> '/', e.g. keyrotator_io_rotate is not
-        used; pass a dict via `annotate_dict`)."""
-        return self.annotate_dict(name, ann)
-
     def annotate_dict(self, name, ann):
+        """Merge-patch metadata.annotations of KeyRotation `name` (None deletes one)."""
         return self.patch_kr(name, {"metadata": {"annotations": ann}})
 
     def touch(self, name):
