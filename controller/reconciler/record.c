@@ -150,6 +150,14 @@ static void append_history(struct kr_world *w, const struct kr_history_entry *h)
 	}
 }
 
+/* history[].revokedAt of the entries of key `id` not yet marked: it was just revoked. */
+static void mark_revoked(struct kr_status_doc *d, const char *id, time_t now)
+{
+	for (size_t i = 0; id[0] && i < d->n_history; i++)
+		if (!strcmp(d->history[i].key_id, id) && !d->history[i].revoked_at)
+			d->history[i].revoked_at = now;
+}
+
 /* The next .status from the action over the doc as read; owned by w->doc. */
 static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, struct kr_error *err)
 {
@@ -162,6 +170,8 @@ static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, st
 			    d->conditions);
 	if (!w->have_spec)
 		return KR_OK;
+	if (a->type == KR_ACTION_REVOKE_OLD || a->type == KR_ACTION_REVOKE_NEW)
+		mark_revoked(d, a->key_id, w->obs.now);
 	if (a->has_history)
 		append_history(w, &a->history);
 	cJSON_Delete(d->stages);
@@ -169,7 +179,9 @@ static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, st
 	if (a->type == KR_ACTION_PLAN) {
 		cJSON_Delete(d->plan);
 		d->plan = NULL;
-		return kr_rotation_plan(&w->spec, w->ns, w->name, NULL, d->status.current_key.id,
+		return kr_rotation_plan(&w->spec, w->ns, w->name, NULL,
+					d->status.current_key.id[0] ? d->status.current_key.id
+								    : w->obs.consumer.key_id,
 					false, &d->plan, err);
 	}
 	if (!w->spec.dry_run) {

@@ -365,6 +365,7 @@ bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out)
 	out->requeue_after_ms = 1000;
 	if (!lost[0])
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC, KR_COND_TRUE, "Repaired", "%s", what);
-	kr_event(out, true, "KeyStoreRepaired", "%s", what);
+	/* Setting a marker that was never there (a first install) is not drift: Normal. */
+	kr_event(out, rep->n_add > 0 || obs->store.has_marker, "KeyStoreRepaired", "%s", what);
 	return true;
 }

@@ -37,7 +37,7 @@ struct kr_controller {
 	int nworkers, started, stopped;
 	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
 	pthread_cond_t cond;
-	atomic_int leading, stopping;
+	atomic_int leading, stopping, synced;
 	uint64_t seen_adds, seen_retries;
 };
 
@@ -396,6 +396,21 @@ static void kr_ctl_process(struct kr_ctl_worker *w, const char *key)
 	kr_ctl_outcome(c, key, rc, &res, kr_ctl_now() - t0);
 }
 
+/*
+ * Every cache has its first list (as client-go's WaitForCacheSync): a reconcile before that
+ * would read a workload that exists as missing. Sticky once true.
+ */
+static int kr_ctl_synced(struct kr_controller *c)
+{
+	if (atomic_load(&c->synced))
+		return 1;
+	for (int k = 0; k < KR_CTL_NKINDS; k++)
+		if (!kr_informer_has_synced(c->inf[k]))
+			return 0;
+	atomic_store(&c->synced, 1);
+	return 1;
+}
+
 static void *kr_ctl_worker_main(void *arg)
 {
 	struct kr_ctl_worker *w = arg;
@@ -409,7 +424,9 @@ static void *kr_ctl_worker_main(void *arg)
 			continue;
 		}
 		kr_ctl_sync_queue_metrics(c);
-		if (kr_controller_may_write(c))
+		if (!kr_ctl_synced(c))
+			kr_workqueue_add_after(c->queue, key, 100); /* a cache still lists */
+		else if (kr_controller_may_write(c))
 			kr_ctl_process(w, key);
 		else
 			kr_workqueue_add_after(c->queue, key, 1000); /* fence: not now */

@@ -126,25 +126,16 @@ class TestRotations(RotationCase):
                 self.assertEqual(e["keyIds"], {"API_KEY": kid})
         evs = self.events(KR)
         self.assert_camel_case(evs)
-        # A false WorkloadMissing at start-up is a known bug (test_1b): dropped here.
-        reasons = [r for r in self.reasons(evs) if r not in ("KeyStoreRepaired",
-                                                             "WorkloadMissing")]
+        reasons = [r for r in self.reasons(evs) if r != "KeyStoreRepaired"]
         self.assertEqual(reasons, [
             "RotationStarted", "KeyGenerated", "KeyActivated", "SecretUpdated",
             "StageRollingOut", "StageCompleted", "StageRollingOut", "StageCompleted",
             "StageRollingOut", "StageCompleted", "RotationFinished"])
 
-    # BUG (controller/runtime/controller.c kr_controller_start): the workers start with the
-    # informers, before the caches have synced. The KeyRotation is reconciled as soon as
-    # its own cache lists it, and when the Deployments cache is still empty every workload
-    # looks missing: Ready=False WorkloadMissing and a Warning event "spec.stages[0].
-    # workloads[0]: Deployment/sirius-api: not found; the rotation waits" for workloads
-    # that exist; the bootstrap then starts after the backoff. Timing-dependent: skipped when this run did not reproduce it.
-    @unittest.expectedFailure
+    # The workers wait for every cache's first list (as client-go's WaitForCacheSync), so a
+    # workload that exists is never reported missing at start-up.
     def test_1b_no_false_workload_missing_at_start(self):
         false_alarms = [e["message"] for e in self.events(KR) if e["reason"] == "WorkloadMissing"]
-        if not false_alarms:
-            self.skipTest("the start-up race did not happen in this run")
         self.assertEqual(false_alarms, [], "WorkloadMissing for workloads that exist")
 
     # ---- 2. manual ----
@@ -462,16 +453,10 @@ class TestRotations(RotationCase):
         new = self.secret_value("sirius-api-key")
         self.assert_succeeded(st3, old, new, "Manual", gens)
 
-    # ---- 8. one pod-template patch and one Event per stage and key ----
-    # BUG (controller/reconciler/, deciding on a stale informer cache): after RESTART_STAGE
-    # the next decision reads the workloads from the informer cache, which may not have
-    # seen the PATCH yet, so it asks for RESTART_STAGE again: the same PATCH and the same
-    # StageRollingOut Event, repeated. edbd438 stops the loop inside one reconcile (it was
-    # up to 24 times), but the reconcile woken by the KeyRotation's own status write still
-    # comes first now and then: seen 3 times within 10 ms, under 3 reconcile IDs. No extra
-    # restarts (same value), but duplicate Events and writes. Timing-dependent: skipped
-    # when this run did not reproduce it.
-    @unittest.expectedFailure
+    # ---- 8. one restart per stage and direction ----
+    # After a pod-template patch the controller waits for the workload watch (its cache has
+    # not seen the patch yet), and a wake-up by its own status write changes nothing: each
+    # stage restart is announced once.
     def test_8_one_restart_event_per_stage(self):
         rolling = {}
         for e in self.events(KR):
@@ -480,16 +465,11 @@ class TestRotations(RotationCase):
         self.assertGreaterEqual(len(rolling), 3 * 6)
         # Each message names the stage and the key id (going back is another message).
         repeated = {m: n for m, n in rolling.items() if n > 1}
-        if not repeated:
-            self.skipTest("the repeated RESTART_STAGE did not happen in this run")
         self.assertEqual(repeated, {}, "the same stage restart announced more than once")
 
     # ---- 9. history says when each key was revoked ----
-    # BUG (controller/reconciler/record.c append_history, with decide_revoke.c step FINISH):
-    # DESIGN.md §1 history is [{keyId, activatedAt, revokedAt, outcome, reason}], but a
-    # successful rotation only appends the new key's entry; the entry of the key it revoked
-    # never gets revokedAt (only a rolled-back key's own entry has one).
-    @unittest.expectedFailure
+    # DESIGN.md §1: history is [{keyId, activatedAt, revokedAt, outcome, reason}]; revoking a
+    # key stamps revokedAt on its entry.
     def test_9_history_has_revoked_at(self):
         hist = self.status(KR)["history"]
         self.assertGreaterEqual(len(hist), 2)
