@@ -335,8 +335,11 @@ class TestValkeyFaults(FaultCase):
     def test_6_password_changed(self):
         self.begin("auth-changed")
         self.wait_point(self.at_stage(1), "stage ui")
+        # As an operator rotating the password does: set it, then drop the clients that
+        # logged in with the old one (a changed requirepass keeps existing connections).
         self.vk.command("CONFIG", "SET", "requirepass", self.NEW_PASSWORD)
         self.c.password = self.NEW_PASSWORD
+        self.vk.command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
         c = self.unreachable(what="Degraded KeyStoreUnreachable naming the server")
         self.assertRegex(c["message"], re.compile(r"auth|WRONGPASS|NOAUTH", re.I))
         self.holds_rotating(1.0)
