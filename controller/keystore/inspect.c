@@ -17,9 +17,8 @@ static void kr_ks_copy_str(const redisReply *r, char *out, size_t size)
 }
 
 /* Fill states[i] from the replies of key i; KR_OK or the error reply's status. */
-static enum kr_status kr_ks_inspect_key(struct kr_keystore *ks, redisReply **rep,
-					const char *what, struct kr_key_state *st,
-					struct kr_error *err)
+static enum kr_status kr_ks_inspect_key(struct kr_keystore *ks, redisReply **rep, const char *what,
+					struct kr_key_state *st, struct kr_error *err)
 {
 	enum kr_status rc = kr_ks_reply_check(ks, rep[0], what, err);
 	const redisReply *h = rep[1];
@@ -55,7 +54,8 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 		return kr_error_set(err, KR_EINVAL, "inspect: at most %d keys", KR_INSPECT_MAX);
 	memset(states, 0, n * sizeof(*states));
 	memset(store, 0, sizeof(*store));
-	snprintf(what, sizeof(what), "inspecting activeSet \"%s\" and its metadata", ks->active_set);
+	snprintf(what, sizeof(what), "inspecting activeSet \"%s\" and its metadata",
+		 ks->active_set);
 	for (size_t i = 0; i < n && rc == KR_OK; i++) {
 		rc = kr_ks_member(&ks->layout, keys[i], &members[i], err);
 		if (rc == KR_OK)
@@ -88,9 +88,8 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 	if (rc == KR_OK)
 		rc = kr_ks_reply_check(ks, rep[nc - 1], "GET bootstrapKey", err);
 	if (rc == KR_OK) {
-		store->active_members = rep[nc - 2]->type == REDIS_REPLY_INTEGER
-					    ? rep[nc - 2]->integer
-					    : 0;
+		store->active_members =
+		    rep[nc - 2]->type == REDIS_REPLY_INTEGER ? rep[nc - 2]->integer : 0;
 		kr_ks_copy_str(rep[nc - 1], store->marker, sizeof(store->marker));
 	}
 	for (size_t i = 0; i < nc; i++)

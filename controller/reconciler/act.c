@@ -54,11 +54,11 @@ static cJSON *secret_new(struct kr_world *w, const char *name, bool owned)
 }
 
 /* Create `body`, or PUT it when `existing` (conditional on its resourceVersion). */
-static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *body,
-				   bool existing, struct kr_error *err)
+static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *body, bool existing,
+				   struct kr_error *err)
 {
-	enum kr_carry_slot slot = strcmp(name, w->rsecret_name) == 0 ? KR_CARRY_RSECRET
-								     : KR_CARRY_CONSUMER;
+	enum kr_carry_slot slot =
+	    strcmp(name, w->rsecret_name) == 0 ? KR_CARRY_RSECRET : KR_CARRY_CONSUMER;
 	cJSON *out = NULL;
 	enum kr_status rc = fenced(w, err);
 
@@ -81,8 +81,8 @@ static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *
 
 static enum kr_status act_generate(struct kr_world *w, struct kr_error *err)
 {
-	cJSON *body = w->rsecret ? cJSON_Duplicate(w->rsecret, 1)
-				 : secret_new(w, w->rsecret_name, true);
+	cJSON *body =
+	    w->rsecret ? cJSON_Duplicate(w->rsecret, 1) : secret_new(w, w->rsecret_name, true);
 	struct kr_secret *key = NULL;
 	enum kr_status rc = body ? KR_OK : KR_ENOMEM;
 
@@ -268,8 +268,7 @@ static enum kr_status act_restart(struct kr_world *w, const struct kr_action *a,
 					wl->name);
 		else
 			kr_log_info(w->log, "stage %s: %s/%s pod template keyrotator.io/key-id=%s",
-				    st->name, kr_workload_kind_name(wl->kind), wl->name,
-				    a->key_id);
+				    st->name, kr_workload_kind_name(wl->kind), wl->name, a->key_id);
 	}
 	return rc;
 }

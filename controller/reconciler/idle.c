@@ -16,11 +16,11 @@
 struct kr_idle_memo {
 	char *key; /* "ns/name" */
 	char rv[64];
-	char workloads[65];	/* SHA-256 of the workloads' cached projections */
-	int64_t full_ms;	/* monotonic time of the full reconcile */
-	int64_t due_ms;		/* monotonic time of its requeue; 0 = none */
-	bool idle;		/* phase Idle and in sync: the key store check applies */
-	time_t next_rotation;	/* status.nextRotationTime; 0 = none */
+	char workloads[65];   /* SHA-256 of the workloads' cached projections */
+	int64_t full_ms;      /* monotonic time of the full reconcile */
+	int64_t due_ms;	      /* monotonic time of its requeue; 0 = none */
+	bool idle;	      /* phase Idle and in sync: the key store check applies */
+	time_t next_rotation; /* status.nextRotationTime; 0 = none */
 	char current_id[KR_ROT_ID_SIZE];
 	struct kr_secret *current; /* the consumers' key (wiped on free); idle only */
 	struct kr_keystore *ks;	   /* settings; connected only during a check; idle only */
@@ -97,8 +97,7 @@ void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *pro
 }
 
 /* SHA-256 over the cached projections of every workload `refs` names (from the KR cache). */
-static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON *refs,
-			   char out[65])
+static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON *refs, char out[65])
 {
 	static const struct {
 		const char *kind;
@@ -159,9 +158,9 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 		m->full_ms = mono_ms();
 		m->due_ms = requeue_ms > 0 ? m->full_ms + requeue_ms : 0;
 		m->next_rotation = w->doc.status.next_rotation_time;
-		m->idle = checkable(w) &&
-			  (m->current = kr_secret_new(kr_secret_data(w->consumer_key),
-						      kr_secret_len(w->consumer_key)));
+		m->idle =
+		    checkable(w) && (m->current = kr_secret_new(kr_secret_data(w->consumer_key),
+								kr_secret_len(w->consumer_key)));
 		if (m->idle) {
 			snprintf(m->current_id, sizeof(m->current_id), "%s",
 				 w->obs.consumer.key_id);
@@ -192,8 +191,8 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 
 	if (now_ms - m->full_ms >= r->o.resync_period_ms)
 		return false;
-	if (kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns, name,
-			    &proj) != KR_OK)
+	if (kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns, name, &proj) !=
+	    KR_OK)
 		return false;
 	rv = kr_json_str(proj, (const char *[]){"rv", NULL});
 	same = rv && strcmp(rv, m->rv) == 0;
@@ -219,8 +218,8 @@ static bool store_ok(struct kr_idle_memo *m, const struct kr_log_ctx *log)
 	     strlen(store.marker) == 12;
 	if (!ok)
 		kr_log_info(log, "key store check: %s; reconciling",
-			    e.code != KR_OK ? e.msg
-			    : !st.active    ? "the current key is not active"
+			    e.code != KR_OK   ? e.msg
+			    : !st.active      ? "the current key is not active"
 			    : !st.meta_active ? "the current key's metadata is not active"
 					      : "the bootstrap marker moved");
 	return ok;

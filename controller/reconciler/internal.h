@@ -57,7 +57,7 @@ struct kr_world {
 	struct kr_kube_client *client;
 	const char *ns, *name;
 	const struct kr_log_ctx *log;
-	struct kr_carry *carry; /* in: from the step before; out: for the next one */
+	struct kr_carry *carry;	    /* in: from the step before; out: for the next one */
 	cJSON *written[KR_CARRY_N]; /* objects as this step's writes returned them */
 	bool wrote[KR_CARRY_N];
 
@@ -74,7 +74,7 @@ struct kr_world {
 	struct kr_error spec_err;
 	struct kr_status_doc doc; /* .status as read */
 	struct kr_observed_workload *wls;
-	char workloads_hash[65]; /* of the cached projections read (idle.c compares it) */
+	char workloads_hash[65];  /* of the cached projections read (idle.c compares it) */
 	struct kr_keystore *ks;	  /* the store's settings (unconnected); NULL: not asked */
 	struct kr_keystore *conn; /* a connection for them (pool.c), borrowed */
 	struct kr_observed obs;

@@ -137,8 +137,10 @@ static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
 		 kr_json_str(p, (const char *[]){"status", "currentRevision", NULL}));
 	wl->partition =
 	    num(p, (const char *[]){"updateStrategy", "rollingUpdate", "partition", NULL}, 0);
-	wl->desired_scheduled = num(p, (const char *[]){"status", "desiredNumberScheduled", NULL}, 0);
-	wl->updated_scheduled = num(p, (const char *[]){"status", "updatedNumberScheduled", NULL}, 0);
+	wl->desired_scheduled =
+	    num(p, (const char *[]){"status", "desiredNumberScheduled", NULL}, 0);
+	wl->updated_scheduled =
+	    num(p, (const char *[]){"status", "updatedNumberScheduled", NULL}, 0);
 	wl->number_available = num(p, (const char *[]){"status", "numberAvailable", NULL}, 0);
 }
 
@@ -249,15 +251,14 @@ static enum kr_status store_password(struct kr_world *w, struct kr_secret **out,
 		return kr_error_prefix(err, "spec.keyStore.passwordSecretRef");
 	if (!sec)
 		return kr_error_set(err, KR_ENOTFOUND,
-				    "spec.keyStore.passwordSecretRef: Secret %s/%s not found", w->ns,
-				    w->spec.store_password_name);
+				    "spec.keyStore.passwordSecretRef: Secret %s/%s not found",
+				    w->ns, w->spec.store_password_name);
 	*out = kr_secret_data_get(sec, w->spec.store_password_key);
 	kr_json_wipe_delete(sec);
 	if (!*out)
 		return kr_error_set(err, KR_EINVAL,
 				    "spec.keyStore.passwordSecretRef: Secret %s/%s has no key %s",
-				    w->ns, w->spec.store_password_name,
-				    w->spec.store_password_key);
+				    w->ns, w->spec.store_password_name, w->spec.store_password_key);
 	return KR_OK;
 }
 
@@ -268,8 +269,8 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	    .active_set = w->spec.store_active_set,
 	    .meta_key = w->spec.store_meta_key,
 	    .bootstrap_key = w->spec.store_bootstrap_key,
-	    .store_as = w->spec.store_as == KR_ROT_STORE_PLAINTEXT ? KR_STORE_PLAINTEXT
-								   : KR_STORE_SHA256,
+	    .store_as =
+		w->spec.store_as == KR_ROT_STORE_PLAINTEXT ? KR_STORE_PLAINTEXT : KR_STORE_SHA256,
 	};
 	struct kr_secret *password = NULL;
 	char host[256];

@@ -1,4 +1,5 @@
-/* reconciler.c - one reconcile: observe, decide, act, record; again until there is nothing to do. */
+/* reconciler.c - one reconcile: observe, decide, act, record; again until there is nothing to do.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,8 +162,12 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 		return KR_OK;
 	}
 	for (int i = 0; i < KR_RECONCILER_MAX_STEPS && sr == STEP_AGAIN; i++) {
-		struct kr_world w = {.r = r, .client = client, .ns = ns, .name = name,
-				     .log = res->log, .carry = &carry};
+		struct kr_world w = {.r = r,
+				     .client = client,
+				     .ns = ns,
+				     .name = name,
+				     .log = res->log,
+				     .carry = &carry};
 
 		requeue = 0;
 		sr = step(&w, &requeue, &res->err, &conflict);

@@ -32,7 +32,7 @@
 #define KR_RECONCILER_MAX_STEPS 24
 /* After patching pod templates: wait for the watch to show it, at most this long. */
 #define KR_RECONCILER_PATCH_SETTLE_MS 2000
-#define KR_ROTATION_SECRET_SUFFIX "-rotation"
+#define KR_ROTATION_SECRET_SUFFIX     "-rotation"
 
 struct kr_reconciler_opts {
 	/* Name of this replica in Events' reportingInstance (pod name); NULL: hostname. */
@@ -53,7 +53,7 @@ struct kr_reconciler_opts {
 	/* A full reconcile of an idle KeyRotation at least this often (Secrets are not
 	 * watched). 0: 600000 (10 minutes). */
 	long resync_period_ms;
-	long http_timeout_ms;	  /* analysis and verify requests; 0: 10000 */
+	long http_timeout_ms; /* analysis and verify requests; 0: 10000 */
 };
 
 struct kr_reconciler;

@@ -112,7 +112,8 @@ static cJSON *build_stages(const struct kr_world *w, const struct kr_rotation_st
 			enum kr_rollout_state rs;
 
 			cJSON_AddItemToArray(wls, o);
-			cJSON_AddStringToObject(o, "kind", kr_workload_kind_name(sp->workloads[j].kind));
+			cJSON_AddStringToObject(o, "kind",
+						kr_workload_kind_name(sp->workloads[j].kind));
 			cJSON_AddStringToObject(o, "name", sp->workloads[j].name);
 			if (wl->key_id[0])
 				cJSON_AddStringToObject(o, "keyId", wl->key_id);
