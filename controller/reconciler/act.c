@@ -75,7 +75,7 @@ static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *
 		kr_json_wipe_delete(out);
 	}
 	if (rc != KR_OK)
-		kr_error_prefix(err, "write Secret %s/%s", w->ns, name);
+		kr_error_prefix(err, "write Secret %s/%s: ", w->ns, name);
 	return rc;
 }
 
@@ -264,7 +264,7 @@ static enum kr_status act_restart(struct kr_world *w, const struct kr_action *a,
 			rc = kr_kube_patch(w->client, workload_resource(wl->kind), w->ns, wl->name,
 					   NULL, KR_KUBE_PATCH_STRATEGIC, patch, NULL, err);
 		if (rc != KR_OK)
-			kr_error_prefix(err, "%s %s/%s", kr_workload_kind_name(wl->kind), w->ns,
+			kr_error_prefix(err, "%s %s/%s: ", kr_workload_kind_name(wl->kind), w->ns,
 					wl->name);
 		else
 			kr_log_info(w->log, "stage %s: %s/%s pod template keyrotator.io/key-id=%s",

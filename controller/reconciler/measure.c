@@ -76,7 +76,7 @@ static enum kr_status ref_read(struct kr_world *w, const char *field,
 		return kr_error_set(err, KR_ENOTFOUND, "%s: Secret %s/%s not found", field, w->ns,
 				    ref->name);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "%s: Secret %s/%s", field, w->ns, ref->name);
+		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, w->ns, ref->name);
 	*out = data_get(sec, ref->key);
 	kr_json_wipe_delete(sec);
 	if (!*out)

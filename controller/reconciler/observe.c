@@ -75,7 +75,7 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 		 ? KR_OK
 		 : get_optional(w, &kr_kube_secrets, w->spec.secret_name, &w->consumer, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->spec.secret_name);
+		return kr_error_prefix(err, "Secret %s/%s: ", w->ns, w->spec.secret_name);
 	w->consumer_key = kr_secret_data_get(w->consumer, w->spec.secret_key);
 	w->obs.consumer.exists = w->consumer != NULL;
 	w->obs.consumer.has_key = w->consumer_key != NULL;
@@ -85,7 +85,7 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 		 ? KR_OK
 		 : get_optional(w, &kr_kube_secrets, w->rsecret_name, &w->rsecret, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "Secret %s/%s", w->ns, w->rsecret_name);
+		return kr_error_prefix(err, "Secret %s/%s: ", w->ns, w->rsecret_name);
 	w->pending = kr_secret_data_get(w->rsecret, "pending");
 	w->previous = kr_secret_data_get(w->rsecret, "previous");
 	/* Cleared (no data) counts as absent: FINISH empties it rather than deleting it. */
@@ -248,7 +248,7 @@ static enum kr_status store_password(struct kr_world *w, struct kr_secret **out,
 		return KR_OK;
 	rc = get_optional(w, &kr_kube_secrets, w->spec.store_password_name, &sec, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "spec.keyStore.passwordSecretRef");
+		return kr_error_prefix(err, "spec.keyStore.passwordSecretRef: ");
 	if (!sec)
 		return kr_error_set(err, KR_ENOTFOUND,
 				    "spec.keyStore.passwordSecretRef: Secret %s/%s not found",
@@ -279,7 +279,7 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	kr_keystore_opts_init(&ko);
 	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "spec.keyStore.address");
+		return kr_error_prefix(err, "spec.keyStore.address: ");
 	rc = store_password(w, &password, err);
 	if (rc != KR_OK)
 		return rc;

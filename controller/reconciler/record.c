@@ -222,7 +222,7 @@ static enum kr_status write_status(struct kr_world *w, bool *written, struct kr_
 				   err);
 	cJSON_Delete(body);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "status of KeyRotation %s/%s", w->ns, w->name);
+		return kr_error_prefix(err, "status of KeyRotation %s/%s: ", w->ns, w->name);
 	if (out) { /* the object as written: the next step starts from it */
 		cJSON_Delete(w->written[KR_CARRY_KR]);
 		w->written[KR_CARRY_KR] = out;
@@ -312,6 +312,11 @@ enum kr_status kr_world_record(struct kr_world *w, const struct kr_action *a, bo
 		rc = write_status(w, &written, err);
 	if (rc != KR_OK)
 		return rc;
+	/* A hold or a refusal is logged (at debug otherwise) when it changes what status says. */
+	if (written && (a->type == KR_ACTION_WAIT || a->type == KR_ACTION_REFUSE))
+		KR_LOG(w->doc.conditions[KR_COND_DEGRADED].status == KR_COND_TRUE ? KR_LOG_WARN
+										  : KR_LOG_INFO,
+		       w->log, "%s: %s", kr_action_name(a->type), a->reason);
 	if (a->event.set && (acted || written))
 		kr_world_event(w, a->event.warning, a->event.reason, a->event.message);
 	else if (acted || a->type == KR_ACTION_ADVANCE_STAGE)

@@ -674,7 +674,7 @@ static bool decide_blockers(const struct kr_observed *obs, struct kr_action *out
 	}
 	if (!obs->store.reachable) {
 		kr_act(out, KR_ACTION_WAIT, "key store unreachable: %s", obs->store.error);
-		out->requeue_after_ms = KR_BACKOFF_MS;
+		out->requeue_after_ms = KR_STORE_RETRY_MS;
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "KeyStoreUnreachable", "%s",
 			obs->store.error);
 		return true;

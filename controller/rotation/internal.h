@@ -5,7 +5,8 @@
 #include "rotation/rotation.h"
 
 #define KR_POLL_MS	 10000 /* re-check a rollout at least this often */
-#define KR_BACKOFF_MS	 30000 /* retry after a refusal or an unreachable store */
+#define KR_BACKOFF_MS	 30000 /* retry after a refusal */
+#define KR_STORE_RETRY_MS 5000 /* ask an unreachable key store again (a connect is cheap) */
 #define KR_VERIFY_ERRORS 4     /* verify errors in a row that end the wait, without analysis */
 
 /* Start `out` as type with a message; keeps status/conditions as they are. */

@@ -111,13 +111,8 @@ class TestApiServerFaults(FaultCase):
         self.assertTrue(any("503" in m or "nable to handle" in m for m in failed), failed[-5:])
         self.assert_no_repeated_events()
 
-    # BUG (controller/reconciler: act.c:78 and :267, record.c:212, observe.c:78/:88/:249/:281,
-    # measure.c:79): kr_error_prefix() pastes its prefix verbatim and these callers give no
-    # ": ", so the object name runs into the server's reason. The Degraded condition read
-    # "DISTRIBUTE failed: write Secret sirius/sirius-api-keyServiceUnavailable: the server is
-    # currently unable to handle the request" (likewise "Deployment sirius/sirius-uiInternalError",
-    # "status of KeyRotation sirius/sirius-service-keyServiceUnavailable" in the log).
-    @unittest.expectedFailure
+    # A failed write names the object, then the server's reason:
+    # "DISTRIBUTE failed: write Secret sirius/sirius-api-key: ServiceUnavailable: ...".
     def test_1b_failure_message_names_the_object(self):
         msg = getattr(type(self), "secret_write_message", None)
         if msg is None:
