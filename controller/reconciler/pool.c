@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "reconciler/internal.h"
 
@@ -10,15 +11,20 @@
  * reconcile and every idle check would cost a TCP handshake (and AUTH) each time; a worker
  * thread keeps its last KR_POOL_SIZE connections open instead, keyed by the settings'
  * fingerprint (kr_keystore_fingerprint), and closes the least recently used one beyond
- * that. Per thread, so no locking: a worker uses its connections only itself.
+ * that. A connection older than KR_POOL_MAX_AGE_S is reopened: Valkey keeps an
+ * authenticated connection working after a password change, and we want to notice. Per thread, so
+ * no locking: a worker uses its connections only itself.
  */
 #define KR_POOL_SIZE 4
+/* A connection is reopened after this long, so a changed password or ACL shows up. */
+#define KR_POOL_MAX_AGE_S 300
 
 struct kr_pool {
 	struct {
 		char fp[65];
 		struct kr_keystore *ks;
 		unsigned long used;
+		time_t opened;
 	} e[KR_POOL_SIZE];
 	unsigned long tick;
 };
@@ -65,6 +71,13 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	kr_keystore_fingerprint(settings, fp);
 	for (int i = 0; i < KR_POOL_SIZE; i++) {
 		if (p->e[i].ks && strcmp(p->e[i].fp, fp) == 0) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - p->e[i].opened >= KR_POOL_MAX_AGE_S) {
+				kr_keystore_close(p->e[i].ks); /* the next command reconnects */
+				p->e[i].opened = now.tv_sec;
+			}
 			p->e[i].used = ++p->tick;
 			return p->e[i].ks;
 		}
@@ -77,5 +90,11 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	memcpy(p->e[slot].fp, fp, sizeof(fp));
 	p->e[slot].ks = conn;
 	p->e[slot].used = ++p->tick;
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		p->e[slot].opened = now.tv_sec;
+	}
 	return conn;
 }
