@@ -46,6 +46,14 @@ static void kr_pool_init_key(void)
 	pthread_key_create(&kr_pool_key, kr_pool_destroy);
 }
 
+static time_t kr_pool_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec;
+}
+
 static struct kr_pool *kr_pool_mine(void)
 {
 	struct kr_pool *p;
@@ -71,12 +79,9 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	kr_keystore_fingerprint(settings, fp);
 	for (int i = 0; i < KR_POOL_SIZE; i++) {
 		if (p->e[i].ks && strcmp(p->e[i].fp, fp) == 0) {
-			struct timespec now;
-
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec - p->e[i].opened >= KR_POOL_MAX_AGE_S) {
+			if (kr_pool_now() - p->e[i].opened >= KR_POOL_MAX_AGE_S) {
 				kr_keystore_close(p->e[i].ks); /* the next command reconnects */
-				p->e[i].opened = now.tv_sec;
+				p->e[i].opened = kr_pool_now();
 			}
 			p->e[i].used = ++p->tick;
 			return p->e[i].ks;
@@ -90,11 +95,6 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	memcpy(p->e[slot].fp, fp, sizeof(fp));
 	p->e[slot].ks = conn;
 	p->e[slot].used = ++p->tick;
-	{
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		p->e[slot].opened = now.tv_sec;
-	}
+	p->e[slot].opened = kr_pool_now();
 	return conn;
 }
