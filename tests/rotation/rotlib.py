@@ -39,6 +39,7 @@ KEY_ID_ANN = "keyrotator.io/key-id"
 SIRIUS = ("sirius-api", "sirius-ui", "sirius-engine")
 # A controller log line that announces an action: "GENERATE: generate a new key ...".
 ACTION_RE = re.compile(r"^([A-Z][A-Z_]+): (.*)$")
+HOLDS = ("WAIT", "REFUSE", "NONE")
 CAMEL_RE = re.compile(r"^[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]+)*$")
 
 
@@ -283,11 +284,12 @@ class Controller:
         return out
 
     def actions(self, since=0):
-        """[(ACTION, reason)] announced in the log, from line index `since`."""
+        """[(ACTION, reason)] announced in the log, from line index `since`: the steps.
+        Holds and refusals (WAIT, REFUSE, NONE), logged when they change status, are not."""
         out = []
         for obj in self.log_lines()[since:]:
             m = ACTION_RE.match(obj.get("msg", ""))
-            if m:
+            if m and m.group(1) not in HOLDS:
                 out.append((m.group(1), m.group(2)))
         return out
 
