@@ -90,3 +90,26 @@ int kr_cli_wants_help(int argc, char **argv)
 	}
 	return 0;
 }
+
+const char *kr_cli_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
+			int *missing)
+{
+	const char *a = argv[*i];
+	size_t len = strlen(lng);
+
+	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
+		return a + 2 + (a[2] == '=');
+	if (!(shrt && !strcmp(a, shrt))) {
+		if (strncmp(a, lng, len))
+			return NULL;
+		if (a[len] == '=')
+			return a + len + 1;
+		if (a[len] != '\0')
+			return NULL;
+	}
+	if (*i + 1 >= argc) {
+		*missing = 1;
+		return NULL;
+	}
+	return argv[++*i];
+}

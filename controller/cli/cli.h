@@ -40,4 +40,12 @@ int kr_cli_plan(int argc, char **argv);
 /* The kubectl plugin: `keyrotator kubectl ...`, or the binary run as kubectl-keyrotation. */
 int kr_cli_kubectl(int argc, char **argv);
 
+/*
+ * The value of a flag at argv[*i]: "--long V", "--long=V", "-s V", "-sV", "-s=V" (`shrt`
+ * may be NULL). NULL when argv[*i] is not this flag; sets *missing when it is but has no
+ * value. Advances *i past a separate value.
+ */
+const char *kr_cli_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
+			int *missing);
+
 #endif

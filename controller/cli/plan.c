@@ -123,30 +123,6 @@ enum kr_status kr_cli_plan_print(FILE *out, const struct kr_plan_target *t, bool
 	return rc;
 }
 
-/* "--name V", "--name=V" (and "-f V", "-fV" for a short alias) at argv[*i]; NULL if not it. */
-static const char *kr_plan_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
-				int *missing)
-{
-	const char *a = argv[*i];
-	size_t len = strlen(lng);
-
-	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
-		return a + 2 + (a[2] == '=');
-	if (!(shrt && !strcmp(a, shrt))) {
-		if (strncmp(a, lng, len))
-			return NULL;
-		if (a[len] == '=')
-			return a + len + 1;
-		if (a[len] != '\0')
-			return NULL;
-	}
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 static int kr_plan_set(struct kr_plan_args *a, int which, const char *v)
 {
 	if (which == 0) {
@@ -181,7 +157,7 @@ static int kr_plan_parse_args(int argc, char **argv, struct kr_plan_args *a)
 			continue;
 		}
 		for (which = 0; which < 4 && !v && !missing; which++)
-			v = kr_plan_flag(lng[which], shrt[which], argc, argv, &i, &missing);
+			v = kr_cli_flag(lng[which], shrt[which], argc, argv, &i, &missing);
 		if (missing)
 			return kr_cli_usage_error("plan", "%s needs a value", argv[i]);
 		if (!v && argv[i][0] == '-')

@@ -99,33 +99,6 @@ static enum kr_plugin_cmd kr_plugin_cmd_parse(const char *s)
 	return KR_PLUGIN_NONE;
 }
 
-/*
- * The value of a flag at argv[*i]: "--long V", "--long=V", "-s V", "-sV", "-s=V".
- * Returns NULL when argv[*i] is not this flag; sets *missing when it is but has no value.
- */
-static const char *kr_plugin_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
-				  int *missing)
-{
-	const char *a = argv[*i];
-	size_t len = strlen(lng);
-
-	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
-		return a + 2 + (a[2] == '=');
-	if (!(shrt && !strcmp(a, shrt))) {
-		if (strncmp(a, lng, len))
-			return NULL;
-		if (a[len] == '=')
-			return a + len + 1;
-		if (a[len] != '\0')
-			return NULL;
-	}
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
-}
-
 /* A positional argument: the command, then NAME. */
 static int kr_plugin_positional(struct kr_plugin_args *a, const char *arg)
 {
@@ -179,7 +152,7 @@ static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 			continue;
 		}
 		for (k = 0; k < 4 && !v && !missing; k++)
-			v = kr_plugin_flag(lng[k], shrt[k], argc, argv, &i, &missing);
+			v = kr_cli_flag(lng[k], shrt[k], argc, argv, &i, &missing);
 		if (missing)
 			return kr_plugin_usage_error("flag needs an argument: %s", argv[i]);
 		if (v && !v[0])
