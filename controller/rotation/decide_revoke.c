@@ -32,7 +32,12 @@ void kr_step_validate(const struct kr_observed *obs, struct kr_action *out)
 	const struct kr_rotation_progress *r = &obs->status.rotation;
 	int64_t period = obs->spec->validation_period_ms,
 		interval = obs->spec->analysis.interval_ms;
-	time_t end = r->window_started_at + (time_t)(period / 1000);
+	/*
+	 * Times are whole seconds, floored: the window began somewhere in the second
+	 * window_started_at, so only from that + ceil(period) + 1 on has the whole period
+	 * surely passed (a revoke 7 ms after the last stage was seen with a 1s period).
+	 */
+	time_t end = r->window_started_at + (time_t)((period + 999) / 1000) + 1;
 
 	if (kr_ensure_distributed(obs, out) || hold_for_workloads(obs, out))
 		return;

@@ -1095,6 +1095,38 @@ static void test_revoke_waits_for_unused_old_key(void **state)
 	world_release(&w);
 }
 
+/* The validation period is never cut short by the clock's whole seconds. */
+static void test_validation_period_is_never_short(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 9;
+	time_t began;
+
+	(void)state;
+	world_init(&w, ",\"validationPeriod\":\"1s\"");
+	w.rotate = "r1";
+	for (int i = 0; i < 400 && w.st.rotation.step != KR_STEP_VALIDATE; i++) {
+		step(&w, &a, FATE_OK, &seed);
+		for (int k = 0; k < 4; k++)
+			tick(&w, &seed);
+	}
+	assert_int_equal(w.st.rotation.step, KR_STEP_VALIDATE);
+	began = w.st.rotation.window_started_at;
+	/*
+	 * The window may have begun at the very end of second `began`: one second later less
+	 * than a second may have passed, so the rotation still validates.
+	 */
+	w.now = began + 1;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_WAIT);
+	assert_true(a.requeue_after_ms > 0 && a.requeue_after_ms <= 2000);
+	w.now = began + 2;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_START_REVOKE);
+	world_release(&w);
+}
+
 static void test_verify_failure_finishes_failed(void **state)
 {
 	struct world w;
@@ -1392,6 +1424,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_spec_refused),
 	    cmocka_unit_test(test_rollout_holds_and_failures),
 	    cmocka_unit_test(test_revoke_waits_for_unused_old_key),
+	    cmocka_unit_test(test_validation_period_is_never_short),
 	    cmocka_unit_test(test_verify_failure_finishes_failed),
 	    cmocka_unit_test(test_inconclusive_holds_then_rolls_back),
 	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
