@@ -259,10 +259,23 @@ static enum kr_status act_restart(struct kr_world *w, const struct kr_action *a,
 
 		if (!(a->workload_mask & (UINT64_C(1) << j)))
 			continue;
+		cJSON *out = NULL;
+		char ref[600];
+
 		rc = fenced(w, err);
 		if (rc == KR_OK)
 			rc = kr_kube_patch(w->client, workload_resource(wl->kind), w->ns, wl->name,
-					   NULL, KR_KUBE_PATCH_STRATEGIC, patch, NULL, err);
+					   NULL, KR_KUBE_PATCH_STRATEGIC, patch, &out, err);
+		if (rc == KR_OK) {
+			const cJSON *gen =
+			    kr_json_at(out, (const char *[]){"metadata", "generation", NULL});
+
+			snprintf(ref, sizeof(ref), "%s/%s/%s", kr_workload_kind_name(wl->kind),
+				 w->ns, wl->name);
+			if (cJSON_IsNumber(gen))
+				kr_expect_set(w->r, ref, a->key_id, (int64_t)gen->valuedouble);
+		}
+		cJSON_Delete(out);
 		if (rc != KR_OK)
 			kr_error_prefix(err, "%s %s/%s: ", kr_workload_kind_name(wl->kind), w->ns,
 					wl->name);

@@ -23,6 +23,19 @@ struct kr_scrape_memo {
 
 struct kr_idle_memo;
 
+/*
+ * A pod-template patch the informer cache has not shown yet ("expectations", as
+ * client-go's controllers keep them): until the cached generation reaches `generation`,
+ * observe sees the workload as patched, so a reconcile woken by an earlier event of that
+ * workload does not patch it again.
+ */
+struct kr_expect {
+	char *ref; /* "Kind/ns/name" */
+	char key_id[KR_ROT_ID_SIZE];
+	int64_t generation;
+	struct kr_expect *next;
+};
+
 struct kr_reconciler {
 	struct kr_reconciler_opts o; /* with the defaults applied */
 	char *instance;
@@ -31,6 +44,7 @@ struct kr_reconciler {
 	pthread_mutex_t lock; /* scrapes, idle */
 	struct kr_scrape_memo *scrapes;
 	struct kr_idle_memo *idle;
+	struct kr_expect *expects;
 };
 
 /*
@@ -134,6 +148,12 @@ long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t
  * Never NULL: without a pool it is `settings` itself.
  */
 struct kr_keystore *kr_pool_get(struct kr_keystore *settings);
+
+/* expect.c: remember a patch (from its response), overlay it on a stale cached workload. */
+void kr_expect_set(struct kr_reconciler *r, const char *ref, const char *key_id,
+		   int64_t generation);
+void kr_expect_apply(struct kr_reconciler *r, const char *ref, struct kr_observed_workload *wl);
+void kr_expect_free_all(struct kr_reconciler *r);
 
 /* secrets.c: Secret data helpers. */
 /* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */

@@ -174,6 +174,7 @@ static enum kr_status observe_workloads(struct kr_world *w)
 				 st->workloads[j].name);
 			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) == KR_OK)
 				observe_workload(proj, st->workloads[j].kind, wl);
+			kr_expect_apply(w->r, ref, wl);
 			kr_workloads_hash_add(&all, ref, proj);
 			cJSON_Delete(proj);
 		}

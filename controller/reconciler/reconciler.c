@@ -49,6 +49,7 @@ void kr_reconciler_free(struct kr_reconciler *r)
 		free(m);
 	}
 	kr_idle_free_all(r);
+	kr_expect_free_all(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r->instance);
 	free(r->clock_skew_file);
