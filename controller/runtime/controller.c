@@ -38,6 +38,7 @@ struct kr_controller {
 	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
 	pthread_cond_t cond;
 	atomic_int leading, stopping, synced;
+	atomic_int workers_up; /* every worker thread was created: alive() may check them */
 	uint64_t seen_adds, seen_retries;
 };
 
@@ -462,6 +463,8 @@ enum kr_status kr_controller_start(struct kr_controller *c, struct kr_error *err
 			rc = kr_error_set(err, KR_ENOMEM, "controller: cannot start worker %d", i);
 		}
 	}
+	if (rc == KR_OK)
+		atomic_store(&c->workers_up, 1);
 	return rc;
 }
 
@@ -526,7 +529,7 @@ int kr_controller_alive(struct kr_controller *c, char *reason, size_t size)
 			return 0;
 		}
 	}
-	for (int i = 0; c->started && !c->stopped && i < c->nworkers; i++) {
+	for (int i = 0; atomic_load(&c->workers_up) && !c->stopped && i < c->nworkers; i++) {
 		if (!atomic_load(&c->workers[i].running)) {
 			snprintf(reason, size, "worker %d stopped", i);
 			return 0;

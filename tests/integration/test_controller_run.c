@@ -191,6 +191,42 @@ static int cond_all_reconciled(void *arg)
 	return reconciles(arg) >= N_KR;
 }
 
+/* Every KeyRotation carries the status the controller wrote (conditions set). */
+static int cond_all_have_status(void *arg)
+{
+	struct fixture *f = arg;
+	char url[256], auth[128];
+	struct curl_slist *h = NULL;
+	CURL *curl = curl_easy_init();
+	struct kr_buf out;
+	const cJSON *item;
+	cJSON *list;
+	int with = 0;
+
+	kr_buf_init(&out);
+	snprintf(url, sizeof(url), "%s/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
+		 f->api.url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->api.token);
+	h = curl_slist_append(h, auth);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+	curl_easy_perform(curl);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	list = out.data ? cJSON_Parse(out.data) : NULL;
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(item, "status");
+
+		with += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "conditions")) > 0;
+	}
+	cJSON_Delete(list);
+	kr_buf_release(&out);
+	return with >= N_KR;
+}
+
 static int api_writes(struct fixture *f)
 {
 	char *out = NULL;
@@ -268,7 +304,10 @@ static void test_restart_makes_zero_writes(void **state)
 	struct fixture *f = *state;
 
 	start_run(f, "first", NULL);
+	/* Reconciles are counted per call (a wake-up by its own write counts too): wait for
+	 * the status of every KeyRotation, the first run's last write. */
 	assert_true(kr_test_wait_for(cond_all_reconciled, f, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_all_have_status, f, WAIT_MS));
 	stop_run(f);
 	admin(f, "stats/reset", "{}", NULL);
 	start_run(f, "second", NULL);
