@@ -95,6 +95,16 @@ struct kr_world {
 	char uid[64];
 };
 
+/*
+ * observe.c: the value of key `key` of Secret `name` (same namespace), which the spec field
+ * `field` names, into *out (wiped on free; at most `max_text` characters of base64).
+ * `name` NULL: not set, KR_OK with *out NULL. A missing Secret or key is an error naming
+ * the field.
+ */
+enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,
+				   const char *key, size_t max_text, struct kr_secret **out,
+				   struct kr_error *err);
+
 /* observe.c: fill `w` (zeroed by the caller) from the API, the caches and the store. */
 enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err);
 /* Hand what the next step may reuse to w->carry, then free the rest. */
@@ -156,7 +166,13 @@ void kr_expect_apply(struct kr_reconciler *r, const char *ref, struct kr_observe
 void kr_expect_free_all(struct kr_reconciler *r);
 
 /* secrets.c: Secret data helpers. */
-/* data[key] base64-decoded into a new kr_secret; NULL when absent, empty or not base64. */
+/* Base64 text of a Secret value holding a key or a password (a CA bundle is longer). */
+#define KR_SECRET_TEXT_MAX 4096
+/*
+ * data[key] base64-decoded into a new kr_secret; NULL when absent, empty, not base64 or
+ * longer than `max_text` characters of base64. kr_secret_data_get: KR_SECRET_TEXT_MAX.
+ */
+struct kr_secret *kr_secret_data_get_max(const cJSON *secret, const char *key, size_t max_text);
 struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key);
 /* Set data[key] = base64(value) in `secret` (a Secret object). KR_ENOMEM. */
 enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct kr_secret *value);

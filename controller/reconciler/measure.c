@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "reconciler/internal.h"
 
 #define MEASURE_SECRET_MAX (1024 * 1024) /* base64 text of one Secret value (a CA bundle) */
@@ -31,59 +29,13 @@ static long http_timeout(const struct kr_world *w)
 	return w->r->o.http_timeout_ms > 0 ? w->r->o.http_timeout_ms : 10000;
 }
 
-/* data[key] base64-decoded (up to MEASURE_SECRET_MAX of text: CA bundles are long). */
-static struct kr_secret *data_get(const cJSON *secret, const char *key)
-{
-	const char *b64 = kr_json_str(secret, (const char *[]){"data", key, NULL});
-	struct kr_secret *out = NULL, *tmp;
-	size_t len, pad = 0;
-	int n;
-
-	if (!b64 || !b64[0])
-		return NULL;
-	len = strlen(b64);
-	if (len % 4 != 0 || len > MEASURE_SECRET_MAX)
-		return NULL;
-	tmp = kr_secret_alloc(len / 4 * 3 + 1);
-	if (!tmp)
-		return NULL;
-	n = EVP_DecodeBlock((unsigned char *)kr_secret_mut(tmp), (const unsigned char *)b64,
-			    (int)len);
-	while (pad < 2 && b64[len - 1 - pad] == '=')
-		pad++;
-	if (n >= 0 && (size_t)n > pad)
-		out = kr_secret_new(kr_secret_data(tmp), (size_t)n - pad);
-	kr_secret_free(tmp);
-	return out;
-}
-
-/*
- * GET the Secret `ref` names (`field` is its spec path, for messages) into *out. Not set:
- * KR_OK with *out NULL. A missing Secret or key is an error naming the field.
+/* The Secret value `ref` names (`field` is its spec path, for messages); see kr_world_secret_ref.
  */
 static enum kr_status ref_read(struct kr_world *w, const char *field,
 			       const struct kr_secret_key_ref *ref, struct kr_secret **out,
 			       struct kr_error *err)
 {
-	cJSON *sec = NULL;
-	enum kr_status rc;
-
-	*out = NULL;
-	if (!ref->name)
-		return KR_OK;
-	rc = kr_kube_get(w->client, &kr_kube_secrets, w->ns, ref->name, &sec, err);
-	if (rc == KR_ENOTFOUND)
-		return kr_error_set(err, KR_ENOTFOUND, "%s: Secret %s/%s not found", field, w->ns,
-				    ref->name);
-	if (rc != KR_OK)
-		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, w->ns, ref->name);
-	*out = data_get(sec, ref->key);
-	kr_json_wipe_delete(sec);
-	if (!*out)
-		return kr_error_set(err, KR_EINVAL,
-				    "%s: Secret %s/%s has no key %s (or not base64)", field, w->ns,
-				    ref->name, ref->key);
-	return KR_OK;
+	return kr_world_secret_ref(w, field, ref->name, ref->key, MEASURE_SECRET_MAX, out, err);
 }
 
 /*

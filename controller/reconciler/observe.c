@@ -238,28 +238,28 @@ static void observe_conflict(struct kr_world *w)
 
 /* ---- the key store ---- */
 
-static enum kr_status store_password(struct kr_world *w, struct kr_secret **out,
-				     struct kr_error *err)
+enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,
+				   const char *key, size_t max_text, struct kr_secret **out,
+				   struct kr_error *err)
 {
 	cJSON *sec = NULL;
 	enum kr_status rc;
 
 	*out = NULL;
-	if (!w->spec.store_password_name)
+	if (!name)
 		return KR_OK;
-	rc = get_optional(w, &kr_kube_secrets, w->spec.store_password_name, &sec, err);
+	rc = get_optional(w, &kr_kube_secrets, name, &sec, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "spec.keyStore.passwordSecretRef: ");
+		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, w->ns, name);
 	if (!sec)
-		return kr_error_set(err, KR_ENOTFOUND,
-				    "spec.keyStore.passwordSecretRef: Secret %s/%s not found",
-				    w->ns, w->spec.store_password_name);
-	*out = kr_secret_data_get(sec, w->spec.store_password_key);
+		return kr_error_set(err, KR_ENOTFOUND, "%s: Secret %s/%s not found", field, w->ns,
+				    name);
+	*out = kr_secret_data_get_max(sec, key, max_text);
 	kr_json_wipe_delete(sec);
 	if (!*out)
 		return kr_error_set(err, KR_EINVAL,
-				    "spec.keyStore.passwordSecretRef: Secret %s/%s has no key %s",
-				    w->ns, w->spec.store_password_name, w->spec.store_password_key);
+				    "%s: Secret %s/%s has no key %s (or not base64)", field, w->ns,
+				    name, key);
 	return KR_OK;
 }
 
@@ -281,7 +281,8 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
 	if (rc != KR_OK)
 		return kr_error_prefix(err, "spec.keyStore.address: ");
-	rc = store_password(w, &password, err);
+	rc = kr_world_secret_ref(w, "spec.keyStore.passwordSecretRef", w->spec.store_password_name,
+				 w->spec.store_password_key, KR_SECRET_TEXT_MAX, &password, err);
 	if (rc != KR_OK)
 		return rc;
 	ko.host = host;

@@ -19,7 +19,7 @@ const char *kr_json_str(const cJSON *obj, const char *const *path)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key)
+struct kr_secret *kr_secret_data_get_max(const cJSON *secret, const char *key, size_t max_text)
 {
 	const char *b64 = kr_json_str(secret, (const char *[]){"data", key, NULL});
 	struct kr_secret *out = NULL, *tmp;
@@ -29,7 +29,7 @@ struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key)
 	if (!b64 || !b64[0])
 		return NULL;
 	len = strlen(b64);
-	if (len % 4 != 0 || len > 4096)
+	if (len % 4 != 0 || len > max_text)
 		return NULL;
 	while (pad < 2 && b64[len - 1 - pad] == '=')
 		pad++;
@@ -46,6 +46,11 @@ struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key)
 		out = kr_secret_new(kr_secret_data(tmp), (size_t)n - pad);
 	kr_secret_free(tmp);
 	return out;
+}
+
+struct kr_secret *kr_secret_data_get(const cJSON *secret, const char *key)
+{
+	return kr_secret_data_get_max(secret, key, KR_SECRET_TEXT_MAX);
 }
 
 enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct kr_secret *value)
