@@ -17,7 +17,7 @@ static const struct kr_kube_resource *workload_resource(enum kr_workload_kind ki
 	}
 }
 
-static enum kr_status fenced(struct kr_world *w, struct kr_error *err)
+enum kr_status kr_world_fenced(struct kr_world *w, struct kr_error *err)
 {
 	if (w->r->ctl && !kr_controller_may_write(w->r->ctl))
 		return kr_error_set(err, KR_ESTATE, "not the leader any more: no write");
@@ -60,7 +60,7 @@ static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *
 	enum kr_carry_slot slot =
 	    strcmp(name, w->rsecret_name) == 0 ? KR_CARRY_RSECRET : KR_CARRY_CONSUMER;
 	cJSON *out = NULL;
-	enum kr_status rc = fenced(w, err);
+	enum kr_status rc = kr_world_fenced(w, err);
 
 	if (rc == KR_OK && existing)
 		rc = kr_kube_update(w->client, &kr_kube_secrets, w->ns, name, body, &out, err);
@@ -146,7 +146,7 @@ static enum kr_status act_activate(struct kr_world *w, struct kr_error *err)
 	char label[320], rotation[320];
 	struct kr_key_meta meta = {.label = label, .rotation = rotation};
 	struct kr_activate_result res;
-	enum kr_status rc = fenced(w, err);
+	enum kr_status rc = kr_world_fenced(w, err);
 
 	if (rc != KR_OK)
 		return rc;
@@ -163,7 +163,7 @@ static enum kr_status revoke(struct kr_world *w, const struct kr_secret *key, co
 			     struct kr_error *err)
 {
 	struct kr_secret *member = NULL;
-	enum kr_status rc = fenced(w, err);
+	enum kr_status rc = kr_world_fenced(w, err);
 
 	if (rc != KR_OK)
 		return rc;
@@ -212,7 +212,7 @@ static enum kr_status act_repair(struct kr_world *w, const struct kr_action *a,
 	struct kr_keystore_repair rep;
 	char rotation[320];
 	size_t n = 0, changes;
-	enum kr_status rc = fenced(w, err);
+	enum kr_status rc = kr_world_fenced(w, err);
 
 	if (rc != KR_OK)
 		return rc;
@@ -262,7 +262,7 @@ static enum kr_status act_restart(struct kr_world *w, const struct kr_action *a,
 		cJSON *out = NULL;
 		char ref[600];
 
-		rc = fenced(w, err);
+		rc = kr_world_fenced(w, err);
 		if (rc == KR_OK)
 			rc = kr_kube_patch(w->client, workload_resource(wl->kind), w->ns, wl->name,
 					   NULL, KR_KUBE_PATCH_STRATEGIC, patch, &out, err);

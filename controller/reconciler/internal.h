@@ -110,6 +110,8 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err);
 /* Hand what the next step may reuse to w->carry, then free the rest. */
 void kr_world_release(struct kr_world *w);
 
+/* act.c: KR_OK while this replica may write (kr_controller_may_write); else KR_ESTATE. */
+enum kr_status kr_world_fenced(struct kr_world *w, struct kr_error *err);
 /* act.c: carry out `a` (not the status-only part). KR_OK or why not. */
 enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struct kr_error *err);
 /*

@@ -17,7 +17,7 @@ void kr_world_event(struct kr_world *w, bool warning, const char *reason, const 
 	cJSON *ev = cJSON_CreateObject(), *meta, *io, *src;
 	struct kr_error e = {0};
 
-	if (!ev || (w->r->ctl && !kr_controller_may_write(w->r->ctl))) {
+	if (!ev || kr_world_fenced(w, NULL) != KR_OK) {
 		cJSON_Delete(ev);
 		return;
 	}
@@ -207,9 +207,10 @@ static enum kr_status write_status(struct kr_world *w, bool *written, struct kr_
 		cJSON_Delete(next);
 		return KR_OK;
 	}
-	if (w->r->ctl && !kr_controller_may_write(w->r->ctl)) {
+	rc = kr_world_fenced(w, err);
+	if (rc != KR_OK) {
 		cJSON_Delete(next);
-		return kr_error_set(err, KR_ESTATE, "not the leader any more: no write");
+		return rc;
 	}
 	body = cJSON_Duplicate(w->kr, 1);
 	if (!body) {
