@@ -27,7 +27,7 @@ struct kr_idle_memo {
 	struct kr_idle_memo *next;
 };
 
-static int64_t mono_ms(void)
+int64_t kr_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -68,14 +68,6 @@ static void memo_put(struct kr_reconciler *r, struct kr_idle_memo *m)
 	m->next = r->idle;
 	r->idle = m;
 	pthread_mutex_unlock(&r->lock);
-}
-
-void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name)
-{
-	char key[600];
-
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	memo_free(memo_take(r, key));
 }
 
 void kr_idle_free_all(struct kr_reconciler *r)
@@ -142,12 +134,9 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 	const cJSON *kr = w->wrote[KR_CARRY_KR] ? w->written[KR_CARRY_KR] : w->kr;
 	const char *rv = kr_json_str(kr, (const char *[]){"metadata", "resourceVersion", NULL});
 	struct kr_idle_memo *m;
-	cJSON *proj = NULL;
 
-	kr_idle_forget(r, w->ns, w->name);
-	if (!r->ctl || !w->have_spec || !rv ||
-	    kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), w->ns, w->name,
-			    &proj) != KR_OK)
+	/* No memo of this key exists here: kr_idle_check took it when the reconcile began. */
+	if (!r->ctl || !w->have_spec || !rv)
 		return;
 	m = calloc(1, sizeof(*m));
 	if (m && (m->key = malloc(strlen(w->ns) + strlen(w->name) + 2))) {
@@ -155,7 +144,7 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 		snprintf(m->rv, sizeof(m->rv), "%s", rv);
 		/* The workloads as the decision saw them, not as the cache has them now. */
 		snprintf(m->workloads, sizeof(m->workloads), "%s", w->workloads_hash);
-		m->full_ms = mono_ms();
+		m->full_ms = kr_mono_ms();
 		m->due_ms = requeue_ms > 0 ? m->full_ms + requeue_ms : 0;
 		m->next_rotation = w->doc.status.next_rotation_time;
 		m->idle =
@@ -172,7 +161,6 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 	} else {
 		memo_free(m);
 	}
-	cJSON_Delete(proj);
 }
 
 static long min_pos(long a, long b)
@@ -228,7 +216,7 @@ static bool store_ok(struct kr_idle_memo *m, const struct kr_log_ctx *log)
 bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 		   const struct kr_log_ctx *log, long *requeue_ms)
 {
-	int64_t now_ms = mono_ms();
+	int64_t now_ms = kr_mono_ms();
 	time_t now = kr_reconciler_now(r);
 	struct kr_idle_memo *m;
 	char key[600];

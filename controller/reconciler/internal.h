@@ -142,11 +142,11 @@ void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
  * current key active, the marker right: two Valkey commands, no API request).
  * *requeue_ms is when to look again. false: do a full reconcile.
  * kr_idle_remember: after a full reconcile settled, with its requeue (may take w->ks).
+ * A memo lives only between reconciles of its key: kr_idle_check takes it at the start.
  */
 bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 		   const struct kr_log_ctx *log, long *requeue_ms);
 void kr_idle_remember(struct kr_world *w, long requeue_ms);
-void kr_idle_forget(struct kr_reconciler *r, const char *ns, const char *name);
 void kr_idle_free_all(struct kr_reconciler *r);
 /* Add one workload ("Kind/ns/name" and its cached projection, NULL if absent) to a hash input. */
 void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj);
@@ -166,6 +166,9 @@ void kr_expect_set(struct kr_reconciler *r, const char *ref, const char *key_id,
 		   int64_t generation);
 void kr_expect_apply(struct kr_reconciler *r, const char *ref, struct kr_observed_workload *wl);
 void kr_expect_free_all(struct kr_reconciler *r);
+
+/* idle.c: a monotonic clock in milliseconds (timers, ages; not the skewable wall clock). */
+int64_t kr_mono_ms(void);
 
 /* secrets.c: Secret data helpers. */
 /* Base64 text of a Secret value holding a key or a password (a CA bundle is longer). */

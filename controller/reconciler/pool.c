@@ -2,7 +2,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "reconciler/internal.h"
 
@@ -11,20 +10,20 @@
  * reconcile and every idle check would cost a TCP handshake (and AUTH) each time; a worker
  * thread keeps its last KR_POOL_SIZE connections open instead, keyed by the settings'
  * fingerprint (kr_keystore_fingerprint), and closes the least recently used one beyond
- * that. A connection older than KR_POOL_MAX_AGE_S is reopened: Valkey keeps an
+ * that. A connection older than KR_POOL_MAX_AGE_MS is reopened: Valkey keeps an
  * authenticated connection working after a password change, and we want to notice. Per thread, so
  * no locking: a worker uses its connections only itself.
  */
 #define KR_POOL_SIZE 4
 /* A connection is reopened after this long, so a changed password or ACL shows up. */
-#define KR_POOL_MAX_AGE_S 300
+#define KR_POOL_MAX_AGE_MS (300 * 1000)
 
 struct kr_pool {
 	struct {
 		char fp[65];
 		struct kr_keystore *ks;
 		unsigned long used;
-		time_t opened;
+		int64_t opened; /* kr_mono_ms */
 	} e[KR_POOL_SIZE];
 	unsigned long tick;
 };
@@ -44,14 +43,6 @@ static void kr_pool_destroy(void *arg)
 static void kr_pool_init_key(void)
 {
 	pthread_key_create(&kr_pool_key, kr_pool_destroy);
-}
-
-static time_t kr_pool_now(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec;
 }
 
 static struct kr_pool *kr_pool_mine(void)
@@ -79,9 +70,9 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	kr_keystore_fingerprint(settings, fp);
 	for (int i = 0; i < KR_POOL_SIZE; i++) {
 		if (p->e[i].ks && strcmp(p->e[i].fp, fp) == 0) {
-			if (kr_pool_now() - p->e[i].opened >= KR_POOL_MAX_AGE_S) {
+			if (kr_mono_ms() - p->e[i].opened >= KR_POOL_MAX_AGE_MS) {
 				kr_keystore_close(p->e[i].ks); /* the next command reconnects */
-				p->e[i].opened = kr_pool_now();
+				p->e[i].opened = kr_mono_ms();
 			}
 			p->e[i].used = ++p->tick;
 			return p->e[i].ks;
@@ -95,6 +86,6 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 	memcpy(p->e[slot].fp, fp, sizeof(fp));
 	p->e[slot].ks = conn;
 	p->e[slot].used = ++p->tick;
-	p->e[slot].opened = kr_pool_now();
+	p->e[slot].opened = kr_mono_ms();
 	return conn;
 }

@@ -180,13 +180,11 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	switch (sr) {
 	case STEP_GONE:
 		kr_world_forget(r, ns, name);
-		kr_idle_forget(r, ns, name);
 		if (r->ctl)
 			kr_metrics_delete_object(kr_controller_metrics(r->ctl), ns, name);
 		kr_log_debug(res->log, "KeyRotation is gone");
 		return KR_ENOTFOUND;
 	case STEP_FAILED:
-		kr_idle_forget(r, ns, name);
 		return res->err.code != KR_OK ? res->err.code : KR_EIO;
 	case STEP_AGAIN: /* the step budget ran out: continue soon, let other keys run */
 		res->requeue_after_ms = 100;
