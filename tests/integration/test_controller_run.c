@@ -29,28 +29,20 @@ struct fixture {
 	char log[700];
 };
 
-static size_t collect(char *data, size_t size, size_t n, void *arg)
-{
-	kr_buf_add(arg, data, size * n);
-	return size * n;
-}
-
 /* GET http://127.0.0.1:port/path; returns the HTTP status (0 if unreachable). */
 static long http_get(int port, const char *path, struct kr_buf *body)
 {
-	CURL *curl = curl_easy_init();
 	char url[128];
-	long code = 0;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 2000L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
-	if (curl_easy_perform(curl) == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(curl);
-	return code;
+	return kr_test_http("GET", url, NULL, NULL, body, NULL);
+}
+
+/* The KeyRotations' collection URL on the local API server. */
+static void keyrotations_url(struct fixture *f, char *url, size_t size)
+{
+	snprintf(url, size, "%s/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
+		 f->api.url);
 }
 
 static void admin(struct fixture *f, const char *op, const char *json, char **out)
@@ -61,14 +53,12 @@ static void admin(struct fixture *f, const char *op, const char *json, char **ou
 		fail_msg("admin %s: HTTP %d", op, code);
 }
 
-/* Create a KeyRotation through the API server with curl (the test needs no kube client). */
+/* Create a KeyRotation through the API server (the test needs no kube client). */
 static void keyrotation_create(struct fixture *f, int i)
 {
-	char body[1024], url[256], auth[128];
-	struct curl_slist *h = NULL;
-	CURL *curl = curl_easy_init();
+	char body[1024], url[256];
 	struct kr_buf out;
-	long code = 0;
+	long code;
 
 	kr_buf_init(&out);
 	snprintf(body, sizeof(body),
@@ -79,22 +69,10 @@ static void keyrotation_create(struct fixture *f, int i)
 		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
 		 "\"name\":\"app-%d\"}]}]}}",
 		 i, i, i);
-	snprintf(url, sizeof(url), "%s/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
-		 f->api.url);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->api.token);
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-	assert_int_equal(curl_easy_perform(curl), CURLE_OK);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	keyrotations_url(f, url, sizeof(url));
+	code = kr_test_http("POST", url, f->api.token, body, &out, NULL);
 	if (code != 201)
-		fail_msg("create kr-%d: HTTP %ld %s", i, code, out.data);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
+		fail_msg("create kr-%d: HTTP %ld %s", i, code, out.data ? out.data : "");
 	kr_buf_release(&out);
 }
 
@@ -195,26 +173,15 @@ static int cond_all_reconciled(void *arg)
 static int cond_all_have_status(void *arg)
 {
 	struct fixture *f = arg;
-	char url[256], auth[128];
-	struct curl_slist *h = NULL;
-	CURL *curl = curl_easy_init();
+	char url[256];
 	struct kr_buf out;
 	const cJSON *item;
 	cJSON *list;
 	int with = 0;
 
 	kr_buf_init(&out);
-	snprintf(url, sizeof(url), "%s/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
-		 f->api.url);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->api.token);
-	h = curl_slist_append(h, auth);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
-	curl_easy_perform(curl);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
+	keyrotations_url(f, url, sizeof(url));
+	kr_test_http("GET", url, f->api.token, NULL, &out, NULL);
 	list = out.data ? cJSON_Parse(out.data) : NULL;
 	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items"))
 	{
@@ -259,15 +226,10 @@ static void test_readyz_waits_for_caches(void **state)
 	assert_int_equal(http_get(f->health_port, "/healthz", &b), 200);
 	kr_buf_release(&b);
 	{
-		/* DELETE /_kubeapi/faults through curl. */
-		CURL *curl = curl_easy_init();
 		char url[256];
 
 		snprintf(url, sizeof(url), "%s/_kubeapi/faults", f->api.url);
-		curl_easy_setopt(curl, CURLOPT_URL, url);
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-		assert_int_equal(curl_easy_perform(curl), CURLE_OK);
-		curl_easy_cleanup(curl);
+		assert_int_equal(kr_test_http("DELETE", url, NULL, NULL, NULL, NULL), 200);
 	}
 	assert_true(kr_test_wait_for(cond_ready, f, WAIT_MS));
 	stop_run(f);

@@ -392,3 +392,49 @@ int kr_test_kubeapi_admin(struct kr_test_kubeapi *k, const char *op, const char 
 		free(body);
 	return (int)code;
 }
+
+static size_t kr_test_collect(char *data, size_t size, size_t n, void *arg)
+{
+	kr_buf_add(arg, data, size * n);
+	return size * n;
+}
+
+long kr_test_http(const char *method, const char *url, const char *bearer, const char *json,
+		  struct kr_buf *body, struct kr_buf *headers)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *h = NULL;
+	struct kr_buf scratch;
+	char line[256];
+	long code = 0;
+
+	kr_buf_init(&scratch);
+	if (!body)
+		body = &scratch;
+	if (bearer) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", bearer);
+		h = curl_slist_append(h, line);
+	}
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kr_test_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
+	if (headers) {
+		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, kr_test_collect);
+		curl_easy_setopt(curl, CURLOPT_HEADERDATA, headers);
+	}
+	if (!strcmp(method, "HEAD"))
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "GET"))
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (json)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
+	if (curl_easy_perform(curl) == CURLE_OK)
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	kr_buf_release(&scratch);
+	return code;
+}

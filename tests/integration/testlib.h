@@ -2,6 +2,8 @@
 #ifndef KR_TESTLIB_H
 #define KR_TESTLIB_H
 
+#include "base/buf.h"
+
 #include <sys/types.h>
 
 /*
@@ -60,5 +62,14 @@ void kr_test_kubeapi_stop(struct kr_test_kubeapi *k);
  */
 int kr_test_kubeapi_admin(struct kr_test_kubeapi *k, const char *op, const char *json,
 			  char **out);
+
+/*
+ * One plain-HTTP request (the local API server without TLS, the controller's endpoints):
+ * `method` GET, HEAD, POST, DELETE, ...; `bearer` (may be NULL) as "Authorization: Bearer";
+ * `json` (may be NULL) as the body. The response body and headers are appended to `body`
+ * and `headers` when not NULL. Returns the HTTP status, 0 when unreachable (3 s timeout).
+ */
+long kr_test_http(const char *method, const char *url, const char *bearer, const char *json,
+		  struct kr_buf *body, struct kr_buf *headers);
 
 #endif

@@ -37,53 +37,6 @@ struct fixture {
 	pid_t pid;
 };
 
-static size_t collect(char *data, size_t size, size_t n, void *arg)
-{
-	kr_buf_add(arg, data, size * n);
-	return size * n;
-}
-
-/* One request; returns the HTTP status (0 unreachable). Body and headers appended. */
-static long request(const char *method, const char *url, const char *auth, const char *json,
-		    struct kr_buf *body, struct kr_buf *headers)
-{
-	CURL *curl = curl_easy_init();
-	struct curl_slist *h = NULL;
-	struct kr_buf scratch;
-	char line[256];
-	long code = 0;
-
-	kr_buf_init(&scratch);
-	if (!body)
-		body = &scratch;
-	if (auth) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s", auth);
-		h = curl_slist_append(h, line);
-	}
-	h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
-	if (headers) {
-		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect);
-		curl_easy_setopt(curl, CURLOPT_HEADERDATA, headers);
-	}
-	if (!strcmp(method, "HEAD"))
-		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET"))
-		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	if (json)
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
-	if (curl_easy_perform(curl) == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(curl);
-	kr_buf_release(&scratch);
-	return code;
-}
-
 static void api_create(struct fixture *f, const char *path, const char *json)
 {
 	char url[512];
@@ -92,7 +45,7 @@ static void api_create(struct fixture *f, const char *path, const char *json)
 
 	kr_buf_init(&out);
 	snprintf(url, sizeof(url), "%s%s", f->api.url, path);
-	code = request("POST", url, TOKEN, json, &out, NULL);
+	code = kr_test_http("POST", url, TOKEN, json, &out, NULL);
 	if (code != 201)
 		fail_msg("POST %s: HTTP %ld %s", path, code, out.data ? out.data : "");
 	kr_buf_release(&out);
@@ -186,7 +139,7 @@ static long get_local(int port, const char *method, const char *path, struct kr_
 	char url[256];
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	return request(method, url, NULL, NULL, body, headers);
+	return kr_test_http(method, url, NULL, NULL, body, headers);
 }
 
 static int cond_reconciled(void *arg)
