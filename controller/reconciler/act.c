@@ -270,8 +270,8 @@ static enum kr_status act_restart(struct kr_world *w, const struct kr_action *a,
 			const cJSON *gen =
 			    kr_json_at(out, (const char *[]){"metadata", "generation", NULL});
 
-			snprintf(ref, sizeof(ref), "%s/%s/%s", kr_workload_kind_name(wl->kind),
-				 w->ns, wl->name);
+			kr_controller_workload_ref(
+			    ref, sizeof(ref), kr_workload_kind_name(wl->kind), w->ns, wl->name);
 			if (cJSON_IsNumber(gen))
 				kr_expect_set(w->r, ref, a->key_id, (int64_t)gen->valuedouble);
 		}

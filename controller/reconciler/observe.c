@@ -169,9 +169,10 @@ static enum kr_status observe_workloads(struct kr_world *w)
 			char ref[600];
 
 			wl->kind_supported = true;
-			snprintf(ref, sizeof(ref), "%s/%s/%s",
-				 kr_workload_kind_name(st->workloads[j].kind), w->ns,
-				 st->workloads[j].name);
+			/* As the KeyRotation's projection names it (idle.c hashes those). */
+			kr_controller_workload_ref(ref, sizeof(ref),
+						   kr_workload_kind_name(st->workloads[j].kind),
+						   w->ns, st->workloads[j].name);
 			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) == KR_OK)
 				observe_workload(proj, st->workloads[j].kind, wl);
 			kr_expect_apply(w->r, ref, wl);

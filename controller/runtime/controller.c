@@ -63,13 +63,20 @@ static const char *kr_ctl_str(const cJSON *obj, const char *const *path)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const char *ns,
+				 const char *name)
+{
+	snprintf(buf, size, "%s/%s/%s", kind, ns, name);
+	return buf;
+}
+
 static void kr_ctl_add_ref(cJSON *refs, const char *kind, const char *ns, const char *name)
 {
 	char ref[600];
 
 	if (!kind || !name || !name[0])
 		return;
-	snprintf(ref, sizeof(ref), "%s/%s/%s", kind, ns, name);
+	kr_controller_workload_ref(ref, sizeof(ref), kind, ns, name);
 	cJSON_AddItemToArray(refs, cJSON_CreateString(ref));
 }
 

@@ -110,6 +110,14 @@ struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
+ * The reference of a workload as the reverse index and the KeyRotation projection hold it:
+ * "Deployment/ns/name" (`kind` as spec.stages[].workloads[].kind spells it). Truncated to
+ * `size`; returns `buf`.
+ */
+char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const char *ns,
+				 const char *name);
+
+/*
  * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...], one
  * per workload of its stages; "secret": spec.secretRef.name; "created": its
  * creationTimestamp; "rv": its resourceVersion}. Exposed for tests.
