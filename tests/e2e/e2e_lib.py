@@ -5,11 +5,13 @@ KeyRotation object, and readers for what consumers saw (401s, pod starts, the ke
 Only Python's standard library. Raw keys never leave this process: they are compared by id
 (first 12 hex of SHA-256) in every message.
 """
+import atexit
 import base64
 import glob
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -33,6 +35,13 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CONSUMERS = ("sirius-ui", "sirius-engine")
 wait_for = cluster.wait_for
+README_REAL = 'README.md, section "End-to-end tests", "Against a real cluster"'
+# What the simulator writes into a Deployment's status (tests/sim/simulator.py): anything else
+# there, a ReplicaSet or a Pod in the namespace, means a real workload controller is running.
+SIM_STATUS = {"observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
+              "availableReplicas", "unavailableReplicas", "conditions"}
+SIM_REASONS = {"MinimumReplicasAvailable", "MinimumReplicasUnavailable", "DeploymentPaused",
+               "NewReplicaSetAvailable", "ProgressDeadlineExceeded", "ReplicaSetUpdated"}
 
 
 def key_id(key):
@@ -80,29 +89,86 @@ class SimFixture:
     The interface the scenarios use (a fixture for a real cluster provides the same):
     kubeconfig, namespace, valkey_addr, api_url, prometheus_url, store_as; api(), valkey(),
     pod_events(), counters(), create_consumer(), add_env(), delete_deployment(), flush_keystore(),
-    secret_key()."""
+    secret_key().
 
-    real = False
+    With `kubeconfig` (KEYROTATOR_E2E_KUBECONFIG) the API server is an external one, a real
+    kube-apiserver without workload controllers: everything else still runs here, in a new
+    namespace keyrotator-e2e-<8 hex> that down() empties and deletes (README "End-to-end
+    tests", "Against a real cluster")."""
 
-    def __init__(self, root, prometheus=False, client_rate=10):
+    def __init__(self, root, prometheus=False, client_rate=10, kubeconfig=None, context=None):
         self.root = root
+        self.real = kubeconfig is not None
+        self.keep = bool(os.environ.get("KEYROTATOR_E2E_KEEP"))
+        ns = "keyrotator-e2e-" + secrets.token_hex(4) if self.real else None
         self.c = cluster.Cluster(root, seed_key=True, prometheus=prometheus,
-                                 client_rate=client_rate, rollout_delay=0.2)
+                                 client_rate=client_rate, rollout_delay=0.2,
+                                 kubeconfig=kubeconfig, context=context, namespace=ns,
+                                 keep_namespace=self.keep)
+        self.namespace = self.c.namespace
+        self.controllers = []  # Controller registers itself: down() kills what still runs
 
     def up(self):
+        if self.real:
+            _LIVE.add(self)
+            _catch_signals()
         self.c.__enter__()
-        self.kubeconfig, self.namespace = self.c.kubeconfig, cluster.NAMESPACE
+        self.kubeconfig = self.c.kubeconfig
         self.valkey_addr = "127.0.0.1:%d" % self.c.valkey_port
         self.api_url = self.c.api_url
         self.prometheus_url = getattr(self.c, "prometheus_url", None)
         self.store_as = self.c.store_as
+        if self.real:
+            print("\nreal cluster %s: namespace %s" % (self.c.kubeapi_url, self.namespace),
+                  file=sys.stderr)
+            _ensure_crd(self.c.kube)
         for name in ("sirius-api",) + CONSUMERS:
             self.wait_rollout(name, timeout=30)
+        self.guard()
         wait_for(lambda: ping(self.api_url, self.secret_key()) == 200, 20, "the api Service")
         return self
 
     def down(self):
+        for c in self.controllers:
+            c.kill()
         self.c.down()
+        if not self.real or self not in _LIVE:
+            return
+        _LIVE.discard(self)
+        if self.keep:
+            print("\nKEYROTATOR_E2E_KEEP: namespace %s kept in %s" % (
+                self.namespace, self.c.kubeapi_url), file=sys.stderr)
+        elif self.c.cleanup_left:
+            print("\nnamespace %s: NOT cleaned up: %s" % (
+                self.namespace, "; ".join(self.c.cleanup_left)), file=sys.stderr)
+
+    def guard(self):
+        """Real mode: abort when a workload controller other than the simulator runs against
+        this API server (it would fight the simulator over the Deployments)."""
+        if not self.real:
+            return
+        ns, why = self.namespace, None
+        for path, kind in (("/apis/apps/v1/namespaces/%s/replicasets", "ReplicaSet"),
+                           ("/api/v1/namespaces/%s/pods", "Pod")):
+            code, lst = self.api("GET", path % ns)  # 404: not served here, so none
+            if code == 200 and lst.get("items"):
+                why = "%s %s appeared in namespace %s" % (
+                    kind, lst["items"][0]["metadata"]["name"], ns)
+        code, lst = self.api("GET", DEPLOY_PATH % ns)
+        for d in (lst or {}).get("items") or [] if code == 200 else []:
+            st = d.get("status") or {}
+            extra = (set(st) - SIM_STATUS) | ({c.get("reason") for c in
+                                                st.get("conditions") or []} - SIM_REASONS)
+            if extra:
+                why = "Deployment %s has status the simulator never writes: %s" % (
+                    d["metadata"]["name"], ", ".join(sorted(map(str, extra))))
+        if why:
+            raise RuntimeError(
+                "KEYROTATOR_E2E_KUBECONFIG: %s, so a workload controller runs against this API "
+                "server. The real-cluster mode needs one without the deployment, replicaset, "
+                "statefulset and daemonset controllers (envtest, or kube-controller-manager "
+                "--controllers=*,-deployment,-replicaset,-statefulset,-daemonset); see %s"
+                % (why, README_REAL))
 
     # ---- the API server ----
     def api(self, method, path, body=None, ctype="application/json"):
@@ -118,7 +184,8 @@ class SimFixture:
                 st.get("replicas", 0) == want)
 
     def wait_rollout(self, name, timeout=30):
-        wait_for(lambda: self.rollout_complete(name), timeout, "rollout of " + name)
+        wait_for(lambda: self.guard() or self.rollout_complete(name), timeout,
+                 "rollout of " + name)
 
     def secret_key(self):
         """The key in the consumers' Secret now (raw: keep it in memory, print only its id)."""
@@ -185,14 +252,60 @@ class SimFixture:
 
 
 def make_fixture(root, **kw):
-    """KEYROTATOR_E2E_KUBECONFIG selects a real cluster (see README "End-to-end tests")."""
-    if os.environ.get("KEYROTATOR_E2E_KUBECONFIG"):
-        import unittest
-        raise unittest.SkipTest(
-            "KEYROTATOR_E2E_KUBECONFIG is set, but the real-cluster fixture is not written "
-            "yet: these scenarios need consumer pods whose 401 counters and start times the "
-            "test can read; see the README's End-to-end tests section")
+    """KEYROTATOR_E2E_KUBECONFIG selects an external API server (KEYROTATOR_E2E_CONTEXT a
+    context in it); see README "End-to-end tests", "Against a real cluster"."""
+    kc = os.environ.get("KEYROTATOR_E2E_KUBECONFIG")
+    if kc:
+        return SimFixture(root, kubeconfig=os.path.expanduser(kc),
+                          context=os.environ.get("KEYROTATOR_E2E_CONTEXT") or None, **kw)
     return SimFixture(root, **kw)
+
+
+# ---- real mode: the CRD (installed once per run if absent) and clean-up on signals ----
+_LIVE = set()  # real-mode fixtures that are up
+_CRD = {}  # "kube": the client that installed the CRD (then removed at exit)
+
+
+def _ensure_crd(kube):
+    if "checked" in _CRD:
+        return
+    _CRD["checked"] = True
+    if cluster.ensure_crd(kube):
+        print("installed CRD %s (removed at the end of the run)" % cluster.CRD_NAME,
+              file=sys.stderr)
+        _CRD["kube"] = kube
+        atexit.register(_remove_crd)
+
+
+def _remove_crd():
+    kube = _CRD.pop("kube", None)
+    if kube is None:
+        return
+    if os.environ.get("KEYROTATOR_E2E_KEEP"):
+        print("KEYROTATOR_E2E_KEEP: CRD %s left installed" % cluster.CRD_NAME, file=sys.stderr)
+        return
+    try:
+        cluster.remove_crd(kube)
+    except (OSError, RuntimeError, TimeoutError) as e:
+        print("removing CRD %s: %s" % (cluster.CRD_NAME, e), file=sys.stderr)
+
+
+def _on_signal(signum, _frame):
+    """SIGINT/SIGTERM in real mode: unittest would skip tearDown, so clean up here."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("\nsignal %d: cleaning up the real cluster" % signum, file=sys.stderr)
+    for fx in list(_LIVE):
+        fx.down()
+    _remove_crd()
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def _catch_signals():
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
 
 
 class Controller:
@@ -203,6 +316,8 @@ class Controller:
         self.log_path = os.path.join(workdir, "controller-%s.log" % instance)
         self.extra, self.proc = list(extra), None
         self.starts = 0
+        if isinstance(getattr(fx, "controllers", None), list):  # soak passes a bare fx
+            fx.controllers.append(self)
 
     def start(self):
         self.metrics_port, self.health_port = free_port(), free_port()

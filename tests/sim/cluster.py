@@ -7,6 +7,11 @@ simulator, an api "Service", and optionally prometheus scraping the api pods.
                                             [--valkey-password] [--prometheus]
     python3 tests/sim/cluster.py down --dir D
 
+With `Cluster(dir, kubeconfig=K, namespace=NS)` the API server is an external one (a real
+kube-apiserver without the workload controllers; see the README's "Against a real cluster"):
+nothing local is started for it, NS is created (it must not exist) and down() deletes what the
+cluster, the simulator and the controller created in it, then NS itself.
+
 `up` writes D/cluster.env (KUBECONFIG, VALKEY_ADDR, ... as shell assignments) and runs until
 SIGTERM/SIGINT (or returns at once with --detach; `down` stops it). Every child runs with
 `setpriv --pdeathsig KILL`, so nothing outlives a killed supervisor. As a library:
@@ -15,6 +20,7 @@ SIGTERM/SIGINT (or returns at once with --detach; `down` stops it). Every child 
 import argparse
 import base64
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -38,6 +44,17 @@ NAMESPACE = "sirius"
 TOKEN = "sim-admin-token"
 SECRET, SECRET_KEY = "sirius-api-key", "SIRIUS_API_KEY"
 SETPRIV = shutil.which("setpriv")
+CRD_FILE = os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml")
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+CRD_NAME = "keyrotations.keyrotator.io"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "keyrotator-e2e"}
+# What down() deletes in an external cluster's namespace, in this order (KeyRotations first:
+# the controller may still act on them). No garbage collector or namespace controller is
+# assumed: an API-only server (envtest) has neither.
+CLEANUP = (("/apis/keyrotator.io/v1alpha1", "keyrotations"), ("/apis/apps/v1", "deployments"),
+           ("/apis/apps/v1", "statefulsets"), ("/apis/apps/v1", "daemonsets"),
+           ("/api/v1", "secrets"), ("/apis/coordination.k8s.io/v1", "leases"),
+           ("/api/v1", "events"), ("/apis/events.k8s.io/v1", "events"))
 
 
 def free_port():
@@ -67,13 +84,124 @@ def key_id(key):
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def _find(items, name):
+    return next((i for i in items or [] if i.get("name") == name), None)
+
+
+def resolve_kubeconfig(path, context, scratch):
+    """The kubeconfig the controller, the simulator and this process all use: `path` itself,
+    or, when `context` is given or the user's credentials are files (which simulator.Kube does
+    not read), a one-context copy with those files inlined, written 0600 into `scratch`."""
+    with open(path) as f:
+        cfg = simulator.kyaml.load_all(f.read())[0]
+    name = context or cfg.get("current-context")
+    ctx = (_find(cfg.get("contexts"), name) or {}).get("context")
+    if ctx is None:
+        raise ValueError("kubeconfig %s: no context %r" % (path, name))
+    cl = dict((_find(cfg.get("clusters"), ctx.get("cluster")) or {}).get("cluster") or {})
+    user = dict((_find(cfg.get("users"), ctx.get("user")) or {}).get("user") or {})
+    files = [k for k in ("client-certificate", "client-key", "tokenFile") if k in user]
+    if not context and not files:
+        return path
+    base = os.path.dirname(os.path.abspath(path))
+    for k in files:
+        with open(os.path.join(base, os.path.expanduser(user.pop(k))), "rb") as f:
+            data = f.read()
+        if k == "tokenFile":
+            user["token"] = data.decode().strip()
+        else:
+            user[k + "-data"] = base64.b64encode(data).decode()
+    if "certificate-authority" in cl:
+        cl["certificate-authority"] = os.path.join(base, cl["certificate-authority"])
+
+    def block(d):
+        return "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in sorted(d.items()))
+    out = os.path.join(scratch, "kubeconfig")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("apiVersion: v1\nkind: Config\ncurrent-context: e2e\nclusters:\n- name: e2e\n"
+                "  cluster:\n" + block(cl) + "contexts:\n- name: e2e\n  context:\n"
+                "    cluster: e2e\n    user: e2e\nusers:\n- name: e2e\n  user:\n" +
+                (block(user) if user else "    {}\n"))
+    return out
+
+
+def ensure_crd(kube):
+    """Install the KeyRotation CRD if the server lacks it; True if this call installed it."""
+    code, _ = kube.request("GET", CRD_PATH + "/" + CRD_NAME)
+    if code == 200:
+        return False
+    if code != 404:
+        raise RuntimeError("GET CRD %s: HTTP %d" % (CRD_NAME, code))
+    with open(CRD_FILE) as f:
+        crd = simulator.kyaml.load_all(f.read())[0]
+    code, obj = kube.request("POST", CRD_PATH, crd)
+    if code != 201:
+        raise RuntimeError("installing CRD %s (needs create on customresourcedefinitions): "
+                           "HTTP %d %s" % (CRD_NAME, code, (obj or {}).get("message")))
+    wait_for(lambda: kube.request("GET", "/apis/keyrotator.io/v1alpha1/keyrotations")[0] == 200,
+             30, "the KeyRotation CRD to be served")
+    return True
+
+
+def remove_crd(kube):
+    """Delete the KeyRotation CRD (only ever one this process installed) and wait until the
+    server no longer has it."""
+    code, _ = kube.request("DELETE", CRD_PATH + "/" + CRD_NAME)
+    if code not in (200, 202, 404):
+        raise RuntimeError("DELETE CRD %s: HTTP %d" % (CRD_NAME, code))
+    wait_for(lambda: kube.request("GET", CRD_PATH + "/" + CRD_NAME)[0] == 404, 60,
+             "the CRD %s to go" % CRD_NAME)
+
+
+def cleanup_namespace(kube, ns, timeout=30):
+    """Delete, in CLEANUP order, every object of those types in `ns` (waiting for the
+    KeyRotations to be gone), then `ns`. Returns what is left (an empty list when clean):
+    an API-only server may keep `ns` Terminating forever (no namespace controller), which
+    counts as clean when nothing is left inside."""
+    left = []
+    for prefix, plural in CLEANUP:
+        path = "%s/namespaces/%s/%s" % (prefix, ns, plural)
+        code, lst = kube.request("GET", path)
+        if code == 404:  # the type is not served here
+            continue
+        if code != 200:
+            left.append("list %s: HTTP %d" % (plural, code))
+            continue
+        for item in lst.get("items") or []:
+            code, _ = kube.request("DELETE", path + "/" + item["metadata"]["name"])
+            if code not in (200, 202, 404):
+                left.append("delete %s/%s: HTTP %d" % (plural, item["metadata"]["name"], code))
+
+        def gone():
+            c, lst = kube.request("GET", path)
+            return c == 404 or (c == 200 and not lst.get("items"))
+        try:
+            wait_for(gone, timeout if plural == "keyrotations" else 5, plural + " to go")
+        except TimeoutError:
+            c, lst = kube.request("GET", path)
+            left += ["%s/%s (finalizers %s)" % (plural, i["metadata"]["name"],
+                                                 i["metadata"].get("finalizers"))
+                     for i in (lst or {}).get("items") or []]
+    code, _ = kube.request("DELETE", "/api/v1/namespaces/" + ns)
+    if code not in (200, 202, 404):
+        left.append("delete namespace %s: HTTP %d" % (ns, code))
+    return left
+
+
 class Cluster:
     """Start with up() (or `with`), stop with down(); down() is idempotent."""
 
     def __init__(self, root, store_as="sha256", seed_key=False, valkey_password=None,
                  prometheus=False, rollout_delay=0.2, client_rate=10, deploy=True,
-                 active_set="api_keys:active", meta_key="api_key:{id}:meta"):
+                 active_set="api_keys:active", meta_key="api_key:{id}:meta",
+                 kubeconfig=None, context=None, namespace=None, keep_namespace=False):
         self.root = os.path.abspath(root)
+        self.external, self.context = kubeconfig, context
+        self.namespace = namespace or NAMESPACE
+        self.keep_namespace, self.created_namespace = keep_namespace, False
+        self.scratch = None
+        self.cleanup_left = []
         self.store_as, self.seed_key, self.password = store_as, seed_key, valkey_password
         self.with_prometheus, self.rollout_delay = prometheus, rollout_delay
         self.client_rate, self.deploy = client_rate, deploy
@@ -112,7 +240,10 @@ class Cluster:
 
     def up(self):
         os.makedirs(self.root, exist_ok=True)
-        self._kubeapi()
+        if self.external:
+            self._external()
+        else:
+            self._kubeapi()
         self._redis()
         self._simulator()
         if self.with_prometheus:
@@ -131,6 +262,30 @@ class Cluster:
                     p.kill()
                     p.wait()
         self.procs = []
+        if self.created_namespace and not self.keep_namespace:
+            self.created_namespace = False
+            try:
+                self.cleanup_left = cleanup_namespace(self.kube, self.namespace)
+            except (OSError, ValueError, http.client.HTTPException) as e:
+                self.cleanup_left = ["cleaning up namespace %s: %s" % (self.namespace, e)]
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+    def _external(self):
+        """An external API server through `kubeconfig`: create our own namespace in it."""
+        self.scratch = tempfile.mkdtemp(prefix="kr-kube-")  # credentials copy: never kept
+        self.kubeconfig = resolve_kubeconfig(self.external, self.context, self.scratch)
+        self.kube = simulator.Kube(self.kubeconfig, self.scratch)
+        self.kubeapi_url = "%s://%s:%d%s" % ("https" if self.kube.https else "http",
+                                             self.kube.host, self.kube.port, self.kube.prefix)
+        code, obj = self.api("POST", "/api/v1/namespaces", {
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": self.namespace, "labels": dict(MANAGED_BY)}})
+        if code != 201:
+            raise RuntimeError("creating namespace %s: HTTP %d %s" % (
+                self.namespace, code, (obj or {}).get("message")))
+        self.created_namespace = True
 
     def _kubeapi(self):
         ready = os.path.join(self.root, "kubeapi.ready")
@@ -140,7 +295,7 @@ class Cluster:
             "--token", TOKEN, "--tls-dir", os.path.join(self.root, "tls"),
             "--ready-file", ready, "--kubeconfig-out", self.kubeconfig,
             "--crd", os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml"),
-            "--namespace", NAMESPACE])
+            "--namespace", self.namespace])
         wait_for(lambda: self._alive(p, "kubeapi") or os.path.exists(ready), 30, "kubeapi")
         with open(ready) as f:
             self.kubeapi_url = f.read().split()[1]
@@ -178,7 +333,7 @@ class Cluster:
         services = os.path.join(self.state_dir, "services.json")
         p = self._spawn("simulator", [
             sys.executable, os.path.join(HERE, "simulator.py"), "--kubeconfig", self.kubeconfig,
-            "--namespace", NAMESPACE, "--state-dir", self.state_dir,
+            "--namespace", self.namespace, "--state-dir", self.state_dir,
             "--rollout-delay", str(self.rollout_delay), "--service", "sirius-api=0"])
         wait_for(lambda: self._alive(p, "simulator") or os.path.exists(services), 20,
                  "the simulator")
@@ -228,7 +383,7 @@ class Cluster:
     def put_secret_key(self, key):
         """Create or update the consumers' Secret with `key`."""
         data = {SECRET_KEY: base64.b64encode(key.encode()).decode()}
-        path = "/api/v1/namespaces/%s/secrets" % NAMESPACE
+        path = "/api/v1/namespaces/%s/secrets" % self.namespace
         code, _ = self.api("PATCH", path + "/" + SECRET, {"data": data},
                            "application/merge-patch+json")
         if code == 404:
@@ -247,7 +402,7 @@ class Cluster:
                    {"name": "ACTIVE_SET", "value": self.active_set},
                    {"name": "META_KEY", "value": self.meta_key}]
         if self.password:
-            self.api("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, {
+            self.api("POST", "/api/v1/namespaces/%s/secrets" % self.namespace, {
                 "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "valkey-auth"},
                 "stringData": {"password": self.password}})
             api_env.append({"name": "VALKEY_PASSWORD", "valueFrom": {"secretKeyRef": {
@@ -270,14 +425,15 @@ class Cluster:
                                            "spec": {"containers": [{
                                                "name": name.split("-")[-1], "image": image,
                                                "env": env}]}}}, **spec)}
-        code, obj = self.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE, body)
+        code, obj = self.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % self.namespace,
+                             body)
         if code != 201:
             raise RuntimeError("creating Deployment %s: HTTP %d %s" % (name, code, obj))
         return obj
 
     def write_env(self):
         self.env = {"KUBECONFIG": self.kubeconfig, "KUBEAPI_URL": self.kubeapi_url,
-                    "NAMESPACE": NAMESPACE, "VALKEY_ADDR": "127.0.0.1:%d" % self.valkey_port,
+                    "NAMESPACE": self.namespace, "VALKEY_ADDR": "127.0.0.1:%d" % self.valkey_port,
                     "VALKEY_PASSWORD": self.password or "", "KEY_STORE_AS": self.store_as,
                     "API_SERVICE_URL": self.api_url, "SIM_STATE_DIR": self.state_dir,
                     "SIM_EVENTS": os.path.join(self.state_dir, "events.jsonl"),
