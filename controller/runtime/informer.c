@@ -8,122 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a string-keyed chained hash map (values owned through `drop`) ---- */
-
-struct kr_smap_entry {
-	char *key;
-	void *val;
-	struct kr_smap_entry *next;
-};
-
-struct kr_smap {
-	struct kr_smap_entry **slots;
-	size_t nslots, count;
-	void (*drop)(void *val);
-};
-
-static uint64_t kr_smap_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static void kr_smap_release(struct kr_smap *m)
-{
-	for (size_t i = 0; i < m->nslots; i++) {
-		struct kr_smap_entry *e = m->slots[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			if (m->drop)
-				m->drop(e->val);
-			free(e->key);
-			free(e);
-		}
-	}
-	free(m->slots);
-	m->slots = NULL;
-	m->nslots = m->count = 0;
-}
-
-static struct kr_smap_entry **kr_smap_slot(struct kr_smap *m, const char *key)
-{
-	struct kr_smap_entry **p = &m->slots[kr_smap_hash(key) % m->nslots];
-
-	while (*p && strcmp((*p)->key, key) != 0)
-		p = &(*p)->next;
-	return p;
-}
-
-static struct kr_smap_entry *kr_smap_find(struct kr_smap *m, const char *key)
-{
-	return m->nslots ? *kr_smap_slot(m, key) : NULL;
-}
-
-static enum kr_status kr_smap_grow(struct kr_smap *m)
-{
-	size_t n = m->nslots ? m->nslots * 2 : 4; /* most maps are one owner per ref */
-	struct kr_smap_entry **slots = calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return KR_ENOMEM;
-	for (size_t i = 0; i < m->nslots; i++) {
-		struct kr_smap_entry *e = m->slots[i], *next;
-
-		for (; e; e = next) {
-			next = e->next;
-			e->next = slots[kr_smap_hash(e->key) % n];
-			slots[kr_smap_hash(e->key) % n] = e;
-		}
-	}
-	free(m->slots);
-	m->slots = slots;
-	m->nslots = n;
-	return KR_OK;
-}
-
-/* The entry for `key`, created with val NULL when absent. NULL on ENOMEM. */
-static struct kr_smap_entry *kr_smap_upsert(struct kr_smap *m, const char *key)
-{
-	struct kr_smap_entry **p, *e;
-
-	if (m->count >= m->nslots && kr_smap_grow(m) != KR_OK && !m->nslots)
-		return NULL;
-	p = kr_smap_slot(m, key);
-	if (*p)
-		return *p;
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->key = strdup(key))) {
-		free(e);
-		return NULL;
-	}
-	*p = e;
-	m->count++;
-	return e;
-}
-
-/* Unlink `key`; returns its value (the caller drops it) or NULL. */
-static void *kr_smap_take(struct kr_smap *m, const char *key)
-{
-	struct kr_smap_entry **p, *e;
-	void *val;
-
-	if (!m->nslots)
-		return NULL;
-	p = kr_smap_slot(m, key);
-	e = *p;
-	if (!e)
-		return NULL;
-	*p = e->next;
-	val = e->val;
-	free(e->key);
-	free(e);
-	m->count--;
-	return val;
-}
+#include "base/map.h"
 
 /* ---- the informer ---- */
 
@@ -297,13 +182,14 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 	enum kr_status rc = KR_OK;
 	char key[512];
 
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	kr_informer_key(key, sizeof(key), ns, name);
 	pthread_mutex_lock(&inf->lock);
 	e = kr_smap_find(&inf->cache, key);
 	if (!e)
 		rc = KR_ENOTFOUND;
-	else if (e->val && !(*out = cJSON_Duplicate(e->val, 1)))
+	else if (out && e->val && !(*out = cJSON_Duplicate(e->val, 1)))
 		rc = KR_ENOMEM;
 	pthread_mutex_unlock(&inf->lock);
 	return rc;

@@ -72,7 +72,7 @@ const char *kr_informer_name(const struct kr_informer *inf);
 /*
  * A copy of the projection stored for ns/name (`ns` NULL or "" for cluster-scoped):
  * KR_OK with *out (caller frees with cJSON_Delete; NULL when the projection is empty),
- * or KR_ENOTFOUND. Thread-safe.
+ * or KR_ENOTFOUND. `out` NULL: only whether it is cached. Thread-safe.
  */
 enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
 			       cJSON **out);
