@@ -14,8 +14,8 @@
 #include "kube/internal.h"
 #include "kube/objset.h"
 
-#define KR_REFLECTOR_POLL_MS	    100	 /* a quiet watch looks at stop and idle this often */
-#define KR_REFLECTOR_HEALTHY_MS	    1000 /* a watch this long, or with events, resets backoff */
+#define KR_REFLECTOR_POLL_MS	    60000 /* the longest wait of a quiet watch (stop wakes it) */
+#define KR_REFLECTOR_HEALTHY_MS	    1000  /* a watch this long, or with events, resets backoff */
 #define KR_REFLECTOR_CONNECT_MS	    10000L
 #define KR_REFLECTOR_MAX_ERROR_BODY 65536
 #define KR_REFLECTOR_MAX_KEY	    512
@@ -450,7 +450,13 @@ static enum kr_status kr_watch_transfer(struct kr_watch_call *w, CURLcode *resul
 					  r->opts.idle_timeout_s);
 			break;
 		}
-		curl_multi_poll(r->multi, &stop, 1, KR_REFLECTOR_POLL_MS, NULL);
+		/* Sleep until data, stop() (the pipe), curl's own timers, or the idle limit. */
+		long wait_ms = idle_ms - (kr_now_ms() - w->last_byte_ms) + 1;
+		curl_multi_poll(r->multi, &stop, 1,
+				(int)(wait_ms < 1		       ? 1
+				      : wait_ms > KR_REFLECTOR_POLL_MS ? KR_REFLECTOR_POLL_MS
+								       : wait_ms),
+				NULL);
 	}
 	curl_multi_remove_handle(r->multi, w->curl);
 	return rc;
