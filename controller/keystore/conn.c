@@ -78,7 +78,8 @@ enum kr_status kr_keystore_dup(const struct kr_keystore *ks, struct kr_keystore 
 	return kr_keystore_new(&o, &ks->layout, out, err);
 }
 
-void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65])
+/* SHA-256 (hex) over the connection settings, and the layout too when `layout` is set. */
+static void kr_ks_fingerprint(const struct kr_keystore *ks, int layout, char out[65])
 {
 	struct kr_buf b;
 	char pw[65] = "-";
@@ -87,12 +88,24 @@ void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65])
 		kr_key_hash_hex_bytes(kr_secret_data(ks->password), kr_secret_len(ks->password),
 				      pw);
 	kr_buf_init(&b);
-	kr_buf_addf(&b, "%s|%d|%d|%s|%s|%d|%d|%s|%s|%s|%d", ks->host, ks->port, ks->database,
+	kr_buf_addf(&b, "%s|%d|%d|%s|%s|%d|%d", ks->host, ks->port, ks->database,
 		    ks->username ? ks->username : "", pw, ks->connect_timeout_ms,
-		    ks->command_timeout_ms, ks->active_set, ks->meta_key, ks->bootstrap_key,
-		    (int)ks->layout.store_as);
+		    ks->command_timeout_ms);
+	if (layout)
+		kr_buf_addf(&b, "|%s|%s|%s|%d", ks->active_set, ks->meta_key, ks->bootstrap_key,
+			    (int)ks->layout.store_as);
 	kr_key_hash_hex_bytes(b.data ? b.data : "", b.len, out);
 	kr_buf_release(&b);
+}
+
+void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65])
+{
+	kr_ks_fingerprint(ks, 1, out);
+}
+
+void kr_keystore_server_fingerprint(const struct kr_keystore *ks, char out[65])
+{
+	kr_ks_fingerprint(ks, 0, out);
 }
 
 void kr_keystore_free(struct kr_keystore *ks)

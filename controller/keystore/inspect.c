@@ -100,3 +100,89 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 	}
 	return rc;
 }
+
+/* Probe i's verdict from its three replies (SISMEMBER, HMGET status, GET bootstrapKey). */
+static void kr_ks_probe_judge(struct kr_keystore *ks, struct kr_keystore_probe *p, redisReply **rep)
+{
+	struct kr_key_state st = {0};
+	struct kr_error e = {0};
+	char marker[64];
+
+	if (kr_ks_inspect_key(ks, rep, "inspecting activeSet and its metadata", &st, &e) != KR_OK ||
+	    kr_ks_reply_check(ks, rep[2], "GET bootstrapKey", &e) != KR_OK) {
+		snprintf(p->why, sizeof(p->why), "%s", e.msg);
+		return;
+	}
+	kr_ks_copy_str(rep[2], marker, sizeof(marker));
+	p->ok = st.active && st.meta_active && strcmp(marker, p->key_id) == 0;
+	snprintf(p->why, sizeof(p->why), "%s",
+		 p->ok		   ? ""
+		 : !st.active	   ? "the current key is not active"
+		 : !st.meta_active ? "the current key's metadata is not active"
+				   : "the bootstrap marker moved");
+}
+
+/* At most KR_PROBE_CHUNK probes in one round trip. */
+static enum kr_status kr_ks_probe_chunk(struct kr_keystore *ks, struct kr_keystore_probe *p,
+					size_t n, struct kr_error *err)
+{
+	struct kr_secret *members[KR_PROBE_CHUNK] = {0}, *metas[KR_PROBE_CHUNK] = {0};
+	struct kr_ks_arg args[KR_PROBE_CHUNK][3][4];
+	struct kr_ks_cmd cmds[KR_PROBE_CHUNK * 3];
+	redisReply *rep[KR_PROBE_CHUNK * 3] = {0};
+	enum kr_status rc = KR_OK;
+	size_t nc = 0;
+
+	for (size_t i = 0; i < n && rc == KR_OK; i++) {
+		const struct kr_keystore *s = p[i].settings;
+
+		rc = kr_ks_member(&s->layout, p[i].key, &members[i], err);
+		if (rc == KR_OK)
+			rc = kr_ks_meta_key(&s->layout, kr_secret_data(members[i]),
+					    kr_secret_len(members[i]), &metas[i], err);
+		if (rc != KR_OK)
+			break;
+		args[i][0][0] = kr_ks_str("SISMEMBER");
+		args[i][0][1] = kr_ks_str(s->active_set);
+		args[i][0][2] = kr_ks_sec(members[i]);
+		cmds[nc++] = (struct kr_ks_cmd){3, args[i][0], "SISMEMBER activeSet"};
+		args[i][1][0] = kr_ks_str("HMGET");
+		args[i][1][1] = kr_ks_sec(metas[i]);
+		args[i][1][2] = kr_ks_str("status");
+		args[i][1][3] = kr_ks_str("last_used_at");
+		cmds[nc++] = (struct kr_ks_cmd){4, args[i][1], "HMGET metadata"};
+		args[i][2][0] = kr_ks_str("GET");
+		args[i][2][1] = kr_ks_str(s->bootstrap_key);
+		cmds[nc++] = (struct kr_ks_cmd){2, args[i][2], "GET bootstrapKey"};
+	}
+	if (rc == KR_OK)
+		rc = kr_ks_pipeline(ks, cmds, nc, rep, err);
+	for (size_t i = 0; rc == KR_OK && i < n; i++)
+		kr_ks_probe_judge(ks, &p[i], &rep[i * 3]);
+	for (size_t i = 0; i < nc; i++)
+		kr_ks_reply_free(rep[i]);
+	for (size_t i = 0; i < n; i++) {
+		kr_secret_free(members[i]);
+		kr_secret_free(metas[i]);
+	}
+	return rc;
+}
+
+enum kr_status kr_keystore_probe(struct kr_keystore *ks, struct kr_keystore_probe *p, size_t n,
+				 struct kr_error *err)
+{
+	enum kr_status rc = KR_OK;
+	size_t done = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		p[i].ok = 0;
+		p[i].why[0] = '\0';
+	}
+	for (; done < n && rc == KR_OK; done += KR_PROBE_CHUNK)
+		rc = kr_ks_probe_chunk(ks, p + done,
+				       n - done < KR_PROBE_CHUNK ? n - done : KR_PROBE_CHUNK, err);
+	for (size_t i = 0; rc != KR_OK && i < n; i++)
+		if (!p[i].ok && !p[i].why[0])
+			snprintf(p[i].why, sizeof(p[i].why), "%s", err ? err->msg : "");
+	return rc;
+}

@@ -175,6 +175,9 @@ enum kr_status kr_keystore_dup(const struct kr_keystore *ks, struct kr_keystore 
  * handles with the same fingerprint are interchangeable, so a connection can be reused.
  */
 void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65]);
+/* The same over the connection settings only (server, database, credentials, timeouts): two
+ * handles with the same one can share a connection for kr_keystore_probe. */
+void kr_keystore_server_fingerprint(const struct kr_keystore *ks, char out[65]);
 
 /* Close the connection (if any); settings are kept and the next operation reconnects. */
 void kr_keystore_close(struct kr_keystore *ks);
@@ -279,6 +282,30 @@ struct kr_store_state {
 enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secret *const *keys,
 				   size_t n, struct kr_key_state *states,
 				   struct kr_store_state *store, struct kr_error *err);
+
+/*
+ * One key of kr_keystore_probe: is `key` still active (a member of its activeSet, and its
+ * metadata `status` active) and does its bootstrapKey hold `key_id`? Each probe brings
+ * its own settings (layout, activeSet, bootstrapKey); all probes of one call go over the
+ * connection of `ks` (same kr_keystore_server_fingerprint).
+ */
+struct kr_keystore_probe {
+	const struct kr_keystore *settings; /* borrowed */
+	const struct kr_secret *key;	    /* borrowed */
+	const char *key_id;		    /* KR_KEY_ID_LEN hex digits */
+	int ok;				    /* out */
+	char why[200]; /* out, when !ok: what differs, or the server's error; never a key */
+};
+
+/*
+ * Probe p[0..n): three read-only commands each, pipelined, one round trip per
+ * KR_PROBE_CHUNK probes: the idle check of many KeyRotations on one server. KR_OK when
+ * the server answered (a probe's own error reply, WRONGTYPE say, is in its `why`);
+ * otherwise the connection's error, and every probe not yet answered is !ok with it.
+ */
+#define KR_PROBE_CHUNK 128
+enum kr_status kr_keystore_probe(struct kr_keystore *ks, struct kr_keystore_probe *p, size_t n,
+				 struct kr_error *err);
 
 /*
  * The bootstrap marker: bootstrapKey holds the current key id. set writes `id` (a key

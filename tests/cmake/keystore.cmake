@@ -3,6 +3,8 @@ if(TARGET kr_keystore)
   kr_unit_test(test_keystore_key LIBS kr_keystore)
   kr_integration_test(test_keystore LABELS redis
     LIBS kr_keystore PkgConfig::HIREDIS Threads::Threads)
+  kr_integration_test(test_keystore_probe LABELS redis
+    LIBS kr_keystore PkgConfig::HIREDIS Threads::Threads)
 endif()
 # `keyrotator keys ...` as a user runs it: stdout/stderr/exit codes, both layouts, AUTH/ACL,
 # and no raw key in any output but create's one stdout line.
