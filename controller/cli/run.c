@@ -40,11 +40,13 @@ static const char kr_run_usage[] =
     "                           default $POD_NAME, then the hostname)\n"
     "  --keystore-timeout DUR   Valkey connect and command timeout\n"
     "                           (KEYROTATOR_KEYSTORE_TIMEOUT; 5s)\n"
-    "  --keystore-check-interval DUR  how often an idle KeyRotation's key store is checked\n"
-    "                           (two Valkey commands, no API request; drift starts a full\n"
-    "                           reconcile that repairs it) (KEYROTATOR_KEYSTORE_CHECK_INTERVAL; 30s)\n"
+    "  --keystore-check-interval DUR  how often idle KeyRotations' key stores are checked\n"
+    "                           (one pipelined round trip per Valkey server for all of\n"
+    "                           them, no API request; drift starts a full reconcile that\n"
+    "                           repairs it) (KEYROTATOR_KEYSTORE_CHECK_INTERVAL; 30s)\n"
     "  --resync-period DUR      full reconcile of an idle KeyRotation at least this often\n"
-    "                           (KEYROTATOR_RESYNC_PERIOD; 10m)\n"
+    "                           (its Secrets are read then; they are not watched)\n"
+    "                           (KEYROTATOR_RESYNC_PERIOD; 1h)\n"
     "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
     "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n\n"
     "/readyz answers 200 once every cache has synced (a standby is ready too).\n"
@@ -474,8 +476,8 @@ int kr_cli_run(int argc, char **argv)
 out:
 	kr_http_server_free(health);
 	kr_http_server_free(metrics);
+	kr_reconciler_free(st.reconciler); /* first: its sweeper uses the controller's queue */
 	kr_controller_free(st.ctl);
-	kr_reconciler_free(st.reconciler);
 	kr_leader_free(st.leader);
 	kr_kube_config_release(&cfg);
 	return code;

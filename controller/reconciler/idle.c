@@ -1,4 +1,4 @@
-/* idle.c - the idle watch: a quiet KeyRotation's key store checked without asking the API. */
+/* idle.c - the idle watch: quiet KeyRotations' key stores checked in batches, without the API. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,10 @@
  * workloads changes in the caches, a wake-up before `due_ms` (the watch event of our own
  * status write, say) costs nothing; and for an idle KeyRotation the periodic key store
  * check (DESIGN.md §2: reconciliation on every reconcile, and Valkey can lose its data at
- * any time) costs two Valkey commands and no API request.
+ * any time) is the sweeper's: one thread that, every keystore_check_ms, asks each Valkey
+ * server about all the idle KeyRotations it serves in one pipelined round trip (three
+ * commands each) and hands only those that drifted to the workqueue. No API request, no
+ * wake-up of a worker per KeyRotation.
  */
 struct kr_idle_memo {
 	char *key; /* "ns/name" */
@@ -20,11 +23,11 @@ struct kr_idle_memo {
 	int64_t full_ms;      /* monotonic time of the full reconcile */
 	int64_t due_ms;	      /* monotonic time of its requeue; 0 = none */
 	bool idle;	      /* phase Idle and in sync: the key store check applies */
+	int64_t check_ms;     /* monotonic time of its next key store check (idle only) */
 	time_t next_rotation; /* status.nextRotationTime; 0 = none */
 	char current_id[KR_ROT_ID_SIZE];
 	struct kr_secret *current; /* the consumers' key (wiped on free); idle only */
-	struct kr_keystore *ks;	   /* settings; connected only during a check; idle only */
-	struct kr_idle_memo *next;
+	struct kr_keystore *ks;	   /* settings, never connected (the pool connects); idle only */
 };
 
 int64_t kr_mono_ms(void)
@@ -45,39 +48,46 @@ static void memo_free(struct kr_idle_memo *m)
 	free(m);
 }
 
+static void memo_drop(void *m)
+{
+	memo_free(m);
+}
+
 /* Unlink and return the memo of `key`, or NULL. */
 static struct kr_idle_memo *memo_take(struct kr_reconciler *r, const char *key)
 {
-	struct kr_idle_memo **pp, *m;
+	struct kr_idle_memo *m;
 
 	pthread_mutex_lock(&r->lock);
-	for (pp = &r->idle; (m = *pp); pp = &m->next)
-		if (strcmp(m->key, key) == 0) {
-			*pp = m->next;
-			m->next = NULL;
-			break;
-		}
+	m = kr_smap_take(&r->idle, key);
 	pthread_mutex_unlock(&r->lock);
 	return m;
 }
 
+/* Store `m` under its key (lock held). A newer memo of that key wins when `keep_newer`. */
+static void memo_put_locked(struct kr_reconciler *r, struct kr_idle_memo *m, bool keep_newer)
+{
+	struct kr_smap_entry *e = kr_smap_upsert(&r->idle, m->key);
+
+	if (!e || (keep_newer && e->val)) {
+		memo_free(m); /* out of memory costs only a full reconcile */
+		return;
+	}
+	memo_free(e->val);
+	e->val = m;
+}
+
 static void memo_put(struct kr_reconciler *r, struct kr_idle_memo *m)
 {
-	memo_free(memo_take(r, m->key));
 	pthread_mutex_lock(&r->lock);
-	m->next = r->idle;
-	r->idle = m;
+	memo_put_locked(r, m, false);
 	pthread_mutex_unlock(&r->lock);
 }
 
 void kr_idle_free_all(struct kr_reconciler *r)
 {
-	while (r->idle) {
-		struct kr_idle_memo *m = r->idle;
-
-		r->idle = m->next;
-		memo_free(m);
-	}
+	r->idle.drop = memo_drop;
+	kr_smap_release(&r->idle);
 }
 
 void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj)
@@ -156,6 +166,7 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 			m->ks = w->ks; /* the memo keeps the store's settings */
 			w->ks = NULL;
 			w->conn = NULL;
+			m->check_ms = m->full_ms + w->r->o.keystore_check_ms;
 		}
 		memo_put(r, m);
 	} else {
@@ -192,29 +203,7 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 	return same;
 }
 
-/* The store still holds the current key and the marker points at it: one round trip. */
-static bool store_ok(struct kr_idle_memo *m, const struct kr_log_ctx *log)
-{
-	const struct kr_secret *keys[] = {m->current};
-	struct kr_key_state st = {0};
-	struct kr_store_state store = {0};
-	struct kr_error e = {0};
-	bool ok;
-
-	ok = kr_keystore_inspect(kr_pool_get(m->ks), keys, 1, &st, &store, &e) == KR_OK &&
-	     st.active && st.meta_active && strncmp(store.marker, m->current_id, 12) == 0 &&
-	     strlen(store.marker) == 12;
-	if (!ok)
-		kr_log_info(log, "key store check: %s; reconciling",
-			    e.code != KR_OK   ? e.msg
-			    : !st.active      ? "the current key is not active"
-			    : !st.meta_active ? "the current key's metadata is not active"
-					      : "the bootstrap marker moved");
-	return ok;
-}
-
-bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
-		   const struct kr_log_ctx *log, long *requeue_ms)
+bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name, long *requeue_ms)
 {
 	int64_t now_ms = kr_mono_ms();
 	time_t now = kr_reconciler_now(r);
@@ -225,31 +214,211 @@ bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
 	m = memo_take(r, key);
 	if (!m)
 		return false;
-	if (!memo_current(r, m, ns, name, now_ms) || (m->next_rotation && now >= m->next_rotation))
-		goto full;
-	if (!m->due_ms || now_ms + 5 < m->due_ms) {
-		/* Nothing changed but our own write, and nothing is due: the timer stays. */
-		*requeue_ms = m->due_ms ? (long)(m->due_ms - now_ms) : 0;
-		memo_put(r, m);
-		return true;
+	if (!memo_current(r, m, ns, name, now_ms) ||
+	    (m->next_rotation && now >= m->next_rotation) ||
+	    (m->due_ms && now_ms + 5 >= m->due_ms)) {
+		memo_free(m); /* changed, or due (a requeue, the schedule, the resync): reconcile */
+		return false;
 	}
-	if (!m->idle || !store_ok(m, log))
-		goto full;
-	*requeue_ms = kr_idle_requeue(r, m->next_rotation, now, 0);
-	m->due_ms = now_ms + *requeue_ms;
+	/* Nothing changed but our own write, and nothing is due: the timer stays. */
+	*requeue_ms = m->due_ms ? (long)(m->due_ms - now_ms) : 0;
 	memo_put(r, m);
 	return true;
-full:
-	memo_free(m);
-	return false;
 }
 
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms)
 {
-	long ms = min_pos(requeue_ms, r->o.keystore_check_ms);
+	/* The resync, spread over its last tenth so a cold start's objects do not all come
+	 * due in the same second (random() is thread-safe in glibc). */
+	long spread = r->o.resync_period_ms / 10;
+	long ms = min_pos(requeue_ms, r->o.resync_period_ms - (spread ? random() % spread : 0));
 
 	if (next_rotation > now)
 		ms = min_pos(ms, (long)(next_rotation - now) * 1000);
 	return ms > 0 ? ms : 1000;
+}
+
+/* ---- the sweeper: the key store check of every idle KeyRotation, batched per server ---- */
+
+struct sweep_item {
+	struct kr_idle_memo *m;
+	char server[65]; /* kr_keystore_server_fingerprint */
+};
+
+struct sweep {
+	struct kr_reconciler *r;
+	int64_t now, horizon, next;
+	struct sweep_item *items;
+	size_t n, cap;
+};
+
+/* Collect (under the lock) every idle memo whose check is due by the horizon. */
+static void sweep_collect(void *arg, const char *key, void *val)
+{
+	struct sweep *s = arg;
+	struct kr_idle_memo *m = val;
+
+	(void)key;
+	if (!m || !m->idle)
+		return;
+	if (m->check_ms > s->horizon) {
+		s->next = m->check_ms < s->next ? m->check_ms : s->next;
+		return;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct sweep_item *items = realloc(s->items, cap * sizeof(*items));
+
+		if (!items)
+			return; /* checked next time */
+		s->items = items;
+		s->cap = cap;
+	}
+	s->items[s->n++].m = m;
+}
+
+static int sweep_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sweep_item *)a)->server,
+		      ((const struct sweep_item *)b)->server);
+}
+
+/* Split "ns/name" for the log and the cache. */
+static void split_key(const char *key, char *ns, size_t size, const char **name)
+{
+	const char *slash = strchr(key, '/');
+
+	snprintf(ns, size, "%.*s", slash ? (int)(slash - key) : 0, key);
+	*name = slash ? slash + 1 : key;
+}
+
+/*
+ * Check items[0..n) (one server) in one round trip per chunk. A memo that passed goes
+ * back (unless a reconcile left a newer one, or the KeyRotation is gone meanwhile); one
+ * that did not is dropped and its KeyRotation enqueued: the full reconcile repairs.
+ */
+static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
+{
+	struct kr_reconciler *r = s->r;
+	struct kr_keystore_probe *p = calloc(n, sizeof(*p));
+	struct kr_error err = {0};
+
+	for (size_t i = 0; p && i < n; i++)
+		p[i] = (struct kr_keystore_probe){.settings = items[i].m->ks,
+						  .key = items[i].m->current,
+						  .key_id = items[i].m->current_id};
+	if (p)
+		kr_keystore_probe(kr_pool_get(items[0].m->ks), p, n, &err);
+	for (size_t i = 0; i < n; i++) {
+		struct kr_idle_memo *m = items[i].m;
+		struct kr_log_ctx log = {0};
+		char ns[300];
+
+		split_key(m->key, ns, sizeof(ns), &log.name);
+		log.namespace_ = ns;
+		if (p && p[i].ok) {
+			if (r->ctl &&
+			    kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns,
+					    log.name, NULL) != KR_OK) {
+				memo_free(m); /* deleted while being checked */
+				continue;
+			}
+			m->check_ms = kr_mono_ms() + r->o.keystore_check_ms;
+			pthread_mutex_lock(&r->lock);
+			memo_put_locked(r, m, true);
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		kr_log_info(&log, "key store check: %s; reconciling",
+			    p ? p[i].why : "out of memory");
+		if (r->ctl)
+			kr_workqueue_add(kr_controller_queue(r->ctl), m->key);
+		memo_free(m);
+	}
+	free(p);
+}
+
+/* One pass: take the due memos out of the map, check them per server, put them back. */
+static void sweep_once(struct sweep *s)
+{
+	struct kr_reconciler *r = s->r;
+
+	s->n = 0;
+	s->now = kr_mono_ms();
+	/* Checks due within half an interval go now: after a pass or two, one batch. */
+	s->horizon = s->now + r->o.keystore_check_ms / 2;
+	s->next = s->now + r->o.keystore_check_ms;
+	kr_smap_each(&r->idle, sweep_collect, s);
+	for (size_t i = 0; i < s->n; i++)
+		kr_smap_take(&r->idle, s->items[i].m->key);
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < s->n; i++)
+		kr_keystore_server_fingerprint(s->items[i].m->ks, s->items[i].server);
+	qsort(s->items, s->n, sizeof(*s->items), sweep_cmp);
+	for (size_t i = 0, j; i < s->n; i = j) {
+		for (j = i + 1; j < s->n && !strcmp(s->items[j].server, s->items[i].server); j++)
+			;
+		sweep_server(s, s->items + i, j - i);
+	}
+	pthread_mutex_lock(&r->lock);
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct sweep s = {.r = arg};
+	struct kr_reconciler *r = s.r;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stopping) {
+		struct timespec ts;
+
+		sweep_once(&s);
+		if (r->stopping)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t wait_ms = s.next - kr_mono_ms();
+		if (wait_ms < 10)
+			wait_ms = 10;
+		ts.tv_sec += wait_ms / 1000;
+		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(s.items);
+	return NULL;
+}
+
+enum kr_status kr_idle_start(struct kr_reconciler *r)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->wake, &a);
+	pthread_condattr_destroy(&a);
+	r->have_wake = true;
+	rc = pthread_create(&r->sweeper, NULL, sweeper_main, r);
+	r->sweeping = rc == 0;
+	return rc == 0 ? KR_OK : KR_ENOMEM;
+}
+
+void kr_idle_stop(struct kr_reconciler *r)
+{
+	if (r->sweeping) {
+		pthread_mutex_lock(&r->lock);
+		r->stopping = true;
+		pthread_cond_signal(&r->wake);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->sweeper, NULL);
+		r->sweeping = false;
+	}
+	if (r->have_wake)
+		pthread_cond_destroy(&r->wake);
+	r->have_wake = false;
 }

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "analysis/analysis.h"
+#include "base/map.h"
 #include "base/log.h"
 #include "base/secret.h"
 #include "keystore/keystore.h"
@@ -41,9 +42,12 @@ struct kr_reconciler {
 	char *instance;
 	char *clock_skew_file;
 	struct kr_controller *ctl;
-	pthread_mutex_t lock; /* scrapes, idle */
+	pthread_mutex_t lock; /* scrapes, idle, stopping */
 	struct kr_scrape_memo *scrapes;
-	struct kr_idle_memo *idle;
+	struct kr_smap idle; /* "ns/name" -> struct kr_idle_memo * */
+	pthread_t sweeper;   /* idle.c: the batched key store check */
+	pthread_cond_t wake; /* CLOCK_MONOTONIC */
+	bool sweeping, have_wake, stopping;
 	struct kr_expect *expects;
 };
 
@@ -138,19 +142,21 @@ void kr_world_record_failure(struct kr_world *w, const struct kr_action *a,
  * a hash of its workloads' cached state, when it wants to run again).
  * kr_idle_check: true when a reconcile can be skipped: nothing changed in the caches
  * since (the wake-up was our own status write, or an unrelated event) and nothing is
- * due; or, for an idle KeyRotation whose key store check is due, the check passed (the
- * current key active, the marker right: two Valkey commands, no API request).
- * *requeue_ms is when to look again. false: do a full reconcile.
+ * due. *requeue_ms is when to look again. false: do a full reconcile.
  * kr_idle_remember: after a full reconcile settled, with its requeue (may take w->ks).
  * A memo lives only between reconciles of its key: kr_idle_check takes it at the start.
+ * kr_idle_start: the sweeper thread, which checks the key store of every idle memo every
+ * keystore_check_ms, batched per server, and enqueues the KeyRotations that drifted.
+ * kr_idle_stop joins it (before the controller goes); then kr_idle_free_all.
  */
-bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name,
-		   const struct kr_log_ctx *log, long *requeue_ms);
+bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name, long *requeue_ms);
 void kr_idle_remember(struct kr_world *w, long requeue_ms);
+enum kr_status kr_idle_start(struct kr_reconciler *r);
+void kr_idle_stop(struct kr_reconciler *r);
 void kr_idle_free_all(struct kr_reconciler *r);
 /* Add one workload ("Kind/ns/name" and its cached projection, NULL if absent) to a hash input. */
 void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj);
-/* The requeue of an idle KeyRotation: the check interval, bounded by the schedule. */
+/* The requeue of an idle KeyRotation: the resync (spread), bounded by the schedule. */
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms);
 

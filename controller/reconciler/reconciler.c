@@ -20,7 +20,7 @@ struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, stru
 	if (r->o.keystore_check_ms <= 0)
 		r->o.keystore_check_ms = 30000;
 	if (r->o.resync_period_ms <= 0)
-		r->o.resync_period_ms = 600000;
+		r->o.resync_period_ms = 3600000;
 	if (!o->instance || !o->instance[0])
 		gethostname(host, sizeof(host) - 1);
 	r->instance = strdup(o->instance && o->instance[0] ? o->instance : host);
@@ -48,6 +48,7 @@ void kr_reconciler_free(struct kr_reconciler *r)
 		free(m->key);
 		free(m);
 	}
+	kr_idle_stop(r);
 	kr_idle_free_all(r);
 	kr_expect_free_all(r);
 	pthread_mutex_destroy(&r->lock);
@@ -59,6 +60,9 @@ void kr_reconciler_free(struct kr_reconciler *r)
 void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl)
 {
 	r->ctl = ctl;
+	if (ctl && !r->sweeping && kr_idle_start(r) != KR_OK)
+		kr_log_warn(NULL, "no key store sweeper thread: idle KeyRotations are checked "
+				  "only at their resync");
 }
 
 time_t kr_reconciler_now(const struct kr_reconciler *r)
@@ -158,7 +162,7 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	bool conflict = false;
 	long requeue = 0;
 
-	if (kr_idle_check(r, ns, name, res->log, &requeue)) {
+	if (kr_idle_check(r, ns, name, &requeue)) {
 		res->requeue_after_ms = requeue;
 		return KR_OK;
 	}

@@ -45,13 +45,14 @@ struct kr_reconciler_opts {
 	const char *clock_skew_file;
 	long keystore_timeout_ms; /* connect and command timeout; 0: 5000 */
 	/*
-	 * An idle KeyRotation's key store is checked this often (the current key active, the
-	 * bootstrap marker right: two Valkey commands, no API request); drift starts a full
-	 * reconcile, which repairs it. 0: 30000.
+	 * Idle KeyRotations' key stores are checked this often (the current key active, the
+	 * bootstrap marker right) by one sweeper thread, in one pipelined round trip per
+	 * Valkey server for all of them, no API request; drift starts a full reconcile, which
+	 * repairs it. 0: 30000.
 	 */
 	long keystore_check_ms;
 	/* A full reconcile of an idle KeyRotation at least this often (Secrets are not
-	 * watched). 0: 600000 (10 minutes). */
+	 * watched), spread over the period's last tenth. 0: 3600000 (an hour). */
 	long resync_period_ms;
 	long http_timeout_ms; /* analysis and verify requests; 0: 10000 */
 };
@@ -63,8 +64,9 @@ struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, stru
 void kr_reconciler_free(struct kr_reconciler *r);
 
 /*
- * The controller this reconciler works for (its informers, write fence and metrics).
- * Set once, before kr_controller_start. Borrowed.
+ * The controller this reconciler works for (its informers, write fence, metrics and
+ * queue). Set once, before kr_controller_start; starts the key store sweeper thread.
+ * Borrowed: free the reconciler (which joins the sweeper) before the controller.
  */
 void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl);
 
