@@ -3,7 +3,11 @@ rotates the key, the ui/engine consumers calling the api with real requests see 
 broken consumer makes it roll back with nobody locked out; a controller killed at any moment,
 a flushed key store, an emergency and a lost leader all end with every consumer on one new key.
 
-Each scenario gets a fresh simulated cluster (tests/sim) and the real `keyrotator run`.
+Each scenario gets a fresh simulated cluster (tests/sim) and the real `keyrotator run`. With
+KEYROTATOR_E2E_KUBECONFIG set, the API server is that kubeconfig's instead (one without
+workload controllers; each scenario in its own keyrotator-e2e-<hex> namespace, deleted after
+it): see README "End-to-end tests", "Against a real cluster". No scenario uses anything only
+the local API server offers (its /_kubeapi/ admin API: faults, counters, compaction).
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator python3 -m unittest -v test_e2e
 """

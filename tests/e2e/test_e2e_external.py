@@ -216,12 +216,12 @@ class TestRealClusterMode(unittest.TestCase):
         p = subprocess.Popen([sys.executable, "-m", "unittest", "test_e2e.TestEmergency"],
                              cwd=HERE, env=self.env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
+        def with_rotation():
+            self.assertIsNone(p.poll(), "scenario 5 ended before the SIGTERM")
+            return [n for n in set(self.namespaces()) - set(before)
+                    if (self.api("GET", e.KR_PATH % n)[1] or {}).get("items")]
         try:
-            ns = wait_for(lambda: p.poll() is None and [
-                n for n in set(self.namespaces()) - set(before)
-                if self.api("GET", e.KR_PATH % n)[0] == 200 and
-                self.api("GET", e.KR_PATH % n)[1].get("items")], 90,
-                "the scenario's KeyRotation")[0]
+            ns = wait_for(with_rotation, 90, "the scenario's KeyRotation")[0]
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(60), 128 + signal.SIGTERM)
         finally:
