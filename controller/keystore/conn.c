@@ -78,6 +78,35 @@ enum kr_status kr_keystore_dup(const struct kr_keystore *ks, struct kr_keystore 
 	return kr_keystore_new(&o, &ks->layout, out, err);
 }
 
+/* Replace *field with a copy of `value` unless equal. */
+static enum kr_status kr_ks_set_str(char **field, const char *value)
+{
+	char *copy;
+
+	if (*field && !strcmp(*field, value))
+		return KR_OK;
+	copy = strdup(value);
+	if (!copy)
+		return KR_ENOMEM;
+	free(*field);
+	*field = copy;
+	return KR_OK;
+}
+
+enum kr_status kr_keystore_adopt_layout(struct kr_keystore *conn,
+					const struct kr_keystore *settings, struct kr_error *err)
+{
+	if (kr_ks_set_str(&conn->active_set, settings->active_set) != KR_OK ||
+	    kr_ks_set_str(&conn->meta_key, settings->meta_key) != KR_OK ||
+	    kr_ks_set_str(&conn->bootstrap_key, settings->bootstrap_key) != KR_OK)
+		return kr_error_set(err, KR_ENOMEM, "%s: out of memory", conn->server);
+	conn->layout.active_set = conn->active_set;
+	conn->layout.meta_key = conn->meta_key;
+	conn->layout.bootstrap_key = conn->bootstrap_key;
+	conn->layout.store_as = settings->layout.store_as;
+	return KR_OK;
+}
+
 /* SHA-256 (hex) over the connection settings, and the layout too when `layout` is set. */
 static void kr_ks_fingerprint(const struct kr_keystore *ks, int layout, char out[65])
 {

@@ -178,6 +178,13 @@ void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65]);
 /* The same over the connection settings only (server, database, credentials, timeouts): two
  * handles with the same one can share a connection for kr_keystore_probe. */
 void kr_keystore_server_fingerprint(const struct kr_keystore *ks, char out[65]);
+/*
+ * Make `conn` use the layout of `settings` (activeSet, metaKey, bootstrapKey, storeAs),
+ * keeping its connection: one connection serves every KeyRotation on a server. The two
+ * must have the same kr_keystore_server_fingerprint. On error conn is unchanged.
+ */
+enum kr_status kr_keystore_adopt_layout(struct kr_keystore *conn,
+					const struct kr_keystore *settings, struct kr_error *err);
 
 /* Close the connection (if any); settings are kept and the next operation reconnects. */
 void kr_keystore_close(struct kr_keystore *ks);

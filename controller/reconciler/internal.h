@@ -161,8 +161,9 @@ long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t
 		     long requeue_ms);
 
 /*
- * pool.c: this worker thread's open connection for `settings` (borrowed; the pool keeps
- * a few per thread, keyed by kr_keystore_fingerprint, and closes the least recently used).
+ * pool.c: this worker thread's open connection for `settings` (borrowed, with the layout
+ * of `settings`; the pool keeps a few per thread, one per kr_keystore_server_fingerprint,
+ * and closes the least recently used).
  * Never NULL: without a pool it is `settings` itself.
  */
 struct kr_keystore *kr_pool_get(struct kr_keystore *settings);

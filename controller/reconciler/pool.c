@@ -8,11 +8,12 @@
 /*
  * Most KeyRotations of a cluster share one or two Valkey servers. Connecting for every
  * reconcile and every idle check would cost a TCP handshake (and AUTH) each time; a worker
- * thread keeps its last KR_POOL_SIZE connections open instead, keyed by the settings'
- * fingerprint (kr_keystore_fingerprint), and closes the least recently used one beyond
- * that. A connection older than KR_POOL_MAX_AGE_MS is reopened: Valkey keeps an
- * authenticated connection working after a password change, and we want to notice. Per thread, so
- * no locking: a worker uses its connections only itself.
+ * thread keeps its last KR_POOL_SIZE connections open instead, one per server and
+ * credentials (kr_keystore_server_fingerprint), lent to each KeyRotation with its own
+ * layout (kr_keystore_adopt_layout), and closes the least recently used one beyond that. A
+ * connection older than KR_POOL_MAX_AGE_MS is reopened: Valkey keeps an authenticated connection
+ * working after a password change, and we want to notice. Per thread, so no locking: a worker uses
+ * its connections only itself.
  */
 #define KR_POOL_SIZE 4
 /* A connection is reopened after this long, so a changed password or ACL shows up. */
@@ -67,9 +68,11 @@ struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
 
 	if (!p)
 		return settings; /* no pool: connect on the settings themselves */
-	kr_keystore_fingerprint(settings, fp);
+	kr_keystore_server_fingerprint(settings, fp);
 	for (int i = 0; i < KR_POOL_SIZE; i++) {
 		if (p->e[i].ks && strcmp(p->e[i].fp, fp) == 0) {
+			if (kr_keystore_adopt_layout(p->e[i].ks, settings, NULL) != KR_OK)
+				return settings;
 			if (kr_mono_ms() - p->e[i].opened >= KR_POOL_MAX_AGE_MS) {
 				kr_keystore_close(p->e[i].ks); /* the next command reconnects */
 				p->e[i].opened = kr_mono_ms();

@@ -153,6 +153,27 @@ static void test_every_drift_is_told_apart(void **state)
 	redisFree(c);
 }
 
+/* One connection lent to KeyRotations of other layouts (the reconciler's pool). */
+static void test_adopt_layout_shares_connection(void **state)
+{
+	struct kr_keystore *conn = NULL;
+	char marker[64];
+
+	(void)state;
+	assert_int_equal(kr_keystore_dup(g_t[0].ks, &conn, NULL), KR_OK);
+	for (int i = 10; i < 14; i++) { /* both layouts, each its own bootstrapKey */
+		int active = -1;
+
+		assert_int_equal(kr_keystore_adopt_layout(conn, g_t[i].ks, NULL), KR_OK);
+		assert_int_equal(kr_keystore_is_active(conn, g_t[i].key, &active, NULL), KR_OK);
+		assert_int_equal(active, 1);
+		assert_int_equal(kr_keystore_get_bootstrap(conn, marker, sizeof(marker), NULL),
+				 KR_OK);
+		assert_string_equal(marker, g_t[i].id);
+	}
+	kr_keystore_free(conn);
+}
+
 /* Last: stops the server. Every probe fails with the server's error, none is ok. */
 static void test_dead_server_fails_every_probe(void **state)
 {
@@ -175,6 +196,7 @@ static void test_dead_server_fails_every_probe(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_adopt_layout_shares_connection),
 	    cmocka_unit_test(test_every_drift_is_told_apart),
 	    cmocka_unit_test(test_dead_server_fails_every_probe),
 	};
