@@ -122,8 +122,8 @@ static void kr_kube_client_wipe(struct kr_kube_client *c)
 	if (c->resp.cap)
 		explicit_bzero(c->resp.data, c->resp.len);
 	kr_buf_reset(&c->resp);
-	/* Keep a modest buffer for reuse, drop a big one. */
-	if (c->resp.cap > ((size_t)1 << 20))
+	/* Keep a buffer for the next GET of one object, drop a list page's. */
+	if (c->resp.cap > ((size_t)64 << 10))
 		kr_buf_release(&c->resp);
 }
 
@@ -407,7 +407,7 @@ enum kr_status kr_kube_delete(struct kr_kube_client *c, const struct kr_kube_res
 /* ---- lists ---- */
 
 enum kr_status kr_kube_query_add(CURL *curl, struct kr_buf *path, const char *key,
-					const char *value)
+				 const char *value)
 {
 	char *escaped;
 	enum kr_status rc;
@@ -589,8 +589,7 @@ enum kr_status kr_kube_list_each(struct kr_kube_client *c, const struct kr_kube_
 }
 
 /* kr_kube_list_all's page function: the first page is the list, later ones add items. */
-static enum kr_status kr_kube_list_gather(void *arg, cJSON *page, int first,
-					  struct kr_error *err)
+static enum kr_status kr_kube_list_gather(void *arg, cJSON *page, int first, struct kr_error *err)
 {
 	cJSON **all = arg;
 
