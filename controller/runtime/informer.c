@@ -20,12 +20,18 @@ struct kr_informer {
 	int started, stopped;
 	atomic_int synced, running;
 	pthread_mutex_t lock; /* guards cache */
-	struct kr_smap cache; /* "ns/name" -> cJSON * (may be NULL) */
+	/*
+	 * "ns/name" -> the projection printed as compact JSON (NULL: empty). Text costs a
+	 * tenth of a cJSON tree (a node of 64 bytes plus its own key string per field), and
+	 * every reader gets its own copy anyway.
+	 */
+	struct kr_smap cache;
 };
 
-static void kr_informer_drop(void *val)
+/* The cached text back as a tree; NULL for NULL (or out of memory). */
+static cJSON *kr_informer_parse(const char *text)
 {
-	cJSON_Delete(val);
+	return text ? cJSON_Parse(text) : NULL;
 }
 
 static const char *kr_informer_meta(const cJSON *obj, const char *field)
@@ -46,6 +52,7 @@ static void kr_informer_on_event(void *arg, enum kr_kube_event_type type, const 
 	struct kr_informer *inf = arg;
 	const char *ns = kr_informer_meta(obj, "namespace"), *name = kr_informer_meta(obj, "name");
 	cJSON *proj = NULL, *old = NULL;
+	char *text = NULL, *old_text = NULL;
 	struct kr_smap_entry *e = NULL;
 	char key[512];
 
@@ -54,23 +61,31 @@ static void kr_informer_on_event(void *arg, enum kr_kube_event_type type, const 
 	kr_informer_key(key, sizeof(key), ns, name);
 	if (type != KR_KUBE_DELETED && inf->o.project)
 		proj = inf->o.project(inf->o.project_arg, obj);
+	if (proj && !(text = cJSON_PrintUnformatted(proj))) {
+		cJSON_Delete(proj); /* out of memory: handled as a miss below */
+		proj = NULL;
+	}
 	pthread_mutex_lock(&inf->lock);
 	if (type == KR_KUBE_DELETED) {
-		old = kr_smap_take(&inf->cache, key);
+		old_text = kr_smap_take(&inf->cache, key);
 	} else {
 		e = kr_smap_upsert(&inf->cache, key);
 		if (e) {
-			old = e->val;
-			e->val = proj;
+			old_text = e->val;
+			e->val = text;
+			text = NULL;
 		}
 	}
 	pthread_mutex_unlock(&inf->lock);
 	/* Out of memory: the cache misses this object; the handler still hears of it. */
-	if (inf->o.on_change)
+	if (inf->o.on_change) {
+		old = kr_informer_parse(old_text);
 		inf->o.on_change(inf->o.change_arg, type, ns, name, old, e ? proj : NULL);
-	if (!e)
-		cJSON_Delete(proj);
+	}
+	cJSON_Delete(proj);
 	cJSON_Delete(old);
+	free(text);
+	free(old_text);
 }
 
 static void kr_informer_on_synced(void *arg, const char *rv)
@@ -102,7 +117,7 @@ struct kr_informer *kr_informer_new(struct kr_kube_config *cfg, const struct kr_
 	}
 	inf->cfg = cfg;
 	inf->o = *o;
-	inf->cache.drop = kr_informer_drop;
+	inf->cache.drop = free;
 	pthread_mutex_init(&inf->lock, NULL);
 	atomic_init(&inf->synced, 0);
 	atomic_init(&inf->running, 0);
@@ -189,7 +204,7 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 	e = kr_smap_find(&inf->cache, key);
 	if (!e)
 		rc = KR_ENOTFOUND;
-	else if (out && e->val && !(*out = cJSON_Duplicate(e->val, 1)))
+	else if (out && e->val && !(*out = kr_informer_parse(e->val)))
 		rc = KR_ENOMEM;
 	pthread_mutex_unlock(&inf->lock);
 	return rc;
@@ -210,8 +225,12 @@ void kr_informer_foreach(struct kr_informer *inf,
 {
 	pthread_mutex_lock(&inf->lock);
 	for (size_t i = 0; i < inf->cache.nslots; i++)
-		for (struct kr_smap_entry *e = inf->cache.slots[i]; e; e = e->next)
-			fn(arg, e->key, e->val);
+		for (struct kr_smap_entry *e = inf->cache.slots[i]; e; e = e->next) {
+			cJSON *proj = kr_informer_parse(e->val);
+
+			fn(arg, e->key, proj);
+			cJSON_Delete(proj);
+		}
 	pthread_mutex_unlock(&inf->lock);
 }
 

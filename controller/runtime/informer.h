@@ -12,15 +12,16 @@
 /*
  * An informer is a reflector (kube.h) on a thread of its own plus a thread-safe cache
  * keyed by "namespace/name". The cache does NOT keep whole objects: for each object it
- * stores only what the caller's `project` function extracts (a small cJSON tree), so
- * memory grows with what the controller reads, not with the size of the objects.
+ * stores only what the caller's `project` function extracts (a small cJSON tree, kept
+ * as compact JSON text), so memory grows with what the controller reads, not with the
+ * size of the objects.
  *
  * Secrets and the informers: the controller runs no Secret informer at all (RBAC gives
  * it no list/watch on Secrets); the reconciler GETs the two Secrets it needs. The label
  * below marks the Secrets keyrotator creates, so people and tools can find them.
  *
  * Ownership: `project` returns a tree the informer takes ownership of (NULL: store the
- * key only). Projections handed to `on_change` are borrowed and valid only during the
+ * key only; the tree is printed and freed). Projections handed to `on_change` are borrowed and valid only during the
  * call. kr_informer_get returns a copy the caller frees with cJSON_Delete.
  */
 
