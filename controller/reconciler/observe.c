@@ -188,12 +188,11 @@ static enum kr_status observe_workloads(struct kr_world *w)
 
 /* ---- two KeyRotations, one Secret ---- */
 
-struct conflict_scan {
-	struct kr_world *w;
-	const char *created;
-	char key[600];
-	char owner[600];
-	const char *owner_created;
+#define KR_CONFLICT_MAX 16 /* owners of one Secret looked at; more is a misconfiguration anyway */
+
+struct conflict_owners {
+	char *keys[KR_CONFLICT_MAX];
+	size_t n;
 };
 
 /* Does `other` (created at oc, key ok) come before us? Earlier creation; ties by name. */
@@ -204,36 +203,53 @@ static bool comes_first(const char *oc, const char *ok, const char *mc, const ch
 	return c < 0 || (c == 0 && strcmp(ok, mk) < 0);
 }
 
-static void conflict_visit(void *arg, const char *key, const cJSON *proj)
+static void conflict_collect(void *arg, const char *owner)
 {
-	struct conflict_scan *cs = arg;
-	const char *secret = kr_json_str(proj, (const char *[]){"secret", NULL});
-	const char *created = kr_json_str(proj, (const char *[]){"created", NULL});
-	size_t nslen = strlen(cs->w->ns);
+	struct conflict_owners *o = arg;
 
-	if (!secret || strcmp(secret, cs->w->spec.secret_name) != 0 || !strcmp(key, cs->key))
-		return;
-	if (strncmp(key, cs->w->ns, nslen) != 0 || key[nslen] != '/')
-		return;
-	if (!comes_first(created, key, cs->created, cs->key))
-		return;
-	if (cs->owner[0] && !comes_first(created, key, cs->owner_created, cs->owner))
-		return;
-	snprintf(cs->owner, sizeof(cs->owner), "%s", key);
-	cs->owner_created = created;
+	if (o->n < KR_CONFLICT_MAX && (o->keys[o->n] = strdup(owner)))
+		o->n++;
 }
 
+/*
+ * Another KeyRotation that names our Secret and came first owns it (the reverse index
+ * finds them: no scan of every KeyRotation). Its creation time comes from the cache.
+ */
 static void observe_conflict(struct kr_world *w)
 {
-	struct conflict_scan cs = {.w = w};
+	struct kr_informer *inf = kr_controller_informer(w->r->ctl, KR_CTL_KEYROTATIONS);
+	const char *created =
+	    kr_json_str(w->kr, (const char *[]){"metadata", "creationTimestamp", NULL});
+	struct conflict_owners o = {0};
+	char key[600], ref[600], owner[600] = "", owner_created[64] = "";
 
-	cs.created = kr_json_str(w->kr, (const char *[]){"metadata", "creationTimestamp", NULL});
-	snprintf(cs.key, sizeof(cs.key), "%s/%s", w->ns, w->name);
-	kr_informer_foreach(kr_controller_informer(w->r->ctl, KR_CTL_KEYROTATIONS), conflict_visit,
-			    &cs);
-	if (cs.owner[0]) {
+	snprintf(key, sizeof(key), "%s/%s", w->ns, w->name);
+	kr_controller_workload_ref(ref, sizeof(ref), "Secret", w->ns, w->spec.secret_name);
+	kr_refindex_lookup(kr_controller_refindex(w->r->ctl), ref, conflict_collect, &o);
+	for (size_t i = 0; i < o.n; i++) {
+		const char *slash = strchr(o.keys[i], '/');
+		cJSON *proj = NULL;
+		const char *oc, *secret;
+
+		if (!slash || !strcmp(o.keys[i], key) ||
+		    kr_informer_get(inf, w->ns, slash + 1, &proj) != KR_OK) {
+			free(o.keys[i]);
+			continue;
+		}
+		oc = kr_json_str(proj, (const char *[]){"created", NULL});
+		secret = kr_json_str(proj, (const char *[]){"secret", NULL});
+		if (secret && !strcmp(secret, w->spec.secret_name) &&
+		    comes_first(oc, o.keys[i], created, key) &&
+		    (!owner[0] || comes_first(oc, o.keys[i], owner_created, owner))) {
+			snprintf(owner, sizeof(owner), "%s", o.keys[i]);
+			snprintf(owner_created, sizeof(owner_created), "%s", oc ? oc : "");
+		}
+		cJSON_Delete(proj);
+		free(o.keys[i]);
+	}
+	if (owner[0]) {
 		w->obs.secret_conflict = true;
-		snprintf(w->obs.conflict_owner, sizeof(w->obs.conflict_owner), "%s", cs.owner);
+		snprintf(w->obs.conflict_owner, sizeof(w->obs.conflict_owner), "%s", owner);
 	}
 }
 

@@ -1,6 +1,7 @@
 /* controller.c - informers wake KeyRotation keys; workers reconcile them, one key at a time. */
 #include "runtime/controller.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -38,12 +39,15 @@ struct kr_controller {
 	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
 	pthread_cond_t cond;
 	atomic_int leading, stopping, synced;
-	atomic_int workers_up; /* every worker thread was created: alive() may check them */
+	atomic_int workers_up;	/* every worker thread was created: alive() may check them */
+	atomic_uint since_trim; /* reconciles since the heap was last trimmed */
 	uint64_t seen_adds, seen_retries;
 };
 
 static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
-    &kr_kube_keyrotations, &kr_kube_deployments, &kr_kube_statefulsets,
+    &kr_kube_keyrotations,
+    &kr_kube_deployments,
+    &kr_kube_statefulsets,
     &kr_kube_daemonsets,
 };
 
@@ -120,11 +124,17 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
  */
 static void kr_ctl_project_status(cJSON *proj, const cJSON *status)
 {
-	static const char *const fields[] = {
-	    "observedGeneration",     "replicas",	      "updatedReplicas",
-	    "readyReplicas",	      "availableReplicas",    "updateRevision",
-	    "currentRevision",	      "desiredNumberScheduled", "updatedNumberScheduled",
-	    "numberAvailable",	      NULL};
+	static const char *const fields[] = {"observedGeneration",
+					     "replicas",
+					     "updatedReplicas",
+					     "readyReplicas",
+					     "availableReplicas",
+					     "updateRevision",
+					     "currentRevision",
+					     "desiredNumberScheduled",
+					     "updatedNumberScheduled",
+					     "numberAvailable",
+					     NULL};
 	cJSON *out = cJSON_AddObjectToObject(proj, "status");
 	const cJSON *c;
 
@@ -156,7 +166,8 @@ cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
 	kr_ctl_copy(proj, "keyId", object,
 		    (const char *[]){"spec", "template", "metadata", "annotations",
 				     "keyrotator.io/key-id", NULL});
-	kr_ctl_copy(proj, "updateStrategy", object, (const char *[]){"spec", "updateStrategy", NULL});
+	kr_ctl_copy(proj, "updateStrategy", object,
+		    (const char *[]){"spec", "updateStrategy", NULL});
 	kr_ctl_project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));
 	return proj;
 }
@@ -191,20 +202,32 @@ static void kr_ctl_enqueue(void *arg, const char *key)
 
 /* ---- informer handlers ---- */
 
+static void kr_ctl_index_ref(struct kr_controller *c, const char *ref, const char *owner, int add)
+{
+	if (add)
+		kr_refindex_add(c->index, ref, owner);
+	else
+		kr_refindex_remove(c->index, ref, owner);
+}
+
+/* The workloads a KeyRotation names, and its Secret ("Secret/ns/name": who else names it). */
 static void kr_ctl_index_refs(struct kr_controller *c, const cJSON *proj, const char *owner,
 			      int add)
 {
-	const cJSON *ref;
+	const cJSON *ref, *secret = cJSON_GetObjectItemCaseSensitive(proj, "secret");
+	const char *slash = strchr(owner, '/');
+	char ns[300], sref[600];
 
 	cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(proj, "refs"))
 	{
-		if (!cJSON_IsString(ref))
-			continue;
-		if (add)
-			kr_refindex_add(c->index, ref->valuestring, owner);
-		else
-			kr_refindex_remove(c->index, ref->valuestring, owner);
+		if (cJSON_IsString(ref))
+			kr_ctl_index_ref(c, ref->valuestring, owner, add);
 	}
+	if (!cJSON_IsString(secret) || !slash)
+		return;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - owner), owner);
+	kr_controller_workload_ref(sref, sizeof(sref), "Secret", ns, secret->valuestring);
+	kr_ctl_index_ref(c, sref, owner, add);
 }
 
 static void kr_ctl_on_keyrotation(void *arg, enum kr_kube_event_type type, const char *ns,
@@ -419,6 +442,22 @@ static int kr_ctl_synced(struct kr_controller *c)
 	return 1;
 }
 
+/*
+ * After a burst (a cold start, many rotations at once) the queue drains and the heap is
+ * mostly free but resident: give it back (malloc_trim), so steady-state RSS is what
+ * the caches hold, not the burst's high-water mark. Quiet times trim nothing.
+ */
+#define KR_CTL_TRIM_AFTER 64
+
+static void kr_ctl_trim(struct kr_controller *c)
+{
+	if (atomic_fetch_add(&c->since_trim, 1) + 1 < KR_CTL_TRIM_AFTER ||
+	    kr_workqueue_len(c->queue) != 0)
+		return;
+	atomic_store(&c->since_trim, 0);
+	malloc_trim(0);
+}
+
 static void *kr_ctl_worker_main(void *arg)
 {
 	struct kr_ctl_worker *w = arg;
@@ -440,6 +479,7 @@ static void *kr_ctl_worker_main(void *arg)
 			kr_workqueue_add_after(c->queue, key, 1000); /* fence: not now */
 		kr_workqueue_done(c->queue, key);
 		free(key);
+		kr_ctl_trim(c);
 	}
 	atomic_store(&w->running, 0);
 	return NULL;

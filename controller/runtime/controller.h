@@ -106,7 +106,10 @@ struct kr_metrics *kr_controller_metrics(struct kr_controller *c);
 const struct kr_keyrotator_metrics *kr_controller_families(struct kr_controller *c);
 struct kr_informer *kr_controller_informer(struct kr_controller *c, enum kr_controller_kind k);
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
-/* Reverse index: "Deployment/ns/name" (or StatefulSet/DaemonSet) -> KeyRotation "ns/name". */
+/*
+ * Reverse index: "Deployment/ns/name" (or StatefulSet/DaemonSet) -> KeyRotation "ns/name";
+ * also "Secret/ns/name" -> the KeyRotations whose spec.secretRef names it.
+ */
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
