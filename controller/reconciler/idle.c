@@ -355,7 +355,8 @@ static void sweep_once(struct sweep *s)
 	pthread_mutex_unlock(&r->lock);
 	for (size_t i = 0; i < s->n; i++)
 		kr_keystore_server_fingerprint(s->items[i].m->ks, s->items[i].server);
-	qsort(s->items, s->n, sizeof(*s->items), sweep_cmp);
+	if (s->n)
+		qsort(s->items, s->n, sizeof(*s->items), sweep_cmp);
 	for (size_t i = 0, j; i < s->n; i = j) {
 		for (j = i + 1; j < s->n && !strcmp(s->items[j].server, s->items[i].server); j++)
 			;
