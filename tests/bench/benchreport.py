@@ -72,6 +72,10 @@ def focus_figures(runs):
                 "api_reads_per_rotation": rnd(med(ts, "api_reads_per_rotation"), 2),
                 "valkey_per_rotation": rnd(med(ts, "valkey_per_rotation"), 2),
                 "api_by_verb": ts[0]["api_by_verb"], "valkey": ts[0]["valkey"]}
+            if all("cpu_s" in t for t in ts):
+                out["throughput"][c]["cpu_s"] = {
+                    who: rnd(med([t["cpu_s"] for t in ts], who), 2)
+                    for who in ts[0]["cpu_s"]}
     return out
 
 
@@ -192,6 +196,12 @@ def table(doc):
                          fmt(tp["seconds"]), fmt(tp["api_writes_per_rotation"], 1),
                          fmt(tp["api_reads_per_rotation"], 1),
                          fmt(tp["valkey_per_rotation"], 1), tp["failed"])))
+        cpu = tp.get("cpu_s")
+        if cpu:
+            rows.append((p + "%s rotations at once: CPU" % c,
+                         "controller %s s, API server %s s, rollout writer %s s" % (
+                             fmt(cpu["controller"]), fmt(cpu["api_server"]),
+                             fmt(cpu["rollout_writer"]))))
     if not f["rotations_measured"]:
         rows.append(("rotation figures", "not measured (controller wrote no status)"))
     w = max(len(r[0]) for r in rows)

@@ -290,6 +290,7 @@ class Run:
         kube_stats_reset(self.url)
         v0 = commandstats(self.b.valkey)
         value = "tp-%s-%d" % (self.tag, count)
+        cpu0 = {p: proc_cpu(p) for p in (self.ctl.pid, self.api.pid, self.rollout.pid)}
         t0 = now()
 
         def trigger(part, step):
@@ -307,6 +308,7 @@ class Run:
         w = self.watch
         w.wait(lambda: w.done_count.get(value, 0) >= count, 60 + count * 0.2)
         fin = [w.done_at[(k, value)] for k in keys if (k, value) in w.done_at]
+        cpu = {p: proc_cpu(p) - c for p, c in cpu0.items()}
         self.settle(self.ctl)
         st = kube_stats(self.url)
         api = by_verb(st)
@@ -326,6 +328,9 @@ class Run:
             "api_reads_per_rotation": ctl_reads / count,
             "api_by_verb": {k: v for k, v in api.items() if v},
             "rollout_status_writes": rollout_writes,
+            # Who spent the two cores until the last rotation finished.
+            "cpu_s": {"controller": cpu[self.ctl.pid], "api_server": cpu[self.api.pid],
+                      "rollout_writer": cpu[self.rollout.pid]},
             "valkey_per_rotation": sum(vk.values()) / count, "valkey": vk}
 
 
