@@ -56,8 +56,13 @@ enum kr_status kr_keystore_new(const struct kr_keystore_opts *opts,
 		kr_keystore_free(ks);
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
 	}
-	snprintf(ks->server, sizeof(ks->server),
-		 strchr(ks->host, ':') ? "valkey [%s]:%d" : "valkey %s:%d", ks->host, ks->port);
+	ks->server = malloc(strlen(ks->host) + 24);
+	if (!ks->server) {
+		kr_keystore_free(ks);
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	}
+	sprintf(ks->server, strchr(ks->host, ':') ? "valkey [%s]:%d" : "valkey %s:%d", ks->host,
+		ks->port);
 	*out = ks;
 	return KR_OK;
 }
@@ -142,6 +147,7 @@ void kr_keystore_free(struct kr_keystore *ks)
 	if (!ks)
 		return;
 	kr_ks_disconnect(ks);
+	free(ks->server);
 	free(ks->host);
 	free(ks->username);
 	kr_secret_free(ks->password);

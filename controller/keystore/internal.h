@@ -19,7 +19,7 @@ struct kr_keystore {
 	int command_timeout_ms;
 	char *active_set, *meta_key, *bootstrap_key;
 	struct kr_keystore_layout layout; /* points at the copies above */
-	char server[300];		  /* "valkey host:port", for messages */
+	char *server;			  /* "valkey host:port", for messages */
 	redisContext *ctx;		  /* NULL until connected, and after a failure */
 };
 
