@@ -220,20 +220,6 @@ size_t kr_informer_len(struct kr_informer *inf)
 	return n;
 }
 
-void kr_informer_foreach(struct kr_informer *inf,
-			 void (*fn)(void *arg, const char *key, const cJSON *proj), void *arg)
-{
-	pthread_mutex_lock(&inf->lock);
-	for (size_t i = 0; i < inf->cache.nslots; i++)
-		for (struct kr_smap_entry *e = inf->cache.slots[i]; e; e = e->next) {
-			cJSON *proj = kr_informer_parse(e->val);
-
-			fn(arg, e->key, proj);
-			cJSON_Delete(proj);
-		}
-	pthread_mutex_unlock(&inf->lock);
-}
-
 void kr_informer_stats(struct kr_informer *inf, struct kr_kube_reflector_stats *out)
 {
 	kr_kube_reflector_stats(inf->r, out);

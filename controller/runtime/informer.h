@@ -79,12 +79,6 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 			       cJSON **out);
 /* Number of cached objects. */
 size_t kr_informer_len(struct kr_informer *inf);
-/*
- * Call fn(arg, key, proj) for every cached object under the cache lock: `key` is
- * "namespace/name", `proj` borrowed. fn must not call back into the informer.
- */
-void kr_informer_foreach(struct kr_informer *inf,
-			 void (*fn)(void *arg, const char *key, const cJSON *proj), void *arg);
 /* The reflector's counters (lists, watches, 410s, errors, last RV). */
 void kr_informer_stats(struct kr_informer *inf, struct kr_kube_reflector_stats *out);
 
