@@ -90,12 +90,9 @@ void kr_idle_free_all(struct kr_reconciler *r)
 	kr_smap_release(&r->idle);
 }
 
-void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj)
+void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const char *text)
 {
-	char *printed = proj ? cJSON_PrintUnformatted(proj) : NULL;
-
-	kr_buf_addf(all, "%s=%s;", ref, printed ? printed : "-");
-	cJSON_free(printed);
+	kr_buf_addf(all, "%s=%s;", ref, text ? text : "-");
 }
 
 /* SHA-256 over the cached projections of every workload `refs` names (from the KR cache). */
@@ -115,15 +112,15 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 	{
 		const char *text = cJSON_IsString(ref) ? ref->valuestring : "";
 		const char *name = strrchr(text, '/');
-		cJSON *proj = NULL;
+		char *proj = NULL;
 
 		for (size_t k = 0; name && k < sizeof(kinds) / sizeof(kinds[0]); k++)
 			if (!strncmp(text, kinds[k].kind, strlen(kinds[k].kind)) &&
 			    text[strlen(kinds[k].kind)] == '/')
-				kr_informer_get(kr_controller_informer(r->ctl, kinds[k].inf), ns,
-						name + 1, &proj);
+				kr_informer_get_text(kr_controller_informer(r->ctl, kinds[k].inf),
+						     ns, name + 1, &proj);
 		kr_workloads_hash_add(&all, text, proj);
-		cJSON_Delete(proj);
+		free(proj);
 	}
 	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, out);
 	kr_buf_release(&all);

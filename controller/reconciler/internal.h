@@ -154,8 +154,9 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms);
 enum kr_status kr_idle_start(struct kr_reconciler *r);
 void kr_idle_stop(struct kr_reconciler *r);
 void kr_idle_free_all(struct kr_reconciler *r);
-/* Add one workload ("Kind/ns/name" and its cached projection, NULL if absent) to a hash input. */
-void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const cJSON *proj);
+/* Add one workload ("Kind/ns/name" and its cached projection's text, NULL if absent) to a
+ * hash input. */
+void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const char *text);
 /* The requeue of an idle KeyRotation: the resync (spread), bounded by the schedule. */
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms);

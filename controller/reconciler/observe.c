@@ -166,18 +166,22 @@ static enum kr_status observe_workloads(struct kr_world *w)
 			struct kr_informer *inf =
 			    kr_controller_informer(w->r->ctl, inf_of[st->workloads[j].kind]);
 			cJSON *proj = NULL;
-			char ref[600];
+			char ref[600], *text = NULL;
 
 			wl->kind_supported = true;
 			/* As the KeyRotation's projection names it (idle.c hashes those). */
 			kr_controller_workload_ref(ref, sizeof(ref),
 						   kr_workload_kind_name(st->workloads[j].kind),
 						   w->ns, st->workloads[j].name);
-			if (kr_informer_get(inf, w->ns, st->workloads[j].name, &proj) == KR_OK)
+			if (kr_informer_get_text(inf, w->ns, st->workloads[j].name, &text) ==
+			    KR_OK) {
+				proj = text ? cJSON_Parse(text) : NULL;
 				observe_workload(proj, st->workloads[j].kind, wl);
+			}
 			kr_expect_apply(w->r, ref, wl);
-			kr_workloads_hash_add(&all, ref, proj);
+			kr_workloads_hash_add(&all, ref, text);
 			cJSON_Delete(proj);
+			free(text);
 		}
 	}
 	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, w->workloads_hash);

@@ -190,8 +190,8 @@ const char *kr_informer_name(const struct kr_informer *inf)
 	return inf->o.watch.res ? inf->o.watch.res->plural : "?";
 }
 
-enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
-			       cJSON **out)
+enum kr_status kr_informer_get_text(struct kr_informer *inf, const char *ns, const char *name,
+				    char **out)
 {
 	struct kr_smap_entry *e;
 	enum kr_status rc = KR_OK;
@@ -204,9 +204,23 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 	e = kr_smap_find(&inf->cache, key);
 	if (!e)
 		rc = KR_ENOTFOUND;
-	else if (out && e->val && !(*out = kr_informer_parse(e->val)))
+	else if (out && e->val && !(*out = strdup(e->val)))
 		rc = KR_ENOMEM;
 	pthread_mutex_unlock(&inf->lock);
+	return rc;
+}
+
+enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
+			       cJSON **out)
+{
+	char *text = NULL;
+	enum kr_status rc = kr_informer_get_text(inf, ns, name, out ? &text : NULL);
+
+	if (out)
+		*out = NULL;
+	if (rc == KR_OK && text && !(*out = kr_informer_parse(text)))
+		rc = KR_ENOMEM;
+	free(text);
 	return rc;
 }
 

@@ -21,8 +21,8 @@
  * below marks the Secrets keyrotator creates, so people and tools can find them.
  *
  * Ownership: `project` returns a tree the informer takes ownership of (NULL: store the
- * key only; the tree is printed and freed). Projections handed to `on_change` are borrowed and valid only during the
- * call. kr_informer_get returns a copy the caller frees with cJSON_Delete.
+ * key only; the tree is printed and freed). Projections handed to `on_change` are borrowed and
+ * valid only during the call. kr_informer_get returns a copy the caller frees with cJSON_Delete.
  */
 
 /* Label on the Secrets keyrotator creates or manages. */
@@ -77,6 +77,9 @@ const char *kr_informer_name(const struct kr_informer *inf);
  */
 enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const char *name,
 			       cJSON **out);
+/* The same as the cache holds it, compact JSON text (caller frees; NULL when empty). */
+enum kr_status kr_informer_get_text(struct kr_informer *inf, const char *ns, const char *name,
+				    char **out);
 /* Number of cached objects. */
 size_t kr_informer_len(struct kr_informer *inf);
 /* The reflector's counters (lists, watches, 410s, errors, last RV). */
