@@ -13,8 +13,8 @@ void kr_objset_init(struct kr_objset *s)
 
 static void kr_objset_entry_free(struct kr_objset_entry *e)
 {
-	free(e->key);
-	free(e->rv);
+	if (e->rv != e->rv_inline)
+		free(e->rv);
 	free(e);
 }
 
@@ -89,11 +89,14 @@ static enum kr_status kr_objset_grow(struct kr_objset *s)
 
 static enum kr_status kr_objset_set_rv(struct kr_objset_entry *e, const char *rv)
 {
-	char *copy = strdup(rv);
+	size_t len = strlen(rv);
+	char *copy = len < sizeof(e->rv_inline) ? e->rv_inline : malloc(len + 1);
 
 	if (!copy)
 		return KR_ENOMEM;
-	free(e->rv);
+	if (e->rv && e->rv != e->rv_inline)
+		free(e->rv);
+	memcpy(copy, rv, len + 1);
 	e->rv = copy;
 	return KR_OK;
 }
@@ -109,10 +112,12 @@ enum kr_status kr_objset_put(struct kr_objset *s, const char *key, const char *r
 	}
 	if (kr_objset_grow(s) != KR_OK)
 		return KR_ENOMEM;
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->key = strdup(key)) || kr_objset_set_rv(e, rv) != KR_OK) {
-		if (e)
-			kr_objset_entry_free(e);
+	e = calloc(1, sizeof(*e) + strlen(key) + 1);
+	if (!e)
+		return KR_ENOMEM;
+	strcpy(e->key, key);
+	if (kr_objset_set_rv(e, rv) != KR_OK) {
+		free(e);
 		return KR_ENOMEM;
 	}
 	e->mark = s->mark;

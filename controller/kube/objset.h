@@ -13,10 +13,11 @@
  * _release. Not thread-safe. Keys and versions are copied.
  */
 struct kr_objset_entry {
-	char *key; /* "namespace/name" ("/name" when cluster-scoped) */
-	char *rv;
-	unsigned mark;
 	struct kr_objset_entry *next;
+	char *rv;	    /* points at rv_inline unless the version is longer */
+	char rv_inline[24]; /* resourceVersions are short: one allocation per entry */
+	unsigned mark;
+	char key[]; /* "namespace/name" ("/name" when cluster-scoped) */
 };
 
 struct kr_objset {

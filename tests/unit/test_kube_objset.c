@@ -32,6 +32,14 @@ static void test_put_find_update_remove(void **state)
 	kr_objset_remove(&s, "ns/o5");
 	assert_null(kr_objset_find(&s, "ns/o5"));
 	assert_int_equal(s.count, 999);
+	/* resourceVersions are opaque: a long one is kept whole, and short again after it */
+	assert_int_equal(kr_objset_put(&s, "ns/o7", "123456789012345678901234567890-opaque"),
+			 KR_OK);
+	assert_string_equal(kr_objset_find(&s, "ns/o7")->rv,
+			    "123456789012345678901234567890-opaque");
+	assert_int_equal(kr_objset_put(&s, "ns/o7", "8"), KR_OK);
+	assert_string_equal(kr_objset_find(&s, "ns/o7")->rv, "8");
+	assert_int_equal(kr_objset_put(&s, "ns/long", "99999999999999999999999999999999"), KR_OK);
 	kr_objset_release(&s);
 	kr_objset_release(&s);
 }
