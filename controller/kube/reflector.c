@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "kube/internal.h"
 #include "kube/objset.h"
 
@@ -57,14 +58,6 @@ struct kr_watch_call {
 
 /* ---- small helpers ---- */
 
-static int64_t kr_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int kr_reflector_stopped(struct kr_kube_reflector *r)
 {
 	return atomic_load(&r->stopping);
@@ -82,11 +75,11 @@ static long kr_reflector_random(struct kr_kube_reflector *r, long lo, long hi)
 /* Sleep up to `ms`, waking at once on stop. 1 when stopped. */
 static int kr_reflector_sleep(struct kr_kube_reflector *r, long ms)
 {
-	int64_t deadline = kr_now_ms() + ms;
+	int64_t deadline = kr_mono_ms() + ms;
 	struct pollfd p = {.fd = r->stop_pipe[0], .events = POLLIN};
 
 	while (!kr_reflector_stopped(r)) {
-		int64_t left = deadline - kr_now_ms();
+		int64_t left = deadline - kr_mono_ms();
 
 		if (left <= 0)
 			return 0;
@@ -335,7 +328,7 @@ static size_t kr_watch_write(char *data, size_t size, size_t n, void *arg)
 	struct kr_watch_call *w = arg;
 	size_t len = size * n;
 
-	w->last_byte_ms = kr_now_ms();
+	w->last_byte_ms = kr_mono_ms();
 	if (w->http == 0)
 		curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &w->http);
 	if (w->http != 200) {
@@ -352,7 +345,7 @@ static size_t kr_watch_header(char *data, size_t size, size_t n, void *arg)
 	struct kr_watch_call *w = arg;
 
 	(void)data;
-	w->last_byte_ms = kr_now_ms();
+	w->last_byte_ms = kr_mono_ms();
 	return size * n;
 }
 
@@ -429,7 +422,7 @@ static enum kr_status kr_watch_transfer(struct kr_watch_call *w, CURLcode *resul
 	if (curl_multi_add_handle(r->multi, w->curl) != CURLM_OK)
 		return kr_error_set(err, KR_ENOMEM, "watch %s: cannot start the transfer",
 				    r->opts.res->plural);
-	w->last_byte_ms = kr_now_ms();
+	w->last_byte_ms = kr_mono_ms();
 	for (;;) {
 		if (curl_multi_perform(r->multi, &running) != CURLM_OK) {
 			rc = kr_error_set(err, KR_EIO, "watch %s: transfer failed",
@@ -444,14 +437,14 @@ static enum kr_status kr_watch_transfer(struct kr_watch_call *w, CURLcode *resul
 			rc = kr_error_set(err, KR_ECANCELED, "reflector stopped");
 			break;
 		}
-		if (kr_now_ms() - w->last_byte_ms > idle_ms) {
+		if (kr_mono_ms() - w->last_byte_ms > idle_ms) {
 			rc = kr_error_set(err, KR_ETIMEOUT, "watch %s: no data from %s for %d s",
 					  r->opts.res->plural, r->cfg->server,
 					  r->opts.idle_timeout_s);
 			break;
 		}
 		/* Sleep until data, stop() (the pipe), curl's own timers, or the idle limit. */
-		long wait_ms = idle_ms - (kr_now_ms() - w->last_byte_ms) + 1;
+		long wait_ms = idle_ms - (kr_mono_ms() - w->last_byte_ms) + 1;
 		curl_multi_poll(r->multi, &stop, 1,
 				(int)(wait_ms < 1		       ? 1
 				      : wait_ms > KR_REFLECTOR_POLL_MS ? KR_REFLECTOR_POLL_MS
@@ -498,7 +491,7 @@ static enum kr_status kr_reflector_watch(struct kr_kube_reflector *r, int *healt
 	struct kr_watch_call w = {.r = r, .err = err};
 	struct curl_slist *headers = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	int64_t started = kr_now_ms();
+	int64_t started = kr_mono_ms();
 	struct kr_buf url;
 	CURLcode code;
 	enum kr_status rc;
@@ -523,7 +516,7 @@ static enum kr_status kr_reflector_watch(struct kr_kube_reflector *r, int *healt
 		rc = kr_watch_outcome(&w, code, errbuf, err);
 out:
 	*healthy =
-	    w.http == 200 && (w.events > 0 || kr_now_ms() - started >= KR_REFLECTOR_HEALTHY_MS);
+	    w.http == 200 && (w.events > 0 || kr_mono_ms() - started >= KR_REFLECTOR_HEALTHY_MS);
 	kr_kube_curl_headers_free(headers);
 	curl_easy_cleanup(w.curl);
 	kr_kube_stream_release(&w.stream);
@@ -616,7 +609,7 @@ static void kr_reflector_defaults(struct kr_kube_watch_opts *o)
 static void kr_reflector_seed(struct kr_kube_reflector *r)
 {
 	if (getrandom(&r->rng, sizeof(r->rng), GRND_NONBLOCK) != (ssize_t)sizeof(r->rng))
-		r->rng = (uint64_t)kr_now_ms() ^ ((uint64_t)getpid() << 32);
+		r->rng = (uint64_t)kr_mono_ms() ^ ((uint64_t)getpid() << 32);
 	if (r->rng == 0)
 		r->rng = 0x9e3779b97f4a7c15ull;
 }

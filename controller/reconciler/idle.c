@@ -30,14 +30,6 @@ struct kr_idle_memo {
 	struct kr_keystore *ks;	   /* settings, never connected (the pool connects); idle only */
 };
 
-int64_t kr_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void memo_free(struct kr_idle_memo *m)
 {
 	if (!m)
@@ -370,20 +362,13 @@ static void *sweeper_main(void *arg)
 	pthread_mutex_lock(&r->lock);
 	while (!r->stopping) {
 		struct timespec ts;
+		int64_t wait_ms;
 
 		sweep_once(&s);
 		if (r->stopping)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		int64_t wait_ms = s.next - kr_mono_ms();
-		if (wait_ms < 10)
-			wait_ms = 10;
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		wait_ms = s.next - kr_mono_ms();
+		ts = kr_mono_deadline(wait_ms < 10 ? 10 : wait_ms);
 		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "analysis/analysis.h"
+#include "base/clock.h"
 #include "base/map.h"
 #include "base/log.h"
 #include "base/secret.h"
@@ -174,9 +175,6 @@ void kr_expect_set(struct kr_reconciler *r, const char *ref, const char *key_id,
 		   int64_t generation);
 void kr_expect_apply(struct kr_reconciler *r, const char *ref, struct kr_observed_workload *wl);
 void kr_expect_free_all(struct kr_reconciler *r);
-
-/* idle.c: a monotonic clock in milliseconds (timers, ages; not the skewable wall clock). */
-int64_t kr_mono_ms(void);
 
 /* secrets.c: Secret data helpers. */
 /* Base64 text of a Secret value holding a key or a password (a CA bundle is longer). */

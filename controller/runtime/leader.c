@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/clock.h"
 #include "kube/kube.h"
 
 struct kr_leader {
@@ -34,14 +35,6 @@ struct kr_leader {
 	int have_reported;
 	unsigned int seed;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void kr_leader_opts_defaults(struct kr_leader_opts *opts)
 {
@@ -132,7 +125,7 @@ static enum kr_status leader_init(struct kr_leader *l, struct kr_kube_config *cf
 	l->lease_ms = o->lease_duration_ms;
 	l->renew_ms = o->renew_deadline_ms;
 	l->retry_ms = o->retry_period_ms;
-	l->seed = (unsigned int)mono_ms() ^ (unsigned int)getpid();
+	l->seed = (unsigned int)kr_mono_ms() ^ (unsigned int)getpid();
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -197,7 +190,7 @@ int kr_leader_is_leader(const struct kr_leader *l)
 {
 	int64_t until = atomic_load(&((struct kr_leader *)l)->leading_until);
 
-	return until != 0 && mono_ms() < until;
+	return until != 0 && kr_mono_ms() < until;
 }
 
 const char *kr_leader_identity(const struct kr_leader *l)
@@ -208,18 +201,9 @@ const char *kr_leader_identity(const struct kr_leader *l)
 /* Sleep up to ms, waking at once on stop. Returns 1 when stopping. */
 static int wait_ms(struct kr_leader *l, int64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = kr_mono_deadline(ms);
 	int stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (ms < 0)
-		ms = 0;
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&l->lock);
 	while (!l->stopping) {
 		if (pthread_cond_timedwait(&l->cond, &l->lock, &ts) == ETIMEDOUT)
@@ -282,7 +266,7 @@ static void observe(struct kr_leader *l, cJSON *lease)
 	if (strcmp(rv, l->observed_rv) != 0 || l->observed_rv[0] == '\0') {
 		record_from_lease(lease, &l->observed);
 		snprintf(l->observed_rv, sizeof(l->observed_rv), "%s", rv);
-		l->observed_ms = mono_ms();
+		l->observed_ms = kr_mono_ms();
 	}
 	cJSON_Delete(l->lease);
 	l->lease = lease;
@@ -367,7 +351,7 @@ static enum kr_status create_lease(struct kr_leader *l, int64_t *sent_ms, struct
 
 	if (!body)
 		return kr_error_set(err, KR_ENOMEM, "leader election: out of memory");
-	*sent_ms = mono_ms();
+	*sent_ms = kr_mono_ms();
 	rc = kr_kube_create(l->client, &kr_kube_leases, l->ns, body, &out, err);
 	cJSON_Delete(body);
 	if (rc == KR_OK)
@@ -400,7 +384,7 @@ static enum kr_status try_acquire_or_renew(struct kr_leader *l, int leading, int
 	if (leading && !ours)
 		return kr_error_set(err, KR_ESTATE, "leader election: lease %s/%s taken by %s",
 				    l->ns, l->name, rec.holder);
-	if (!kr_leader_may_acquire(&rec, l->identity, l->observed_ms, mono_ms()))
+	if (!kr_leader_may_acquire(&rec, l->identity, l->observed_ms, kr_mono_ms()))
 		return kr_error_set(err, KR_ESTATE,
 				    "leader election: lease %s/%s held by %s, not yet expired",
 				    l->ns, l->name, rec.holder);
@@ -411,7 +395,7 @@ static enum kr_status try_acquire_or_renew(struct kr_leader *l, int leading, int
 					      ours ? rec.transitions : rec.transitions + 1));
 	if (!body)
 		return kr_error_set(err, KR_ENOMEM, "leader election: out of memory");
-	*sent_ms = mono_ms();
+	*sent_ms = kr_mono_ms();
 	rc = kr_kube_update(l->client, &kr_kube_leases, l->ns, l->name, body, &out, err);
 	cJSON_Delete(body);
 	if (rc == KR_OK)
@@ -477,7 +461,7 @@ static enum kr_status renew(struct kr_leader *l, struct kr_error *e)
 			return KR_OK;
 		for (;;) {
 			until = atomic_load(&l->leading_until);
-			now = mono_ms();
+			now = kr_mono_ms();
 			if (now >= until) {
 				if (e->code == KR_OK)
 					kr_error_set(e, KR_ESTATE, "no answer");
@@ -496,7 +480,7 @@ static enum kr_status renew(struct kr_leader *l, struct kr_error *e)
 			}
 			if (rc == KR_ESTATE)
 				return rc;
-			now = mono_ms();
+			now = kr_mono_ms();
 			if (wait_ms(l, until - now < l->retry_ms ? until - now : l->retry_ms))
 				return KR_OK;
 		}
