@@ -38,12 +38,41 @@ static enum kr_status kr_ks_inspect_key(struct kr_keystore *ks, redisReply **rep
 	return KR_OK;
 }
 
+/*
+ * The two commands about `key` in the layout of `s` (SISMEMBER activeSet member; HMGET
+ * metadata status last_used_at) into cmds[0..2), their arguments in args; *member and
+ * *meta hold the bytes they point at (the caller frees them, wiped, after the pipeline).
+ */
+static enum kr_status kr_ks_key_cmds(const struct kr_keystore *s, const struct kr_secret *key,
+				     const char *what, struct kr_secret **member,
+				     struct kr_secret **meta, struct kr_ks_arg args[2][4],
+				     struct kr_ks_cmd cmds[2], struct kr_error *err)
+{
+	enum kr_status rc = kr_ks_member(&s->layout, key, member, err);
+
+	if (rc == KR_OK)
+		rc = kr_ks_meta_key(&s->layout, kr_secret_data(*member), kr_secret_len(*member),
+				    meta, err);
+	if (rc != KR_OK)
+		return rc;
+	args[0][0] = kr_ks_str("SISMEMBER");
+	args[0][1] = kr_ks_str(s->active_set);
+	args[0][2] = kr_ks_sec(*member);
+	cmds[0] = (struct kr_ks_cmd){3, args[0], what};
+	args[1][0] = kr_ks_str("HMGET");
+	args[1][1] = kr_ks_sec(*meta);
+	args[1][2] = kr_ks_str("status");
+	args[1][3] = kr_ks_str("last_used_at");
+	cmds[1] = (struct kr_ks_cmd){4, args[1], what};
+	return KR_OK;
+}
+
 enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secret *const *keys,
 				   size_t n, struct kr_key_state *states,
 				   struct kr_store_state *store, struct kr_error *err)
 {
 	struct kr_secret *members[KR_INSPECT_MAX] = {0}, *metas[KR_INSPECT_MAX] = {0};
-	struct kr_ks_arg args[KR_INSPECT_MAX][KR_INSPECT_PER_KEY][5], tail[2][2];
+	struct kr_ks_arg args[KR_INSPECT_MAX][KR_INSPECT_PER_KEY][4], tail[2][2];
 	struct kr_ks_cmd cmds[KR_INSPECT_MAX * KR_INSPECT_PER_KEY + 2];
 	redisReply *rep[KR_INSPECT_MAX * KR_INSPECT_PER_KEY + 2] = {0};
 	size_t nc = 0;
@@ -57,21 +86,10 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 	snprintf(what, sizeof(what), "inspecting activeSet \"%s\" and its metadata",
 		 ks->active_set);
 	for (size_t i = 0; i < n && rc == KR_OK; i++) {
-		rc = kr_ks_member(&ks->layout, keys[i], &members[i], err);
+		rc = kr_ks_key_cmds(ks, keys[i], what, &members[i], &metas[i], args[i], &cmds[nc],
+				    err);
 		if (rc == KR_OK)
-			rc = kr_ks_meta_key(&ks->layout, kr_secret_data(members[i]),
-					    kr_secret_len(members[i]), &metas[i], err);
-		if (rc != KR_OK)
-			break;
-		args[i][0][0] = kr_ks_str("SISMEMBER");
-		args[i][0][1] = kr_ks_str(ks->active_set);
-		args[i][0][2] = kr_ks_sec(members[i]);
-		cmds[nc++] = (struct kr_ks_cmd){3, args[i][0], what};
-		args[i][1][0] = kr_ks_str("HMGET");
-		args[i][1][1] = kr_ks_sec(metas[i]);
-		args[i][1][2] = kr_ks_str("status");
-		args[i][1][3] = kr_ks_str("last_used_at");
-		cmds[nc++] = (struct kr_ks_cmd){4, args[i][1], what};
+			nc += KR_INSPECT_PER_KEY;
 	}
 	tail[0][0] = kr_ks_str("SCARD");
 	tail[0][1] = kr_ks_str(ks->active_set);
@@ -101,6 +119,8 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 	return rc;
 }
 
+#define KR_PROBE_WHAT "inspecting activeSet and its metadata"
+
 /* Probe i's verdict from its three replies (SISMEMBER, HMGET status, GET bootstrapKey). */
 static void kr_ks_probe_judge(struct kr_keystore *ks, struct kr_keystore_probe *p, redisReply **rep)
 {
@@ -108,7 +128,7 @@ static void kr_ks_probe_judge(struct kr_keystore *ks, struct kr_keystore_probe *
 	struct kr_error e = {0};
 	char marker[64];
 
-	if (kr_ks_inspect_key(ks, rep, "inspecting activeSet and its metadata", &st, &e) != KR_OK ||
+	if (kr_ks_inspect_key(ks, rep, KR_PROBE_WHAT, &st, &e) != KR_OK ||
 	    kr_ks_reply_check(ks, rep[2], "GET bootstrapKey", &e) != KR_OK) {
 		snprintf(p->why, sizeof(p->why), "%s", e.msg);
 		return;
@@ -127,33 +147,21 @@ static enum kr_status kr_ks_probe_chunk(struct kr_keystore *ks, struct kr_keysto
 					size_t n, struct kr_error *err)
 {
 	struct kr_secret *members[KR_PROBE_CHUNK] = {0}, *metas[KR_PROBE_CHUNK] = {0};
-	struct kr_ks_arg args[KR_PROBE_CHUNK][3][4];
+	struct kr_ks_arg args[KR_PROBE_CHUNK][KR_INSPECT_PER_KEY][4], get[KR_PROBE_CHUNK][2];
 	struct kr_ks_cmd cmds[KR_PROBE_CHUNK * 3];
 	redisReply *rep[KR_PROBE_CHUNK * 3] = {0};
 	enum kr_status rc = KR_OK;
 	size_t nc = 0;
 
 	for (size_t i = 0; i < n && rc == KR_OK; i++) {
-		const struct kr_keystore *s = p[i].settings;
-
-		rc = kr_ks_member(&s->layout, p[i].key, &members[i], err);
-		if (rc == KR_OK)
-			rc = kr_ks_meta_key(&s->layout, kr_secret_data(members[i]),
-					    kr_secret_len(members[i]), &metas[i], err);
+		rc = kr_ks_key_cmds(p[i].settings, p[i].key, KR_PROBE_WHAT, &members[i], &metas[i],
+				    args[i], &cmds[nc], err);
 		if (rc != KR_OK)
 			break;
-		args[i][0][0] = kr_ks_str("SISMEMBER");
-		args[i][0][1] = kr_ks_str(s->active_set);
-		args[i][0][2] = kr_ks_sec(members[i]);
-		cmds[nc++] = (struct kr_ks_cmd){3, args[i][0], "SISMEMBER activeSet"};
-		args[i][1][0] = kr_ks_str("HMGET");
-		args[i][1][1] = kr_ks_sec(metas[i]);
-		args[i][1][2] = kr_ks_str("status");
-		args[i][1][3] = kr_ks_str("last_used_at");
-		cmds[nc++] = (struct kr_ks_cmd){4, args[i][1], "HMGET metadata"};
-		args[i][2][0] = kr_ks_str("GET");
-		args[i][2][1] = kr_ks_str(s->bootstrap_key);
-		cmds[nc++] = (struct kr_ks_cmd){2, args[i][2], "GET bootstrapKey"};
+		nc += KR_INSPECT_PER_KEY;
+		get[i][0] = kr_ks_str("GET");
+		get[i][1] = kr_ks_str(p[i].settings->bootstrap_key);
+		cmds[nc++] = (struct kr_ks_cmd){2, get[i], "GET bootstrapKey"};
 	}
 	if (rc == KR_OK)
 		rc = kr_ks_pipeline(ks, cmds, nc, rep, err);
