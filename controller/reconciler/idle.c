@@ -273,15 +273,6 @@ static int sweep_cmp(const void *a, const void *b)
 		      ((const struct sweep_item *)b)->server);
 }
 
-/* Split "ns/name" for the log and the cache. */
-static void split_key(const char *key, char *ns, size_t size, const char **name)
-{
-	const char *slash = strchr(key, '/');
-
-	snprintf(ns, size, "%.*s", slash ? (int)(slash - key) : 0, key);
-	*name = slash ? slash + 1 : key;
-}
-
 /*
  * Check items[0..n) (one server) in one round trip per chunk. A memo that passed goes
  * back (unless a reconcile left a newer one, or the KeyRotation is gone meanwhile); one
@@ -304,7 +295,7 @@ static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
 		struct kr_log_ctx log = {0};
 		char ns[300];
 
-		split_key(m->key, ns, sizeof(ns), &log.name);
+		log.name = kr_controller_split_key(m->key, ns, sizeof(ns));
 		log.namespace_ = ns;
 		if (p && p[i].ok) {
 			if (r->ctl &&

@@ -231,12 +231,12 @@ static void observe_conflict(struct kr_world *w)
 	kr_controller_workload_ref(ref, sizeof(ref), "Secret", w->ns, w->spec.secret_name);
 	kr_refindex_lookup(kr_controller_refindex(w->r->ctl), ref, conflict_collect, &o);
 	for (size_t i = 0; i < o.n; i++) {
-		const char *slash = strchr(o.keys[i], '/');
+		char ns[300];
+		const char *name = kr_controller_split_key(o.keys[i], ns, sizeof(ns));
 		cJSON *proj = NULL;
 		const char *oc, *secret;
 
-		if (!slash || !strcmp(o.keys[i], key) ||
-		    kr_informer_get(inf, w->ns, slash + 1, &proj) != KR_OK) {
+		if (!strcmp(o.keys[i], key) || kr_informer_get(inf, ns, name, &proj) != KR_OK) {
 			free(o.keys[i]);
 			continue;
 		}

@@ -67,6 +67,18 @@ static const char *kr_ctl_str(const cJSON *obj, const char *const *path)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+const char *kr_controller_split_key(const char *key, char *ns, size_t size)
+{
+	const char *slash = strchr(key, '/');
+
+	ns[0] = '\0';
+	if (!slash || (size_t)(slash - key) >= size)
+		return key;
+	memcpy(ns, key, (size_t)(slash - key));
+	ns[slash - key] = '\0';
+	return slash + 1;
+}
+
 char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const char *ns,
 				 const char *name)
 {
@@ -211,21 +223,19 @@ static void kr_ctl_index_ref(struct kr_controller *c, const char *ref, const cha
 }
 
 /* The workloads a KeyRotation names, and its Secret ("Secret/ns/name": who else names it). */
-static void kr_ctl_index_refs(struct kr_controller *c, const cJSON *proj, const char *owner,
-			      int add)
+static void kr_ctl_index_refs(struct kr_controller *c, const cJSON *proj, const char *ns,
+			      const char *owner, int add)
 {
 	const cJSON *ref, *secret = cJSON_GetObjectItemCaseSensitive(proj, "secret");
-	const char *slash = strchr(owner, '/');
-	char ns[300], sref[600];
+	char sref[600];
 
 	cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(proj, "refs"))
 	{
 		if (cJSON_IsString(ref))
 			kr_ctl_index_ref(c, ref->valuestring, owner, add);
 	}
-	if (!cJSON_IsString(secret) || !slash)
+	if (!cJSON_IsString(secret))
 		return;
-	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - owner), owner);
 	kr_controller_workload_ref(sref, sizeof(sref), "Secret", ns, secret->valuestring);
 	kr_ctl_index_ref(c, sref, owner, add);
 }
@@ -238,8 +248,8 @@ static void kr_ctl_on_keyrotation(void *arg, enum kr_kube_event_type type, const
 
 	(void)type;
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	kr_ctl_index_refs(s->c, new_proj, key, 1);
-	kr_ctl_index_refs(s->c, old_proj, key, 0);
+	kr_ctl_index_refs(s->c, new_proj, ns, key, 1);
+	kr_ctl_index_refs(s->c, old_proj, ns, key, 0);
 	kr_ctl_enqueue(s->c, key);
 }
 
@@ -405,17 +415,11 @@ static void kr_ctl_process(struct kr_ctl_worker *w, const char *key)
 	struct kr_controller *c = w->c;
 	struct kr_reconcile_result res;
 	struct kr_log_ctx ctx;
-	char ns[256] = "", id[20];
-	const char *name = strchr(key, '/');
+	char ns[256], id[20];
+	const char *name = kr_controller_split_key(key, ns, sizeof(ns));
 	enum kr_status rc;
 	double t0;
 
-	if (name && (size_t)(name - key) < sizeof(ns)) {
-		memcpy(ns, key, (size_t)(name - key));
-		name++;
-	} else {
-		name = key;
-	}
 	kr_ctl_reconcile_id(id, sizeof(id));
 	ctx = (struct kr_log_ctx){ns, name, id};
 	memset(&res, 0, sizeof(res));

@@ -113,6 +113,13 @@ struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
+ * A queue key "ns/name": copies the namespace into ns (at most size - 1 characters) and
+ * returns the name. Without a '/' (or with a namespace too long) ns is "" and the name the
+ * whole key.
+ */
+const char *kr_controller_split_key(const char *key, char *ns, size_t size);
+
+/*
  * The reference of a workload as the reverse index and the KeyRotation projection hold it:
  * "Deployment/ns/name" (`kind` as spec.stages[].workloads[].kind spells it). Truncated to
  * `size`; returns `buf`.
