@@ -343,11 +343,31 @@ static bool plan_repair(const struct kr_observed *obs, struct kr_repair *rep, co
 	return ok;
 }
 
+/*
+ * An idle repair also adopts the Secret's key when status does not name it yet (a first
+ * install): the repair makes that key the active one, and the adoption is status only, so one
+ * status write and one Event say both instead of two steps. Not with a stale rotation Secret:
+ * its clean-up comes first, as when adopting without a repair.
+ */
+static bool adopt_with_repair(const struct kr_observed *obs, struct kr_action *out)
+{
+	enum kr_phase ph = obs->status.phase;
+
+	if ((ph != KR_PHASE_IDLE && ph != KR_PHASE_FAILED) || obs->rsecret.exists ||
+	    !obs->consumer.has_key || strcmp(obs->consumer.key_id, obs->status.current_key.id) == 0)
+		return false;
+	snprintf(out->status.current_key.id, KR_ROT_ID_SIZE, "%s", obs->consumer.key_id);
+	out->status.current_key.created_at = 0;
+	out->status_changed = true;
+	return true;
+}
+
 bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out)
 {
 	struct kr_repair *rep = &out->repair;
 	const char *lost = "";
-	char what[KR_ROT_MSG_MAX] = "";
+	char what[KR_ROT_MSG_MAX] = "", adopt[KR_ROT_MSG_MAX] = "";
+	bool drift;
 
 	if (!plan_repair(obs, rep, &lost))
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC, KR_COND_FALSE, "KeyMissing",
@@ -361,11 +381,19 @@ bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out)
 	if (rep->set_marker)
 		snprintf(what + strlen(what), sizeof(what) - strlen(what), "%sset %s to %s",
 			 rep->n_add ? ", " : "", obs->spec->store_bootstrap_key, rep->marker);
-	kr_act(out, KR_ACTION_REPAIR_KEYSTORE, "repair the key store: %s", what);
+	if (adopt_with_repair(obs, out))
+		snprintf(adopt, sizeof(adopt), "; adopt key %s found in Secret %s",
+			 obs->consumer.key_id, obs->spec->secret_name);
+	kr_act(out, KR_ACTION_REPAIR_KEYSTORE, "repair the key store: %s%s", what, adopt);
 	out->requeue_after_ms = 1000;
 	if (!lost[0])
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC, KR_COND_TRUE, "Repaired", "%s", what);
 	/* Setting a marker that was never there (a first install) is not drift: Normal. */
-	kr_event(out, rep->n_add > 0 || obs->store.has_marker, "KeyStoreRepaired", "%s", what);
+	drift = rep->n_add > 0 || obs->store.has_marker;
+	if (drift || !adopt[0])
+		kr_event(out, drift, "KeyStoreRepaired", "%s%s", what, adopt);
+	else
+		kr_event(out, false, "KeyAdopted", "adopt key %s found in Secret %s; %s",
+			 obs->consumer.key_id, obs->spec->secret_name, what);
 	return true;
 }

@@ -1250,6 +1250,57 @@ static void test_repair_during_rotation(void **state)
 	world_release(&w);
 }
 
+/*
+ * A first install: status names no key yet. The repair that seeds the key store also adopts
+ * the Secret's key, so one status write and one Event do both; the next decision is NONE.
+ */
+struct first_install_case {
+	const char *name;
+	bool in_store;	    /* the Secret's key is already active in Valkey (a runbook install) */
+	bool stale_rsecret; /* a rotation Secret is left over: clean-up before adoption */
+	enum kr_action_type then;
+	const char *event;
+	bool warning;
+};
+
+static const struct first_install_case first_install_cases[] = {
+    {"key store empty", false, false, KR_ACTION_NONE, "KeyStoreRepaired", true},
+    {"key already active, no marker", true, false, KR_ACTION_NONE, "KeyAdopted", false},
+    {"stale rotation Secret", false, true, KR_ACTION_CLEANUP, "KeyStoreRepaired", true},
+};
+
+static void test_first_install_adopts_with_repair(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(first_install_cases); i++) {
+		const struct first_install_case *c = &first_install_cases[i];
+		struct world w;
+		struct kr_action a;
+
+		world_init(&w, "");
+		kr_rotation_status_init(&w.st);
+		w.marker[0] = '\0';
+		w.n_active = c->in_store ? 1 : 0;
+		if (c->stale_rsecret)
+			s_stale_rsecret(&w);
+		decide(&w, &a);
+		assert_int_equal(a.type, KR_ACTION_REPAIR_KEYSTORE);
+		assert_true(a.event.set);
+		assert_string_equal(a.event.reason, c->event);
+		assert_int_equal(a.event.warning, c->warning);
+		assert_string_equal(a.status.current_key.id, c->stale_rsecret ? "" : OLD_ID);
+		if (!c->stale_rsecret)
+			assert_non_null(strstr(a.event.message, "adopt key " OLD_ID));
+		effect(&w, &a);
+		record(&w, &a);
+		decide(&w, &a);
+		if (a.type != c->then)
+			fail_msg("%s: then %s, want %s", c->name, kr_action_name(a.type),
+				 kr_action_name(c->then));
+		world_release(&w);
+	}
+}
+
 /* ---- rollout completion, as kubectl rollout status ---------------------------------- */
 
 struct rollout_case {
@@ -1430,6 +1481,7 @@ int main(void)
 	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
 	    cmocka_unit_test(test_emergency_escalates_rotation_in_flight),
 	    cmocka_unit_test(test_repair_during_rotation),
+	    cmocka_unit_test(test_first_install_adopts_with_repair),
 	    cmocka_unit_test(test_rollout_completion_table),
 	    cmocka_unit_test(test_next_rotation_time),
 	    cmocka_unit_test(test_plan_lines),
