@@ -121,10 +121,19 @@ def _type_ok(v, t, schema):
         return isinstance(v, (int, str)) and not isinstance(v, bool)
     if t is None:
         return True
-    return {"object": isinstance(v, dict), "array": isinstance(v, list),
-            "string": isinstance(v, str), "boolean": isinstance(v, bool),
-            "integer": isinstance(v, int) and not isinstance(v, bool),
-            "number": isinstance(v, (int, float)) and not isinstance(v, bool)}.get(t, True)
+    if t == "object":
+        return isinstance(v, dict)
+    if t == "string":
+        return isinstance(v, str)
+    if t == "array":
+        return isinstance(v, list)
+    if t == "boolean":
+        return isinstance(v, bool)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return True
 
 
 def validate(obj, schema, path="", old=None, errs=None, cel=None):

@@ -6,6 +6,7 @@ import base64
 import collections
 import copy
 import json
+import marshal
 import re
 import threading
 import time
@@ -38,6 +39,15 @@ def now_rfc3339():
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def jcopy(v):
+    """A deep copy of a JSON value: a marshal round trip is several times faster than
+    copy.deepcopy and keeps key order; anything marshal refuses goes to copy.deepcopy."""
+    try:
+        return marshal.loads(marshal.dumps(v))
+    except ValueError:
+        return copy.deepcopy(v)
+
+
 def sort_keys(v):
     if isinstance(v, dict):
         return {k: sort_keys(v[k]) for k in sorted(v)}
@@ -52,8 +62,8 @@ def canonical(obj, rt):
     md = obj.get("metadata") or {}
     md = {k: md[k] for k in META_ORDER if k in md}
     if rt.custom:
-        out = sort_keys(obj)
-        out["metadata"] = sort_keys(md)
+        out = dict(obj)
+        out["metadata"] = md
         return sort_keys(out)
     out = {"kind": rt.kind, "apiVersion": rt.gv, "metadata": md}
     for k in FIELD_ORDER.get(rt.kind, ()) if rt.group in ("", "apps", "coordination.k8s.io") \
@@ -424,15 +434,16 @@ class Store:
             self._emit("ADDED", rt, obj, None)
             return obj
 
-    def update(self, rt, ns, name, mutate, subresource=None, check_rv=True):
+    def update(self, rt, ns, name, mutate, subresource=None, check_rv=True, copy_current=True):
         """mutate(current deep copy) -> new object; applies the update rules atomically.
-        Returns (object, changed)."""
+        copy_current=False hands mutate the stored object itself (it must not change it:
+        for a mutate that ignores its argument). Returns (object, changed)."""
         with self.lock:
             key = (ns or "", name)
             cur = self._bucket(rt).get(key)
             if cur is None:
                 raise not_found(rt, name)
-            new = mutate(copy.deepcopy(cur))
+            new = mutate(jcopy(cur) if copy_current else cur)
             if not isinstance(new, dict):
                 raise bad_request("the body of the request must be an object")
             md = new.get("metadata")
@@ -464,14 +475,14 @@ class Store:
             md["resourceVersion"] = cur["metadata"]["resourceVersion"]
             if subresource == "status":
                 st = new.get("status")
-                new = copy.deepcopy(cur)
+                new = jcopy(cur)
                 if st is None:
                     new.pop("status", None)
                 else:
                     new["status"] = st
             elif rt.status:
                 if "status" in cur:
-                    new["status"] = copy.deepcopy(cur["status"])
+                    new["status"] = jcopy(cur["status"])
                 else:
                     new.pop("status", None)
             rt.prepare(new, cur)
@@ -487,7 +498,7 @@ class Store:
             if "deletionTimestamp" in new["metadata"] and not new["metadata"].get("finalizers"):
                 del self._bucket(rt)[key]
                 self._emit("MODIFIED", rt, new, cur)
-                gone = copy.deepcopy(new)
+                gone = jcopy(new)
                 gone["metadata"]["resourceVersion"] = self._next_rv()
                 self._emit("DELETED", rt, gone, None)
                 return new, True
@@ -522,7 +533,7 @@ class Store:
             if cur["metadata"].get("finalizers") or rt.kind == "Namespace":
                 if "deletionTimestamp" in cur["metadata"]:
                     return cur, False
-                new = copy.deepcopy(cur)
+                new = jcopy(cur)
                 new["metadata"]["deletionTimestamp"] = now_rfc3339()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
                 if rt.generation:
@@ -535,7 +546,7 @@ class Store:
                 self._emit("MODIFIED", rt, new, cur)
                 return new, False
             del self._bucket(rt)[key]
-            gone = copy.deepcopy(cur)
+            gone = jcopy(cur)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._emit("DELETED", rt, gone, None)
             return gone, True
@@ -548,7 +559,7 @@ class Store:
                     continue
                 for (ons, name) in [k for k in self._bucket(rt) if k[0] == ns]:
                     obj = self._bucket(rt).pop((ons, name))
-                    gone = copy.deepcopy(obj)
+                    gone = jcopy(obj)
                     gone["metadata"]["resourceVersion"] = self._next_rv()
                     self._emit("DELETED", rt, gone, None)
 
@@ -558,7 +569,7 @@ class Store:
             self.purge_namespace(types, ns)
             cur = self._bucket(ns_rt).pop(("", ns), None)
             if cur is not None:
-                gone = copy.deepcopy(cur)
+                gone = jcopy(cur)
                 gone["metadata"]["resourceVersion"] = self._next_rv()
                 self._emit("DELETED", ns_rt, gone, None)
 
@@ -566,7 +577,7 @@ class Store:
         with self.lock:
             for key in list(self._bucket(rt)):
                 obj = self._bucket(rt).pop(key)
-                gone = copy.deepcopy(obj)
+                gone = jcopy(obj)
                 gone["metadata"]["resourceVersion"] = self._next_rv()
                 self._emit("DELETED", rt, gone, None)
 

@@ -5,6 +5,9 @@ API under /_kubeapi/ (faults, compaction, watch control, request counters)."""
 
 import argparse
 import copy
+import email.parser
+import email.utils
+import http.client
 import json
 import os
 import re
@@ -15,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -193,6 +197,70 @@ def _rule_ok(rules, verb, resource):
     return False
 
 
+# A header line parse_request may read without the email package: "Name: value" in printable
+# ASCII; any other line (folding, odd bytes, ...) sends the whole block to the email parser.
+SIMPLE_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*([\t -~]*?)\r?\n")
+
+
+class Headers:
+    """The request headers as email.message.Message answers them (first value of a name,
+    case-insensitive) for the simple header blocks every client sends."""
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+        self._first = {}
+        for k, v in pairs:
+            self._first.setdefault(k.lower(), v)
+
+    def get(self, name, failobj=None):
+        return self._first.get(name.lower(), failobj)
+
+    def __getitem__(self, name):
+        return self._first.get(name.lower())
+
+    def __contains__(self, name):
+        return name.lower() in self._first
+
+    def get_all(self, name, failobj=None):
+        vals = [v for k, v in self._pairs if k.lower() == name.lower()]
+        return vals or failobj
+
+    def keys(self):
+        return [k for k, _ in self._pairs]
+
+    def items(self):
+        return list(self._pairs)
+
+    def __len__(self):
+        return len(self._pairs)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+
+def read_headers(rfile, message_class):
+    """http.client.parse_headers, without the email parser for simple header blocks."""
+    lines = []
+    while True:
+        line = rfile.readline(http.client._MAXLINE + 1)
+        if len(line) > http.client._MAXLINE:
+            raise http.client.LineTooLong("header line")
+        lines.append(line)
+        if len(lines) > http.client._MAXHEADERS:
+            raise http.client.HTTPException("got more than %d headers" %
+                                            http.client._MAXHEADERS)
+        if line in (b"\r\n", b"\n", b""):
+            break
+    pairs = []
+    for line in lines[:-1]:
+        m = SIMPLE_HEADER.fullmatch(line)
+        if m is None:
+            text = b"".join(lines).decode("iso-8859-1")
+            return email.parser.Parser(_class=message_class).parsestr(text)
+        pairs.append((m.group(1).decode("ascii"), m.group(2).decode("ascii")))
+    return Headers(pairs)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kubeapi-local"
@@ -216,6 +284,49 @@ class Handler(BaseHTTPRequestHandler):
                         if k == "commonName":
                             self.peer_user = v
 
+    _date = (None, "")  # (second, Date header value) shared by all handlers
+
+    def date_time_string(self, timestamp=None):
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        sec = int(time.time())
+        cached = Handler._date
+        if cached[0] != sec:
+            cached = Handler._date = (sec, email.utils.formatdate(sec, usegmt=True))
+        return cached[1]
+
+    def parse_request(self):
+        """BaseHTTPRequestHandler.parse_request with a quicker header parser for the usual
+        "METHOD PATH HTTP/1.x" request; anything else takes the standard path and errors."""
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0") or \
+                words[1].startswith("//"):
+            return super().parse_request()
+        self.requestline = requestline
+        self.command, self.path, self.request_version = words
+        self.close_connection = words[2] != "HTTP/1.1"
+        try:
+            self.headers = read_headers(self.rfile, self.MessageClass)
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long",
+                            str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers",
+                            str(err))
+            return False
+        conntype = self.headers.get("Connection", "").lower()
+        if conntype == "close":
+            self.close_connection = True
+        elif conntype == "keep-alive":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "")
+        if expect.lower() == "100-continue" and self.request_version >= "HTTP/1.1":
+            if not self.handle_expect_100():
+                return False
+        return True
+
     def log_message(self, fmt, *a):
         if self.server.api.args.verbose:
             sys.stderr.write("kubeapi: %s %s\n" % (self.address_string(), fmt % a))
@@ -230,6 +341,27 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- responses --
     def send_body(self, code, body, ctype="application/json", headers=None):
+        if self.request_version == "HTTP/0.9" or headers and any(
+                k.lower() == "connection" for k in headers):
+            return self.send_body_slow(code, body, ctype, headers)
+        # send_response + send_header + end_headers, formatted in one go
+        self.log_request(code)
+        head = "%s %d %s\r\nServer: %s\r\nDate: %s\r\nContent-Type: %s\r\n" \
+            "Cache-Control: no-cache, private\r\n" % (
+                self.protocol_version, code, self.responses[code][0] if code in self.responses
+                else "", self.version_string(), self.date_time_string(), ctype)
+        if headers:
+            head += "".join("%s: %s\r\n" % kv for kv in headers.items())
+        head += "Content-Length: %d\r\n\r\n" % len(body)
+        data = head.encode("latin-1", "strict")
+        # headers and body in one write: no Nagle/delayed-ACK stalls on keep-alive
+        pending = getattr(self, "_headers_buffer", None)
+        if pending:
+            data = b"".join(pending) + data
+            self._headers_buffer = []
+        self.wfile.write(data + body if self.command != "HEAD" else data)
+
+    def send_body_slow(self, code, body, ctype, headers):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Cache-Control", "no-cache, private")
@@ -528,7 +660,8 @@ class Handler(BaseHTTPRequestHandler):
     def verb_update(self, req):
         api, rt = self.server.api, req["rt"]
         obj = self.decode_object(rt)
-        new, _ = api.store.update(rt, req["ns"], req["name"], lambda cur: obj, req["sub"])
+        new, _ = api.store.update(rt, req["ns"], req["name"], lambda cur: obj, req["sub"],
+                                  copy_current=False)
         if rt.kind == "CustomResourceDefinition":
             api.register_crd(new)
         self.send_json(200, self.out(rt, new))
@@ -790,6 +923,24 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    profiles = None  # KUBEAPI_PROFILE: one cProfile.Profile per finished connection thread
+    profiling = 0    # connection threads still running under a profile
+
+    def process_request_thread(self, request, client_address):
+        if self.profiles is None:
+            return super().process_request_thread(request, client_address)
+        import cProfile
+        prof = cProfile.Profile(time.thread_time)  # CPU time: idle waits cost nothing
+        with self.api.lock:
+            self.profiling += 1
+        prof.enable()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            prof.disable()
+            with self.api.lock:
+                self.profiles.append(prof)
+                self.profiling -= 1
 
     def handle_error(self, request, client_address):
         if self.api.args.verbose:
@@ -850,7 +1001,42 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
+def dump_profile(srv, main_prof, path):
+    """KUBEAPI_PROFILE: ends the open watches and waits (2 s at most) for the connection
+    threads to finish, then writes the merged CPU-time statistics of the main thread and
+    every finished connection thread to path (clients should disconnect first)."""
+    import pstats
+    with srv.api.lock:
+        ws = list(srv.api.watches)
+    for w in ws:
+        w.close()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with srv.api.lock:
+            if not srv.profiling:
+                break
+        time.sleep(0.05)
+    main_prof.disable()
+    with srv.api.lock:
+        profs = list(srv.profiles)
+    st = pstats.Stats(main_prof)
+    for p in profs:
+        st.add(p)
+    st.dump_stats(path)
+
+
 def main(argv=None):
+    prof_path = os.environ.get("KUBEAPI_PROFILE")
+    if not prof_path:
+        return serve(argv)
+    import cProfile
+    main_prof = cProfile.Profile(time.thread_time)
+    main_prof.enable()
+    srv = serve(argv, profile=True)
+    dump_profile(srv, main_prof, prof_path)
+
+
+def serve(argv=None, profile=False):
     args = parse_args(argv)
     api = Api(args)
     if args.state_dir:
@@ -859,6 +1045,8 @@ def main(argv=None):
         api.load_crd_file(path)
     srv = Server((args.bind, args.port), Handler)
     srv.api = api
+    if profile:
+        srv.profiles = []
     scheme = "http"
     ca_data = None
     if args.tls_dir:
@@ -885,6 +1073,7 @@ def main(argv=None):
         sys.stderr.write("kubeapi: serving %s\n" % api.url)
     srv.serve_forever(poll_interval=0.2)
     srv.server_close()
+    return srv
 
 
 if __name__ == "__main__":
