@@ -402,6 +402,10 @@ static enum kr_status observe_status(struct kr_world *w)
 		kr_status_doc_init(&w->doc);
 	}
 	w->obs.status = w->doc.status;
+	w->obs.store_repaired =
+	    w->doc.conditions[KR_COND_KEYSTORE_IN_SYNC].set &&
+	    w->doc.conditions[KR_COND_KEYSTORE_IN_SYNC].status == KR_COND_TRUE &&
+	    strcmp(w->doc.conditions[KR_COND_KEYSTORE_IN_SYNC].reason, "Repaired") == 0;
 	return KR_OK;
 }
 

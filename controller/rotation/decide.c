@@ -625,7 +625,14 @@ static void fill_conditions(const struct kr_observed *obs, struct kr_action *out
 				 : kr_phase_name(st->phase),
 			ok ? "key %s is current" : "%s", ok ? st->current_key.id : out->reason);
 	}
-	if (!c[KR_COND_KEYSTORE_IN_SYNC].reason[0])
+	/*
+	 * After a repair the condition keeps saying what was repaired while the store stays in
+	 * sync (an empty reason keeps the old condition): turning it into InSync on the next
+	 * reconcile would be one more status write for every repair, and on a first install
+	 * for every KeyRotation.
+	 */
+	if (!c[KR_COND_KEYSTORE_IN_SYNC].reason[0] &&
+	    !(obs->store.reachable && obs->store_repaired))
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC,
 			obs->store.reachable ? KR_COND_TRUE : KR_COND_UNKNOWN,
 			obs->store.reachable ? "InSync" : "Unreachable", "%s",

@@ -87,10 +87,10 @@ struct kr_analysis_spec {
 	struct kr_secret_key_ref bearer_token;	 /* prometheus.bearerTokenSecretRef */
 	char *basic_username;			 /* prometheus.basicAuth.username, or NULL */
 	struct kr_secret_key_ref basic_password; /* prometheus.basicAuth.passwordSecretRef */
-	int64_t interval_ms; /* default 15s, > 0 */
-	double threshold;    /* default 0.5 */
-	int failure_limit;   /* default 2 */
-	int error_limit;     /* default 4 */
+	int64_t interval_ms;			 /* default 15s, > 0 */
+	double threshold;			 /* default 0.5 */
+	int failure_limit;			 /* default 2 */
+	int error_limit;			 /* default 4 */
 };
 
 /*
@@ -128,10 +128,10 @@ struct kr_rotation_spec {
 	struct kr_cron cron;
 	int64_t max_key_age_ms; /* -1 when not set */
 	bool suspend;
-	char *verify_url;    /* NULL when no spec.verify */
-	char *verify_header; /* default "X-API-Key" */
+	char *verify_url;		    /* NULL when no spec.verify */
+	char *verify_header;		    /* default "X-API-Key" */
 	struct kr_secret_key_ref verify_ca; /* verify.caSecretRef */
-	int history_limit;   /* default 10 */
+	int history_limit;		    /* default 10 */
 };
 
 /*
@@ -376,7 +376,8 @@ struct kr_observed {
 	struct kr_observed_verify verify;
 	bool old_key_usage_known;
 	time_t old_key_last_used_at; /* last_used_at of the old key's metadata */
-	bool secret_conflict;	     /* another KeyRotation (older) names the same Secret */
+	bool store_repaired;  /* status says KeyStoreInSync=True Repaired: kept while in sync */
+	bool secret_conflict; /* another KeyRotation (older) names the same Secret */
 	char conflict_owner[KR_ROT_REASON_MAX]; /* "ns/name" of that KeyRotation */
 };
 
@@ -413,22 +414,23 @@ enum kr_action_type {
 	KR_ACTION_PLAN,		   /* spec.dryRun: write status.plan (kr_rotation_plan) */
 	KR_ACTION_UPDATE_STATUS,   /* status only (adopt the Secret's key, nextRotationTime) */
 	KR_ACTION_REPAIR_KEYSTORE, /* re-seed keys from the Secrets, fix the marker: `repair` */
-	KR_ACTION_CLEANUP,  /* clear (empty the data of) a stale `<name>-rotation` Secret (no rotation in flight) */
-	KR_ACTION_BEGIN,    /* status only: the rotation starts (trigger) */
+	KR_ACTION_CLEANUP,	   /* clear (empty the data of) a stale `<name>-rotation` Secret (no
+				      rotation in flight) */
+	KR_ACTION_BEGIN,	   /* status only: the rotation starts (trigger) */
 	KR_ACTION_ESCALATE, /* status only: an emergency request turns the rotation emergency */
 	KR_ACTION_MEASURE,  /* measure the 401 rate; decide again with obs.measurement */
 	KR_ACTION_RECORD_MEASUREMENT, /* status only: the measurement and its consequence */
-	KR_ACTION_GENERATE,	  /* rotation Secret: pending = new key, previous = current key */
-	KR_ACTION_ACTIVATE,	  /* key store: activate `key_id` (rotation Secret's pending) */
-	KR_ACTION_DISTRIBUTE,	  /* consumers' Secret := the pending key */
-	KR_ACTION_RESTART_STAGE,  /* annotate `stage`'s workloads (mask) with key-id `key_id` */
-	KR_ACTION_ADVANCE_STAGE,  /* status only: next stage, or the step after the stages */
-	KR_ACTION_START_REVOKE,	  /* status only: validation done, phase Revoking */
-	KR_ACTION_REVOKE_OLD,	  /* key store: revoke `key_id` (rotation Secret's previous) */
-	KR_ACTION_VERIFY,	  /* spec.verify; decide again with obs.verify */
-	KR_ACTION_RECORD_VERIFY,  /* status only: the verify result */
-	KR_ACTION_FINISH,	  /* clear the rotation Secret; status: current <- pending, Idle */
-	KR_ACTION_ROLLBACK_BEGIN, /* status only: phase RollingBack, reason */
+	KR_ACTION_GENERATE,	   /* rotation Secret: pending = new key, previous = current key */
+	KR_ACTION_ACTIVATE,	   /* key store: activate `key_id` (rotation Secret's pending) */
+	KR_ACTION_DISTRIBUTE,	   /* consumers' Secret := the pending key */
+	KR_ACTION_RESTART_STAGE,   /* annotate `stage`'s workloads (mask) with key-id `key_id` */
+	KR_ACTION_ADVANCE_STAGE,   /* status only: next stage, or the step after the stages */
+	KR_ACTION_START_REVOKE,	   /* status only: validation done, phase Revoking */
+	KR_ACTION_REVOKE_OLD,	   /* key store: revoke `key_id` (rotation Secret's previous) */
+	KR_ACTION_VERIFY,	   /* spec.verify; decide again with obs.verify */
+	KR_ACTION_RECORD_VERIFY,   /* status only: the verify result */
+	KR_ACTION_FINISH,	   /* clear the rotation Secret; status: current <- pending, Idle */
+	KR_ACTION_ROLLBACK_BEGIN,  /* status only: phase RollingBack, reason */
 	KR_ACTION_ROLLBACK_SECRET, /* consumers' Secret := the old key (rotation Secret previous) */
 	KR_ACTION_ROLLBACK_RESTART_STAGE, /* annotate `stage`'s workloads (mask) with old id */
 	KR_ACTION_REVOKE_NEW,  /* key store: revoke `key_id` (rotation Secret's pending) */

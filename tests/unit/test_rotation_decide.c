@@ -77,6 +77,7 @@ struct world {
 	bool verify_fails;
 	double inconclusive_p;
 	time_t last_used;
+	bool store_repaired; /* the status's KeyStoreInSync says Repaired */
 	int next_key;
 	/* what happened */
 	int generated;	  /* GENERATE effects in the current rotation */
@@ -211,6 +212,7 @@ static void observe(const struct world *w, struct kr_observed *obs,
 	store_key(obs, w, w->rs.pending_id);
 	store_key(obs, w, w->rs.previous_id);
 	obs->store.has_marker = w->marker[0] != '\0';
+	obs->store_repaired = w->store_repaired;
 	snprintf(obs->store.marker, KR_ROT_ID_SIZE, "%s", w->marker);
 	obs->measurement = w->meas;
 	obs->verify = w->verify;
@@ -1297,6 +1299,23 @@ static void test_first_install_adopts_with_repair(void **state)
 		if (a.type != c->then)
 			fail_msg("%s: then %s, want %s", c->name, kr_action_name(a.type),
 				 kr_action_name(c->then));
+		if (!c->stale_rsecret) { /* "Repaired" stays while in sync: no status write */
+			w.store_repaired = true;
+			decide(&w, &a);
+			assert_int_equal(a.type, KR_ACTION_NONE);
+			assert_false(a.status_changed);
+			assert_string_equal(a.conditions[KR_COND_KEYSTORE_IN_SYNC].reason, "");
+			w.reachable = false; /* but not past an outage */
+			decide(&w, &a);
+			assert_string_equal(a.conditions[KR_COND_KEYSTORE_IN_SYNC].reason,
+					    "Unreachable");
+			w.reachable = true;
+			w.n_active = 0; /* nor past another loss */
+			decide(&w, &a);
+			assert_int_equal(a.type, KR_ACTION_REPAIR_KEYSTORE);
+			assert_string_equal(a.conditions[KR_COND_KEYSTORE_IN_SYNC].reason,
+					    "Repaired");
+		}
 		world_release(&w);
 	}
 }
