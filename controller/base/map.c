@@ -23,7 +23,6 @@ void kr_smap_release(struct kr_smap *m)
 			next = e->next;
 			if (m->drop)
 				m->drop(e->val);
-			free(e->key);
 			free(e);
 		}
 	}
@@ -71,17 +70,20 @@ static enum kr_status kr_smap_grow(struct kr_smap *m)
 struct kr_smap_entry *kr_smap_upsert(struct kr_smap *m, const char *key)
 {
 	struct kr_smap_entry **p, *e;
+	size_t len;
 
 	if (m->count >= m->nslots && kr_smap_grow(m) != KR_OK && !m->nslots)
 		return NULL;
 	p = kr_smap_slot(m, key);
 	if (*p)
 		return *p;
-	e = calloc(1, sizeof(*e));
-	if (!e || !(e->key = strdup(key))) {
-		free(e);
+	len = strlen(key);
+	e = malloc(sizeof(*e) + len + 1); /* one allocation: the key lives in the entry */
+	if (!e)
 		return NULL;
-	}
+	e->val = NULL;
+	e->next = NULL;
+	memcpy(e->key, key, len + 1);
 	*p = e;
 	m->count++;
 	return e;
@@ -100,7 +102,6 @@ void *kr_smap_take(struct kr_smap *m, const char *key)
 		return NULL;
 	*p = e->next;
 	val = e->val;
-	free(e->key);
 	free(e);
 	m->count--;
 	return val;

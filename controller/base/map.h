@@ -13,9 +13,9 @@
  * over slots[0 .. nslots) and each entry's `next`.
  */
 struct kr_smap_entry {
-	char *key;
 	void *val;
 	struct kr_smap_entry *next;
+	char key[]; /* inline: an entry is one allocation */
 };
 
 struct kr_smap {

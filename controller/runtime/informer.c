@@ -239,19 +239,29 @@ void kr_informer_stats(struct kr_informer *inf, struct kr_kube_reflector_stats *
 	kr_kube_reflector_stats(inf->r, out);
 }
 
-/* ---- the reference index: ref -> owners, each an smap of owner -> count ---- */
+/* ---- the reference index: ref -> a list of owners, each with a count ---- */
+
+/*
+ * A ref almost always has one owner (a Deployment names one KeyRotation), so a short list
+ * costs one allocation per owner where a map of owners cost five.
+ */
+struct kr_ref_owner {
+	struct kr_ref_owner *next;
+	size_t count; /* how many times the owner names the ref */
+	char owner[];
+};
 
 struct kr_refindex {
 	pthread_mutex_t lock;
-	struct kr_smap refs; /* ref -> struct kr_smap * (owner -> (void *)count) */
+	struct kr_smap refs; /* ref -> struct kr_ref_owner * (a list) */
 };
 
 static void kr_refindex_drop(void *val)
 {
-	struct kr_smap *owners = val;
-
-	kr_smap_release(owners);
-	free(owners);
+	for (struct kr_ref_owner *o = val, *next; o; o = next) {
+		next = o->next;
+		free(o);
+	}
 }
 
 struct kr_refindex *kr_refindex_new(void)
@@ -274,35 +284,54 @@ void kr_refindex_free(struct kr_refindex *idx)
 	free(idx);
 }
 
+static struct kr_ref_owner **kr_ref_owner_slot(struct kr_smap_entry *r, const char *owner)
+{
+	struct kr_ref_owner **p = (struct kr_ref_owner **)&r->val;
+
+	while (*p && strcmp((*p)->owner, owner) != 0)
+		p = &(*p)->next;
+	return p;
+}
+
 enum kr_status kr_refindex_add(struct kr_refindex *idx, const char *ref, const char *owner)
 {
-	struct kr_smap_entry *r, *o = NULL;
+	struct kr_smap_entry *r;
+	struct kr_ref_owner **p = NULL;
+	size_t len = strlen(owner);
 
 	pthread_mutex_lock(&idx->lock);
 	r = kr_smap_upsert(&idx->refs, ref);
-	if (r && !r->val)
-		r->val = calloc(1, sizeof(struct kr_smap));
-	if (r && r->val)
-		o = kr_smap_upsert(r->val, owner);
-	if (o)
-		o->val = (void *)((uintptr_t)o->val + 1);
+	if (r)
+		p = kr_ref_owner_slot(r, owner);
+	if (p && !*p && (*p = malloc(sizeof(**p) + len + 1))) {
+		(*p)->next = NULL;
+		(*p)->count = 0;
+		memcpy((*p)->owner, owner, len + 1);
+	}
+	if (p && *p)
+		(*p)->count++;
+	else if (r && !r->val)
+		kr_smap_take(&idx->refs, ref); /* no owner: no ref */
 	pthread_mutex_unlock(&idx->lock);
-	return o ? KR_OK : KR_ENOMEM;
+	return p && *p ? KR_OK : KR_ENOMEM;
 }
 
 void kr_refindex_remove(struct kr_refindex *idx, const char *ref, const char *owner)
 {
-	struct kr_smap_entry *r, *o;
+	struct kr_smap_entry *r;
+	struct kr_ref_owner **p, *o;
 
 	pthread_mutex_lock(&idx->lock);
 	r = kr_smap_find(&idx->refs, ref);
-	o = r && r->val ? kr_smap_find(r->val, owner) : NULL;
-	if (o && (uintptr_t)o->val > 1) {
-		o->val = (void *)((uintptr_t)o->val - 1);
+	p = r ? kr_ref_owner_slot(r, owner) : NULL;
+	o = p ? *p : NULL;
+	if (o && o->count > 1) {
+		o->count--;
 	} else if (o) {
-		kr_smap_take(r->val, owner);
-		if (((struct kr_smap *)r->val)->count == 0)
-			kr_refindex_drop(kr_smap_take(&idx->refs, ref));
+		*p = o->next;
+		free(o);
+		if (!r->val)
+			kr_smap_take(&idx->refs, ref);
 	}
 	pthread_mutex_unlock(&idx->lock);
 }
@@ -311,15 +340,12 @@ size_t kr_refindex_lookup(struct kr_refindex *idx, const char *ref,
 			  void (*fn)(void *arg, const char *owner), void *arg)
 {
 	struct kr_smap_entry *r;
-	struct kr_smap *owners;
 	size_t n = 0;
 
 	pthread_mutex_lock(&idx->lock);
 	r = kr_smap_find(&idx->refs, ref);
-	owners = r ? r->val : NULL;
-	for (size_t i = 0; owners && i < owners->nslots; i++)
-		for (struct kr_smap_entry *e = owners->slots[i]; e; e = e->next, n++)
-			fn(arg, e->key);
+	for (struct kr_ref_owner *o = r ? r->val : NULL; o; o = o->next, n++)
+		fn(arg, o->owner);
 	pthread_mutex_unlock(&idx->lock);
 	return n;
 }

@@ -5,3 +5,7 @@ if(TARGET kr_runtime)
   kr_integration_test(test_controller_run LABELS apiserver LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
   add_dependencies(test_controller_run keyrotator)
 endif()
+# The string map and the reverse index, without I/O.
+if(TARGET kr_runtime)
+  kr_unit_test(test_index LIBS kr_runtime)
+endif()
