@@ -86,14 +86,21 @@ ROOT_KEEP = ("apiVersion", "kind", "metadata")
 
 def prune_and_default(obj, schema, path=""):
     """Drop unknown fields and non-nullable nulls, then apply defaults (in place)."""
+    return _prune(obj, schema, path == "")
+
+
+_NO_PROPS = {}
+
+
+def _prune(obj, schema, root):
     if not isinstance(schema, dict):
         return obj
     if isinstance(obj, dict) and (schema.get("type") == "object" or "properties" in schema):
-        props = schema.get("properties") or {}
+        props = schema.get("properties") or _NO_PROPS
         addl = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
         for key in list(obj.keys()):
-            if path == "" and key in ROOT_KEEP:
+            if root and key in ROOT_KEEP:
                 continue
             sub = props.get(key)
             if sub is None and isinstance(addl, dict):
@@ -102,18 +109,92 @@ def prune_and_default(obj, schema, path=""):
                 if not preserve and addl is not True:
                     del obj[key]
                 continue
-            if obj[key] is None and not sub.get("nullable"):
+            v = obj[key]
+            if v is None and not sub.get("nullable"):
                 del obj[key]
                 continue
-            obj[key] = prune_and_default(obj[key], sub, _child(path, key))
-        for key, sub in props.items():
-            if key not in obj and isinstance(sub, dict) and "default" in sub:
-                obj[key] = prune_and_default(copy.deepcopy(sub["default"]), sub,
-                                             _child(path, key))
+            if isinstance(v, (dict, list)):  # scalars are kept as they are
+                obj[key] = _prune(v, sub, False)
+        for key, sub in _defaults(props):
+            if key not in obj:
+                obj[key] = _prune(copy.deepcopy(sub["default"]), sub, False)
     elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(obj):
-            obj[i] = prune_and_default(item, schema["items"], "%s[%d]" % (path, i))
+            obj[i] = _prune(item, schema["items"], False)
     return obj
+
+
+# Facts derived from a schema node, cached by identity (the entry keeps the node alive, so its
+# id is not reused; CRD schemas are never changed in place - a new CRD brings new nodes).
+_FACTS = {}
+
+
+def _facts(schema, kind, compute):
+    key = (id(schema), kind)
+    hit = _FACTS.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    if len(_FACTS) > 200000:
+        _FACTS.clear()
+    val = compute(schema)
+    _FACTS[key] = (schema, val)
+    return val
+
+
+def _defaults(props):
+    """[(key, subschema)] of the properties that have a default."""
+    return _facts(props, "defaults", lambda p: [(k, sub) for k, sub in p.items()
+                                                if isinstance(sub, dict) and "default" in sub])
+
+
+_SCALAR_KEYS = {"type", "enum", "maxLength", "minLength", "pattern", "minimum", "maximum",
+                "exclusiveMinimum", "exclusiveMaximum", "nullable", "default", "description",
+                "format", "example", "title"}
+
+
+def _scalar_rules(schema):
+    """(type, enum, maxLength, minLength, compiled pattern, minimum, exclusiveMinimum,
+    maximum, exclusiveMaximum) of a string/integer/number/boolean schema made only of those
+    keywords (no CEL, no int-or-string), else None."""
+    def compute(sch):
+        if not isinstance(sch, dict) or sch.get("type") not in ("string", "integer", "number",
+                                                                 "boolean"):
+            return None
+        if not set(sch) <= _SCALAR_KEYS:
+            return None
+        try:
+            pat = re.compile(sch["pattern"]) if "pattern" in sch else None
+        except (re.error, TypeError):
+            return None
+        return (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
+                sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
+                sch.get("exclusiveMaximum"))
+    return _facts(schema, "scalar", compute)
+
+
+def _scalar_ok(v, rules):
+    """True when validate(v, schema) would report nothing (False: not sure, run it)."""
+    t, enum, max_len, min_len, pat, lo, excl_lo, hi, excl_hi = rules
+    if t == "string":
+        if not isinstance(v, str):
+            return False
+        if (max_len is not None and len(v) > max_len) or \
+                (min_len is not None and len(v) < min_len) or \
+                (pat is not None and not pat.search(v)):
+            return False
+    elif t == "boolean":
+        if not isinstance(v, bool):
+            return False
+    elif isinstance(v, bool) or not isinstance(v, int if t == "integer" else (int, float)):
+        return False
+    if enum is not None and v not in enum:
+        return False
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if lo is not None and (v < lo or (excl_lo and v <= lo)):
+            return False
+        if hi is not None and (v > hi or (excl_hi and v >= hi)):
+            return False
+    return True
 
 
 def _type_ok(v, t, schema):
@@ -210,8 +291,12 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
                 continue
             sub = props.get(key, addl if isinstance(addl, dict) else None)
             if sub is not None:
+                v = obj[key]
+                rules = _scalar_rules(sub)
+                if rules is not None and _scalar_ok(v, rules):
+                    continue  # a valid scalar: nothing to report, nothing for CEL
                 o = old.get(key) if isinstance(old, dict) else None
-                validate(obj[key], sub, _child(path, key), o, errs, cel)
+                validate(v, sub, _child(path, key), o, errs, cel)
     if cel is not None and schema.get("x-kubernetes-validations"):
         cel.append((path, obj, old, schema))
     return errs

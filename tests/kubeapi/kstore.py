@@ -49,10 +49,12 @@ def jcopy(v):
 
 
 def sort_keys(v):
+    """A copy of v with every object's keys sorted (scalars are shared, not visited)."""
     if isinstance(v, dict):
-        return {k: sort_keys(v[k]) for k in sorted(v)}
+        return {k: sort_keys(v[k]) if isinstance(v[k], (dict, list)) else v[k]
+                for k in sorted(v)}
     if isinstance(v, list):
-        return [sort_keys(x) for x in v]
+        return [sort_keys(x) if isinstance(x, (dict, list)) else x for x in v]
     return v
 
 
@@ -209,14 +211,17 @@ class Filter:
 # ---- events and watchers ----------------------------------------------------
 
 class Event:
-    __slots__ = ("rv", "etype", "key", "obj", "old")
+    """One change; encoded holds the object's JSON per API version, computed by the first
+    watcher that sends it and shared by the others."""
+    __slots__ = ("rv", "etype", "key", "obj", "old", "encoded")
 
     def __init__(self, rv, etype, key, obj, old):
         self.rv, self.etype, self.key, self.obj, self.old = rv, etype, key, obj, old
+        self.encoded = {}
 
 
 class Watcher:
-    """A per-connection queue of events the store pushes into."""
+    """A per-connection queue of (type, object, Event or None) the store pushes into."""
 
     def __init__(self, key, flt):
         self.key, self.flt = key, flt
@@ -242,7 +247,7 @@ class Watcher:
         elif not new_ok:
             return
         with self.cond:
-            self.queue.append((etype, ev.obj))
+            self.queue.append((etype, ev.obj, ev))
             self.cond.notify()
 
     def close(self):
@@ -339,7 +344,7 @@ class Store:
             initial = []
             if rv_param in (None, "", "0"):
                 objs = [o for (ns, n), o in sorted(self._bucket(rt).items()) if flt.match(o)]
-                initial = [("ADDED", o) for o in objs]
+                initial = [("ADDED", o, None) for o in objs]
             else:
                 try:
                     since = int(rv_param)

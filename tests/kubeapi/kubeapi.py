@@ -756,13 +756,23 @@ class Handler(BaseHTTPRequestHandler):
                        "requested resource", {})
 
     # -- watch --
+    @staticmethod
+    def chunk(data):
+        return b"%x\r\n%s\r\n" % (len(data), data)
+
     def write_chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.write(self.chunk(data))
         self.wfile.flush()
 
-    def event_line(self, rt, etype, obj):
-        return ('{"type":"%s","object":%s}\n' % (
-            etype, json.dumps(self.out(rt, obj), separators=(",", ":")))).encode()
+    def event_line(self, rt, etype, obj, ev=None):
+        """One watch event as a JSON line; the object's JSON is kept on ev for the other
+        watchers of the same version."""
+        data = ev.encoded.get(rt.gv) if ev is not None else None
+        if data is None:
+            data = json.dumps(self.out(rt, obj), separators=(",", ":"))
+            if ev is not None:
+                ev.encoded[rt.gv] = data
+        return ('{"type":"%s","object":%s}\n' % (etype, data)).encode()
 
     def bookmark(self, rt, rv):
         if rt.custom:
@@ -820,8 +830,9 @@ class Handler(BaseHTTPRequestHandler):
                         break
                     items = list(w.queue)
                     w.queue.clear()
-                for etype, obj in items:
-                    self.write_chunk(self.event_line(rt, etype, obj))
+                if items:  # one write for the batch, one chunk per event as before
+                    self.wfile.write(b"".join(self.chunk(self.event_line(rt, etype, obj, ev))
+                                              for etype, obj, ev in items))
                 now = time.monotonic()
                 final = now >= deadline
                 if bookmarks and (final or now >= next_bm):
