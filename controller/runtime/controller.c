@@ -2,6 +2,7 @@
 #include "runtime/controller.h"
 
 #include <malloc.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include "base/clock.h"
 
 struct kr_ctl_worker {
 	struct kr_controller *c;
@@ -39,8 +42,9 @@ struct kr_controller {
 	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
 	pthread_cond_t cond;
 	atomic_int leading, stopping, synced;
-	atomic_int workers_up;	/* every worker thread was created: alive() may check them */
-	atomic_uint since_trim; /* reconciles since the heap was last trimmed */
+	atomic_int workers_up;	    /* every worker thread was created: alive() may check them */
+	atomic_uint since_trim;	    /* reconciles since the heap was last trimmed */
+	_Atomic int64_t trimmed_ms; /* kr_mono_ms() of that trim */
 	uint64_t seen_adds, seen_retries;
 };
 
@@ -449,15 +453,33 @@ static int kr_ctl_synced(struct kr_controller *c)
 /*
  * After a burst (a cold start, many rotations at once) the queue drains and the heap is
  * mostly free but resident: give it back (malloc_trim), so steady-state RSS is what
- * the caches hold, not the burst's high-water mark. Quiet times trim nothing.
+ * the caches hold, not the burst's high-water mark. Quiet times trim nothing. A trim walks
+ * the whole heap under the allocator's lock, so during a burst, where the queue empties
+ * and refills many times, it runs at most once per KR_CTL_TRIM_GAP_MS: trimming after every
+ * 64 reconciles cost a cold start of 10,000 KeyRotations a tenth of its CPU.
  */
-#define KR_CTL_TRIM_AFTER 64
+#define KR_CTL_TRIM_AFTER  64
+#define KR_CTL_TRIM_GAP_MS 1000
+/* A queue key no KeyRotation can have (theirs are "namespace/name"): a deferred trim. */
+#define KR_CTL_TRIM_KEY ":trim"
 
-static void kr_ctl_trim(struct kr_controller *c)
+static void kr_ctl_trim(struct kr_controller *c, bool deferred)
 {
-	if (atomic_fetch_add(&c->since_trim, 1) + 1 < KR_CTL_TRIM_AFTER ||
-	    kr_workqueue_len(c->queue) != 0)
+	int64_t now, wait;
+
+	if (!deferred && atomic_fetch_add(&c->since_trim, 1) + 1 < KR_CTL_TRIM_AFTER)
 		return;
+	if (kr_workqueue_len(c->queue) != 0)
+		return;
+	now = kr_mono_ms();
+	wait = KR_CTL_TRIM_GAP_MS - (now - atomic_load(&c->trimmed_ms));
+	if (wait > 0) { /* too soon: once the gap is over, unless the burst goes on */
+		kr_workqueue_add_after(c->queue, KR_CTL_TRIM_KEY, wait);
+		return;
+	}
+	if (deferred && atomic_load(&c->since_trim) < KR_CTL_TRIM_AFTER)
+		return;
+	atomic_store(&c->trimmed_ms, now);
 	atomic_store(&c->since_trim, 0);
 	malloc_trim(0);
 }
@@ -474,6 +496,12 @@ static void *kr_ctl_worker_main(void *arg)
 				break;
 			continue;
 		}
+		if (strcmp(key, KR_CTL_TRIM_KEY) == 0) {
+			kr_workqueue_done(c->queue, key);
+			free(key);
+			kr_ctl_trim(c, true);
+			continue;
+		}
 		kr_ctl_sync_queue_metrics(c);
 		if (!kr_ctl_synced(c))
 			kr_workqueue_add_after(c->queue, key, 100); /* a cache still lists */
@@ -483,7 +511,7 @@ static void *kr_ctl_worker_main(void *arg)
 			kr_workqueue_add_after(c->queue, key, 1000); /* fence: not now */
 		kr_workqueue_done(c->queue, key);
 		free(key);
-		kr_ctl_trim(c);
+		kr_ctl_trim(c, false);
 	}
 	atomic_store(&w->running, 0);
 	return NULL;
