@@ -126,24 +126,24 @@ def _prune(obj, schema, root):
 
 # Facts derived from a schema node, cached by identity (the entry keeps the node alive, so its
 # id is not reused; CRD schemas are never changed in place - a new CRD brings new nodes).
-_FACTS = {}
+_DEFAULTS = {}
+_SCALARS = {}
 
 
-def _facts(schema, kind, compute):
-    key = (id(schema), kind)
-    hit = _FACTS.get(key)
+def _facts(cache, schema, compute):
+    hit = cache.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
-    if len(_FACTS) > 200000:
-        _FACTS.clear()
+    if len(cache) > 100000:
+        cache.clear()
     val = compute(schema)
-    _FACTS[key] = (schema, val)
+    cache[id(schema)] = (schema, val)
     return val
 
 
 def _defaults(props):
     """[(key, subschema)] of the properties that have a default."""
-    return _facts(props, "defaults", lambda p: [(k, sub) for k, sub in p.items()
+    return _facts(_DEFAULTS, props, lambda p: [(k, sub) for k, sub in p.items()
                                                 if isinstance(sub, dict) and "default" in sub])
 
 
@@ -155,21 +155,28 @@ _SCALAR_KEYS = {"type", "enum", "maxLength", "minLength", "pattern", "minimum", 
 def _scalar_rules(schema):
     """(type, enum, maxLength, minLength, compiled pattern, minimum, exclusiveMinimum,
     maximum, exclusiveMaximum) of a string/integer/number/boolean schema made only of those
-    keywords (no CEL, no int-or-string), else None."""
-    def compute(sch):
-        if not isinstance(sch, dict) or sch.get("type") not in ("string", "integer", "number",
-                                                                 "boolean"):
+    keywords, well-typed (no CEL, no int-or-string), else None."""
+    return _facts(_SCALARS, schema, _scalar_rules_of)
+
+
+def _scalar_rules_of(sch):
+    if not isinstance(sch, dict) or sch.get("type") not in ("string", "integer", "number",
+                                                             "boolean"):
+        return None
+    if not set(sch) <= _SCALAR_KEYS:
+        return None
+    num = (int, float)
+    for key, types in (("enum", list), ("maxLength", int), ("minLength", int), ("pattern", str),
+                       ("minimum", num), ("maximum", num)):
+        if key in sch and (not isinstance(sch[key], types) or isinstance(sch[key], bool)):
             return None
-        if not set(sch) <= _SCALAR_KEYS:
-            return None
-        try:
-            pat = re.compile(sch["pattern"]) if "pattern" in sch else None
-        except (re.error, TypeError):
-            return None
-        return (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
-                sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
-                sch.get("exclusiveMaximum"))
-    return _facts(schema, "scalar", compute)
+    try:
+        pat = re.compile(sch["pattern"]) if "pattern" in sch else None
+    except re.error:
+        return None
+    return (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
+            sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
+            sch.get("exclusiveMaximum"))
 
 
 def _scalar_ok(v, rules):

@@ -964,8 +964,9 @@ def save_state(api):
         return False
     os.makedirs(d, exist_ok=True)
     tmp = os.path.join(d, "state.json.tmp")
+    text = json.dumps(api.store.dump())  # the C encoder: json.dump would use the Python one
     with open(tmp, "w") as f:
-        json.dump(api.store.dump(), f)
+        f.write(text)
     os.replace(tmp, os.path.join(d, "state.json"))
     return True
 
