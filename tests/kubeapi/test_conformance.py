@@ -665,6 +665,60 @@ class TestConventions(Base):
         d = self.ok("GET", "/apis")
         self.assertIn("wire.example.com", [g["name"] for g in d["groups"]])
 
+    def test_cached_encodings_follow_every_change(self):
+        """Watchers share one encoding of each event: every watcher, GET and list must still
+        see each version's own bytes, with its own event type."""
+        all_ = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&timeoutSeconds=5")
+        sel = self.watch("/api/v1/namespaces/NAMESPACE/secrets?watch=1&labelSelector=sel%3Dyes"
+                         "&timeoutSeconds=5")
+        self.wait_watches(2)
+        sent = [self.secret("enc", {"sel": "yes"}, {"v": "MA=="})]
+        for i in (1, 2):
+            sent.append(self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/enc",
+                                {"data": {"v": "MQ==" if i == 1 else "Mg=="}},
+                                "application/merge-patch+json"))
+            got = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets/enc")
+            self.assertEqual(got, sent[-1])
+            items = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets")["items"]
+            self.assertEqual(items[0]["data"], sent[-1]["data"])
+        sent.append(self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/enc",
+                            {"metadata": {"labels": {"sel": "no"}}},
+                            "application/merge-patch+json"))
+        evs = all_.events(4)
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED"])
+        self.assertEqual([e["object"] for e in evs], sent)
+        evs = sel.events(4)
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "MODIFIED", "MODIFIED", "DELETED"])
+        self.assertEqual([e["object"] for e in evs], sent)
+
+    def test_schema_change_applies_at_once(self):
+        """Schema facts are cached per schema node: an updated CRD must be enforced at once."""
+        crd = json.loads(json.dumps(WIRETHING_CRD).replace("wire.example.com",
+                                                           "schema.example.com"))
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + \
+            crd["metadata"]["name"]
+        self.ok("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self.addCleanup(self.req, "DELETE", path)
+        p = "/apis/schema.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+
+        def create(name, code):
+            return self.req("POST", p, {"apiVersion": "schema.example.com/v1alpha1",
+                                        "kind": "WireThing", "metadata": {"name": name},
+                                        "spec": {"size": 2, "code": code}})
+        self.assertEqual(create("a", "abcde").status, 201)
+        self.assertEqual(create("b", "abcdefg").status, 422)
+        cur = self.ok("GET", path)
+        props = cur["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+        props["spec"]["properties"]["code"]["maxLength"] = 3
+        props["spec"]["properties"]["size"]["default"] = 7
+        props["spec"]["required"] = []
+        self.ok("PUT", path, cur)
+        self.assertEqual(create("c", "abcde").status, 422)
+        self.assertEqual(create("d", "abc").status, 201)
+        r = self.req("POST", p, {"apiVersion": "schema.example.com/v1alpha1",
+                                 "kind": "WireThing", "metadata": {"name": "e"}, "spec": {}})
+        self.assertEqual((r.status, r.json["spec"]), (201, {"size": 7}))
+
     def test_namespaces_and_discovery(self):
         v1 = self.ok("GET", "/api/v1")
         names = {r["name"] for r in v1["resources"]}
