@@ -67,7 +67,7 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args(argv)
     if a.quick:
-        a.sizes, a.repeat, a.idle_seconds, a.secrets = "20", 1, 6.0, 500
+        a.sizes, a.repeat, a.idle_seconds, a.secrets = "10,20", 1, 6.0, 500
         a.latency_samples, a.throughput, a.namespaces = 10, "20", 2
     a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()} |
                      ({10000} if a.large else set()))

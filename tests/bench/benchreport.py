@@ -94,6 +94,10 @@ def targets(doc):
         big = sizes[-1]
         t.append(target("RSS per KeyRotation (N=%d)" % big["n"],
                         big.get("bytes_per_keyrotation"), 4096, "bytes"))
+        if big.get("marginal_bytes_per_keyrotation") is not None:
+            t.append(target("RSS per added KeyRotation (N=%d->%d)" % (
+                big["marginal_from"], big["n"]), big["marginal_bytes_per_keyrotation"], 4096,
+                "bytes"))
     for s in sizes:
         lim = {1000: 2.0, 10000: 15.0}.get(s["n"])
         if lim is None:
@@ -107,6 +111,9 @@ def targets(doc):
         if v is None:
             v, name = s["reconciled_s"], "cold start N=%d, to all reconciled*" % s["n"]
         t.append(target(name, v, lim, "s"))
+        if s.get("restart_reconciled_s") is not None:
+            t.append(target("restart N=%d (all managed), to all reconciled" % s["n"],
+                            s["restart_reconciled_s"], lim, "s"))
     foc = f.get("focus", {})
     if "secrets" in foc:
         d = foc["secrets"]["delta_kib"]
@@ -128,9 +135,23 @@ def targets(doc):
     return t
 
 
+def add_marginal(sizes):
+    """What one more KeyRotation costs: the RSS slope between consecutive sizes. The
+    per-KeyRotation average over RSS with no objects also carries what any work costs once
+    (worker stacks, code paged in, key store connections), which the slope leaves out."""
+    prev = None
+    for s in sorted(sizes, key=lambda x: x["n"]):
+        if prev and prev["n"] and s["rss_kib"] is not None and prev["rss_kib"] is not None:
+            s["marginal_from"] = prev["n"]
+            s["marginal_bytes_per_keyrotation"] = round(
+                (s["rss_kib"] - prev["rss_kib"]) * 1024.0 / (s["n"] - prev["n"]))
+        prev = s
+
+
 def summarize(runs, args, rotations):
     empty = size_figures(runs.get(0, []), 0, None)
     sizes = [size_figures(runs[n], n, empty["rss_kib"]) for n in args.sizes if n in runs]
+    add_marginal(sizes)
     doc = {"figures": {"empty": empty, "sizes": sizes,
                        "focus": focus_figures(runs.get(args.focus, [])),
                        "focus_n": args.focus, "rotations_measured": rotations},
@@ -158,9 +179,12 @@ def table(doc):
         if not s["n"]:
             continue
         p = "N=%d: " % s["n"]
-        rows.append((p + "RSS steady (peak)", "%s MiB (%s MiB), %s bytes/KeyRotation" % (
+        rows.append((p + "RSS steady (peak)", "%s MiB (%s MiB), %s bytes/KeyRotation%s" % (
             fmt(s["rss_kib"] / MIB), fmt(s["rss_hwm_kib"] / MIB),
-            fmt(s.get("bytes_per_keyrotation")))))
+            fmt(s.get("bytes_per_keyrotation")),
+            "" if s.get("marginal_bytes_per_keyrotation") is None else
+            ", %s bytes per added one (from N=%d)" % (
+                fmt(s["marginal_bytes_per_keyrotation"]), s["marginal_from"]))))
         rows.append((p + "cold start: /readyz, all reconciled, all Ready", "%s s, %s s, %s s" % (
             fmt(s["readyz_s"], 3), fmt(s["reconciled_s"], 3), fmt(s["all_ready_s"], 3))))
         rows.append((p + "cold start requests (reads/writes), Valkey cmds", "%s / %s, %s" % (

@@ -72,6 +72,31 @@ class BenchSmoke(unittest.TestCase):
             self.assertEqual(tp["failed"], 0)
             self.assertGreater(tp["api_writes_per_rotation"], 0)
 
+    # Request counts are not timings: the steps fix them, so they are held here. A first
+    # start writes one status and one Event per KeyRotation (its key store repair adopts the
+    # Secret's key); a rotation writes 14 statuses, 12 Events, 3 Secret writes and 3
+    # Deployment patches (README, Performance). More means a step started writing twice.
+    COLD_WRITES_PER_KEYROTATION = 2
+    WRITES_PER_ROTATION = 32
+
+    def test_request_counts_do_not_grow(self):
+        f = self.doc["figures"]
+        if not f["rotations_measured"]:
+            self.skipTest("the controller under test does not rotate yet (observe-only)")
+        for s in f["sizes"]:
+            if s["n"]:
+                self.assertLessEqual(s["cold_api_writes"],
+                                     self.COLD_WRITES_PER_KEYROTATION * s["n"], s)
+        for tp in f["focus"]["throughput"].values():
+            self.assertLessEqual(tp["api_writes_per_rotation"], self.WRITES_PER_ROTATION, tp)
+
+    def test_marginal_memory_figure(self):
+        sizes = [s for s in self.doc["figures"]["sizes"] if s["n"]]
+        if len(sizes) < 2:
+            self.skipTest("one size only")
+        self.assertIn("marginal_bytes_per_keyrotation", sizes[-1])
+        self.assertEqual(sizes[-1]["marginal_from"], sizes[-2]["n"])
+
     def test_table_lists_the_targets(self):
         names = [t["name"] for t in self.doc["targets"]]
         self.assertTrue(any(n.startswith("RSS, no objects") for n in names))
