@@ -128,6 +128,7 @@ def _prune(obj, schema, root):
 # id is not reused; CRD schemas are never changed in place - a new CRD brings new nodes).
 _DEFAULTS = {}
 _SCALARS = {}
+_CHILDREN = {}
 
 
 def _facts(cache, schema, compute):
@@ -177,6 +178,23 @@ def _scalar_rules_of(sch):
     return (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
             sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
             sch.get("exclusiveMaximum"))
+
+
+def _children(schema):
+    """({property: (subschema, scalar rules)}, (additionalProperties schema or None, rules))
+    of an object schema; None when "properties" is not a map."""
+    return _facts(_CHILDREN, schema, _children_of)
+
+
+def _children_of(sch):
+    props = sch.get("properties") or {}
+    if not isinstance(props, dict):
+        return None
+    addl = sch.get("additionalProperties")
+    addl = addl if isinstance(addl, dict) else None
+    return ({k: (sub, _scalar_rules(sub) if sub is not None else None)
+             for k, sub in props.items()},
+            (addl, _scalar_rules(addl) if addl is not None else None))
 
 
 def _scalar_ok(v, rules):
@@ -291,15 +309,19 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
         if "minProperties" in schema and len(obj) < schema["minProperties"]:
             errs.append(FieldError("Invalid", path, len(obj), "%s in body should have at "
                                    "least %d properties" % (path, schema["minProperties"])))
-        props = schema.get("properties") or {}
-        addl = schema.get("additionalProperties")
+        children = _children(schema)
         for key in sorted(obj):
             if path == "" and key in ROOT_KEEP:
                 continue
-            sub = props.get(key, addl if isinstance(addl, dict) else None)
+            if children is not None:
+                sub, rules = children[0].get(key, children[1])
+            else:  # malformed "properties": looked up (and failing) as it always was
+                addl = schema.get("additionalProperties")
+                sub = (schema.get("properties") or {}).get(
+                    key, addl if isinstance(addl, dict) else None)
+                rules = None
             if sub is not None:
                 v = obj[key]
-                rules = _scalar_rules(sub)
                 if rules is not None and _scalar_ok(v, rules):
                     continue  # a valid scalar: nothing to report, nothing for CEL
                 o = old.get(key) if isinstance(old, dict) else None
