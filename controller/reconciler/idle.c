@@ -1,4 +1,5 @@
 /* idle.c - the idle watch: quiet KeyRotations' key stores checked in batches, without the API. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,8 @@ static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
 	free(p);
 }
 
+#define KR_SWEEP_TRIM_AFTER 64
+
 /* One pass: take the due memos out of the map, check them per server, put them back. */
 static void sweep_once(struct sweep *s)
 {
@@ -341,6 +344,16 @@ static void sweep_once(struct sweep *s)
 		for (j = i + 1; j < s->n && !strcmp(s->items[j].server, s->items[i].server); j++)
 			;
 		sweep_server(s, s->items + i, j - i);
+	}
+	/*
+	 * A pass over many memos churns the heap (probe buffers, the list of items): give
+	 * that back, as the workers do after a burst, or RSS creeps up a pass at a time.
+	 */
+	if (s->n >= KR_SWEEP_TRIM_AFTER) {
+		free(s->items);
+		s->items = NULL;
+		s->cap = 0;
+		malloc_trim(0);
 	}
 	pthread_mutex_lock(&r->lock);
 }
