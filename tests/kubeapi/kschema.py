@@ -175,9 +175,13 @@ def _scalar_rules_of(sch):
         pat = re.compile(sch["pattern"]) if "pattern" in sch else None
     except re.error:
         return None
-    return (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
-            sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
-            sch.get("exclusiveMaximum"))
+    rules = (sch["type"], sch.get("enum"), sch.get("maxLength"), sch.get("minLength"), pat,
+             sch.get("minimum"), sch.get("exclusiveMinimum"), sch.get("maximum"),
+             sch.get("exclusiveMaximum"))
+    return _ANY_STRING if rules == _ANY_STRING else rules
+
+
+_ANY_STRING = ("string", None, None, None, None, None, None, None, None)  # a type-only string
 
 
 def _children(schema):
@@ -322,7 +326,8 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
                 rules = None
             if sub is not None:
                 v = obj[key]
-                if rules is not None and _scalar_ok(v, rules):
+                if rules is _ANY_STRING and isinstance(v, str) or \
+                        rules is not None and _scalar_ok(v, rules):
                     continue  # a valid scalar: nothing to report, nothing for CEL
                 o = old.get(key) if isinstance(old, dict) else None
                 validate(v, sub, _child(path, key), o, errs, cel)

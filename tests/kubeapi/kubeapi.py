@@ -7,6 +7,7 @@ import argparse
 import copy
 import email.parser
 import email.utils
+import gc
 import http.client
 import json
 import os
@@ -1055,6 +1056,11 @@ def serve(argv=None, profile=False):
         load_state(api)
     for path in args.crd or []:
         api.load_crd_file(path)
+    # The store is a large tree of acyclic dicts and lists that the cyclic GC would traverse
+    # again and again: leave what is loaded out of it, and collect young objects less often
+    # (a request's transient objects mostly die by refcount before a collection sees them).
+    gc.freeze()
+    gc.set_threshold(50000, 20, 100)
     srv = Server((args.bind, args.port), Handler)
     srv.api = api
     if profile:
