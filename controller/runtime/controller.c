@@ -276,6 +276,16 @@ static void kr_ctl_on_error(void *arg, const struct kr_error *err)
 		    err->msg);
 }
 
+/* A cache finished its list: workers waiting for every cache may start. */
+static void kr_ctl_on_synced(void *arg)
+{
+	struct kr_ctl_source *s = arg;
+
+	pthread_mutex_lock(&s->c->lock);
+	pthread_cond_broadcast(&s->c->cond);
+	pthread_mutex_unlock(&s->c->lock);
+}
+
 static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_controller_kind k,
 					   struct kr_error *err)
 {
@@ -286,6 +296,7 @@ static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_cont
 	    .project = kr_controller_project_workload,
 	    .on_change = kr_ctl_on_reference,
 	    .on_error = kr_ctl_on_error,
+	    .on_synced = kr_ctl_on_synced,
 	    .change_arg = &c->src[k],
 	};
 
@@ -359,10 +370,18 @@ void kr_controller_free(struct kr_controller *c)
 /* ---- the worker loop ---- */
 
 /* Block until this replica leads (or the controller stops); 1 when work may go on. */
+static int kr_ctl_synced(struct kr_controller *c);
+
+/*
+ * Until this instance leads (with leader election) and every cache has listed, as
+ * client-go's WaitForCacheSync: a worker that took keys before would only put them back,
+ * and on a large cold start that churned the queue while the lists were still coming in.
+ */
 static int kr_ctl_wait_leading(struct kr_controller *c)
 {
 	pthread_mutex_lock(&c->lock);
-	while (!atomic_load(&c->stopping) && c->o.leader_elect && !atomic_load(&c->leading))
+	while (!atomic_load(&c->stopping) &&
+	       ((c->o.leader_elect && !atomic_load(&c->leading)) || !kr_ctl_synced(c)))
 		pthread_cond_wait(&c->cond, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 	return !atomic_load(&c->stopping);

@@ -94,6 +94,8 @@ static void kr_informer_on_synced(void *arg, const char *rv)
 
 	(void)rv;
 	atomic_store(&inf->synced, 1);
+	if (inf->o.on_synced)
+		inf->o.on_synced(inf->o.change_arg);
 }
 
 static void kr_informer_on_error(void *arg, const struct kr_error *err)

@@ -48,7 +48,9 @@ struct kr_informer_opts {
 	kr_informer_change_fn on_change; /* may be NULL */
 	/* A list/watch failure the reflector retries after backoff; may be NULL. */
 	void (*on_error)(void *arg, const struct kr_error *err);
-	void *change_arg; /* for on_change and on_error */
+	/* After each full list is in the cache (the first one: has_synced); may be NULL. */
+	void (*on_synced)(void *arg);
+	void *change_arg; /* for on_change, on_error and on_synced */
 };
 
 struct kr_informer;
