@@ -20,7 +20,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchcluster import start_redis  # noqa: E402
-from benchlib import REPO, Resp, machine, now  # noqa: E402
+from benchlib import REPO, Resp, machine, median, now  # noqa: E402
 from benchrun import Run  # noqa: E402
 import benchreport  # noqa: E402
 import seed  # noqa: E402
@@ -86,6 +86,23 @@ def find_binary(a):
         if p and os.access(p, os.X_OK):
             return os.path.abspath(p)
     sys.exit("bench: no keyrotator binary; build first (cmake --build build) or pass --binary")
+
+
+def rss_floor(binary, repeat):
+    """Median VmRSS/RssAnon/RssFile (KiB) of tests/bench/rss_floor.c as built beside the
+    binary (<build>/tests/bench_rss_floor): keyrotator's libraries loaded, libcurl initialised.
+    None when it was not built."""
+    exe = os.path.join(os.path.dirname(os.path.dirname(binary)), "tests", "bench_rss_floor")
+    if not os.access(exe, os.X_OK):
+        return None
+    runs = []
+    for _ in range(max(repeat, 3)):
+        p = subprocess.run([exe], capture_output=True, text=True, timeout=30)
+        if p.returncode == 0:
+            runs.append(json.loads(p.stdout))
+    if not runs:
+        return None
+    return {k: median([r[k] for r in runs]) for k in runs[0]}
 
 
 def git_commit():
@@ -198,10 +215,11 @@ def main(argv=None):
     os.makedirs(root, exist_ok=True)
     out = a.json or os.path.join(os.path.dirname(os.path.dirname(binary)), "bench.json")
     b = Bench(a, binary, root)
+    floor = rss_floor(binary, a.repeat)
     docs = []
 
     def save(elapsed):
-        doc = benchreport.summarize(b.runs, a, b.rotations)
+        doc = benchreport.summarize(b.runs, a, b.rotations, floor)
         doc.update({"machine": machine(), "commit": git_commit(), "binary": binary,
                     "date": datetime.datetime.now(datetime.timezone.utc).strftime(
                         "%Y-%m-%dT%H:%M:%SZ"),

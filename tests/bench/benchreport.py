@@ -148,8 +148,11 @@ def add_marginal(sizes):
         prev = s
 
 
-def summarize(runs, args, rotations):
+def summarize(runs, args, rotations, floor=None):
     empty = size_figures(runs.get(0, []), 0, None)
+    if floor:
+        empty["floor_rss_kib"] = floor["VmRSS"]
+        empty["floor_rss_anon_kib"] = floor["RssAnon"]
     sizes = [size_figures(runs[n], n, empty["rss_kib"]) for n in args.sizes if n in runs]
     add_marginal(sizes)
     doc = {"figures": {"empty": empty, "sizes": sizes,
@@ -175,6 +178,12 @@ def table(doc):
     rows.append(("RSS at start, no objects", "%s MiB (anon %s MiB, PSS %s MiB)" % (
         fmt(e["rss_kib"] / MIB), fmt(e["rss_anon_kib"] / MIB),
         fmt((e["pss_kib"] or 0) / MIB))))
+    if e.get("floor_rss_kib"):
+        rows.append(("RSS floor: the same libraries, libcurl initialised",
+                     "%s MiB (anon %s MiB); keyrotator adds %s MiB" % (
+                         fmt(e["floor_rss_kib"] / MIB), fmt(e["floor_rss_anon_kib"] / MIB),
+                         fmt((e["rss_kib"] - e["floor_rss_kib"]) / MIB
+                             if e["rss_kib"] is not None else None))))
     for s in f["sizes"]:
         if not s["n"]:
             continue

@@ -90,6 +90,13 @@ class BenchSmoke(unittest.TestCase):
         for tp in f["focus"]["throughput"].values():
             self.assertLessEqual(tp["api_writes_per_rotation"], self.WRITES_PER_ROTATION, tp)
 
+    def test_rss_floor_is_below_the_controller(self):
+        e = self.doc["figures"]["empty"]
+        if "floor_rss_kib" not in e:
+            self.skipTest("bench_rss_floor not built beside the binary")
+        self.assertGreater(e["floor_rss_kib"], 0)
+        self.assertLess(e["floor_rss_kib"], e["rss_kib"])
+
     def test_marginal_memory_figure(self):
         sizes = [s for s in self.doc["figures"]["sizes"] if s["n"]]
         if len(sizes) < 2:

@@ -5,3 +5,10 @@ add_test(NAME bench_smoke COMMAND ${Python3_EXECUTABLE} -m unittest -v test_benc
          WORKING_DIRECTORY ${KR_TESTS_DIR}/bench)
 set_tests_properties(bench_smoke PROPERTIES LABELS "bench" TIMEOUT 300
   ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
+
+# The RSS floor the benchmark reports beside "RSS, no objects": keyrotator's shared libraries
+# loaded and libcurl initialised, nothing else.
+pkg_check_modules(BENCH_SSL REQUIRED IMPORTED_TARGET libssl)
+add_executable(bench_rss_floor ${KR_TESTS_DIR}/bench/rss_floor.c)
+target_link_libraries(bench_rss_floor PRIVATE PkgConfig::CURL PkgConfig::CJSON PkgConfig::HIREDIS
+  PkgConfig::YAML PkgConfig::CRYPTO PkgConfig::MHD PkgConfig::BENCH_SSL)
