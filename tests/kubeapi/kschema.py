@@ -266,43 +266,6 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
         vals = ", ".join(json.dumps(x if isinstance(x, str) else json.dumps(x))
                          for x in schema["enum"])
         errs.append(FieldError("NotSupported", path, obj, "supported values: " + vals))
-    if isinstance(obj, str):
-        if "maxLength" in schema and len(obj) > schema["maxLength"]:
-            errs.append(FieldError("TooLong", path, obj,
-                                   "may not be longer than %d" % schema["maxLength"]))
-        if "minLength" in schema and len(obj) < schema["minLength"]:
-            errs.append(FieldError("Invalid", path, obj, "%s in body should be at least %d "
-                                   "chars long" % (path, schema["minLength"])))
-        if "pattern" in schema and not re.search(schema["pattern"], obj):
-            errs.append(FieldError("Invalid", path, obj, "%s in body should match '%s'"
-                                   % (path, schema["pattern"])))
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        lo, hi = schema.get("minimum"), schema.get("maximum")
-        if lo is not None:
-            if schema.get("exclusiveMinimum") and obj <= lo:
-                errs.append(FieldError("Invalid", path, obj,
-                                       "%s in body should be greater than %s" % (path, lo)))
-            elif obj < lo:
-                errs.append(FieldError("Invalid", path, obj, "%s in body should be greater "
-                                       "than or equal to %s" % (path, lo)))
-        if hi is not None:
-            if schema.get("exclusiveMaximum") and obj >= hi:
-                errs.append(FieldError("Invalid", path, obj,
-                                       "%s in body should be less than %s" % (path, hi)))
-            elif obj > hi:
-                errs.append(FieldError("Invalid", path, obj, "%s in body should be less "
-                                       "than or equal to %s" % (path, hi)))
-    if isinstance(obj, list):
-        if "maxItems" in schema and len(obj) > schema["maxItems"]:
-            errs.append(FieldError("TooMany", path, len(obj),
-                                   "must have at most %d items" % schema["maxItems"]))
-        if "minItems" in schema and len(obj) < schema["minItems"]:
-            errs.append(FieldError("Invalid", path, obj, "%s in body should have at least "
-                                   "%d items" % (path, schema["minItems"])))
-        items = schema.get("items")
-        for i, item in enumerate(obj):
-            validate(item, items, "%s[%d]" % (path, i), None, errs, cel)
-        _list_type(obj, schema, path, errs)
     if isinstance(obj, dict):
         for req in schema.get("required") or []:
             if req not in obj:
@@ -331,6 +294,43 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
                     continue  # a valid scalar: nothing to report, nothing for CEL
                 o = old.get(key) if isinstance(old, dict) else None
                 validate(v, sub, _child(path, key), o, errs, cel)
+    elif isinstance(obj, list):
+        if "maxItems" in schema and len(obj) > schema["maxItems"]:
+            errs.append(FieldError("TooMany", path, len(obj),
+                                   "must have at most %d items" % schema["maxItems"]))
+        if "minItems" in schema and len(obj) < schema["minItems"]:
+            errs.append(FieldError("Invalid", path, obj, "%s in body should have at least "
+                                   "%d items" % (path, schema["minItems"])))
+        items = schema.get("items")
+        for i, item in enumerate(obj):
+            validate(item, items, "%s[%d]" % (path, i), None, errs, cel)
+        _list_type(obj, schema, path, errs)
+    elif isinstance(obj, str):
+        if "maxLength" in schema and len(obj) > schema["maxLength"]:
+            errs.append(FieldError("TooLong", path, obj,
+                                   "may not be longer than %d" % schema["maxLength"]))
+        if "minLength" in schema and len(obj) < schema["minLength"]:
+            errs.append(FieldError("Invalid", path, obj, "%s in body should be at least %d "
+                                   "chars long" % (path, schema["minLength"])))
+        if "pattern" in schema and not re.search(schema["pattern"], obj):
+            errs.append(FieldError("Invalid", path, obj, "%s in body should match '%s'"
+                                   % (path, schema["pattern"])))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        if lo is not None:
+            if schema.get("exclusiveMinimum") and obj <= lo:
+                errs.append(FieldError("Invalid", path, obj,
+                                       "%s in body should be greater than %s" % (path, lo)))
+            elif obj < lo:
+                errs.append(FieldError("Invalid", path, obj, "%s in body should be greater "
+                                       "than or equal to %s" % (path, lo)))
+        if hi is not None:
+            if schema.get("exclusiveMaximum") and obj >= hi:
+                errs.append(FieldError("Invalid", path, obj,
+                                       "%s in body should be less than %s" % (path, hi)))
+            elif obj > hi:
+                errs.append(FieldError("Invalid", path, obj, "%s in body should be less "
+                                       "than or equal to %s" % (path, hi)))
     if cel is not None and schema.get("x-kubernetes-validations"):
         cel.append((path, obj, old, schema))
     return errs
