@@ -28,6 +28,7 @@ from kresources import (ApiError, bad_request, builtin_types, crd_types,  # noqa
                         resource_not_found)
 from kstore import Filter, Store, parse_field_selector, parse_label_selector  # noqa: E402
 from khttp import read_headers  # noqa: E402
+import kloop  # noqa: E402
 import ktls  # noqa: E402
 import kyaml  # noqa: E402
 
@@ -204,6 +205,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kubeapi-local"
     sys_version = ""
+    loop_conn = None  # the kloop.Conn when the event loop serves this connection
 
     def setup(self):
         super().setup()
@@ -264,6 +266,19 @@ class Handler(BaseHTTPRequestHandler):
         if expect.lower() == "100-continue" and self.request_version >= "HTTP/1.1":
             if not self.handle_expect_100():
                 return False
+        return True
+
+    def handle_expect_100(self):
+        conn = self.loop_conn
+        if conn is None:
+            return super().handle_expect_100()
+        if not conn.continue_sent:  # once, at once, before the body arrives
+            conn.continue_sent = True
+            wfile, self.wfile = self.wfile, conn.direct
+            try:
+                super().handle_expect_100()
+            finally:
+                self.wfile = wfile
         return True
 
     def log_message(self, fmt, *a):
@@ -349,33 +364,46 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- dispatch --
     def dispatch(self):
-        api = self.server.api
         url = urllib.parse.urlsplit(self.path)
         self.query = {k: v[-1] for k, v in urllib.parse.parse_qs(
             url.query, keep_blank_values=True).items()}
         ua = self.headers.get("User-Agent", "")
         self.pretty = self.query.get("pretty") in ("true", "1") or \
             ua.startswith("curl") or ua.startswith("Wget")
-        path = url.path
-        try:
-            if path.startswith("/_kubeapi/"):
-                self.body = self.read_body()
-                return self.admin(path)
+        self.guarded(self.dispatch_request, url.path)
+
+    def dispatch_request(self, path):
+        api = self.server.api
+        if path.startswith("/_kubeapi/"):
             self.body = self.read_body()
-            req = self.classify(path)
-            api.count(req["stat"], req["verb"])
-            fault = api.take_fault(self.command, self.path)
-            delay = api.delay_ms + (int(fault.get("delayMs", 0)) if fault else 0)
-            if delay:
-                time.sleep(delay / 1000.0)
-            if fault and fault.get("drop"):
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if fault and fault.get("status"):
-                raise fault_error(fault)
-            self.authorize(req)
-            self.route(req)
+            return self.admin(path)
+        self.body = self.read_body()
+        req = self.classify(path)
+        api.count(req["stat"], req["verb"])
+        fault = api.take_fault(self.command, self.path)
+        delay = api.delay_ms + (int(fault.get("delayMs", 0)) if fault else 0)
+        if delay:
+            if self.loop_conn is not None:  # the event loop answers when the delay is over
+                return self.loop_conn.defer(delay / 1000.0,
+                                            lambda: self.guarded(self.answer, req, fault))
+            time.sleep(delay / 1000.0)
+        self.answer(req, fault)
+
+    def answer(self, req, fault):
+        if fault and fault.get("drop"):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault and fault.get("status"):
+            raise fault_error(fault)
+        self.authorize(req)
+        self.route(req)
+
+    def guarded(self, fn, *args):
+        """Runs fn(*args), answering an ApiError or any other failure as a Status."""
+        api = self.server.api
+        try:
+            fn(*args)
         except ApiError as e:
             self.send_error_status(e)
         except (ConnectionError, BrokenPipeError, ssl.SSLError):
@@ -750,6 +778,8 @@ class Handler(BaseHTTPRequestHandler):
         w.sock = self.connection
         with api.lock:
             api.watches.add(w)
+        if self.loop_conn is not None:  # the event loop streams it
+            return self.loop_conn.start_watch(self, w, rt, timeout, bookmarks)
         interval = api.args.bookmark_interval
         start = time.monotonic()
         deadline = start + timeout
@@ -948,6 +978,9 @@ def parse_args(argv):
                     help="watch timeout when the client sends no timeoutSeconds")
     ap.add_argument("--history-limit", type=int, default=100000,
                     help="events kept for watch resumption before compaction")
+    ap.add_argument("--threaded", action="store_true",
+                    help="one thread per connection (http.server) instead of the event loop; "
+                    "also KUBEAPI_THREADED=1")
     ap.add_argument("--verbose", action="store_true")
     return ap.parse_args(argv)
 
@@ -999,7 +1032,8 @@ def serve(argv=None, profile=False):
     # (a request's transient objects mostly die by refcount before a collection sees them).
     gc.freeze()
     gc.set_threshold(50000, 20, 100)
-    srv = Server((args.bind, args.port), Handler)
+    threaded = args.threaded or os.environ.get("KUBEAPI_THREADED") == "1"
+    srv = (Server if threaded else kloop.LoopServer)((args.bind, args.port), Handler)
     srv.api = api
     if profile:
         srv.profiles = []
@@ -1019,6 +1053,9 @@ def serve(argv=None, profile=False):
         write_atomic(args.ready_file, "%d %s\n" % (port, api.url))
 
     def stop(signum, frame):
+        if not threaded:  # the loop stops between requests; the state is saved after it
+            srv.shutdown()
+            return
         if args.state_dir:
             save_state(api)
         threading.Thread(target=srv.shutdown, daemon=True).start()
@@ -1028,6 +1065,8 @@ def serve(argv=None, profile=False):
     if args.verbose:
         sys.stderr.write("kubeapi: serving %s\n" % api.url)
     srv.serve_forever(poll_interval=0.2)
+    if not threaded and args.state_dir:
+        save_state(api)
     srv.server_close()
     return srv
 
