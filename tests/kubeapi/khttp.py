@@ -48,6 +48,10 @@ class Headers:
 
 def read_headers(rfile, message_class):
     """http.client.parse_headers, without the email parser for simple header blocks."""
+    block = getattr(rfile, "header_lines", None)  # the event loop's whole-block read
+    lines = block() if block is not None else None
+    if lines is not None:
+        return _parse_lines(lines, message_class)
     lines = []
     while True:
         line = rfile.readline(http.client._MAXLINE + 1)
@@ -59,6 +63,11 @@ def read_headers(rfile, message_class):
                                             http.client._MAXHEADERS)
         if line in (b"\r\n", b"\n", b""):
             break
+    return _parse_lines(lines, message_class)
+
+
+def _parse_lines(lines, message_class):
+    """The header lines read, the blank line ending them last."""
     pairs = []
     for line in lines[:-1]:
         m = SIMPLE_HEADER.fullmatch(line)

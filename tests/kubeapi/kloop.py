@@ -5,6 +5,7 @@ The bytes on the wire are the threaded server's: the same handler writes them.""
 
 import collections
 import heapq
+import http.client
 import selectors
 import socket
 import ssl
@@ -43,6 +44,30 @@ class InputBuffer:
             raise NeedMore()
         self.pos = pos + n
         return bytes(buf[pos:pos + n])
+
+    def header_lines(self):
+        """The header block's CRLF lines (its blank last line included) when all of it is
+        here, no line is longer or the lines more than http.client allows, and no line ends
+        in a bare LF; None otherwise (readline then reads it line by line)."""
+        buf, pos = self.conn.inbuf, self.pos
+        if buf.startswith(b"\r\n", pos):
+            self.pos = pos + 2
+            return [b"\r\n"]
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            return None
+        block = bytes(buf[pos:end + 2])
+        lines = block.split(b"\r\n")
+        lines[-1] = b""  # the blank line
+        if len(lines) > http.client._MAXHEADERS or block.count(b"\n") != len(lines) - 1:
+            return None
+        out = []
+        for line in lines:
+            if len(line) > http.client._MAXLINE - 2:
+                return None
+            out.append(line + b"\r\n")
+        self.pos = end + 4
+        return out
 
     def read(self, n=-1):
         buf, pos = self.conn.inbuf, self.pos
@@ -243,8 +268,11 @@ class Conn:
             self.continue_sent = False
             self.queue_out(b"".join(wr.chunks))
             if self.state == IDLE and h.close_connection:
-                self.close_after_flush()
-        self.update()
+                self.closing = True
+        if self.out or self.closing:
+            self.flush()  # at once, as the threaded server wrote: no extra epoll_ctl calls
+        else:
+            self.update()
 
     # -- delays and watches (called by the handler) --
     def defer(self, seconds, fn):
