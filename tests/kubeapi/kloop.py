@@ -264,6 +264,8 @@ class Conn:
                 h.close_connection = closing_before
                 h._headers_buffer = []
                 break
+            except Exception:  # as a connection thread dies: this connection only
+                return self.fail()
             del self.inbuf[:rd.pos]
             self.continue_sent = False
             self.queue_out(b"".join(wr.chunks))
@@ -285,7 +287,10 @@ class Conn:
         self.state = IDLE
         h = self.h
         h.wfile = wr = Output()
-        fn()
+        try:
+            fn()
+        except Exception:
+            return self.fail()
         self.queue_out(b"".join(wr.chunks))
         if self.state == IDLE:
             if h.close_connection:
@@ -348,6 +353,12 @@ class Conn:
         if not out and self.closing:
             return self.close()
         self.update()
+
+    def fail(self):
+        if self.loop.api.args.verbose:
+            import traceback
+            traceback.print_exc()
+        self.close()
 
     def close_after_flush(self):
         self.closing = True
@@ -443,13 +454,16 @@ class LoopServer:
                 if conn is None:
                     self.accept()
                     continue
-                if conn.handshaking:
-                    conn.handshake()
-                    continue
-                if mask & WRITE:
-                    conn.flush()
-                if mask & READ and conn.state != CLOSED:
-                    conn.on_read()
+                try:
+                    if conn.handshaking:
+                        conn.handshake()
+                        continue
+                    if mask & WRITE:
+                        conn.flush()
+                    if mask & READ and conn.state != CLOSED:
+                        conn.on_read()
+                except Exception:
+                    conn.fail()
             self.run_pending()
 
     def run_pending(self):
@@ -460,7 +474,10 @@ class LoopServer:
             stalled = self.api.stalled.is_set()
             for c in list(self.watches):
                 if c.watch is not None:
-                    c.watch.service(now, stalled)
+                    try:
+                        c.watch.service(now, stalled)
+                    except Exception:
+                        c.fail()
             ready, self.ready = self.ready, []
             for c in ready:
                 if c.state == IDLE:
