@@ -333,7 +333,7 @@ class Conn:
     def flush(self):
         out = self.out
         while out:
-            if len(out) > 1:
+            if len(out) > 1 and len(out[0]) - self.off < 262144:  # one send for small ones
                 first = memoryview(out.popleft())[self.off:]
                 joined = b"".join([first] + list(out))
                 out.clear()
