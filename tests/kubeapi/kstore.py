@@ -3,6 +3,7 @@ create/update/delete with kube-apiserver's metadata rules, label and field
 selectors, paginated lists and an event history feeding per-watcher queues."""
 
 import base64
+import bisect
 import collections
 import copy
 import json
@@ -258,6 +259,77 @@ class Watcher:
 
 # ---- the store --------------------------------------------------------------
 
+class Bucket(dict):
+    """One type's objects by (namespace, name). order caches the listing order per key form
+    (relative name or namespace/name) and is dropped whenever a key comes or goes (replacing a
+    value under its key keeps it); enc caches each stored object's JSON per representation,
+    checked against the object's identity (stored objects are never changed in place: every
+    write stores a new dict), so a replaced object is never served from its old bytes."""
+    __slots__ = ("order", "enc")
+
+    def __init__(self):
+        dict.__init__(self)
+        self.order = {}
+        self.enc = {}
+
+    def __setitem__(self, k, v):
+        if k not in self:
+            self.order = {}
+        dict.__setitem__(self, k, v)
+
+    def __delitem__(self, k):
+        dict.__delitem__(self, k)
+        self.order = {}
+        self.enc.pop(k, None)
+
+    def pop(self, k, *default):
+        self.order = {}
+        self.enc.pop(k, None)
+        return dict.pop(self, k, *default)
+
+    def _changed(self):
+        self.order = {}
+        self.enc = {}
+
+    def popitem(self):
+        self._changed()
+        return dict.popitem(self)
+
+    def clear(self):
+        self._changed()
+        dict.clear(self)
+
+    def update(self, *a, **kw):
+        self._changed()
+        dict.update(self, *a, **kw)
+
+    def setdefault(self, k, default=None):
+        if k not in self:
+            self.order = {}
+        return dict.setdefault(self, k, default)
+
+    def sorted_keys(self, relative):
+        """[(listing key, namespace, name)] sorted: the order of list pages."""
+        order = self.order.get(relative)
+        if order is None:
+            order = sorted((n if relative else "%s/%s" % (ns, n), ns, n) for ns, n in self)
+            self.order[relative] = order
+        return order
+
+    def encoded(self, key, obj, variant, out):
+        """The JSON bytes of out(obj) (compact, as json.dumps with separators (",", ":"))
+        for obj stored under key, cached per variant while obj is the stored object."""
+        ent = self.enc.get(key)
+        if ent is None or ent[0] is not obj:
+            if dict.get(self, key) is not obj:
+                return json.dumps(out(obj), separators=(",", ":")).encode()
+            ent = self.enc[key] = (obj, {})
+        data = ent[1].get(variant)
+        if data is None:
+            data = ent[1][variant] = json.dumps(out(obj), separators=(",", ":")).encode()
+        return data
+
+
 class Store:
     def __init__(self, history_limit=100000):
         self.lock = threading.RLock()
@@ -269,7 +341,28 @@ class Store:
         self.watchers = set()
 
     def _bucket(self, rt):
-        return self.objects.setdefault(rt.key, {})
+        b = self.objects.get(rt.key)
+        if b is None:
+            b = self.objects[rt.key] = Bucket()
+        return b
+
+    def encoded(self, rt, obj, variant, out):
+        """Compact JSON bytes of out(obj), cached while obj is the stored object."""
+        md = obj.get("metadata") or {}
+        with self.lock:
+            return self._bucket(rt).encoded((md.get("namespace", "") if rt.namespaced else "",
+                                             md.get("name")), obj, variant, out)
+
+    def encoded_all(self, rt, objs, variant, out):
+        """encoded() of each object of a list."""
+        with self.lock:
+            b = self._bucket(rt)
+            ns_of = (lambda md: md.get("namespace", "")) if rt.namespaced else (lambda md: "")
+            res = []
+            for o in objs:
+                md = o.get("metadata") or {}
+                res.append(b.encoded((ns_of(md), md.get("name")), o, variant, out))
+            return res
 
     def _emit(self, etype, rt, obj, old):
         ev = Event(int(obj["metadata"]["resourceVersion"]), etype, rt.key, obj, old)
@@ -313,21 +406,27 @@ class Store:
                 raise ApiError(410, "Expired", "The provided continue parameter is too old to "
                                "display a consistent list result. You can start a new list "
                                "without the continue parameter.")
-            items = []
-            relative = flt.ns is not None or not rt.namespaced
-            for (ns, name), obj in self._bucket(rt).items():
-                k = name if relative else "%s/%s" % (ns, name)
-                if start and k < start:
-                    continue
-                if flt.ns is not None and ns != flt.ns:
-                    continue
-                if flt.match(obj):
-                    items.append((k, obj))
+            bucket = self._bucket(rt)
+            order = bucket.sorted_keys(flt.ns is not None or not rt.namespaced)
+            i = bisect.bisect_left(order, (start,)) if start else 0
+            paged = limit and limit > 0 and rv_param != "0"
+            if flt.ns is None and flt.empty():
+                end = i + limit + 1 if paged else len(order)
+                items = [(k, bucket[(ns, name)]) for k, ns, name in order[i:end]]
+                total = len(order) - i
+            else:
+                items, fns, empty = [], flt.ns, flt.empty()
+                for k, ns, name in order[i:] if i else order:
+                    if fns is not None and ns != fns:
+                        continue
+                    obj = bucket[(ns, name)]
+                    if empty or flt.match(obj):
+                        items.append((k, obj))
+                total = len(items)
             rv = self.rv if list_rv is None else list_rv
-        items.sort(key=lambda x: x[0])
         meta = {"resourceVersion": str(rv)}
-        if limit and limit > 0 and rv_param != "0" and len(items) > limit:
-            rest = len(items) - limit
+        if paged and total > limit:
+            rest = total - limit
             last = items[limit - 1][0]
             items = items[:limit]
             tok = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": last + "\x00"},

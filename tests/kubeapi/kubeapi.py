@@ -588,8 +588,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def verb_get(self, req):
         rt = req["rt"]
-        obj = self.server.api.store.get(rt, req["ns"], req["name"])
-        self.send_json(200, self.out(rt, obj))
+        store = self.server.api.store
+        obj = store.get(rt, req["ns"], req["name"])
+        if self.pretty:
+            return self.send_json(200, self.out(rt, obj))
+        self.send_body(200, store.encoded(rt, obj, (rt.gv, rt.custom, False),
+                                          lambda o: self.out(rt, o)) + b"\n")
 
     def filter(self, req):
         rt = req["rt"]
@@ -605,12 +609,30 @@ class Handler(BaseHTTPRequestHandler):
         items, meta = self.server.api.store.list(rt, self.filter(req), limit,
                                                  self.query.get("continue"),
                                                  self.query.get("resourceVersion"))
+        if not self.pretty:
+            return self.send_body(200, self.list_bytes(rt, items, meta))
         body = {"kind": rt.list_kind, "apiVersion": rt.gv, "metadata": meta,
                 "items": [self.out(rt, o, True) for o in items]}
         if rt.custom:
             body = {"apiVersion": rt.gv, "items": body["items"], "kind": rt.list_kind,
                     "metadata": {k: meta[k] for k in sorted(meta)}}
         self.send_json(200, body)
+
+    def list_bytes(self, rt, items, meta):
+        """The compact JSON of a list (what send_json writes for verb_list's body), the items
+        joined from the store's cached encodings."""
+        store, dumps = self.server.api.store, json.dumps
+        joined = b",".join(store.encoded_all(rt, items, (rt.gv, rt.custom, True),
+                                             lambda o: self.out(rt, o, True)))
+        if rt.custom:
+            head = '{"apiVersion":%s,"items":[' % dumps(rt.gv)
+            tail = '],"kind":%s,"metadata":%s}\n' % (dumps(rt.list_kind), dumps(
+                {k: meta[k] for k in sorted(meta)}, separators=(",", ":")))
+        else:
+            head = '{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[' % (
+                dumps(rt.list_kind), dumps(rt.gv), dumps(meta, separators=(",", ":")))
+            tail = "]}\n"
+        return head.encode() + joined + tail.encode()
 
     def verb_create(self, req):
         api, rt = self.server.api, req["rt"]
