@@ -691,6 +691,69 @@ class TestConventions(Base):
         self.assertEqual([e["type"] for e in evs], ["ADDED", "MODIFIED", "MODIFIED", "DELETED"])
         self.assertEqual([e["object"] for e in evs], sent)
 
+    def test_stored_bytes_follow_patch_status_delete(self):
+        """GET and list pages are built from each stored object's cached JSON: after a patch,
+        a status update and a delete, GET, every list page and the watch give the new bytes."""
+        self.crd()
+        p = "/apis/wire.example.com/v1alpha1/namespaces/NAMESPACE/wirethings"
+        w = self.watch(p + "?watch=1&timeoutSeconds=5")
+        self.wait_watches(1)
+
+        def cr(name, size):
+            return {"apiVersion": "wire.example.com/v1alpha1", "kind": "WireThing",
+                    "metadata": {"name": name}, "spec": {"size": size}}
+
+        def check(name, want):
+            r = self.req("GET", p + "/" + name)
+            self.assertEqual(r.status, 200, r.raw[:300])
+            self.assertEqual(r.json, want)
+            pages, cont = [], ""
+            while True:  # pages of one, each item as GET returns it
+                page = self.ok("GET", p + "?limit=1" + (("&continue=" + cont) if cont else ""))
+                pages += page["items"]
+                cont = page["metadata"].get("continue")
+                if not cont:
+                    break
+            self.assertIn(want, pages)
+            self.assertEqual(self.ok("GET", p)["items"], pages)
+            return r.raw
+
+        sent = [self.ok("POST", p, cr("b", 1)), self.ok("POST", p, cr("d", 2))]
+        check("b", sent[0])
+        check("d", sent[1])
+        sent.append(self.ok("PATCH", p + "/b", {"spec": {"size": 5}},
+                            "application/merge-patch+json"))
+        check("b", sent[-1])
+        body = dict(sent[-1], status={"phase": "Ready"})
+        sent.append(self.ok("PUT", p + "/b/status", body))
+        self.assertEqual(sent[-1]["status"], {"phase": "Ready"})
+        check("b", sent[-1])
+        self.assertEqual(self.ok("GET", p + "/b/status"), sent[-1])
+        sent.append(self.ok("POST", p, cr("a", 3)))  # a new key sorts first in the pages
+        check("a", sent[-1])
+        self.assertEqual([o["metadata"]["name"] for o in self.ok("GET", p)["items"]],
+                         ["a", "b", "d"])
+        self.ok("DELETE", p + "/b")
+        self.assertEqual(self.req("GET", p + "/b").status, 404)
+        self.assertEqual([o["metadata"]["name"] for o in self.ok("GET", p)["items"]],
+                         ["a", "d"])
+        self.assertEqual([o["metadata"]["name"] for o in
+                          self.ok("GET", p + "?limit=1")["items"]], ["a"])
+        sent.append(self.ok("POST", p, cr("b", 4)))  # same key again: the new object's bytes
+        check("b", sent[-1])
+        evs = w.events(7)
+        self.assertEqual([e["type"] for e in evs], ["ADDED", "ADDED", "MODIFIED", "MODIFIED",
+                                                    "ADDED", "DELETED", "ADDED"])
+        self.assertEqual([e["object"] for e in evs if e["type"] != "DELETED"], sent)
+        # a built-in type: a list item has no kind/apiVersion; GET after a patch is new
+        self.secret("s1", data={"v": "MA=="})
+        self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets/s1")
+        new = self.ok("PATCH", "/api/v1/namespaces/NAMESPACE/secrets/s1",
+                      {"data": {"v": "MQ=="}}, "application/merge-patch+json")
+        self.assertEqual(self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets/s1"), new)
+        item = self.ok("GET", "/api/v1/namespaces/NAMESPACE/secrets")["items"][0]
+        self.assertEqual(item, {k: v for k, v in new.items() if k not in ("kind", "apiVersion")})
+
     def test_schema_change_applies_at_once(self):
         """Schema facts are cached per schema node: an updated CRD must be enforced at once."""
         crd = json.loads(json.dumps(WIRETHING_CRD).replace("wire.example.com",
