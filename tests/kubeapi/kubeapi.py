@@ -588,12 +588,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def verb_get(self, req):
         rt = req["rt"]
-        store = self.server.api.store
-        obj = store.get(rt, req["ns"], req["name"])
+        obj = self.server.api.store.get(rt, req["ns"], req["name"])
+        self.send_stored(200, rt, obj)
+
+    def encoded(self, rt, obj, in_list=False):
+        """Compact JSON bytes of out(rt, obj, in_list), from the store's cache while obj is the
+        stored object (a custom resource's list item is the object itself)."""
+        in_list = in_list and not rt.custom
+        return self.server.api.store.encoded(rt, obj, (rt.gv, rt.custom, in_list),
+                                             lambda o: self.out(rt, o, in_list))
+
+    def send_stored(self, code, rt, obj):
+        """send_json(code, out(rt, obj)) from the cached bytes when not pretty-printing."""
         if self.pretty:
-            return self.send_json(200, self.out(rt, obj))
-        self.send_body(200, store.encoded(rt, obj, (rt.gv, rt.custom, False),
-                                          lambda o: self.out(rt, o)) + b"\n")
+            return self.send_json(code, self.out(rt, obj))
+        self.send_body(code, self.encoded(rt, obj) + b"\n")
 
     def filter(self, req):
         rt = req["rt"]
@@ -622,8 +631,9 @@ class Handler(BaseHTTPRequestHandler):
         """The compact JSON of a list (what send_json writes for verb_list's body), the items
         joined from the store's cached encodings."""
         store, dumps = self.server.api.store, json.dumps
-        joined = b",".join(store.encoded_all(rt, items, (rt.gv, rt.custom, True),
-                                             lambda o: self.out(rt, o, True)))
+        in_list = not rt.custom  # a custom resource's item is the object as GET returns it
+        joined = b",".join(store.encoded_all(rt, items, (rt.gv, rt.custom, in_list),
+                                             lambda o: self.out(rt, o, in_list)))
         if rt.custom:
             head = '{"apiVersion":%s,"items":[' % dumps(rt.gv)
             tail = '],"kind":%s,"metadata":%s}\n' % (dumps(rt.list_kind), dumps(
@@ -644,7 +654,7 @@ class Handler(BaseHTTPRequestHandler):
         created = api.store.create(rt, req["ns"], obj)
         if rt.kind == "CustomResourceDefinition":
             api.register_crd(created)
-        self.send_json(201, self.out(rt, created))
+        self.send_stored(201, rt, created)
 
     def verb_update(self, req):
         api, rt = self.server.api, req["rt"]
@@ -653,7 +663,7 @@ class Handler(BaseHTTPRequestHandler):
                                   copy_current=False)
         if rt.kind == "CustomResourceDefinition":
             api.register_crd(new)
-        self.send_json(200, self.out(rt, new))
+        self.send_stored(200, rt, new)
 
     def verb_patch(self, req):
         api, rt = self.server.api, req["rt"]
@@ -695,7 +705,7 @@ class Handler(BaseHTTPRequestHandler):
                                   check_rv=False)
         if rt.kind == "CustomResourceDefinition":
             api.register_crd(new)
-        self.send_json(200, self.out(rt, new))
+        self.send_stored(200, rt, new)
 
     def delete_options(self):
         pre = {}
@@ -758,10 +768,10 @@ class Handler(BaseHTTPRequestHandler):
         watchers of the same version."""
         data = ev.encoded.get(rt.gv) if ev is not None else None
         if data is None:
-            data = json.dumps(self.out(rt, obj), separators=(",", ":"))
+            data = self.encoded(rt, obj)
             if ev is not None:
                 ev.encoded[rt.gv] = data
-        return ('{"type":"%s","object":%s}\n' % (etype, data)).encode()
+        return b'{"type":"%s","object":%s}\n' % (etype.encode(), data)
 
     def bookmark(self, rt, rv):
         if rt.custom:
