@@ -344,7 +344,9 @@ def _list_type(obj, schema, path, errs):
         for i, item in enumerate(obj):
             if not isinstance(item, dict):
                 continue
-            k = json.dumps({x: item.get(x) for x in keys if x in item}, sort_keys=True)
+            k = tuple([(x, item[x]) for x in keys if x in item])
+            if not all(type(v) is str for _, v in k):  # 1, 1.0 and True differ in JSON
+                k = json.dumps({x: item.get(x) for x in keys if x in item}, sort_keys=True)
             if k in seen:
                 errs.append(FieldError("Duplicate", "%s[%d]" % (path, i),
                                        {x: item[x] for x in keys if x in item}))
