@@ -2,9 +2,9 @@
 #include "runtime/controller.h"
 
 #include <malloc.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,13 +369,13 @@ void kr_controller_free(struct kr_controller *c)
 
 /* ---- the worker loop ---- */
 
-/* Block until this replica leads (or the controller stops); 1 when work may go on. */
 static int kr_ctl_synced(struct kr_controller *c);
 
 /*
- * Until this instance leads (with leader election) and every cache has listed, as
- * client-go's WaitForCacheSync: a worker that took keys before would only put them back,
- * and on a large cold start that churned the queue while the lists were still coming in.
+ * Block until this replica leads (with leader election) and every cache has listed, as
+ * client-go's WaitForCacheSync, or the controller stops; 1 when work may go on. A worker
+ * that took keys before would only put them back, and on a large cold start that churned
+ * the queue while the lists were still coming in.
  */
 static int kr_ctl_wait_leading(struct kr_controller *c)
 {

@@ -286,51 +286,57 @@ void kr_refindex_free(struct kr_refindex *idx)
 	free(idx);
 }
 
-static struct kr_ref_owner **kr_ref_owner_slot(struct kr_smap_entry *r, const char *owner)
+/* The owner's node in the list `head` (an smap value), or NULL; *prev is the node before it. */
+static struct kr_ref_owner *kr_ref_owner_find(void *head, const char *owner,
+					      struct kr_ref_owner **prev)
 {
-	struct kr_ref_owner **p = (struct kr_ref_owner **)&r->val;
+	struct kr_ref_owner *o = head;
 
-	while (*p && strcmp((*p)->owner, owner) != 0)
-		p = &(*p)->next;
-	return p;
+	*prev = NULL;
+	for (; o && strcmp(o->owner, owner) != 0; o = o->next)
+		*prev = o;
+	return o;
 }
 
 enum kr_status kr_refindex_add(struct kr_refindex *idx, const char *ref, const char *owner)
 {
 	struct kr_smap_entry *r;
-	struct kr_ref_owner **p = NULL;
+	struct kr_ref_owner *o = NULL, *prev;
 	size_t len = strlen(owner);
 
 	pthread_mutex_lock(&idx->lock);
 	r = kr_smap_upsert(&idx->refs, ref);
-	if (r)
-		p = kr_ref_owner_slot(r, owner);
-	if (p && !*p && (*p = malloc(sizeof(**p) + len + 1))) {
-		(*p)->next = NULL;
-		(*p)->count = 0;
-		memcpy((*p)->owner, owner, len + 1);
+	if (r && !(o = kr_ref_owner_find(r->val, owner, &prev)) &&
+	    (o = malloc(sizeof(*o) + len + 1))) {
+		o->next = r->val;
+		o->count = 0;
+		memcpy(o->owner, owner, len + 1);
+		r->val = o;
 	}
-	if (p && *p)
-		(*p)->count++;
+	if (o)
+		o->count++;
 	else if (r && !r->val)
 		kr_smap_take(&idx->refs, ref); /* no owner: no ref */
 	pthread_mutex_unlock(&idx->lock);
-	return p && *p ? KR_OK : KR_ENOMEM;
+	return o ? KR_OK : KR_ENOMEM;
 }
 
 void kr_refindex_remove(struct kr_refindex *idx, const char *ref, const char *owner)
 {
 	struct kr_smap_entry *r;
-	struct kr_ref_owner **p, *o;
+	struct kr_ref_owner *o = NULL, *prev = NULL;
 
 	pthread_mutex_lock(&idx->lock);
 	r = kr_smap_find(&idx->refs, ref);
-	p = r ? kr_ref_owner_slot(r, owner) : NULL;
-	o = p ? *p : NULL;
+	if (r)
+		o = kr_ref_owner_find(r->val, owner, &prev);
 	if (o && o->count > 1) {
 		o->count--;
 	} else if (o) {
-		*p = o->next;
+		if (prev)
+			prev->next = o->next;
+		else
+			r->val = o->next;
 		free(o);
 		if (!r->val)
 			kr_smap_take(&idx->refs, ref);
