@@ -7,7 +7,8 @@ import copy
 import hashlib
 import re
 
-from kschema import FieldError, prune_and_default, validate_custom_resource
+from kschema import (FieldError, has_transition_rules, prune_and_default,
+                     validate_custom_resource)
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -133,19 +134,29 @@ class ResourceType:
                         "verbs": ["get", "patch", "update"]})
         return out
 
-    def prepare(self, obj, old=None):
-        """Defaulting (and CR pruning); returns field errors of type validation."""
+    def prepare(self, obj, old=None, only=None):
+        """Defaulting (and CR pruning); returns field errors of type validation. only: see
+        only_changed."""
         if self.custom:
             if self.schema:
-                prune_and_default(obj, self.schema)
+                prune_and_default(obj, self.schema, only=only)
             return
         if self.defaulter:
             self.defaulter(obj)
 
-    def validate(self, obj, old=None):
+    def only_changed(self, fields):
+        """fields, when a write that changes only those root fields of an object this type
+        stored (under this schema) may prune, default, validate and sort just them; else None.
+        For a custom resource whose schema has no transition rule, the answer is the same:
+        everything else is a copy of what passed under this schema before."""
+        if self.custom and self.schema and not has_transition_rules(self.schema):
+            return fields
+        return None
+
+    def validate(self, obj, old=None, only=None):
         errs = []
         if self.custom and self.schema:
-            errs.extend(validate_custom_resource(obj, self.schema, old))
+            errs.extend(validate_custom_resource(obj, self.schema, old, only))
         elif self.validator:
             errs.extend(self.validator(obj, old))
         return errs

@@ -84,12 +84,39 @@ def _type_name(v):
 ROOT_KEEP = ("apiVersion", "kind", "metadata")
 
 
-def prune_and_default(obj, schema, path=""):
-    """Drop unknown fields and non-nullable nulls, then apply defaults (in place)."""
-    return _prune(obj, schema, path == "")
+def prune_and_default(obj, schema, path="", only=None):
+    """Drop unknown fields and non-nullable nulls, then apply defaults (in place). only: the
+    root fields to visit, when the others are known to be pruned and defaulted under schema
+    already (pruning is idempotent: visiting them again would change nothing)."""
+    if only is None:
+        return _prune(obj, schema, path == "")
+    props = schema.get("properties") or _NO_PROPS
+    addl = schema.get("additionalProperties")
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+    for key in [k for k in only if k in obj]:
+        _prune_field(obj, key, props, addl, preserve)
+    for key, sub in _defaults(props):
+        if key in only and key not in obj:
+            obj[key] = _prune(copy.deepcopy(sub["default"]), sub, False)
+    return obj
 
 
 _NO_PROPS = {}
+
+
+def _prune_field(obj, key, props, addl, preserve):
+    sub = props.get(key)
+    if sub is None and isinstance(addl, dict):
+        sub = addl
+    if sub is None:
+        if not preserve and addl is not True:
+            del obj[key]
+        return
+    v = obj[key]
+    if v is None and not sub.get("nullable"):
+        del obj[key]
+    elif isinstance(v, (dict, list)):  # scalars are kept as they are
+        obj[key] = _prune(v, sub, False)
 
 
 def _prune(obj, schema, root):
@@ -100,21 +127,8 @@ def _prune(obj, schema, root):
         addl = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
         for key in list(obj.keys()):
-            if root and key in ROOT_KEEP:
-                continue
-            sub = props.get(key)
-            if sub is None and isinstance(addl, dict):
-                sub = addl
-            if sub is None:
-                if not preserve and addl is not True:
-                    del obj[key]
-                continue
-            v = obj[key]
-            if v is None and not sub.get("nullable"):
-                del obj[key]
-                continue
-            if isinstance(v, (dict, list)):  # scalars are kept as they are
-                obj[key] = _prune(v, sub, False)
+            if not (root and key in ROOT_KEEP):
+                _prune_field(obj, key, props, addl, preserve)
         for key, sub in _defaults(props):
             if key not in obj:
                 obj[key] = _prune(copy.deepcopy(sub["default"]), sub, False)
@@ -129,6 +143,7 @@ def _prune(obj, schema, root):
 _DEFAULTS = {}
 _SCALARS = {}
 _CHILDREN = {}
+_TRANSITIONS = {}
 
 
 def _facts(cache, schema, compute):
@@ -140,6 +155,11 @@ def _facts(cache, schema, compute):
     val = compute(schema)
     cache[id(schema)] = (schema, val)
     return val
+
+
+def has_transition_rules(schema):
+    """Whether any x-kubernetes-validations rule of the schema reads oldSelf."""
+    return _facts(_TRANSITIONS, schema, lambda s: "oldSelf" in json.dumps(s))
 
 
 def _defaults(props):
@@ -246,8 +266,9 @@ def _type_ok(v, t, schema):
     return True
 
 
-def validate(obj, schema, path="", old=None, errs=None, cel=None):
-    """OpenAPI v3 validation; CEL rules are collected into cel for a later pass."""
+def validate(obj, schema, path="", old=None, errs=None, cel=None, only=None):
+    """OpenAPI v3 validation; CEL rules are collected into cel for a later pass. only: the
+    root fields to descend into (see validate_custom_resource)."""
     errs = [] if errs is None else errs
     if not isinstance(schema, dict):
         return errs
@@ -277,7 +298,7 @@ def validate(obj, schema, path="", old=None, errs=None, cel=None):
             errs.append(FieldError("Invalid", path, len(obj), "%s in body should have at "
                                    "least %d properties" % (path, schema["minProperties"])))
         children = _children(schema)
-        for key in sorted(obj):
+        for key in sorted(obj) if only is None else sorted(k for k in obj if k in only):
             if path == "" and key in ROOT_KEEP:
                 continue
             if children is not None:
@@ -362,10 +383,13 @@ def _list_type(obj, schema, path, errs):
 BLOCKING = ("NotSupported", "Required", "TooLong", "TooMany", "TypeInvalid")
 
 
-def validate_custom_resource(obj, schema, old=None):
-    """All field errors for a custom resource, in kube-apiserver's order."""
+def validate_custom_resource(obj, schema, old=None, only=None):
+    """All field errors for a custom resource, in kube-apiserver's order. only: the root
+    fields to validate, when every other one is the stored object's, which was validated under
+    this schema (the caller checks that the schema has no transition rule: without oldSelf, a
+    rule's verdict depends on the value alone). The root's own checks and rules still run."""
     cel = []
-    errs = validate(obj, schema, "", old, None, cel)
+    errs = validate(obj, schema, "", old, None, cel, only)
     if not cel:
         return errs
     if any(e.etype in BLOCKING for e in errs):

@@ -59,15 +59,20 @@ def sort_keys(v):
     return v
 
 
-def canonical(obj, rt):
+def canonical(obj, rt, only=None):
     """Field order as kube-apiserver writes it: typed structs keep kind, apiVersion,
-    metadata first; unstructured custom resources come out with sorted keys."""
+    metadata first; unstructured custom resources come out with sorted keys. only: the root
+    fields of a custom resource to sort inside besides metadata (the others are copies of a
+    stored object's, sorted already)."""
     md = obj.get("metadata") or {}
     md = {k: md[k] for k in META_ORDER if k in md}
     if rt.custom:
         out = dict(obj)
         out["metadata"] = md
-        return sort_keys(out)
+        if only is None:
+            return sort_keys(out)
+        return {k: sort_keys(out[k]) if k == "metadata" or k in only else out[k]
+                for k in sorted(out)}
     out = {"kind": rt.kind, "apiVersion": rt.gv, "metadata": md}
     for k in FIELD_ORDER.get(rt.kind, ()) if rt.group in ("", "apps", "coordination.k8s.io") \
             else ():
@@ -265,12 +270,13 @@ class Bucket(dict):
     value under its key keeps it); enc caches each stored object's JSON per representation,
     checked against the object's identity (stored objects are never changed in place: every
     write stores a new dict), so a replaced object is never served from its old bytes."""
-    __slots__ = ("order", "enc")
+    __slots__ = ("order", "enc", "schema")
 
     def __init__(self):
         dict.__init__(self)
         self.order = {}
         self.enc = {}
+        self.schema = {}  # key -> (stored object, the custom resource schema it was written under)
 
     def __setitem__(self, k, v):
         if k not in self:
@@ -281,15 +287,18 @@ class Bucket(dict):
         dict.__delitem__(self, k)
         self.order = {}
         self.enc.pop(k, None)
+        self.schema.pop(k, None)
 
     def pop(self, k, *default):
         self.order = {}
         self.enc.pop(k, None)
+        self.schema.pop(k, None)
         return dict.pop(self, k, *default)
 
     def _changed(self):
         self.order = {}
         self.enc = {}
+        self.schema = {}
 
     def popitem(self):
         self._changed()
@@ -315,6 +324,17 @@ class Bucket(dict):
             order = sorted((n if relative else "%s/%s" % (ns, n), ns, n) for ns, n in self)
             self.order[relative] = order
         return order
+
+    def written(self, key, obj, schema):
+        """Stores obj under key, noting the schema it was pruned, validated and sorted under."""
+        self[key] = obj
+        if schema is not None:
+            self.schema[key] = (obj, schema)
+
+    def written_under(self, key, obj):
+        """The schema obj (stored under key) was written under, or None (loaded, replaced)."""
+        ent = self.schema.get(key)
+        return ent[1] if ent is not None and ent[0] is obj else None
 
     def encoded(self, key, obj, variant, out):
         """The JSON bytes of out(obj) (compact, as json.dumps with separators (",", ":"))
@@ -534,7 +554,7 @@ class Store:
                     c["lastTransitionTime"] = md["creationTimestamp"]
             md["resourceVersion"] = self._next_rv()
             obj = canonical(obj, rt)
-            self._bucket(rt)[(ns or "", name)] = obj
+            self._bucket(rt).written((ns or "", name), obj, rt.schema if rt.custom else None)
             self._emit("ADDED", rt, obj, None)
             return obj
 
@@ -577,6 +597,7 @@ class Store:
                 else:
                     md.pop(k, None)
             md["resourceVersion"] = cur["metadata"]["resourceVersion"]
+            only = None
             if subresource == "status":
                 st = new.get("status")
                 new = jcopy(cur)
@@ -584,16 +605,18 @@ class Store:
                     new.pop("status", None)
                 else:
                     new["status"] = st
+                    if self._bucket(rt).written_under(key, cur) is rt.schema:
+                        only = rt.only_changed(("status",))
             elif rt.status:
                 if "status" in cur:
                     new["status"] = jcopy(cur["status"])
                 else:
                     new.pop("status", None)
-            rt.prepare(new, cur)
-            errs = self._check_meta(rt, new, name) + rt.validate(new, cur)
+            rt.prepare(new, cur, only)
+            errs = self._check_meta(rt, new, name) + rt.validate(new, cur, only)
             if errs:
                 raise invalid(rt, name, errs)
-            new = canonical(new, rt)
+            new = canonical(new, rt, only)
             if new == cur:
                 return cur, False
             if rt.generation and self._spec_changed(rt, cur, new):
@@ -606,7 +629,7 @@ class Store:
                 gone["metadata"]["resourceVersion"] = self._next_rv()
                 self._emit("DELETED", rt, gone, None)
                 return new, True
-            self._bucket(rt)[key] = new
+            self._bucket(rt).written(key, new, rt.schema if rt.custom else None)
             self._emit("MODIFIED", rt, new, cur)
             return new, True
 

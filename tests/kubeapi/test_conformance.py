@@ -665,6 +665,76 @@ class TestConventions(Base):
         d = self.ok("GET", "/apis")
         self.assertIn("wire.example.com", [g["name"] for g in d["groups"]])
 
+    def test_status_writes_prune_validate_and_sort_like_full_writes(self):
+        """A status write to an object the server stored under the current schema visits only
+        status (the rest is a copy of what passed before): the reply must be what a full write
+        gives - status pruned, defaulted, validated and sorted, the rest untouched - and after
+        a schema change, or with a transition rule, the whole object is visited again."""
+        def crd(plural, spec_props, spec_rules=()):
+            spec = {"type": "object", "properties": spec_props}
+            if spec_rules:
+                spec["x-kubernetes-validations"] = [{"rule": r} for r in spec_rules]
+            return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                    "metadata": {"name": plural + ".ratchet.example.com"},
+                    "spec": {"group": "ratchet.example.com", "scope": "Namespaced",
+                             "names": {"plural": plural, "kind": plural.title()[:-1]},
+                             "versions": [{"name": "v1", "served": True, "storage": True,
+                                           "subresources": {"status": {}},
+                                           "schema": {"openAPIV3Schema": {
+                                               "type": "object", "properties": {
+                                                   "spec": spec,
+                                                   "status": {"type": "object", "properties": {
+                                                       "phase": {"type": "string",
+                                                                 "enum": ["A", "B"]},
+                                                       "count": {"type": "integer",
+                                                                 "default": 0},
+                                                       "zone": {"type": "string"}}}}}}}]}}
+        crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        made = self.ok("POST", crd_path, crd("gauges", {"size": {"type": "integer"},
+                                                       "tier": {"type": "string"}}))
+        self.addCleanup(self.req, "DELETE", crd_path + "/gauges.ratchet.example.com")
+        p = "/apis/ratchet.example.com/v1/namespaces/NAMESPACE/gauges"
+        obj = self.ok("POST", p, {"apiVersion": "ratchet.example.com/v1", "kind": "Gauge",
+                                  "metadata": {"name": "g"}, "spec": {"size": 2}})
+
+        def put_status(status, code=200):
+            body = dict(obj, status=status)
+            r = self.req("PUT", p + "/g/status", body)
+            self.assertEqual(r.status, code, r.raw[:600])
+            return r
+        r = put_status({"zone": "z", "phase": "A", "junk": {"x": 1}})
+        self.assertEqual(r.json["status"], {"count": 0, "phase": "A", "zone": "z"},
+                         "unknown field pruned, default applied")
+        self.assertEqual(r.json["spec"], {"size": 2})
+        self.assertEqual(r.raw.decode().rstrip("\n"),
+                         json.dumps(r.json, sort_keys=True, separators=(",", ":")),
+                         "every level sorted, as a full write stores it")
+        obj = r.json
+        r = put_status({"phase": "C"}, 422)
+        self.assertEqual([(c["field"], c["reason"]) for c in r.json["details"]["causes"]],
+                         [("status.phase", "FieldValueNotSupported")])
+        # A new schema: a default for spec.tier. The next status write visits spec again.
+        new = crd("gauges", {"size": {"type": "integer"},
+                             "tier": {"type": "string", "default": "gold"}})
+        new["metadata"]["resourceVersion"] = made["metadata"]["resourceVersion"]
+        self.ok("PUT", crd_path + "/gauges.ratchet.example.com", new)
+        deadline = time.monotonic() + 5
+        while True:  # the schema is served once the CRD update is stored
+            r = put_status({"phase": "B"})
+            if r.json["spec"].get("tier") or time.monotonic() > deadline:
+                break
+            obj = r.json
+        self.assertEqual(r.json["spec"], {"size": 2, "tier": "gold"})
+        # A transition rule (self.size != oldSelf.size) fails on any write that keeps spec.
+        self.ok("POST", crd_path, crd("meters", {"size": {"type": "integer"}},
+                                      ["self.size != oldSelf.size"]))
+        self.addCleanup(self.req, "DELETE", crd_path + "/meters.ratchet.example.com")
+        p = "/apis/ratchet.example.com/v1/namespaces/NAMESPACE/meters"
+        obj = self.ok("POST", p, {"apiVersion": "ratchet.example.com/v1", "kind": "Meter",
+                                  "metadata": {"name": "g"}, "spec": {"size": 2}})
+        r = put_status({"phase": "A"}, 422)
+        self.assertEqual(r.json["details"]["causes"][0]["field"], "spec")
+
     def test_cached_encodings_follow_every_change(self):
         """Watchers share one encoding of each event: every watcher, GET and list must still
         see each version's own bytes, with its own event type."""
