@@ -721,4 +721,17 @@ class Store:
                 rt = types_by_kind(o.get("apiVersion"), o.get("kind"))
                 if rt is not None:
                     md = o["metadata"]
-                    self._bucket(rt)[(md.get("namespace", ""), md["name"])] = o
+                    key = (md.get("namespace", ""), md["name"])
+                    self._bucket(rt)[key] = o
+                    if rt.custom and rt.schema and self._as_written(rt, o):
+                        self._bucket(rt).written(key, o, rt.schema)
+
+    @staticmethod
+    def _as_written(rt, obj):
+        """Whether a loaded custom resource is byte for byte what a write under rt's schema
+        stores (pruned, defaulted, valid, sorted), as a status write's short way requires."""
+        c = jcopy(obj)
+        rt.prepare(c)
+        if rt.validate(c):
+            return False
+        return json.dumps(canonical(c, rt)) == json.dumps(obj)
