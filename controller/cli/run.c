@@ -458,9 +458,10 @@ int kr_cli_run(int argc, char **argv)
 	 * kept ~7 MiB more resident at 1,000 KeyRotations (tests/bench), and one arena made
 	 * the workers and informers queue on its lock (perf: a 10,000-KeyRotation cold start
 	 * spent a fifth of its CPU in futex waits and wake-ups under malloc and free; with
-	 * four, 14 s of CPU became 10-11 s, for 3.7 MiB more at 10,000 and none at 1,000). Blocks of 64 KiB and more (list pages, Valkey read buffers, a
-	 * sweep's probes) are mapped on their own and unmapped when freed, instead of glibc's
-	 * moving threshold, which after the first big free keeps such blocks in the heap.
+	 * four, 14 s of CPU became 10-11 s, for 3.7 MiB more at 10,000 and none at 1,000).
+	 * Blocks of 64 KiB and more (list pages, Valkey read buffers, a sweep's probes) are
+	 * mapped on their own and unmapped when freed, instead of glibc's moving threshold,
+	 * which after the first big free keeps such blocks in the heap.
 	 * No fastbins: a parsed list page or response is thousands of small blocks freed at
 	 * once, and with fastbins each later larger request consolidated them all again
 	 * (perf: a quarter of a 10,000-KeyRotation cold start in malloc_consolidate,
