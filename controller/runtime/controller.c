@@ -522,9 +522,7 @@ static void *kr_ctl_worker_main(void *arg)
 			continue;
 		}
 		kr_ctl_sync_queue_metrics(c);
-		if (!kr_ctl_synced(c))
-			kr_workqueue_add_after(c->queue, key, 100); /* a cache still lists */
-		else if (kr_controller_may_write(c))
+		if (kr_controller_may_write(c)) /* the caches have listed: wait_leading saw to it */
 			kr_ctl_process(w, key);
 		else
 			kr_workqueue_add_after(c->queue, key, 1000); /* fence: not now */
