@@ -88,49 +88,37 @@ def prune_and_default(obj, schema, path="", only=None):
     """Drop unknown fields and non-nullable nulls, then apply defaults (in place). only: the
     root fields to visit, when the others are known to be pruned and defaulted under schema
     already (pruning is idempotent: visiting them again would change nothing)."""
-    if only is None:
-        return _prune(obj, schema, path == "")
-    props = schema.get("properties") or _NO_PROPS
-    addl = schema.get("additionalProperties")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
-    for key in [k for k in only if k in obj]:
-        _prune_field(obj, key, props, addl, preserve)
-    for key, sub in _defaults(props):
-        if key in only and key not in obj:
-            obj[key] = _prune(copy.deepcopy(sub["default"]), sub, False)
-    return obj
+    return _prune(obj, schema, path == "", only)
 
 
 _NO_PROPS = {}
 
 
-def _prune_field(obj, key, props, addl, preserve):
-    sub = props.get(key)
-    if sub is None and isinstance(addl, dict):
-        sub = addl
-    if sub is None:
-        if not preserve and addl is not True:
-            del obj[key]
-        return
-    v = obj[key]
-    if v is None and not sub.get("nullable"):
-        del obj[key]
-    elif isinstance(v, (dict, list)):  # scalars are kept as they are
-        obj[key] = _prune(v, sub, False)
-
-
-def _prune(obj, schema, root):
+def _prune(obj, schema, root, only=None):
     if not isinstance(schema, dict):
         return obj
     if isinstance(obj, dict) and (schema.get("type") == "object" or "properties" in schema):
         props = schema.get("properties") or _NO_PROPS
         addl = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
-        for key in list(obj.keys()):
-            if not (root and key in ROOT_KEEP):
-                _prune_field(obj, key, props, addl, preserve)
+        for key in list(obj.keys()) if only is None else [k for k in only if k in obj]:
+            if root and key in ROOT_KEEP:
+                continue
+            sub = props.get(key)
+            if sub is None and isinstance(addl, dict):
+                sub = addl
+            if sub is None:
+                if not preserve and addl is not True:
+                    del obj[key]
+                continue
+            v = obj[key]
+            if v is None and not sub.get("nullable"):
+                del obj[key]
+                continue
+            if isinstance(v, (dict, list)):  # scalars are kept as they are
+                obj[key] = _prune(v, sub, False)
         for key, sub in _defaults(props):
-            if key not in obj:
+            if key not in obj and (only is None or key in only):
                 obj[key] = _prune(copy.deepcopy(sub["default"]), sub, False)
     elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(obj):

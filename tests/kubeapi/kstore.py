@@ -326,7 +326,8 @@ class Bucket(dict):
         return order
 
     def written(self, key, obj, schema):
-        """Stores obj under key, noting the schema it was pruned, validated and sorted under."""
+        """Stores obj under key, noting the custom resource schema it was pruned, validated
+        and sorted under (None: a built-in type, or not known)."""
         self[key] = obj
         if schema is not None:
             self.schema[key] = (obj, schema)
@@ -554,7 +555,7 @@ class Store:
                     c["lastTransitionTime"] = md["creationTimestamp"]
             md["resourceVersion"] = self._next_rv()
             obj = canonical(obj, rt)
-            self._bucket(rt).written((ns or "", name), obj, rt.schema if rt.custom else None)
+            self._bucket(rt).written((ns or "", name), obj, rt.schema)
             self._emit("ADDED", rt, obj, None)
             return obj
 
@@ -629,7 +630,7 @@ class Store:
                 gone["metadata"]["resourceVersion"] = self._next_rv()
                 self._emit("DELETED", rt, gone, None)
                 return new, True
-            self._bucket(rt).written(key, new, rt.schema if rt.custom else None)
+            self._bucket(rt).written(key, new, rt.schema)
             self._emit("MODIFIED", rt, new, cur)
             return new, True
 
@@ -721,10 +722,8 @@ class Store:
                 rt = types_by_kind(o.get("apiVersion"), o.get("kind"))
                 if rt is not None:
                     md = o["metadata"]
-                    key = (md.get("namespace", ""), md["name"])
-                    self._bucket(rt)[key] = o
-                    if rt.custom and rt.schema and self._as_written(rt, o):
-                        self._bucket(rt).written(key, o, rt.schema)
+                    written = rt.schema if rt.schema and self._as_written(rt, o) else None
+                    self._bucket(rt).written((md.get("namespace", ""), md["name"]), o, written)
 
     @staticmethod
     def _as_written(rt, obj):
