@@ -11,4 +11,4 @@ add_test(NAME test_plugin
          COMMAND ${Python3_EXECUTABLE} -m unittest -v test_plugin
          WORKING_DIRECTORY ${KR_TESTS_DIR}/cli)
 set_tests_properties(test_plugin PROPERTIES LABELS "apiserver" TIMEOUT 300
-  ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>;KR_YAML2JSON=$<TARGET_FILE:yaml2json>;KEYROTATOR_SHARED=${KR_SHARED_DIR}")
+  ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>;KR_YAML2JSON=$<TARGET_FILE:yaml2json>")

@@ -2,4 +2,4 @@
 add_test(NAME test_crd COMMAND ${Python3_EXECUTABLE} -m unittest -v test_crd
          WORKING_DIRECTORY ${KR_TESTS_DIR}/crd)
 set_tests_properties(test_crd PROPERTIES LABELS "apiserver" TIMEOUT 120
-  ENVIRONMENT "KR_YAML2JSON=$<TARGET_FILE:yaml2json>;KEYROTATOR_SHARED=${KR_SHARED_DIR}")
+  ENVIRONMENT "KR_YAML2JSON=$<TARGET_FILE:yaml2json>")

@@ -15,7 +15,7 @@ function(kr_security_test name)
   if(T_INTEGRATION)
     target_link_libraries(${name} PRIVATE kr_testlib)
     set_tests_properties(${name} PROPERTIES LABELS "security;${T_LABELS}" TIMEOUT 300
-      ENVIRONMENT "KR_TESTS_DIR=${KR_TESTS_DIR};KR_SHARED_DIR=${KR_SHARED_DIR};KR_PYTHON=${Python3_EXECUTABLE};KR_BINARY=$<TARGET_FILE:keyrotator>")
+      ENVIRONMENT "KR_TESTS_DIR=${KR_TESTS_DIR};KR_PYTHON=${Python3_EXECUTABLE};KR_BINARY=$<TARGET_FILE:keyrotator>")
   else()
     set_tests_properties(${name} PROPERTIES LABELS "unit;security" TIMEOUT 120)
     if(KR_VALGRIND AND NOT KR_SANITIZE)

@@ -15,8 +15,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("KEYROTATOR_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
-WIRE = os.path.join(SHARED, "k8s-wire")
+WIRE = os.path.join(REPO, "tests", "k8s-wire")  # recorded from a real kube-apiserver
 TOKEN = "test-token"
 FORBIDDEN_TOKEN = "lab-user-token"
 

@@ -1,7 +1,7 @@
 """Conformance suite of the local API server (tests/kubeapi/kubeapi.py).
 
 Part 1 replays the golden exchanges recorded from a real kube-apiserver v1.26.5
-(../../../shared/k8s-wire, or $KEYROTATOR_SHARED/k8s-wire) and compares status,
+(tests/k8s-wire in this repository) and compares status,
 Content-Type and the JSON shape of each body. Part 2 checks the Kubernetes API
 conventions independently, so the server cannot drift into agreeing with a
 client's mistakes. Part 3 covers TLS, auth and the /_kubeapi admin API.

@@ -18,7 +18,7 @@ static char *read_golden(const char *name)
 	long len;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/k8s-wire/%s", KR_SHARED_DIR, name);
+	snprintf(path, sizeof(path), "%s/%s", KR_WIRE_DIR, name);
 	f = fopen(path, "rb");
 	if (!f)
 		fail_msg("cannot open golden %s", path);

@@ -63,7 +63,7 @@ static char *read_golden(const char *name, size_t *len)
 	char *data;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/k8s-wire/%s", KR_SHARED_DIR, name);
+	snprintf(path, sizeof(path), "%s/%s", KR_WIRE_DIR, name);
 	f = fopen(path, "rb");
 	assert_non_null(f);
 	assert_int_equal(fseek(f, 0, SEEK_END), 0);
