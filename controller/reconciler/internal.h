@@ -110,6 +110,12 @@ enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const 
 				   const char *key, size_t max_text, struct kr_secret **out,
 				   struct kr_error *err);
 
+/*
+ * store.c: open the key store the spec names (settings, password, a pooled connection) and
+ * ask it about the keys this KeyRotation holds into w->obs.store (unreachable: the error).
+ */
+void kr_world_observe_store(struct kr_world *w);
+
 /* observe.c: fill `w` (zeroed by the caller) from the API, the caches and the store. */
 enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err);
 /* Hand what the next step may reuse to w->carry, then free the rest. */

@@ -2,6 +2,7 @@
 #ifndef KR_RECONCILER_H
 #define KR_RECONCILER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -55,9 +56,24 @@ struct kr_reconciler_opts {
 	 * watched), spread over the period's last tenth. 0: 3600000 (an hour). */
 	long resync_period_ms;
 	long http_timeout_ms; /* analysis and verify requests; 0: 10000 */
+	/*
+	 * Honour the inline spec.keyStore (`run --allow-inline-key-stores`). Off: a
+	 * KeyRotation must name an admin-written KeyStore or ClusterKeyStore (keyStoreRef).
+	 */
+	bool allow_inline_key_stores;
+	/*
+	 * The namespace the controller runs in (`run --controller-namespace`, $POD_NAMESPACE,
+	 * or the service account's): where a ClusterKeyStore's password Secret is read when
+	 * it names no namespace. NULL: "keyrotator-system".
+	 */
+	const char *controller_namespace;
+	/* Where analysis, scrape and verify requests may go (`run --allowed-endpoints`);
+	 * borrowed; NULL: anywhere but link-local and cloud metadata addresses. */
+	const struct kr_egress *egress;
 };
 
 struct kr_reconciler;
+struct kr_egress;
 
 /* Options are copied. Caller frees with kr_reconciler_free (NULL-safe). */
 struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, struct kr_error *err);

@@ -673,6 +673,12 @@ static bool decide_blockers(const struct kr_observed *obs, struct kr_action *out
 		kr_event(out, true, "SecretConflict", "%s", out->reason);
 		return true;
 	}
+	if (obs->refusal_reason[0]) {
+		kr_act(out, KR_ACTION_REFUSE, "%s", obs->refusal);
+		kr_cond(out, KR_COND_READY, KR_COND_FALSE, obs->refusal_reason, "%s", out->reason);
+		kr_event(out, true, obs->refusal_reason, "%s", out->reason);
+		return true;
+	}
 	if (obs->spec->dry_run) {
 		kr_act(out, in_flight(obs->status.phase) ? KR_ACTION_WAIT : KR_ACTION_PLAN, "%s",
 		       in_flight(obs->status.phase) ? "dryRun: the rotation in flight is held"

@@ -379,6 +379,15 @@ struct kr_observed {
 	bool store_repaired;  /* status says KeyStoreInSync=True Repaired: kept while in sync */
 	bool secret_conflict; /* another KeyRotation (older) names the same Secret */
 	char conflict_owner[KR_ROT_REASON_MAX]; /* "ns/name" of that KeyRotation */
+	/*
+	 * Access refused: the KeyRotation names something its author may not use through the
+	 * controller (a key store it is not allowed, a Secret that did not opt in, an endpoint
+	 * outside the allowlist). `refusal_reason` is the condition reason and Event reason
+	 * ("SecretNotOptedIn", "KeyStoreNotAllowed", ...), `refusal` the message naming what
+	 * to add; "" when nothing is refused. Nothing is read or written while refused.
+	 */
+	char refusal_reason[64];
+	char refusal[KR_ROT_MSG_MAX];
 };
 
 /* ---- workload rollout (rollout.c) ------------------------------------------------ */

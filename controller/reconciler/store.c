@@ -1,0 +1,110 @@
+/* store.c - the key store of one reconcile: its settings, a pooled connection, what it holds. */
+#include <stdio.h>
+#include <string.h>
+
+#include "reconciler/internal.h"
+
+static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
+{
+	struct kr_keystore_opts ko;
+	struct kr_keystore_layout lay = {
+	    .active_set = w->spec.store_active_set,
+	    .meta_key = w->spec.store_meta_key,
+	    .bootstrap_key = w->spec.store_bootstrap_key,
+	    .store_as =
+		w->spec.store_as == KR_ROT_STORE_PLAINTEXT ? KR_STORE_PLAINTEXT : KR_STORE_SHA256,
+	};
+	struct kr_secret *password = NULL;
+	char host[256];
+	enum kr_status rc;
+
+	kr_keystore_opts_init(&ko);
+	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "spec.keyStore.address: ");
+	rc = kr_world_secret_ref(w, "spec.keyStore.passwordSecretRef", w->spec.store_password_name,
+				 w->spec.store_password_key, KR_SECRET_TEXT_MAX, &password, err);
+	if (rc != KR_OK)
+		return rc;
+	ko.host = host;
+	ko.database = w->spec.store_database;
+	ko.username = w->spec.store_username;
+	ko.password = password;
+	if (w->r->o.keystore_timeout_ms > 0)
+		ko.connect_timeout_ms = ko.command_timeout_ms = (int)w->r->o.keystore_timeout_ms;
+	rc = kr_keystore_new(&ko, &lay, &w->ks, err);
+	kr_secret_free(password);
+	return rc;
+}
+
+/*
+ * The key store, asked about the raw keys this KeyRotation holds (consumers' Secret,
+ * rotation Secret): membership, metadata, last use; plus the marker and how many members
+ * activeSet has. An id the decision knows only from status (no Secret holds its key) is
+ * not listed, so it counts as not active (rotation.h: struct kr_observed_keystore).
+ */
+static void store_fill(struct kr_world *w, const struct kr_secret *const *keys, size_t n,
+		       const struct kr_key_state *states, const struct kr_store_state *st)
+{
+	struct kr_observed_keystore *s = &w->obs.store;
+	const char *old = w->obs.status.current_key.id[0] ? w->obs.status.current_key.id
+							  : w->obs.rsecret.previous_id;
+	long long ours = 0;
+
+	for (size_t i = 0; i < n && s->n_keys < KR_OBSERVED_STORE_KEYS; i++) {
+		struct kr_observed_store_key *k = &s->keys[s->n_keys++];
+
+		kr_key_id(keys[i], k->id);
+		k->active = states[i].active;
+		k->has_meta = states[i].meta_active;
+		ours += states[i].active;
+		if (old[0] && !strcmp(k->id, old) && states[i].last_used_at[0] &&
+		    kr_time_parse_rfc3339(states[i].last_used_at, &w->obs.old_key_last_used_at,
+					  NULL) == KR_OK)
+			w->obs.old_key_usage_known = true;
+	}
+	s->unknown_members = st->active_members > ours ? (int)(st->active_members - ours) : 0;
+	snprintf(s->marker, sizeof(s->marker), "%s", st->marker);
+	s->has_marker = s->marker[0] != '\0';
+}
+
+/* The distinct raw keys among the consumers' key, pending and previous. */
+static size_t our_keys(const struct kr_world *w, const struct kr_secret *keys[3])
+{
+	const struct kr_secret *all[] = {w->consumer_key, w->pending, w->previous};
+	size_t n = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		bool dup = !all[i];
+
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = kr_secret_equal(keys[k], all[i]);
+		if (!dup)
+			keys[n++] = all[i];
+	}
+	return n;
+}
+
+void kr_world_observe_store(struct kr_world *w)
+{
+	struct kr_observed_keystore *s = &w->obs.store;
+	const struct kr_secret *keys[3];
+	struct kr_key_state states[3];
+	struct kr_store_state st;
+	struct kr_error e = {0};
+	size_t n = our_keys(w, keys);
+	enum kr_status rc;
+
+	rc = store_open(w, &e);
+	if (rc == KR_OK) {
+		w->conn = kr_pool_get(w->ks);
+		rc = kr_keystore_inspect(w->conn, keys, n, states, &st, &e);
+	}
+	if (rc != KR_OK) {
+		s->reachable = false;
+		snprintf(s->error, sizeof(s->error), "%s", e.msg);
+		return;
+	}
+	s->reachable = true;
+	store_fill(w, keys, n, states, &st);
+}
