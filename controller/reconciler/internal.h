@@ -11,6 +11,7 @@
 #include "base/map.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "json/json.h"
 #include "keystore/keystore.h"
 #include "reconciler/reconciler.h"
 #include "rotation/rotation.h"
@@ -197,8 +198,5 @@ enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct k
 /* Zero every string in `obj` (it may hold Secret data), then cJSON_Delete. NULL-safe. */
 void kr_json_wipe_delete(cJSON *obj);
 
-/* Lookups in a cJSON tree by a NULL-terminated path. */
-const cJSON *kr_json_at(const cJSON *obj, const char *const *path);
-const char *kr_json_str(const cJSON *obj, const char *const *path);
 
 #endif

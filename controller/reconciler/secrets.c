@@ -1,23 +1,9 @@
-/* secrets.c - Secret data in and out of wiped buffers, and small JSON lookups. */
+/* secrets.c - Secret data in and out of wiped buffers. */
 #include <string.h>
 
 #include <openssl/evp.h>
 
 #include "reconciler/internal.h"
-
-const cJSON *kr_json_at(const cJSON *obj, const char *const *path)
-{
-	for (; obj && *path; path++)
-		obj = cJSON_GetObjectItemCaseSensitive(obj, *path);
-	return obj;
-}
-
-const char *kr_json_str(const cJSON *obj, const char *const *path)
-{
-	const cJSON *v = kr_json_at(obj, path);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 struct kr_secret *kr_secret_data_get_max(const cJSON *secret, const char *key, size_t max_text)
 {

@@ -4,16 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json/json.h"
 #include "rotation/rotation.h"
 
 #define PATH_MAX_LEN 128
-
-/* Limits of a string field: length range, and a pattern check (may be NULL). */
-struct str_rule {
-	size_t min, max;
-	bool (*check)(const char *s);
-	const char *pattern; /* described in the error */
-};
 
 static char *dup_str(const char *s)
 {
@@ -25,73 +19,9 @@ static char *dup_str(const char *s)
 	return p;
 }
 
-static bool is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 static bool is_alnum(char c)
 {
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ over [s, s+n) */
-static bool dns_label_n(const char *s, size_t n)
-{
-	if (n == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-static bool check_dns_label(const char *s)
-{
-	return dns_label_n(s, strlen(s));
-}
-
-static bool check_dns_subdomain(const char *s)
-{
-	const char *dot;
-
-	while ((dot = strchr(s, '.')) != NULL) {
-		if (!dns_label_n(s, (size_t)(dot - s)))
-			return false;
-		s = dot + 1;
-	}
-	return dns_label_n(s, strlen(s));
-}
-
-static bool check_data_key(const char *s)
-{
-	for (; *s; s++)
-		if (!is_alnum(*s) && *s != '-' && *s != '.' && *s != '_')
-			return false;
-	return true;
-}
-
-/* ^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$ */
-static bool check_address(const char *s)
-{
-	const char *colon = strrchr(s, ':');
-	size_t hn, pn;
-
-	if (!colon)
-		return false;
-	hn = (size_t)(colon - s);
-	pn = strlen(colon + 1);
-	if (pn < 1 || pn > 5 || strspn(colon + 1, "0123456789") != pn || hn == 0)
-		return false;
-	if (s[0] == '[')
-		return hn > 2 && s[hn - 1] == ']' &&
-		       strspn(s + 1, "0123456789abcdefABCDEF:.") == hn - 2;
-	if (!is_alnum(s[0]) || !is_alnum(s[hn - 1]))
-		return false;
-	for (size_t i = 0; i < hn; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '.')
-			return false;
-	return true;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
 static bool check_prefix(const char *s)
@@ -129,95 +59,12 @@ static bool check_meta_key(const char *s)
 	return p && !strstr(p + 4, "{id}");
 }
 
-/* The member `field` of `obj` with its path; NULL when absent or JSON null. */
-static const cJSON *member(const cJSON *obj, const char *field)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-
-	return cJSON_IsNull(v) ? NULL : v;
-}
-
-static enum kr_status get_str(const cJSON *obj, const char *path, const char *field,
-			      const char *def, const struct str_rule *rule, char **out,
-			      struct kr_error *err)
-{
-	const cJSON *v = member(obj, field);
-	const char *s;
-	size_t n;
-
-	*out = NULL;
-	if (!v && !def)
-		return KR_OK;
-	if (v && !cJSON_IsString(v))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be a string", path, field);
-	s = v ? v->valuestring : def;
-	n = strlen(s);
-	if (v && (n < rule->min || n > rule->max))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: length %zu is outside %zu..%zu", path,
-				    field, n, rule->min, rule->max);
-	if (v && rule->check && !rule->check(s))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: \"%.64s\" does not match %s", path,
-				    field, s, rule->pattern);
-	*out = dup_str(s);
-	return *out ? KR_OK : kr_error_set(err, KR_ENOMEM, "out of memory");
-}
-
-static enum kr_status require(const cJSON *obj, const char *path, const char *field,
-			      struct kr_error *err)
-{
-	if (!member(obj, field))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: required", path, field);
-	return KR_OK;
-}
-
-static enum kr_status get_object(const cJSON *obj, const char *path, const char *field,
-				 const cJSON **out, struct kr_error *err)
-{
-	*out = member(obj, field);
-	if (*out && !cJSON_IsObject(*out))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an object", path, field);
-	return KR_OK;
-}
-
-static enum kr_status get_int(const cJSON *obj, const char *path, const char *field, int def,
-			      int min, int max, int *out, struct kr_error *err)
-{
-	const cJSON *v = member(obj, field);
-
-	*out = def;
-	if (!v)
-		return KR_OK;
-	if (!cJSON_IsNumber(v))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an integer", path, field);
-	if (v->valuedouble < min || v->valuedouble > max)
-		return kr_error_set(err, KR_EINVAL, "%s.%s: %g is outside %d..%d", path, field,
-				    v->valuedouble, min, max);
-	if (v->valuedouble != (double)(int)v->valuedouble)
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an integer", path, field);
-	*out = (int)v->valuedouble;
-	return KR_OK;
-}
-
-static enum kr_status get_bool(const cJSON *obj, const char *path, const char *field, bool *out,
-			       struct kr_error *err)
-{
-	const cJSON *v = member(obj, field);
-
-	*out = false;
-	if (!v)
-		return KR_OK;
-	if (!cJSON_IsBool(v))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be true or false", path, field);
-	*out = cJSON_IsTrue(v);
-	return KR_OK;
-}
-
 /* A Go duration; `def` NULL and absent gives -1. `positive`: 0 is refused. */
 static enum kr_status get_duration(const cJSON *obj, const char *path, const char *field,
 				   const char *def, bool positive, int64_t *ms,
 				   struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 	const char *s;
 	struct kr_error derr;
 
@@ -238,23 +85,17 @@ static enum kr_status get_duration(const cJSON *obj, const char *path, const cha
 	return KR_OK;
 }
 
-static const struct str_rule R_SUBDOMAIN = {1, 253, check_dns_subdomain,
-					    "a DNS subdomain ([a-z0-9] and '-', dot-separated)"};
-static const struct str_rule R_DATA_KEY = {1, 253, check_data_key, "^[-._a-zA-Z0-9]+$"};
-static const struct str_rule R_ADDRESS = {3, 261, check_address, "host:port"};
-static const struct str_rule R_ANY253 = {1, 253, NULL, NULL};
-static const struct str_rule R_USER = {0, 128, NULL, NULL};
-static const struct str_rule R_STORE_KEY = {1, 512, NULL, NULL};
-static const struct str_rule R_META_KEY = {4, 512, check_meta_key, "a pattern holding {id} once"};
-static const struct str_rule R_STORE_AS = {1, 16, NULL, NULL};
-static const struct str_rule R_PREFIX = {0, 16, check_prefix, "^[a-z0-9_]{0,16}$"};
-static const struct str_rule R_LABEL = {1, 63, check_dns_label, "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"};
-static const struct str_rule R_URL = {8, 2048, check_url, "^https?://"};
-static const struct str_rule R_TEXT = {1, 4096, NULL, NULL};
-static const struct str_rule R_METRIC = {1, 256, check_metric, "^[a-zA-Z_:][a-zA-Z0-9_:]*$"};
-static const struct str_rule R_HEADER = {1, 256, check_header, "^[A-Za-z0-9-]+$"};
-static const struct str_rule R_KIND = {1, 32, NULL, NULL};
-static const struct str_rule R_SCHEDULE = {1, 128, NULL, NULL};
+static const struct kr_jr_rule R_USER = {0, 128, NULL, NULL};
+static const struct kr_jr_rule R_STORE_KEY = {1, 512, NULL, NULL};
+static const struct kr_jr_rule R_META_KEY = {4, 512, check_meta_key, "a pattern holding {id} once"};
+static const struct kr_jr_rule R_STORE_AS = {1, 16, NULL, NULL};
+static const struct kr_jr_rule R_PREFIX = {0, 16, check_prefix, "^[a-z0-9_]{0,16}$"};
+static const struct kr_jr_rule R_URL = {8, 2048, check_url, "^https?://"};
+static const struct kr_jr_rule R_TEXT = {1, 4096, NULL, NULL};
+static const struct kr_jr_rule R_METRIC = {1, 256, check_metric, "^[a-zA-Z_:][a-zA-Z0-9_:]*$"};
+static const struct kr_jr_rule R_HEADER = {1, 256, check_header, "^[A-Za-z0-9-]+$"};
+static const struct kr_jr_rule R_KIND = {1, 32, NULL, NULL};
+static const struct kr_jr_rule R_SCHEDULE = {1, 128, NULL, NULL};
 
 static enum kr_status decode_secret_ref(const cJSON *spec, struct kr_rotation_spec *out,
 					struct kr_error *err)
@@ -262,19 +103,19 @@ static enum kr_status decode_secret_ref(const cJSON *spec, struct kr_rotation_sp
 	const cJSON *ref;
 	enum kr_status rc;
 
-	rc = require(spec, "spec", "secretRef", err);
+	rc = kr_jr_require(spec, "spec", "secretRef", err);
 	if (rc == KR_OK)
-		rc = get_object(spec, "spec", "secretRef", &ref, err);
+		rc = kr_jr_object(spec, "spec", "secretRef", &ref, err);
 	if (rc == KR_OK)
-		rc = require(ref, "spec.secretRef", "name", err);
+		rc = kr_jr_require(ref, "spec.secretRef", "name", err);
 	if (rc == KR_OK)
-		rc = require(ref, "spec.secretRef", "key", err);
+		rc = kr_jr_require(ref, "spec.secretRef", "key", err);
 	if (rc == KR_OK)
-		rc = get_str(ref, "spec.secretRef", "name", NULL, &R_SUBDOMAIN, &out->secret_name,
-			     err);
+		rc = kr_jr_str(ref, "spec.secretRef", "name", NULL, &KR_JR_SUBDOMAIN,
+			       &out->secret_name, err);
 	if (rc == KR_OK)
-		rc =
-		    get_str(ref, "spec.secretRef", "key", NULL, &R_DATA_KEY, &out->secret_key, err);
+		rc = kr_jr_str(ref, "spec.secretRef", "key", NULL, &KR_JR_DATA_KEY,
+			       &out->secret_key, err);
 	return rc;
 }
 
@@ -286,17 +127,17 @@ static enum kr_status decode_ref(const cJSON *obj, const char *path, const char 
 	const cJSON *ref;
 	enum kr_status rc;
 
-	rc = get_object(obj, path, field, &ref, err);
+	rc = kr_jr_object(obj, path, field, &ref, err);
 	if (rc != KR_OK || !ref)
 		return rc;
 	snprintf(rpath, sizeof(rpath), "%s.%s", path, field);
-	rc = require(ref, rpath, "name", err);
+	rc = kr_jr_require(ref, rpath, "name", err);
 	if (rc == KR_OK)
-		rc = require(ref, rpath, "key", err);
+		rc = kr_jr_require(ref, rpath, "key", err);
 	if (rc == KR_OK)
-		rc = get_str(ref, rpath, "name", NULL, &R_ANY253, name, err);
+		rc = kr_jr_str(ref, rpath, "name", NULL, &KR_JR_ANY253, name, err);
 	if (rc == KR_OK)
-		rc = get_str(ref, rpath, "key", NULL, &R_ANY253, key, err);
+		rc = kr_jr_str(ref, rpath, "key", NULL, &KR_JR_ANY253, key, err);
 	return rc;
 }
 
@@ -326,7 +167,7 @@ static enum kr_status decode_store_as(const cJSON *ks, struct kr_rotation_spec *
 	char *s = NULL;
 	enum kr_status rc;
 
-	rc = get_str(ks, "spec.keyStore", "storeAs", "sha256", &R_STORE_AS, &s, err);
+	rc = kr_jr_str(ks, "spec.keyStore", "storeAs", "sha256", &R_STORE_AS, &s, err);
 	if (rc != KR_OK)
 		return rc;
 	if (strcmp(s, "sha256") == 0)
@@ -348,17 +189,17 @@ static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spe
 	const cJSON *ks;
 	enum kr_status rc;
 
-	rc = require(spec, "spec", "keyStore", err);
+	rc = kr_jr_require(spec, "spec", "keyStore", err);
 	if (rc == KR_OK)
-		rc = get_object(spec, "spec", "keyStore", &ks, err);
+		rc = kr_jr_object(spec, "spec", "keyStore", &ks, err);
 	if (rc == KR_OK)
-		rc = require(ks, p, "address", err);
+		rc = kr_jr_require(ks, p, "address", err);
 	if (rc == KR_OK)
-		rc = get_str(ks, p, "address", NULL, &R_ADDRESS, &out->store_address, err);
+		rc = kr_jr_str(ks, p, "address", NULL, &KR_JR_ADDRESS, &out->store_address, err);
 	if (rc == KR_OK)
-		rc = get_int(ks, p, "database", 0, 0, 1023, &out->store_database, err);
+		rc = kr_jr_int(ks, p, "database", 0, 0, 1023, &out->store_database, err);
 	if (rc == KR_OK)
-		rc = get_str(ks, p, "username", NULL, &R_USER, &out->store_username, err);
+		rc = kr_jr_str(ks, p, "username", NULL, &R_USER, &out->store_username, err);
 	if (rc == KR_OK && out->store_username && !out->store_username[0]) {
 		free(out->store_username);
 		out->store_username = NULL;
@@ -367,14 +208,14 @@ static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spe
 		rc = decode_ref(ks, p, "passwordSecretRef", &out->store_password_name,
 				&out->store_password_key, err);
 	if (rc == KR_OK)
-		rc = get_str(ks, p, "activeSet", "api_keys:active", &R_STORE_KEY,
-			     &out->store_active_set, err);
+		rc = kr_jr_str(ks, p, "activeSet", "api_keys:active", &R_STORE_KEY,
+			       &out->store_active_set, err);
 	if (rc == KR_OK)
-		rc = get_str(ks, p, "metaKey", "api_key:{id}:meta", &R_META_KEY,
-			     &out->store_meta_key, err);
+		rc = kr_jr_str(ks, p, "metaKey", "api_key:{id}:meta", &R_META_KEY,
+			       &out->store_meta_key, err);
 	if (rc == KR_OK)
-		rc = get_str(ks, p, "bootstrapKey", "api_keys:bootstrap", &R_STORE_KEY,
-			     &out->store_bootstrap_key, err);
+		rc = kr_jr_str(ks, p, "bootstrapKey", "api_keys:bootstrap", &R_STORE_KEY,
+			       &out->store_bootstrap_key, err);
 	if (rc == KR_OK)
 		rc = decode_store_as(ks, out, err);
 	if (rc == KR_OK)
@@ -388,11 +229,11 @@ static enum kr_status decode_key(const cJSON *spec, struct kr_rotation_spec *out
 	const cJSON *key;
 	enum kr_status rc;
 
-	rc = get_object(spec, "spec", "key", &key, err);
+	rc = kr_jr_object(spec, "spec", "key", &key, err);
 	if (rc == KR_OK)
-		rc = get_str(key, "spec.key", "prefix", "", &R_PREFIX, &out->key_prefix, err);
+		rc = kr_jr_str(key, "spec.key", "prefix", "", &R_PREFIX, &out->key_prefix, err);
 	if (rc == KR_OK)
-		rc = get_int(key, "spec.key", "bytes", 32, 16, 64, &out->key_bytes, err);
+		rc = kr_jr_int(key, "spec.key", "bytes", 32, 16, 64, &out->key_bytes, err);
 	return rc;
 }
 
@@ -404,7 +245,7 @@ static enum kr_status decode_kind(const cJSON *wl, const char *path, enum kr_wor
 	char *s = NULL;
 	enum kr_status rc;
 
-	rc = get_str(wl, path, "kind", NULL, &R_KIND, &s, err);
+	rc = kr_jr_str(wl, path, "kind", NULL, &R_KIND, &s, err);
 	if (rc != KR_OK)
 		return rc;
 	rc = kr_error_set(err, KR_EINVAL,
@@ -424,7 +265,7 @@ static enum kr_status decode_kind(const cJSON *wl, const char *path, enum kr_wor
 static enum kr_status decode_workloads(const cJSON *stage, const char *path,
 				       struct kr_stage_spec *st, struct kr_error *err)
 {
-	const cJSON *arr = member(stage, "workloads");
+	const cJSON *arr = kr_jr_member(stage, "workloads");
 	char wpath[PATH_MAX_LEN];
 	enum kr_status rc = KR_OK;
 	int n;
@@ -445,14 +286,14 @@ static enum kr_status decode_workloads(const cJSON *stage, const char *path,
 		snprintf(wpath, sizeof(wpath), "%s.workloads[%d]", path, i);
 		if (!cJSON_IsObject(wl))
 			return kr_error_set(err, KR_EINVAL, "%s: must be an object", wpath);
-		rc = require(wl, wpath, "kind", err);
+		rc = kr_jr_require(wl, wpath, "kind", err);
 		if (rc == KR_OK)
-			rc = require(wl, wpath, "name", err);
+			rc = kr_jr_require(wl, wpath, "name", err);
 		if (rc == KR_OK)
 			rc = decode_kind(wl, wpath, &st->workloads[i].kind, err);
 		if (rc == KR_OK)
-			rc = get_str(wl, wpath, "name", NULL, &R_ANY253, &st->workloads[i].name,
-				     err);
+			rc = kr_jr_str(wl, wpath, "name", NULL, &KR_JR_ANY253,
+				       &st->workloads[i].name, err);
 	}
 	return rc;
 }
@@ -464,9 +305,9 @@ static enum kr_status decode_stage(const cJSON *stage, const char *path, struct 
 
 	if (!cJSON_IsObject(stage))
 		return kr_error_set(err, KR_EINVAL, "%s: must be an object", path);
-	rc = require(stage, path, "name", err);
+	rc = kr_jr_require(stage, path, "name", err);
 	if (rc == KR_OK)
-		rc = get_str(stage, path, "name", NULL, &R_LABEL, &st->name, err);
+		rc = kr_jr_str(stage, path, "name", NULL, &KR_JR_LABEL, &st->name, err);
 	if (rc == KR_OK)
 		rc = decode_workloads(stage, path, st, err);
 	if (rc == KR_OK)
@@ -512,7 +353,7 @@ static enum kr_status check_stages_unique(const struct kr_rotation_spec *out, st
 static enum kr_status decode_stages(const cJSON *spec, struct kr_rotation_spec *out,
 				    struct kr_error *err)
 {
-	const cJSON *arr = member(spec, "stages");
+	const cJSON *arr = kr_jr_member(spec, "stages");
 	char path[PATH_MAX_LEN];
 	enum kr_status rc = KR_OK;
 	int n;
@@ -543,7 +384,7 @@ static enum kr_status decode_labels(const cJSON *scrape, struct kr_analysis_spec
 	enum kr_status rc;
 	size_t i = 0;
 
-	rc = get_object(scrape, "spec.analysis.scrape", "labels", &labels, err);
+	rc = kr_jr_object(scrape, "spec.analysis.scrape", "labels", &labels, err);
 	if (rc != KR_OK || !labels)
 		return rc;
 	a->n_labels = (size_t)cJSON_GetArraySize(labels);
@@ -572,18 +413,18 @@ static enum kr_status decode_basic_auth(const cJSON *prom, struct kr_analysis_sp
 	const cJSON *basic;
 	enum kr_status rc;
 
-	rc = get_object(prom, "spec.analysis.prometheus", "basicAuth", &basic, err);
+	rc = kr_jr_object(prom, "spec.analysis.prometheus", "basicAuth", &basic, err);
 	if (rc != KR_OK || !basic)
 		return rc;
-	if (member(prom, "bearerTokenSecretRef"))
+	if (kr_jr_member(prom, "bearerTokenSecretRef"))
 		return kr_error_set(err, KR_EINVAL,
 				    "spec.analysis.prometheus: at most one of bearerTokenSecretRef "
 				    "and basicAuth may be set");
-	rc = require(basic, p, "username", err);
+	rc = kr_jr_require(basic, p, "username", err);
 	if (rc == KR_OK)
-		rc = require(basic, p, "passwordSecretRef", err);
+		rc = kr_jr_require(basic, p, "passwordSecretRef", err);
 	if (rc == KR_OK)
-		rc = get_str(basic, p, "username", NULL, &R_ANY253, &a->basic_username, err);
+		rc = kr_jr_str(basic, p, "username", NULL, &KR_JR_ANY253, &a->basic_username, err);
 	if (rc == KR_OK)
 		rc = decode_secret_key_ref(basic, p, "passwordSecretRef", &a->basic_password, err);
 	return rc;
@@ -596,13 +437,13 @@ static enum kr_status decode_prometheus(const cJSON *prom, struct kr_analysis_sp
 	enum kr_status rc;
 
 	a->source = KR_ANALYSIS_PROMETHEUS;
-	rc = require(prom, p, "url", err);
+	rc = kr_jr_require(prom, p, "url", err);
 	if (rc == KR_OK)
-		rc = require(prom, p, "query", err);
+		rc = kr_jr_require(prom, p, "query", err);
 	if (rc == KR_OK)
-		rc = get_str(prom, p, "url", NULL, &R_URL, &a->url, err);
+		rc = kr_jr_str(prom, p, "url", NULL, &R_URL, &a->url, err);
 	if (rc == KR_OK)
-		rc = get_str(prom, p, "query", NULL, &R_TEXT, &a->query, err);
+		rc = kr_jr_str(prom, p, "query", NULL, &R_TEXT, &a->query, err);
 	if (rc == KR_OK)
 		rc = decode_secret_key_ref(prom, p, "caSecretRef", &a->ca, err);
 	if (rc == KR_OK)
@@ -619,13 +460,13 @@ static enum kr_status decode_scrape(const cJSON *scrape, struct kr_analysis_spec
 	enum kr_status rc;
 
 	a->source = KR_ANALYSIS_SCRAPE;
-	rc = require(scrape, p, "url", err);
+	rc = kr_jr_require(scrape, p, "url", err);
 	if (rc == KR_OK)
-		rc = require(scrape, p, "metric", err);
+		rc = kr_jr_require(scrape, p, "metric", err);
 	if (rc == KR_OK)
-		rc = get_str(scrape, p, "url", NULL, &R_URL, &a->url, err);
+		rc = kr_jr_str(scrape, p, "url", NULL, &R_URL, &a->url, err);
 	if (rc == KR_OK)
-		rc = get_str(scrape, p, "metric", NULL, &R_METRIC, &a->metric, err);
+		rc = kr_jr_str(scrape, p, "metric", NULL, &R_METRIC, &a->metric, err);
 	if (rc == KR_OK)
 		rc = decode_labels(scrape, a, err);
 	if (rc == KR_OK)
@@ -639,9 +480,9 @@ static enum kr_status decode_source(const cJSON *an, struct kr_analysis_spec *a,
 	const cJSON *prom, *scrape;
 	enum kr_status rc;
 
-	rc = get_object(an, "spec.analysis", "prometheus", &prom, err);
+	rc = kr_jr_object(an, "spec.analysis", "prometheus", &prom, err);
 	if (rc == KR_OK)
-		rc = get_object(an, "spec.analysis", "scrape", &scrape, err);
+		rc = kr_jr_object(an, "spec.analysis", "scrape", &scrape, err);
 	if (rc != KR_OK)
 		return rc;
 	if (!prom == !scrape)
@@ -663,19 +504,19 @@ static enum kr_status decode_analysis(const cJSON *spec, struct kr_rotation_spec
 	a->threshold = 0.5;
 	a->failure_limit = 2;
 	a->error_limit = 4;
-	rc = get_object(spec, "spec", "analysis", &an, err);
+	rc = kr_jr_object(spec, "spec", "analysis", &an, err);
 	if (rc != KR_OK || !an)
 		return rc;
 	rc = decode_source(an, a, err);
 	if (rc == KR_OK)
 		rc = get_duration(an, p, "interval", "15s", true, &a->interval_ms, err);
 	if (rc == KR_OK)
-		rc = get_int(an, p, "failureLimit", 2, 1, 100, &a->failure_limit, err);
+		rc = kr_jr_int(an, p, "failureLimit", 2, 1, 100, &a->failure_limit, err);
 	if (rc == KR_OK)
-		rc = get_int(an, p, "errorLimit", 4, 1, 100, &a->error_limit, err);
+		rc = kr_jr_int(an, p, "errorLimit", 4, 1, 100, &a->error_limit, err);
 	if (rc != KR_OK)
 		return rc;
-	thr = member(an, "threshold");
+	thr = kr_jr_member(an, "threshold");
 	if (thr && (!cJSON_IsNumber(thr) || !isfinite(thr->valuedouble) || thr->valuedouble < 0))
 		return kr_error_set(err, KR_EINVAL, "%s.threshold: must be a number >= 0", p);
 	if (thr)
@@ -689,7 +530,7 @@ static enum kr_status decode_schedule(const cJSON *spec, struct kr_rotation_spec
 	struct kr_error cerr;
 	enum kr_status rc;
 
-	rc = get_str(spec, "spec", "schedule", NULL, &R_SCHEDULE, &out->schedule, err);
+	rc = kr_jr_str(spec, "spec", "schedule", NULL, &R_SCHEDULE, &out->schedule, err);
 	if (rc != KR_OK || !out->schedule)
 		return rc;
 	kr_error_clear(&cerr);
@@ -705,15 +546,15 @@ static enum kr_status decode_verify(const cJSON *spec, struct kr_rotation_spec *
 	const cJSON *v;
 	enum kr_status rc;
 
-	rc = get_object(spec, "spec", "verify", &v, err);
+	rc = kr_jr_object(spec, "spec", "verify", &v, err);
 	if (rc != KR_OK || !v)
 		return rc;
-	rc = require(v, "spec.verify", "url", err);
+	rc = kr_jr_require(v, "spec.verify", "url", err);
 	if (rc == KR_OK)
-		rc = get_str(v, "spec.verify", "url", NULL, &R_URL, &out->verify_url, err);
+		rc = kr_jr_str(v, "spec.verify", "url", NULL, &R_URL, &out->verify_url, err);
 	if (rc == KR_OK)
-		rc = get_str(v, "spec.verify", "header", "X-API-Key", &R_HEADER,
-			     &out->verify_header, err);
+		rc = kr_jr_str(v, "spec.verify", "header", "X-API-Key", &R_HEADER,
+			       &out->verify_header, err);
 	if (rc == KR_OK)
 		rc = decode_secret_key_ref(v, "spec.verify", "caSecretRef", &out->verify_ca, err);
 	return rc;
@@ -730,17 +571,17 @@ static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *ou
 		rc = get_duration(spec, "spec", "revokeWhenUnusedFor", NULL, false,
 				  &out->revoke_when_unused_ms, err);
 	if (rc == KR_OK)
-		rc = get_bool(spec, "spec", "dryRun", &out->dry_run, err);
+		rc = kr_jr_bool(spec, "spec", "dryRun", &out->dry_run, err);
 	if (rc == KR_OK)
 		rc = decode_schedule(spec, out, err);
 	if (rc == KR_OK)
 		rc = get_duration(spec, "spec", "maxKeyAge", NULL, true, &out->max_key_age_ms, err);
 	if (rc == KR_OK)
-		rc = get_bool(spec, "spec", "suspend", &out->suspend, err);
+		rc = kr_jr_bool(spec, "spec", "suspend", &out->suspend, err);
 	if (rc == KR_OK)
 		rc = decode_verify(spec, out, err);
 	if (rc == KR_OK)
-		rc = get_int(spec, "spec", "historyLimit", 10, 0, 100, &out->history_limit, err);
+		rc = kr_jr_int(spec, "spec", "historyLimit", 10, 0, 100, &out->history_limit, err);
 	return rc;
 }
 
