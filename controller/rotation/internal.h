@@ -9,6 +9,15 @@
 #define KR_STORE_RETRY_MS 5000 /* ask an unreachable key store again (a connect is cheap) */
 #define KR_VERIFY_ERRORS 4     /* verify errors in a row that end the wait, without analysis */
 
+/*
+ * spec.c: the key store fields shared by the inline spec.keyStore and the KeyStore kinds:
+ * address, database, username, passwordSecretRef (with `namespace` when password_ns) from
+ * `conn` at path `p`, and the layout names from `layout` at `lp` (the same object inline).
+ */
+enum kr_status kr_spec_decode_store(const cJSON *conn, const char *p, const cJSON *layout,
+				    const char *lp, bool password_ns, struct kr_rotation_spec *out,
+				    struct kr_error *err);
+
 /* Start `out` as type with a message; keeps status/conditions as they are. */
 void kr_act(struct kr_action *out, enum kr_action_type type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -26,9 +26,10 @@
 #define KR_ROT_MSG_MAX	    512
 #define KR_ROT_REVISION_MAX 128 /* StatefulSet controller revision names */
 
-#define KR_ANNOTATION_ROTATE	"keyrotator.io/rotate"
-#define KR_ANNOTATION_EMERGENCY "keyrotator.io/emergency"
-#define KR_ANNOTATION_KEY_ID	"keyrotator.io/key-id"
+#define KR_ANNOTATION_ROTATE	  "keyrotator.io/rotate"
+#define KR_ANNOTATION_EMERGENCY	  "keyrotator.io/emergency"
+#define KR_ANNOTATION_KEY_ID	  "keyrotator.io/key-id"
+#define KR_ANNOTATION_KEYROTATION "keyrotator.io/keyrotation" /* a Secret opts in (§1b) */
 
 /* ---- the spec (spec.c) ------------------------------------------------------------ */
 
@@ -93,6 +94,16 @@ struct kr_analysis_spec {
 	int error_limit;			 /* default 4 */
 };
 
+/* Where the key store's settings come from. */
+enum kr_store_ref_kind {
+	KR_STORE_INLINE = 0,   /* spec.keyStore (only with `run --allow-inline-key-stores`) */
+	KR_STORE_REF_KEYSTORE, /* spec.keyStoreRef: a KeyStore in the KeyRotation's namespace */
+	KR_STORE_REF_CLUSTER,  /* spec.keyStoreRef: a ClusterKeyStore */
+};
+
+/* "KeyStore", "ClusterKeyStore"; "" for INLINE. */
+const char *kr_store_ref_kind_name(enum kr_store_ref_kind kind);
+
 /*
  * A decoded, validated KeyRotation spec with every CRD default applied. Every string
  * is owned by the struct (NULL when the optional field is absent) and freed by
@@ -102,11 +113,20 @@ struct kr_rotation_spec {
 	char *secret_name;
 	char *secret_key;
 
-	char *store_address;
+	/*
+	 * The key store. With spec.keyStore (inline) the store_* fields are decoded from it.
+	 * With spec.keyStoreRef they are NULL after decode and filled by
+	 * kr_keystore_object_apply from the KeyStore/ClusterKeyStore it names.
+	 */
+	enum kr_store_ref_kind store_ref_kind;
+	char *store_ref_name;	       /* keyStoreRef.name */
+	char *store_address;	       /* NULL until resolved (keyStoreRef) */
 	int store_database;	       /* default 0 */
 	char *store_username;	       /* NULL when absent or "" */
 	char *store_password_name;     /* passwordSecretRef.name, or NULL */
 	char *store_password_key;      /* passwordSecretRef.key */
+	char *store_password_ns;       /* ClusterKeyStore: its namespace; NULL: see
+					  kr_keystore_object_apply */
 	char *store_active_set;	       /* default "api_keys:active" */
 	char *store_meta_key;	       /* default "api_key:{id}:meta" */
 	char *store_bootstrap_key;     /* default "api_keys:bootstrap" */
@@ -148,6 +168,31 @@ enum kr_status kr_rotation_spec_decode(const cJSON *obj, struct kr_rotation_spec
 				       struct kr_error *err);
 /* Free everything and zero the struct. Safe on a zeroed or released struct. */
 void kr_rotation_spec_release(struct kr_rotation_spec *spec);
+
+/* ---- key store objects (keystore_ref.c) ------------------------------------------- */
+
+/*
+ * Fill spec->store_* from `store`, the KeyStore or ClusterKeyStore object (as the API
+ * serves it; borrowed) that spec.keyStoreRef names, for the KeyRotation ns/name:
+ * - a ClusterKeyStore must allow `ns` (spec.allowedNamespaces: `names`, or `selector`
+ *   over `ns_labels`, the namespace's metadata.labels; NULL: unknown, no selector match);
+ * - {namespace} and {name} in the layout names become the KeyRotation's;
+ * - the password Secret's namespace: a KeyStore's own (`ns`); a ClusterKeyStore's
+ *   passwordSecretRef.namespace, else `controller_ns` (NULL: "keyrotator-system").
+ * Errors: KR_EAUTH "not allowed" (reason "KeyStoreNotAllowed"), KR_EINVAL an invalid
+ * store (reason "KeyStoreInvalid"), the message naming the store and the field. `reason`
+ * gets the condition reason ("" on success or KR_ENOMEM). Pure.
+ */
+enum kr_status kr_keystore_object_apply(struct kr_rotation_spec *spec, const cJSON *store,
+					const char *ns, const char *name, const cJSON *ns_labels,
+					const char *controller_ns, char reason[64],
+					struct kr_error *err);
+/* A ClusterKeyStore's allowedNamespaces lets `ns` (labels `ns_labels`) use it. */
+bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *ns_labels);
+/* Whether allowing `ns` depends on its labels (not listed by name; a selector is set). */
+bool kr_keystore_object_needs_labels(const cJSON *store, const char *ns);
+/* A metav1.LabelSelector (matchLabels, matchExpressions) over labels; {} matches all. */
+bool kr_label_selector_matches(const cJSON *selector, const cJSON *labels);
 
 /* ---- status, as recorded in .status (plain data) ---------------------------------- */
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "json/json.h"
-#include "rotation/rotation.h"
+#include "rotation/internal.h"
 
 #define PATH_MAX_LEN 128
 
@@ -88,7 +88,6 @@ static enum kr_status get_duration(const cJSON *obj, const char *path, const cha
 static const struct kr_jr_rule R_USER = {0, 128, NULL, NULL};
 static const struct kr_jr_rule R_STORE_KEY = {1, 512, NULL, NULL};
 static const struct kr_jr_rule R_META_KEY = {4, 512, check_meta_key, "a pattern holding {id} once"};
-static const struct kr_jr_rule R_STORE_AS = {1, 16, NULL, NULL};
 static const struct kr_jr_rule R_PREFIX = {0, 16, check_prefix, "^[a-z0-9_]{0,16}$"};
 static const struct kr_jr_rule R_URL = {8, 2048, check_url, "^https?://"};
 static const struct kr_jr_rule R_TEXT = {1, 4096, NULL, NULL};
@@ -147,79 +146,99 @@ static enum kr_status decode_secret_key_ref(const cJSON *obj, const char *path, 
 	return decode_ref(obj, path, field, &ref->name, &ref->key, err);
 }
 
-static enum kr_status check_store_names(const struct kr_rotation_spec *out, struct kr_error *err)
+static enum kr_status check_store_names(const struct kr_rotation_spec *out, const char *path,
+					struct kr_error *err)
 {
 	if (strcmp(out->store_active_set, out->store_bootstrap_key) == 0)
 		return kr_error_set(err, KR_EINVAL,
-				    "spec.keyStore.bootstrapKey: \"%.64s\" is also the activeSet",
+				    "%s.bootstrapKey: \"%.64s\" is also the activeSet", path,
 				    out->store_bootstrap_key);
 	if (strcmp(out->store_meta_key, out->store_active_set) == 0 ||
 	    strcmp(out->store_meta_key, out->store_bootstrap_key) == 0)
-		return kr_error_set(
-		    err, KR_EINVAL,
-		    "spec.keyStore.metaKey: collides with activeSet or bootstrapKey");
+		return kr_error_set(err, KR_EINVAL,
+				    "%s.metaKey: collides with activeSet or bootstrapKey", path);
 	return KR_OK;
 }
 
-static enum kr_status decode_store_as(const cJSON *ks, struct kr_rotation_spec *out,
-				      struct kr_error *err)
+enum kr_status kr_spec_decode_store(const cJSON *conn, const char *p, const cJSON *layout,
+				    const char *lp, bool password_ns, struct kr_rotation_spec *out,
+				    struct kr_error *err)
 {
-	char *s = NULL;
+	static const char *const store_as[] = {"sha256", "plaintext", NULL};
+	char rpath[PATH_MAX_LEN];
+	const cJSON *pw = NULL;
+	int as = KR_ROT_STORE_SHA256;
 	enum kr_status rc;
 
-	rc = kr_jr_str(ks, "spec.keyStore", "storeAs", "sha256", &R_STORE_AS, &s, err);
-	if (rc != KR_OK)
-		return rc;
-	if (strcmp(s, "sha256") == 0)
-		out->store_as = KR_ROT_STORE_SHA256;
-	else if (strcmp(s, "plaintext") == 0)
-		out->store_as = KR_ROT_STORE_PLAINTEXT;
-	else
-		rc = kr_error_set(
-		    err, KR_EINVAL,
-		    "spec.keyStore.storeAs: \"%.32s\" is not one of sha256, plaintext", s);
-	free(s);
-	return rc;
-}
-
-static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spec *out,
-				       struct kr_error *err)
-{
-	static const char *p = "spec.keyStore";
-	const cJSON *ks;
-	enum kr_status rc;
-
-	rc = kr_jr_require(spec, "spec", "keyStore", err);
+	rc = kr_jr_require(conn, p, "address", err);
 	if (rc == KR_OK)
-		rc = kr_jr_object(spec, "spec", "keyStore", &ks, err);
+		rc = kr_jr_str(conn, p, "address", NULL, &KR_JR_ADDRESS, &out->store_address, err);
 	if (rc == KR_OK)
-		rc = kr_jr_require(ks, p, "address", err);
+		rc = kr_jr_int(conn, p, "database", 0, 0, 1023, &out->store_database, err);
 	if (rc == KR_OK)
-		rc = kr_jr_str(ks, p, "address", NULL, &KR_JR_ADDRESS, &out->store_address, err);
-	if (rc == KR_OK)
-		rc = kr_jr_int(ks, p, "database", 0, 0, 1023, &out->store_database, err);
-	if (rc == KR_OK)
-		rc = kr_jr_str(ks, p, "username", NULL, &R_USER, &out->store_username, err);
+		rc = kr_jr_str(conn, p, "username", NULL, &R_USER, &out->store_username, err);
 	if (rc == KR_OK && out->store_username && !out->store_username[0]) {
 		free(out->store_username);
 		out->store_username = NULL;
 	}
 	if (rc == KR_OK)
-		rc = decode_ref(ks, p, "passwordSecretRef", &out->store_password_name,
+		rc = decode_ref(conn, p, "passwordSecretRef", &out->store_password_name,
 				&out->store_password_key, err);
 	if (rc == KR_OK)
-		rc = kr_jr_str(ks, p, "activeSet", "api_keys:active", &R_STORE_KEY,
+		rc = kr_jr_object(conn, p, "passwordSecretRef", &pw, err);
+	if (rc == KR_OK && pw && password_ns)
+		rc = kr_jr_str(pw, kr_jr_path(rpath, sizeof(rpath), p, "passwordSecretRef"),
+			       "namespace", NULL, &KR_JR_LABEL, &out->store_password_ns, err);
+	if (rc == KR_OK)
+		rc = kr_jr_str(layout, lp, "activeSet", "api_keys:active", &R_STORE_KEY,
 			       &out->store_active_set, err);
 	if (rc == KR_OK)
-		rc = kr_jr_str(ks, p, "metaKey", "api_key:{id}:meta", &R_META_KEY,
+		rc = kr_jr_str(layout, lp, "metaKey", "api_key:{id}:meta", &R_META_KEY,
 			       &out->store_meta_key, err);
 	if (rc == KR_OK)
-		rc = kr_jr_str(ks, p, "bootstrapKey", "api_keys:bootstrap", &R_STORE_KEY,
+		rc = kr_jr_str(layout, lp, "bootstrapKey", "api_keys:bootstrap", &R_STORE_KEY,
 			       &out->store_bootstrap_key, err);
 	if (rc == KR_OK)
-		rc = decode_store_as(ks, out, err);
+		rc = kr_jr_enum(layout, lp, "storeAs", store_as, KR_ROT_STORE_SHA256, &as, err);
+	out->store_as = (enum kr_rot_store_as)as;
 	if (rc == KR_OK)
-		rc = check_store_names(out, err);
+		rc = check_store_names(out, lp, err);
+	return rc;
+}
+
+/* spec.keyStoreRef (admin-written KeyStore/ClusterKeyStore) or the inline spec.keyStore. */
+static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spec *out,
+				       struct kr_error *err)
+{
+	static const char *const kinds[] = {"KeyStore", "ClusterKeyStore", NULL};
+	static const char *p = "spec.keyStore";
+	const cJSON *ks, *ref;
+	int kind = 0;
+	enum kr_status rc;
+
+	rc = kr_jr_object(spec, "spec", "keyStore", &ks, err);
+	if (rc == KR_OK)
+		rc = kr_jr_object(spec, "spec", "keyStoreRef", &ref, err);
+	if (rc != KR_OK)
+		return rc;
+	if (ks && ref)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec: set exactly one of spec.keyStoreRef and spec.keyStore");
+	if (!ks && !ref)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.keyStoreRef: required (the KeyStore or ClusterKeyStore "
+				    "an admin wrote for this namespace)");
+	if (ks) {
+		out->store_ref_kind = KR_STORE_INLINE;
+		return kr_spec_decode_store(ks, p, ks, p, false, out, err);
+	}
+	rc = kr_jr_enum(ref, "spec.keyStoreRef", "kind", kinds, 0, &kind, err);
+	if (rc == KR_OK)
+		rc = kr_jr_require(ref, "spec.keyStoreRef", "name", err);
+	if (rc == KR_OK)
+		rc = kr_jr_str(ref, "spec.keyStoreRef", "name", NULL, &KR_JR_SUBDOMAIN,
+			       &out->store_ref_name, err);
+	out->store_ref_kind = kind == 1 ? KR_STORE_REF_CLUSTER : KR_STORE_REF_KEYSTORE;
 	return rc;
 }
 
@@ -623,6 +642,8 @@ void kr_rotation_spec_release(struct kr_rotation_spec *spec)
 			 &spec->store_active_set,
 			 &spec->store_meta_key,
 			 &spec->store_bootstrap_key,
+			 &spec->store_password_ns,
+			 &spec->store_ref_name,
 			 &spec->key_prefix,
 			 &spec->analysis.url,
 			 &spec->analysis.query,

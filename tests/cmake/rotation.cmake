@@ -3,6 +3,7 @@
 # example manifests themselves.
 if(TARGET kr_rotation)
   kr_unit_test(test_rotation_decide LIBS kr_rotation)
+  kr_unit_test(test_keystore_ref LIBS kr_rotation)
   if(TARGET kr_yaml)
     kr_unit_test(test_rotation_spec LIBS kr_rotation kr_yaml)
   endif()

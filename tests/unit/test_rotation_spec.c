@@ -10,23 +10,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json/json.h"
 #include "rotation/rotation.h"
 #include "yaml/yaml.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The document of `kind` (and metadata.name `name`, when not NULL) in `docs`. */
+static const cJSON *find_doc(const cJSON *docs, const char *kind, const char *name)
+{
+	const cJSON *d;
+
+	cJSON_ArrayForEach(d, docs)
+	{
+		const char *k = kr_json_str(d, (const char *[]){"kind", NULL});
+		const char *n = kr_json_str(d, (const char *[]){"metadata", "name", NULL});
+
+		if (k && !strcmp(k, kind) && (!name || (n && !strcmp(n, name))))
+			return d;
+	}
+	return NULL;
+}
+
+/* Decode the KeyRotation of an example file and apply the KeyStore it names (same file). */
 static void decode_yaml(const char *rel, struct kr_rotation_spec *spec)
 {
-	char path[1024];
+	char path[1024], reason[64];
 	struct kr_error err;
 	cJSON *docs = NULL;
+	const cJSON *kr, *store = NULL;
 
 	snprintf(path, sizeof(path), "%s/../%s", KR_TESTS_DIR, rel);
 	if (kr_yaml_parse_file(path, &docs, &err) != KR_OK)
 		fail_msg("%s: %s", rel, err.msg);
-	assert_int_equal(cJSON_GetArraySize(docs), 1);
-	if (kr_rotation_spec_decode(cJSON_GetArrayItem(docs, 0), spec, &err) != KR_OK)
+	kr = cJSON_GetArraySize(docs) == 1 ? cJSON_GetArrayItem(docs, 0)
+					   : find_doc(docs, "KeyRotation", NULL);
+	assert_non_null(kr);
+	if (kr_rotation_spec_decode(kr, spec, &err) != KR_OK)
 		fail_msg("%s: %s", rel, err.msg);
+	if (spec->store_ref_kind != KR_STORE_INLINE) {
+		store = find_doc(docs, kr_store_ref_kind_name(spec->store_ref_kind),
+				 spec->store_ref_name);
+		assert_non_null(store);
+		if (kr_keystore_object_apply(
+			spec, store,
+			kr_json_str(kr, (const char *[]){"metadata", "namespace", NULL}),
+			kr_json_str(kr, (const char *[]){"metadata", "name", NULL}), NULL, NULL,
+			reason, &err) != KR_OK)
+			fail_msg("%s: %s (%s)", rel, err.msg, reason);
+	}
 	cJSON_Delete(docs);
 }
 
@@ -41,6 +73,9 @@ static void test_sirius_example(void **state)
 	assert_string_equal(s.store_address, "valkey.sirius.svc:6379");
 	assert_string_equal(s.store_password_name, "valkey-auth");
 	assert_string_equal(s.store_password_key, "password");
+	assert_string_equal(s.store_password_ns, "sirius"); /* a KeyStore's own namespace */
+	assert_int_equal(s.store_ref_kind, KR_STORE_REF_KEYSTORE);
+	assert_string_equal(s.store_ref_name, "sirius-valkey");
 	assert_int_equal(s.store_as, KR_ROT_STORE_SHA256);
 	assert_string_equal(s.key_prefix, "sk_");
 	assert_int_equal(s.key_bytes, 32);
@@ -138,7 +173,15 @@ static const struct {
      "spec.secretRef.name: \"Bad_Name\" does not match"},
     {"{\"secretRef\":{\"name\":\"k\",\"key\":\"a b\"}," STORE "," STAGES "}",
      "spec.secretRef.key: \"a b\" does not match"},
-    {"{" SECRET "," STAGES "}", "spec.keyStore: required"},
+    {"{" SECRET "," STAGES "}", "spec.keyStoreRef: required"},
+    {"{" SECRET "," STORE ",\"keyStoreRef\":{\"name\":\"s\"}," STAGES "}",
+     "spec: set exactly one of spec.keyStoreRef and spec.keyStore"},
+    {"{" SECRET ",\"keyStoreRef\":{\"kind\":\"Vault\",\"name\":\"s\"}," STAGES "}",
+     "spec.keyStoreRef.kind: \"Vault\" is not one of KeyStore, ClusterKeyStore"},
+    {"{" SECRET ",\"keyStoreRef\":{\"kind\":\"KeyStore\"}," STAGES "}",
+     "spec.keyStoreRef.name: required"},
+    {"{" SECRET ",\"keyStoreRef\":{\"name\":\"Bad\"}," STAGES "}",
+     "spec.keyStoreRef.name: \"Bad\" does not match"},
     {"{" SECRET ",\"keyStore\":{\"address\":\"valkey\"}," STAGES "}",
      "spec.keyStore.address: \"valkey\" does not match host:port"},
     {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"database\":1024}," STAGES "}",
