@@ -26,10 +26,16 @@ enum kr_status kr_world_fenced(struct kr_world *w, struct kr_error *err)
 
 /* ---- Secrets ---- */
 
-/* A new Secret object ns/name with keyrotator's label; `owned`: owner is the KeyRotation. */
+/*
+ * A new Secret object ns/name with keyrotator's labels. `owned`: `<name>-rotation`, whose
+ * owner is the KeyRotation (observe uses it only with that owner reference). Else the
+ * consumers' Secret, which gets the opt-in annotation naming this KeyRotation: observe
+ * uses it only with that (design.md §1b). `<name>-rotation` never gets the annotation, so
+ * it can never pass as an opted-in credential Secret.
+ */
 static cJSON *secret_new(struct kr_world *w, const char *name, bool owned)
 {
-	cJSON *s = cJSON_CreateObject(), *meta, *labels, *refs, *ref;
+	cJSON *s = cJSON_CreateObject(), *meta, *labels, *notes, *refs, *ref;
 
 	cJSON_AddStringToObject(s, "apiVersion", "v1");
 	cJSON_AddStringToObject(s, "kind", "Secret");
@@ -38,9 +44,13 @@ static cJSON *secret_new(struct kr_world *w, const char *name, bool owned)
 	cJSON_AddStringToObject(meta, "namespace", w->ns);
 	labels = cJSON_AddObjectToObject(meta, "labels");
 	cJSON_AddStringToObject(labels, KR_INFORMER_MANAGED_LABEL, "keyrotator");
-	cJSON_AddStringToObject(labels, "keyrotator.io/keyrotation", w->name);
+	cJSON_AddStringToObject(labels, KR_ANNOTATION_KEYROTATION, w->name); /* a label too */
+	if (!owned) {
+		notes = cJSON_AddObjectToObject(meta, "annotations");
+		cJSON_AddStringToObject(notes, KR_ANNOTATION_KEYROTATION, w->name);
+	}
 	cJSON_AddStringToObject(s, "type", "Opaque");
-	if (owned && w->uid[0]) {
+	if (owned) {
 		refs = cJSON_AddArrayToObject(meta, "ownerReferences");
 		ref = cJSON_CreateObject();
 		cJSON_AddItemToArray(refs, ref);
@@ -81,10 +91,15 @@ static enum kr_status secret_write(struct kr_world *w, const char *name, cJSON *
 
 static enum kr_status act_generate(struct kr_world *w, struct kr_error *err)
 {
-	cJSON *body =
-	    w->rsecret ? cJSON_Duplicate(w->rsecret, 1) : secret_new(w, w->rsecret_name, true);
+	cJSON *body;
 	struct kr_secret *key = NULL;
-	enum kr_status rc = body ? KR_OK : KR_ENOMEM;
+	enum kr_status rc;
+
+	if (!w->rsecret && !w->uid[0]) /* it could not be ours: observe would refuse it */
+		return kr_error_set(err, KR_ESTATE, "KeyRotation %s/%s has no uid to own Secret %s",
+				    w->ns, w->name, w->rsecret_name);
+	body = w->rsecret ? cJSON_Duplicate(w->rsecret, 1) : secret_new(w, w->rsecret_name, true);
+	rc = body ? KR_OK : KR_ENOMEM;
 
 	if (rc == KR_OK)
 		rc = kr_key_generate(w->spec.key_prefix, w->spec.key_bytes, &key, err);
@@ -100,7 +115,10 @@ static enum kr_status act_generate(struct kr_world *w, struct kr_error *err)
 	return secret_write(w, w->rsecret_name, body, w->rsecret != NULL, err);
 }
 
-/* The consumers' Secret := `key` (created if absent; other data keys kept). */
+/*
+ * The consumers' Secret := `key` (created if absent; other data keys kept). An existing
+ * Secret keeps its metadata as read: no label or annotation of ours is added to it.
+ */
 static enum kr_status act_distribute(struct kr_world *w, const struct kr_secret *key,
 				     const char *what, struct kr_error *err)
 {
@@ -292,6 +310,10 @@ enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struc
 {
 	enum kr_status rc;
 
+	/* The decision refuses then; this only makes sure nothing is written anyway. */
+	if (w->obs.refusal_reason[0] && !kr_action_is_status_only(a->type))
+		return kr_error_set(err, KR_EAUTH, "%s refused: %s", kr_action_name(a->type),
+				    w->obs.refusal);
 	switch (a->type) {
 	case KR_ACTION_GENERATE:
 		return act_generate(w, err);

@@ -106,10 +106,50 @@ struct kr_world {
  * `field` names, into *out (wiped on free; at most `max_text` characters of base64).
  * `name` NULL: not set, KR_OK with *out NULL. A missing Secret or key is an error naming
  * the field.
+ * The KeyRotation's author names this Secret, so it is read only when it opted in: its
+ * annotation keyrotator.io/keyrotation lists this KeyRotation (kr_secret_opted_in), and it
+ * is neither the consumers' Secret nor `<name>-rotation`. Otherwise nothing of its data is
+ * read: KR_EAUTH naming the field, the Secret and the annotation to add, and the same
+ * message as w->obs.refusal (reason "CredentialSecretNotOptedIn"; an earlier refusal stays).
  */
 enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,
 				   const char *key, size_t max_text, struct kr_secret **out,
 				   struct kr_error *err);
+/*
+ * observe.c: the same for a Secret that an administrator's KeyStore or ClusterKeyStore
+ * names: no opt-in needed, and it may be in namespace `ns` (NULL: the KeyRotation's).
+ */
+enum kr_status kr_world_secret_ref_admin(struct kr_world *w, const char *field, const char *ns,
+					 const char *name, const char *key, size_t max_text,
+					 struct kr_secret **out, struct kr_error *err);
+/*
+ * secrets.c: who may use a Secret (`secret` borrowed, NULL-safe; pure).
+ * kr_secret_opted_in: metadata.annotations["keyrotator.io/keyrotation"] is a comma-separated
+ *   list (blanks around a name ignored) that holds `kr_name` exactly.
+ * kr_secret_created_for: both labels keyrotator put on the Secrets it created before the
+ *   opt-in existed: app.kubernetes.io/managed-by=keyrotator, keyrotator.io/keyrotation=kr_name.
+ * kr_secret_owned_by: an ownerReference of kind KeyRotation has uid `uid` (non-empty).
+ */
+bool kr_secret_opted_in(const cJSON *secret, const char *kr_name);
+bool kr_secret_created_for(const cJSON *secret, const char *kr_name);
+bool kr_secret_owned_by(const cJSON *secret, const char *uid);
+/*
+ * secrets.c: refuse the KeyRotation: obs->refusal_reason and obs->refusal (rotation.h),
+ * unless a refusal is set already (the first one stays).
+ */
+void kr_refuse(struct kr_observed *obs, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*
+ * secrets.c: may the KeyRotation obs->ns/obs->name (metadata.uid `uid`) use its consumers'
+ * Secret `consumer` (spec.secretRef.name `secret_name`) and `rsecret` (`rsecret_name`,
+ * `<name>-rotation`)? NULL: absent (the controller creates it). Pass both NULL to check
+ * the names alone, before reading. true; or false with a kr_refuse: reason
+ * "InvalidSecretRef" (secretRef names `<name>-rotation`), "SecretNotOptedIn" (the consumers'
+ * Secret neither opted in nor carries both labels of one created for this KeyRotation) or
+ * "RotationSecretNotOwned" (no owner reference to `uid`). Pure; the objects are borrowed.
+ */
+bool kr_secrets_usable(struct kr_observed *obs, const char *uid, const char *secret_name,
+		       const char *rsecret_name, const cJSON *consumer, const cJSON *rsecret);
 
 /*
  * store.c: open the key store the spec names (settings, password, a pooled connection) and

@@ -67,25 +67,48 @@ static void key_id_of(const struct kr_secret *key, char out[KR_ROT_ID_SIZE])
 		kr_key_id(key, out);
 }
 
+/* ---- the two Secrets: used only when this KeyRotation may (design.md §1b) ---- */
+
+/* Secret `name` of our namespace into *out (NULL: absent), from the carry or the API. */
+static enum kr_status secret_get(struct kr_world *w, enum kr_carry_slot slot, const char *name,
+				 cJSON **out, struct kr_error *err)
+{
+	enum kr_status rc =
+	    from_carry(w, slot, out) ? KR_OK : get_optional(w, &kr_kube_secrets, name, out, err);
+
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "Secret %s/%s: ", w->ns, name);
+	return KR_OK;
+}
+
+/*
+ * Both Secrets, checked (kr_secrets_usable) before any of their data is decoded. When
+ * this KeyRotation may not use them, they are wiped and dropped: the decision refuses.
+ */
 static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 {
 	enum kr_status rc;
 
-	rc = from_carry(w, KR_CARRY_CONSUMER, &w->consumer)
-		 ? KR_OK
-		 : get_optional(w, &kr_kube_secrets, w->spec.secret_name, &w->consumer, err);
+	if (w->obs.refusal_reason[0] ||
+	    !kr_secrets_usable(&w->obs, w->uid, w->spec.secret_name, w->rsecret_name, NULL, NULL))
+		return KR_OK; /* refused already, or by the names alone: read nothing */
+	rc = secret_get(w, KR_CARRY_CONSUMER, w->spec.secret_name, &w->consumer, err);
+	if (rc == KR_OK)
+		rc = secret_get(w, KR_CARRY_RSECRET, w->rsecret_name, &w->rsecret, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "Secret %s/%s: ", w->ns, w->spec.secret_name);
+		return rc;
+	if (!kr_secrets_usable(&w->obs, w->uid, w->spec.secret_name, w->rsecret_name, w->consumer,
+			       w->rsecret)) {
+		kr_json_wipe_delete(w->consumer);
+		kr_json_wipe_delete(w->rsecret);
+		w->consumer = w->rsecret = NULL;
+		return KR_OK;
+	}
 	w->consumer_key = kr_secret_data_get(w->consumer, w->spec.secret_key);
 	w->obs.consumer.exists = w->consumer != NULL;
 	w->obs.consumer.has_key = w->consumer_key != NULL;
 	key_id_of(w->consumer_key, w->obs.consumer.key_id);
 
-	rc = from_carry(w, KR_CARRY_RSECRET, &w->rsecret)
-		 ? KR_OK
-		 : get_optional(w, &kr_kube_secrets, w->rsecret_name, &w->rsecret, err);
-	if (rc != KR_OK)
-		return kr_error_prefix(err, "Secret %s/%s: ", w->ns, w->rsecret_name);
 	w->pending = kr_secret_data_get(w->rsecret, "pending");
 	w->previous = kr_secret_data_get(w->rsecret, "previous");
 	/* Cleared (no data) counts as absent: FINISH empties it rather than deleting it. */
@@ -257,11 +280,22 @@ static void observe_conflict(struct kr_world *w)
 	}
 }
 
-/* ---- the key store ---- */
+/* ---- Secrets that a spec field names ---- */
 
-enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,
-				   const char *key, size_t max_text, struct kr_secret **out,
-				   struct kr_error *err)
+/* Is `name` one of the two Secrets that hold this KeyRotation's keys? */
+static bool holds_our_keys(const struct kr_world *w, const char *name)
+{
+	return strcmp(name, w->rsecret_name) == 0 ||
+	       (w->have_spec && w->spec.secret_name && strcmp(name, w->spec.secret_name) == 0);
+}
+
+/*
+ * kr_world_secret_ref and kr_world_secret_ref_admin: `optin` when the KeyRotation's author
+ * named the Secret (it must have opted in), not when an administrator's object did.
+ */
+static enum kr_status secret_ref(struct kr_world *w, const char *field, const char *ns,
+				 const char *name, const char *key, size_t max_text, bool optin,
+				 struct kr_secret **out, struct kr_error *err)
 {
 	cJSON *sec = NULL;
 	enum kr_status rc;
@@ -269,19 +303,53 @@ enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const 
 	*out = NULL;
 	if (!name)
 		return KR_OK;
-	rc = get_optional(w, &kr_kube_secrets, name, &sec, err);
+	if (!ns)
+		ns = w->ns;
+	if (w->obs.refusal_reason[0])
+		return kr_error_set(err, KR_EAUTH, "%s: Secret %s/%s not read: %s", field, ns, name,
+				    w->obs.refusal);
+	if (optin && holds_our_keys(w, name)) {
+		kr_refuse(&w->obs, "CredentialSecretNotOptedIn",
+			  "%s: Secret %s/%s holds this KeyRotation's keys and never serves as a "
+			  "credential; name another Secret",
+			  field, ns, name);
+		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
+	}
+	rc = kr_kube_get(w->client, &kr_kube_secrets, ns, name, &sec, err);
+	if (rc == KR_ENOTFOUND)
+		return kr_error_set(err, rc, "%s: Secret %s/%s not found", field, ns, name);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, w->ns, name);
-	if (!sec)
-		return kr_error_set(err, KR_ENOTFOUND, "%s: Secret %s/%s not found", field, w->ns,
-				    name);
+		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
+	if (optin && !kr_secret_opted_in(sec, w->name)) {
+		kr_json_wipe_delete(sec);
+		kr_refuse(
+		    &w->obs, "CredentialSecretNotOptedIn",
+		    "%s: Secret %s/%s is not opted in for this KeyRotation: add the annotation "
+		    "%s: %s to it (someone who may read that Secret must opt it in)",
+		    field, ns, name, KR_ANNOTATION_KEYROTATION, w->name);
+		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
+	}
 	*out = kr_secret_data_get_max(sec, key, max_text);
 	kr_json_wipe_delete(sec);
 	if (!*out)
 		return kr_error_set(err, KR_EINVAL,
-				    "%s: Secret %s/%s has no key %s (or not base64)", field, w->ns,
+				    "%s: Secret %s/%s has no key %s (or not base64)", field, ns,
 				    name, key);
 	return KR_OK;
+}
+
+enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,
+				   const char *key, size_t max_text, struct kr_secret **out,
+				   struct kr_error *err)
+{
+	return secret_ref(w, field, NULL, name, key, max_text, true, out, err);
+}
+
+enum kr_status kr_world_secret_ref_admin(struct kr_world *w, const char *field, const char *ns,
+					 const char *name, const char *key, size_t max_text,
+					 struct kr_secret **out, struct kr_error *err)
+{
+	return secret_ref(w, field, ns, name, key, max_text, false, out, err);
 }
 
 /* ---- the whole view ---- */
@@ -351,7 +419,7 @@ void kr_world_release(struct kr_world *w)
 		if (!w->wrote[i])
 			*read[i] = NULL;
 	}
-	if (w->carry && !w->have_spec) /* the Secrets were not read */
+	if (w->carry && (!w->have_spec || w->obs.refusal_reason[0])) /* Secrets not read */
 		w->carry->known[KR_CARRY_CONSUMER] = w->carry->known[KR_CARRY_RSECRET] = false;
 	kr_keystore_free(w->ks);
 	free(w->wls);

@@ -1,4 +1,6 @@
-/* secrets.c - Secret data in and out of wiped buffers. */
+/* secrets.c - Secret data in and out of wiped buffers, and whether a Secret opted in. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -82,4 +84,115 @@ void kr_json_wipe_delete(cJSON *obj)
 		return;
 	kr_json_wipe(obj);
 	cJSON_Delete(obj);
+}
+
+/* ---- who may use a Secret (design.md §1b) ---- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Is `name` one of the comma-separated names of `list` (blanks around a name ignored)? */
+static bool list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (n > 0 && *list) {
+		size_t len = strcspn(list, ",");
+		const char *p = list, *end = list + len;
+
+		while (p < end && is_blank(*p))
+			p++;
+		while (end > p && is_blank(end[-1]))
+			end--;
+		if ((size_t)(end - p) == n && memcmp(p, name, n) == 0)
+			return true;
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}
+
+bool kr_secret_opted_in(const cJSON *secret, const char *kr_name)
+{
+	const char *v = kr_json_str(
+	    secret, (const char *[]){"metadata", "annotations", KR_ANNOTATION_KEYROTATION, NULL});
+
+	return v && kr_name && list_has(v, kr_name);
+}
+
+bool kr_secret_created_for(const cJSON *secret, const char *kr_name)
+{
+	const char *by = kr_json_str(
+	    secret, (const char *[]){"metadata", "labels", KR_INFORMER_MANAGED_LABEL, NULL});
+	const char *kr = kr_json_str(
+	    secret, (const char *[]){"metadata", "labels", KR_ANNOTATION_KEYROTATION, NULL});
+
+	return by && kr && kr_name && kr_name[0] && strcmp(by, "keyrotator") == 0 &&
+	       strcmp(kr, kr_name) == 0;
+}
+
+bool kr_secret_owned_by(const cJSON *secret, const char *uid)
+{
+	const cJSON *refs =
+	    kr_json_at(secret, (const char *[]){"metadata", "ownerReferences", NULL});
+	const cJSON *ref;
+
+	if (!uid || !uid[0] || !cJSON_IsArray(refs))
+		return false;
+	cJSON_ArrayForEach(ref, refs)
+	{
+		const char *kind = kr_json_str(ref, (const char *[]){"kind", NULL});
+		const char *u = kr_json_str(ref, (const char *[]){"uid", NULL});
+
+		if (kind && u && strcmp(kind, "KeyRotation") == 0 && strcmp(u, uid) == 0)
+			return true;
+	}
+	return false;
+}
+
+void kr_refuse(struct kr_observed *obs, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (obs->refusal_reason[0])
+		return;
+	snprintf(obs->refusal_reason, sizeof(obs->refusal_reason), "%s", reason);
+	va_start(ap, fmt);
+	vsnprintf(obs->refusal, sizeof(obs->refusal), fmt, ap);
+	va_end(ap);
+}
+
+bool kr_secrets_usable(struct kr_observed *obs, const char *uid, const char *secret_name,
+		       const char *rsecret_name, const cJSON *consumer, const cJSON *rsecret)
+{
+	const char *ns = obs->ns ? obs->ns : "", *name = obs->name ? obs->name : "";
+
+	if (strcmp(secret_name, rsecret_name) == 0) {
+		kr_refuse(obs, "InvalidSecretRef",
+			  "spec.secretRef.name: Secret %s/%s is this KeyRotation's own rotation "
+			  "Secret, which holds the keys in flight; name the consumers' Secret",
+			  ns, rsecret_name);
+		return false;
+	}
+	if (consumer && !kr_secret_opted_in(consumer, name) &&
+	    !kr_secret_created_for(consumer, name)) {
+		kr_refuse(obs, "SecretNotOptedIn",
+			  "Secret %s/%s is not managed by this KeyRotation: add the annotation "
+			  "%s: %s to it (someone who may edit that Secret must opt it in)",
+			  ns, secret_name, KR_ANNOTATION_KEYROTATION, name);
+		return false;
+	}
+	if (rsecret && !kr_secret_owned_by(rsecret, uid)) {
+		kr_refuse(
+		    obs, "RotationSecretNotOwned",
+		    "Secret %s/%s is not owned by this KeyRotation (no ownerReference to "
+		    "KeyRotation %s with uid %s): delete or rename that Secret, or rename the "
+		    "KeyRotation",
+		    ns, rsecret_name, name, uid ? uid : "");
+		return false;
+	}
+	return true;
 }
