@@ -102,6 +102,9 @@ extern const struct kr_kube_resource kr_kube_statefulsets;
 extern const struct kr_kube_resource kr_kube_daemonsets;
 extern const struct kr_kube_resource kr_kube_leases;
 extern const struct kr_kube_resource kr_kube_keyrotations;
+extern const struct kr_kube_resource kr_kube_keystores;	       /* namespaced */
+extern const struct kr_kube_resource kr_kube_clusterkeystores; /* cluster-scoped */
+extern const struct kr_kube_resource kr_kube_namespaces;	       /* cluster-scoped */
 
 /*
  * Append the URL path for `res` to `out`: /api/v1/namespaces/NS/secrets/NAME/SUB.

@@ -10,6 +10,11 @@ const struct kr_kube_resource kr_kube_statefulsets = {"apps", "v1", "statefulset
 						      1};
 const struct kr_kube_resource kr_kube_daemonsets = {"apps", "v1", "daemonsets", "DaemonSet", 1};
 const struct kr_kube_resource kr_kube_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
+const struct kr_kube_resource kr_kube_namespaces = {"", "v1", "namespaces", "Namespace", 0};
+const struct kr_kube_resource kr_kube_keystores = {"keyrotator.io", "v1alpha1", "keystores",
+						   "KeyStore", 1};
+const struct kr_kube_resource kr_kube_clusterkeystores = {"keyrotator.io", "v1alpha1",
+							  "clusterkeystores", "ClusterKeyStore", 0};
 const struct kr_kube_resource kr_kube_keyrotations = {"keyrotator.io", "v1alpha1", "keyrotations",
 						      "KeyRotation", 1};
 

@@ -127,7 +127,29 @@ static enum kr_status expand_in_place(char **s, const char *ns, const char *name
 	return KR_OK;
 }
 
-/* ---- apply ---- */
+/* ---- check and apply ---- */
+
+enum kr_status kr_keystore_object_check(const cJSON *store, bool cluster, char **address,
+					struct kr_error *err)
+{
+	const cJSON *sp = kr_json_at(store, (const char *[]){"spec", NULL}), *layout = NULL;
+	struct kr_rotation_spec tmp;
+	enum kr_status rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	*address = NULL;
+	rc = cJSON_IsObject(sp) ? KR_OK : kr_error_set(err, KR_EINVAL, "spec: required");
+	if (rc == KR_OK)
+		rc = kr_jr_object(sp, "spec", "layout", &layout, err);
+	if (rc == KR_OK)
+		rc = kr_spec_decode_store(sp, "spec", layout, "spec.layout", cluster, &tmp, err);
+	if (rc == KR_OK) {
+		*address = tmp.store_address;
+		tmp.store_address = NULL;
+	}
+	kr_rotation_spec_release(&tmp);
+	return rc;
+}
 
 static void move_str(char **to, char **from)
 {

@@ -187,6 +187,12 @@ enum kr_status kr_keystore_object_apply(struct kr_rotation_spec *spec, const cJS
 					const char *ns, const char *name, const cJSON *ns_labels,
 					const char *controller_ns, char reason[64],
 					struct kr_error *err);
+/*
+ * Validate a KeyStore (`cluster` false) or ClusterKeyStore object alone; on success
+ * *address gets a copy of spec.address (caller frees). KR_EINVAL names the field. Pure.
+ */
+enum kr_status kr_keystore_object_check(const cJSON *store, bool cluster, char **address,
+					struct kr_error *err);
 /* A ClusterKeyStore's allowedNamespaces lets `ns` (labels `ns_labels`) use it. */
 bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *ns_labels);
 /* Whether allowing `ns` depends on its labels (not listed by name; a selector is set). */

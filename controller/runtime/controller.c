@@ -49,10 +49,8 @@ struct kr_controller {
 };
 
 static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
-    &kr_kube_keyrotations,
-    &kr_kube_deployments,
-    &kr_kube_statefulsets,
-    &kr_kube_daemonsets,
+    &kr_kube_keyrotations, &kr_kube_deployments, &kr_kube_statefulsets,
+    &kr_kube_daemonsets,   &kr_kube_keystores,	 &kr_kube_clusterkeystores,
 };
 
 /* ---- projections ---- */
@@ -131,6 +129,16 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 		    kr_ctl_add_ref(refs, kr_ctl_str(wl, (const char *[]){"kind", NULL}), ns,
 				   kr_ctl_str(wl, (const char *[]){"name", NULL}));
 	}
+	/* The key store it names, last: "KeyStore/ns/name" or "ClusterKeyStore//name". */
+	if (kr_ctl_path(object, (const char *[]){"spec", "keyStoreRef", NULL})) {
+		const char *kind =
+		    kr_ctl_str(object, (const char *[]){"spec", "keyStoreRef", "kind", NULL});
+		bool cluster = kind && !strcmp(kind, "ClusterKeyStore");
+
+		kr_ctl_add_ref(
+		    refs, cluster ? "ClusterKeyStore" : "KeyStore", cluster ? "" : ns,
+		    kr_ctl_str(object, (const char *[]){"spec", "keyStoreRef", "name", NULL}));
+	}
 	return proj;
 }
 
@@ -185,6 +193,18 @@ cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
 	kr_ctl_copy(proj, "updateStrategy", object,
 		    (const char *[]){"spec", "updateStrategy", NULL});
 	kr_ctl_project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));
+	return proj;
+}
+
+cJSON *kr_controller_project_store(void *arg, const cJSON *object)
+{
+	cJSON *proj = cJSON_CreateObject();
+
+	(void)arg;
+	if (!proj)
+		return NULL;
+	kr_ctl_copy(proj, "generation", object, (const char *[]){"metadata", "generation", NULL});
+	kr_ctl_copy(proj, "spec", object, (const char *[]){"spec", NULL});
 	return proj;
 }
 
@@ -264,7 +284,7 @@ static void kr_ctl_on_reference(void *arg, enum kr_kube_event_type type, const c
 	char ref[600];
 
 	(void)type, (void)old_proj, (void)new_proj;
-	snprintf(ref, sizeof(ref), "%s/%s/%s", s->kind, ns, name);
+	snprintf(ref, sizeof(ref), "%s/%s/%s", s->kind, ns ? ns : "", name); /* "" cluster-scoped */
 	kr_refindex_lookup(s->c->index, ref, kr_ctl_enqueue, s->c);
 }
 
@@ -301,6 +321,10 @@ static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_cont
 	};
 
 	c->src[k] = (struct kr_ctl_source){c, kr_ctl_resources[k]->kind};
+	if (!kr_ctl_resources[k]->namespaced)
+		io.watch.ns = NULL;
+	if (k == KR_CTL_KEYSTORES || k == KR_CTL_CLUSTERKEYSTORES)
+		io.project = kr_controller_project_store;
 	if (k == KR_CTL_KEYROTATIONS) {
 		io.project = kr_controller_project_keyrotation;
 		io.on_change = kr_ctl_on_keyrotation;

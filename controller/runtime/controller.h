@@ -67,6 +67,8 @@ enum kr_controller_kind {
 	KR_CTL_DEPLOYMENTS,
 	KR_CTL_STATEFULSETS,
 	KR_CTL_DAEMONSETS,
+	KR_CTL_KEYSTORES,	 /* whole objects (small; an admin writes a few) */
+	KR_CTL_CLUSTERKEYSTORES, /* cluster-scoped: watched across namespaces */
 	KR_CTL_NKINDS
 };
 
@@ -134,6 +136,12 @@ char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const
  * Returns an owned tree (cJSON_Delete) or NULL.
  */
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);
+/*
+ * The projection stored for a KeyStore or ClusterKeyStore: {"generation", "spec"} (the
+ * whole spec: a store is small and the reconciler resolves keyStoreRef from it; status is
+ * left out so the controller's own status writes wake no KeyRotation).
+ */
+cJSON *kr_controller_project_store(void *arg, const cJSON *object);
 /*
  * The projection stored for a workload: generation, replicas, paused, keyId (the
  * keyrotator.io/key-id pod-template annotation), updateStrategy, and of status only the

@@ -226,6 +226,23 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 	return rc;
 }
 
+static void kr_informer_snap_one(void *arg, const char *key, void *val)
+{
+	cJSON_AddItemToObject(arg, key, val ? cJSON_CreateString(val) : cJSON_CreateNull());
+}
+
+cJSON *kr_informer_snapshot(struct kr_informer *inf)
+{
+	cJSON *out = cJSON_CreateObject();
+
+	if (!out)
+		return NULL;
+	pthread_mutex_lock(&inf->lock);
+	kr_smap_each(&inf->cache, kr_informer_snap_one, out);
+	pthread_mutex_unlock(&inf->lock);
+	return out;
+}
+
 size_t kr_informer_len(struct kr_informer *inf)
 {
 	size_t n;

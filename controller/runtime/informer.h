@@ -82,6 +82,12 @@ enum kr_status kr_informer_get(struct kr_informer *inf, const char *ns, const ch
 /* The same as the cache holds it, compact JSON text (caller frees; NULL when empty). */
 enum kr_status kr_informer_get_text(struct kr_informer *inf, const char *ns, const char *name,
 				    char **out);
+/*
+ * A copy of every cached key ("ns/name", "/name" cluster-scoped) and projection text, as a
+ * JSON object {key: text or null} the caller frees (cJSON_Delete); NULL when out of memory.
+ * For small caches (key stores): it copies the whole cache under the lock.
+ */
+cJSON *kr_informer_snapshot(struct kr_informer *inf);
 /* Number of cached objects. */
 size_t kr_informer_len(struct kr_informer *inf);
 /* The reflector's counters (lists, watches, 410s, errors, last RV). */
