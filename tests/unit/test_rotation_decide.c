@@ -77,7 +77,8 @@ struct world {
 	bool verify_fails;
 	double inconclusive_p;
 	time_t last_used;
-	bool store_repaired; /* the status's KeyStoreInSync says Repaired */
+	bool store_repaired;		      /* the status's KeyStoreInSync says Repaired */
+	const char *refusal_reason, *refusal; /* obs.refusal*: access refused (NULL: none) */
 	int next_key;
 	/* what happened */
 	int generated;	  /* GENERATE effects in the current rotation */
@@ -218,6 +219,10 @@ static void observe(const struct world *w, struct kr_observed *obs,
 	obs->verify = w->verify;
 	obs->old_key_usage_known = w->last_used != 0;
 	obs->old_key_last_used_at = w->last_used;
+	if (w->refusal_reason) {
+		snprintf(obs->refusal_reason, sizeof(obs->refusal_reason), "%s", w->refusal_reason);
+		snprintf(obs->refusal, sizeof(obs->refusal), "%s", w->refusal);
+	}
 }
 
 static void decide(const struct world *w, struct kr_action *a)
@@ -1011,6 +1016,218 @@ static void test_invalid_spec_refused(void **state)
 	assert_true(a.event.set && a.event.warning);
 }
 
+/* ---- access refused (obs.refusal): hold everything, touch nothing ------------------ */
+
+#define REFUSAL_MSG                                                                                \
+	"Secret ns/api-key is not managed by this KeyRotation: add the annotation "                \
+	"keyrotator.io/keyrotation: kr to it (someone who may edit that Secret must opt it in)"
+
+struct refusal_case {
+	const char *reason;
+	const char *message;
+};
+
+/* The reasons the reconciler refuses with (observe.c, secrets.c, store.c). */
+static const struct refusal_case refusals[] = {
+    {"SecretNotOptedIn", REFUSAL_MSG},
+    {"RotationSecretNotOwned",
+     "Secret ns/kr-rotation is not owned by this KeyRotation (no ownerReference to "
+     "KeyRotation kr with uid 0000): delete or rename that Secret, or rename the KeyRotation"},
+    {"CredentialSecretNotOptedIn",
+     "spec.verify.caSecretRef: Secret ns/ca is not opted in for this KeyRotation: add the "
+     "annotation keyrotator.io/keyrotation: kr to it (someone who may read that Secret must "
+     "opt it in)"},
+    {"InvalidSecretRef", "spec.secretRef.name: Secret ns/kr-rotation is this KeyRotation's own "
+			 "rotation Secret, which holds the keys in flight; name the consumers' "
+			 "Secret"},
+};
+
+/*
+ * A refused decision: REFUSE (no I/O of its own), Ready=False and a Warning event with the
+ * refusal's reason and message, and the status as it was: no step taken, no key adopted,
+ * nothing rolled back or revoked, no history.
+ */
+static void expect_refused(const struct world *w, const struct kr_action *a,
+			   const struct refusal_case *r, const char *where)
+{
+	const struct kr_rotation_status *st = &a->status;
+
+	if (a->type != KR_ACTION_REFUSE)
+		fail_msg("%s, %s: got %s \"%s\"", where, r->reason, kr_action_name(a->type),
+			 a->reason);
+	assert_true(kr_action_is_status_only(a->type));
+	assert_string_equal(a->reason, r->message);
+	assert_int_equal(a->conditions[KR_COND_READY].status, KR_COND_FALSE);
+	assert_string_equal(a->conditions[KR_COND_READY].reason, r->reason);
+	assert_string_equal(a->conditions[KR_COND_READY].message, r->message);
+	assert_true(a->event.set);
+	assert_true(a->event.warning);
+	assert_string_equal(a->event.reason, r->reason);
+	assert_string_equal(a->event.message, r->message);
+	assert_false(a->has_history);
+	assert_int_equal(a->workload_mask, 0);
+	assert_string_equal(a->key_id, "");
+	assert_int_equal(a->repair.n_add, 0);
+	assert_false(a->repair.set_marker);
+	assert_int_equal(st->phase, w->st.phase);
+	assert_memory_equal(&st->rotation, &w->st.rotation, sizeof(st->rotation));
+	assert_memory_equal(&st->current_key, &w->st.current_key, sizeof(st->current_key));
+	assert_memory_equal(&st->pending_key, &w->st.pending_key, sizeof(st->pending_key));
+	assert_memory_equal(&st->previous_key, &w->st.previous_key, sizeof(st->previous_key));
+	assert_string_equal(st->last_handled_request, w->st.last_handled_request);
+	assert_string_equal(st->last_handled_emergency, w->st.last_handled_emergency);
+}
+
+struct idle_refusal_case {
+	const char *name;
+	void (*setup)(struct world *);
+	enum kr_action_type unrefused; /* what the same world gets without the refusal */
+};
+
+/* Idle or Failed: no rotation starts, nothing is adopted, cleaned, repaired or planned. */
+static const struct idle_refusal_case idle_refusal_cases[] = {
+    {"nothing due", s_none, KR_ACTION_NONE},
+    {"rotate annotation", s_rotate, KR_ACTION_BEGIN},
+    {"emergency annotation", s_emergency, KR_ACTION_BEGIN},
+    {"bootstrap", s_no_key, KR_ACTION_BEGIN},
+    {"schedule due", s_schedule_due, KR_ACTION_BEGIN},
+    {"adopt the Secret's key", s_adopt, KR_ACTION_UPDATE_STATUS},
+    {"valkey data loss", s_data_loss, KR_ACTION_REPAIR_KEYSTORE},
+    {"stale rotation secret", s_stale_rsecret, KR_ACTION_CLEANUP},
+    {"store unreachable", s_unreachable, KR_ACTION_WAIT},
+    {"dry run", s_dry_run, KR_ACTION_PLAN},
+    {"failed: next request", s_failed_new_request, KR_ACTION_BEGIN},
+};
+
+static void test_refused_when_idle(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(idle_refusal_cases); i++) {
+		const struct idle_refusal_case *c = &idle_refusal_cases[i];
+
+		for (size_t r = 0; r < N(refusals); r++) {
+			struct kr_action a;
+			struct world w;
+
+			world_init(&w, ",\"schedule\":\"0 3 1 * *\",\"maxKeyAge\":\"720h\"");
+			c->setup(&w);
+			decide(&w, &a);
+			if (a.type != c->unrefused)
+				fail_msg("%s: without a refusal got %s", c->name,
+					 kr_action_name(a.type));
+			w.refusal_reason = refusals[r].reason;
+			w.refusal = refusals[r].message;
+			decide(&w, &a);
+			expect_refused(&w, &a, &refusals[r], c->name);
+			world_release(&w);
+		}
+	}
+}
+
+/*
+ * A rotation (manual, requested at T0; `stuck`: stage api never rolls out, so it rolls
+ * back) run until its next action would be `next`.
+ */
+static void run_until(struct world *w, enum kr_action_type next, bool stuck)
+{
+	struct kr_action a;
+	unsigned seed = 3;
+
+	world_init(w, "");
+	w->rotate = "r1";
+	w->wl[0].stuck = stuck;
+	for (int i = 0; i < MAX_STEPS; i++) {
+		decide(w, &a);
+		if (a.type == next && w->st.phase != KR_PHASE_IDLE &&
+		    w->st.phase != KR_PHASE_FAILED)
+			return;
+		step(w, &a, FATE_OK, &seed);
+		w->now += a.type == KR_ACTION_WAIT ? (time_t)(a.requeue_after_ms / 1000) : 1;
+		for (int k = 0; k < 4; k++)
+			tick(w, &seed);
+	}
+	fail_msg("%s never came", kr_action_name(next));
+}
+
+static void also_emergency(struct world *w)
+{
+	w->emergency = "leak";
+}
+static void also_unreachable(struct world *w)
+{
+	w->reachable = false;
+}
+static void also_data_loss(struct world *w)
+{
+	w->n_active = 0;
+	w->marker[0] = '\0';
+}
+
+struct flight_refusal_case {
+	enum kr_action_type next; /* what the rotation is about to do */
+	bool rollback;		  /* in a rotation that rolls back */
+	void (*also)(struct world *);
+	enum kr_action_type also_next; /* what it is about to do after `also` */
+};
+
+/* Mid-rotation the rotation holds where it is: no step, no rollback, no revoke. */
+static const struct flight_refusal_case flight_refusal_cases[] = {
+    {KR_ACTION_GENERATE, false, NULL, 0},
+    {KR_ACTION_ACTIVATE, false, NULL, 0},
+    {KR_ACTION_DISTRIBUTE, false, NULL, 0},
+    {KR_ACTION_RESTART_STAGE, false, NULL, 0},
+    {KR_ACTION_RESTART_STAGE, false, also_emergency, KR_ACTION_ESCALATE},
+    {KR_ACTION_RESTART_STAGE, false, also_unreachable, KR_ACTION_WAIT},
+    {KR_ACTION_RESTART_STAGE, false, also_data_loss, KR_ACTION_REPAIR_KEYSTORE},
+    {KR_ACTION_ADVANCE_STAGE, false, NULL, 0},
+    {KR_ACTION_START_REVOKE, false, NULL, 0},
+    {KR_ACTION_START_REVOKE, false, also_emergency, KR_ACTION_ESCALATE},
+    {KR_ACTION_REVOKE_OLD, false, NULL, 0},
+    {KR_ACTION_FINISH, false, NULL, 0},
+    {KR_ACTION_ROLLBACK_BEGIN, true, NULL, 0},
+    {KR_ACTION_ROLLBACK_SECRET, true, NULL, 0},
+    {KR_ACTION_ROLLBACK_RESTART_STAGE, true, NULL, 0},
+    {KR_ACTION_REVOKE_NEW, true, NULL, 0},
+    {KR_ACTION_FAIL_FINISH, true, NULL, 0},
+};
+
+static void test_refused_mid_rotation(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(flight_refusal_cases); i++) {
+		const struct flight_refusal_case *c = &flight_refusal_cases[i];
+
+		for (size_t r = 0; r < N(refusals); r++) {
+			struct kr_action a;
+			struct world w;
+			char where[64];
+
+			snprintf(where, sizeof(where), "about to %s%s", kr_action_name(c->next),
+				 c->also ? " (and more)" : "");
+			run_until(&w, c->next, c->rollback);
+			if (c->also) {
+				c->also(&w);
+				decide(&w, &a);
+				if (a.type != c->also_next)
+					fail_msg("%s: got %s", where, kr_action_name(a.type));
+			}
+			w.refusal_reason = refusals[r].reason;
+			w.refusal = refusals[r].message;
+			decide(&w, &a);
+			expect_refused(&w, &a, &refusals[r], where);
+			/* Still refused a day later: it holds; no stage timeout rolls it back. */
+			w.now += 86400;
+			decide(&w, &a);
+			expect_refused(&w, &a, &refusals[r], where);
+			/* Opted in again: the rotation goes on from where it was. */
+			w.refusal_reason = w.refusal = NULL;
+			decide(&w, &a);
+			assert_int_not_equal(a.type, KR_ACTION_REFUSE);
+			world_release(&w);
+		}
+	}
+}
+
 /* Observed state of a rotation at step RollOut, stage 0 restarted at T0. */
 static void at_rollout(struct world *w, const char *extra)
 {
@@ -1492,6 +1709,8 @@ int main(void)
 	    cmocka_unit_test(test_random_rotations_keep_invariants),
 	    cmocka_unit_test(test_triggers_table),
 	    cmocka_unit_test(test_invalid_spec_refused),
+	    cmocka_unit_test(test_refused_when_idle),
+	    cmocka_unit_test(test_refused_mid_rotation),
 	    cmocka_unit_test(test_rollout_holds_and_failures),
 	    cmocka_unit_test(test_revoke_waits_for_unused_old_key),
 	    cmocka_unit_test(test_validation_period_is_never_short),

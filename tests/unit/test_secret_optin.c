@@ -27,13 +27,13 @@ struct check_case {
 	bool opted_in, created_for, owned_by;
 };
 
-#define ANN(v)	 "{\"metadata\":{\"annotations\":{\"keyrotator.io/keyrotation\":" v "}}}"
+#define ANN(v) "{\"metadata\":{\"annotations\":{\"keyrotator.io/keyrotation\":" v "}}}"
 #define LABELS(by, kr)                                                                             \
 	"{\"metadata\":{\"labels\":{\"app.kubernetes.io/managed-by\":" by                          \
 	",\"keyrotator.io/keyrotation\":" kr "}}}"
 #define OWNERS(refs) "{\"metadata\":{\"ownerReferences\":" refs "}}"
 #define KR_REF(uid)                                                                                \
-	"{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\",\"name\":\"sirius\","  \
+	"{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\",\"name\":\"sirius\"," \
 	"\"uid\":" uid ",\"controller\":true}"
 
 static const struct check_case check_cases[] = {
@@ -47,12 +47,10 @@ static const struct check_case check_cases[] = {
     {"list, first", ANN("\"sirius, vega\""), "sirius", UID, true, false, false},
     {"list, empty items", ANN("\",,sirius,\""), "sirius", UID, true, false, false},
     {"name is a prefix of the value", ANN("\"sirius-api\""), "sirius", UID, false, false, false},
-    {"value is a prefix of the name", ANN("\"sirius\""), "sirius-api", UID, false, false,
-     false},
+    {"value is a prefix of the name", ANN("\"sirius\""), "sirius-api", UID, false, false, false},
     {"name is a suffix of an item", ANN("\"vega, prod-sirius\""), "sirius", UID, false, false,
      false},
-    {"prefix in a list", ANN("\"vega,sirius-api, siriusx\""), "sirius", UID, false, false,
-     false},
+    {"prefix in a list", ANN("\"vega,sirius-api, siriusx\""), "sirius", UID, false, false, false},
     {"space inside a name", ANN("\"sir ius\""), "sirius", UID, false, false, false},
     {"empty value", ANN("\"\""), "sirius", UID, false, false, false},
     {"only commas and blanks", ANN("\" , ,\""), "sirius", UID, false, false, false},
@@ -61,39 +59,36 @@ static const struct check_case check_cases[] = {
     /* missing or malformed */
     {"no metadata", "{\"data\":{\"K\":\"c2tfYWJj\"}}", "sirius", UID, false, false, false},
     {"no object", NULL, "sirius", UID, false, false, false},
-    {"no annotations", "{\"metadata\":{\"name\":\"api-key\"}}", "sirius", UID, false, false,
-     false},
+    {"no annotations", "{\"metadata\":{\"name\":\"api-key\"}}", "sirius", UID, false, false, false},
     {"other annotations", "{\"metadata\":{\"annotations\":{\"keyrotator.io/rotate\":\"sirius\"}}}",
      "sirius", UID, false, false, false},
     {"annotation is a number", ANN("1"), "sirius", UID, false, false, false},
     {"annotation is true", ANN("true"), "sirius", UID, false, false, false},
     {"annotation is null", ANN("null"), "sirius", UID, false, false, false},
     {"annotation is a list", ANN("[\"sirius\"]"), "sirius", UID, false, false, false},
-    {"annotations is a string", "{\"metadata\":{\"annotations\":\"sirius\"}}", "sirius", UID,
-     false, false, false},
+    {"annotations is a string", "{\"metadata\":{\"annotations\":\"sirius\"}}", "sirius", UID, false,
+     false, false},
     {"metadata is a list", "{\"metadata\":[{\"annotations\":{}}]}", "sirius", UID, false, false,
      false},
     /* the labels of a Secret an earlier keyrotator created for this KeyRotation */
     {"both labels", LABELS("\"keyrotator\"", "\"sirius\""), "sirius", UID, false, true, false},
-    {"labels, other KeyRotation", LABELS("\"keyrotator\"", "\"vega\""), "sirius", UID, false,
+    {"labels, other KeyRotation", LABELS("\"keyrotator\"", "\"vega\""), "sirius", UID, false, false,
+     false},
+    {"labels, other manager", LABELS("\"helm\"", "\"sirius\""), "sirius", UID, false, false, false},
+    {"labels, a list is no list", LABELS("\"keyrotator\"", "\"vega,sirius\""), "sirius", UID, false,
      false, false},
-    {"labels, other manager", LABELS("\"helm\"", "\"sirius\""), "sirius", UID, false, false,
-     false},
-    {"labels, a list is no list", LABELS("\"keyrotator\"", "\"vega,sirius\""), "sirius", UID,
-     false, false, false},
-    {"labels, a prefix", LABELS("\"keyrotator\"", "\"sirius\""), "siriu", UID, false, false,
-     false},
+    {"labels, a prefix", LABELS("\"keyrotator\"", "\"sirius\""), "siriu", UID, false, false, false},
     {"labels, empty name", LABELS("\"keyrotator\"", "\"\""), "", UID, false, false, false},
     {"labels, not strings", LABELS("1", "true"), "sirius", UID, false, false, false},
     {"only the managed-by label",
-     "{\"metadata\":{\"labels\":{\"app.kubernetes.io/managed-by\":\"keyrotator\"}}}", "sirius",
-     UID, false, false, false},
-    {"only the keyrotation label",
-     "{\"metadata\":{\"labels\":{\"keyrotator.io/keyrotation\":\"sirius\"}}}", "sirius", UID,
+     "{\"metadata\":{\"labels\":{\"app.kubernetes.io/managed-by\":\"keyrotator\"}}}", "sirius", UID,
      false, false, false},
+    {"only the keyrotation label",
+     "{\"metadata\":{\"labels\":{\"keyrotator.io/keyrotation\":\"sirius\"}}}", "sirius", UID, false,
+     false, false},
     {"the labels as annotations",
-     "{\"metadata\":{\"annotations\":{\"app.kubernetes.io/managed-by\":\"keyrotator\"}}}",
-     "sirius", UID, false, false, false},
+     "{\"metadata\":{\"annotations\":{\"app.kubernetes.io/managed-by\":\"keyrotator\"}}}", "sirius",
+     UID, false, false, false},
     {"annotation and labels",
      "{\"metadata\":{\"annotations\":{\"keyrotator.io/keyrotation\":\"sirius\"},"
      "\"labels\":{\"app.kubernetes.io/managed-by\":\"keyrotator\","
@@ -103,18 +98,17 @@ static const struct check_case check_cases[] = {
     {"owned", OWNERS("[" KR_REF("\"" UID "\"") "]"), "sirius", UID, false, false, true},
     {"owner with another uid", OWNERS("[" KR_REF("\"0000-other\"") "]"), "sirius", UID, false,
      false, false},
-    {"owner uid is a prefix", OWNERS("[" KR_REF("\"6f1c2a9e\"") "]"), "sirius", UID, false,
-     false, false},
+    {"owner uid is a prefix", OWNERS("[" KR_REF("\"6f1c2a9e\"") "]"), "sirius", UID, false, false,
+     false},
     {"owner of another kind",
      OWNERS("[{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"sirius\","
 	    "\"uid\":\"" UID "\"}]"),
      "sirius", UID, false, false, false},
-    {"second owner is ours",
-     OWNERS("[" KR_REF("\"0000-other\"") "," KR_REF("\"" UID "\"") "]"), "sirius", UID, false,
-     false, true},
+    {"second owner is ours", OWNERS("[" KR_REF("\"0000-other\"") "," KR_REF("\"" UID "\"") "]"),
+     "sirius", UID, false, false, true},
     {"owner uid is a number", OWNERS("[" KR_REF("42") "]"), "sirius", UID, false, false, false},
-    {"owner without uid", OWNERS("[{\"kind\":\"KeyRotation\",\"name\":\"sirius\"}]"), "sirius",
-     UID, false, false, false},
+    {"owner without uid", OWNERS("[{\"kind\":\"KeyRotation\",\"name\":\"sirius\"}]"), "sirius", UID,
+     false, false, false},
     {"owner references not a list", OWNERS(KR_REF("\"" UID "\"")), "sirius", UID, false, false,
      false},
     {"owner references empty", OWNERS("[]"), "sirius", UID, false, false, false},
@@ -172,14 +166,14 @@ static const struct usable_case usable_cases[] = {
     {"both absent: we create them", "api-key", NULL, NULL, "", ""},
     {"opted in, rotation Secret ours", "api-key", ANN("\"sirius\""), OURS, "", ""},
     {"opted in among others", "api-key", ANN("\"vega, sirius\""), NULL, "", ""},
-    {"created by an earlier keyrotator", "api-key", LABELS("\"keyrotator\"", "\"sirius\""),
-     OURS, "", ""},
+    {"created by an earlier keyrotator", "api-key", LABELS("\"keyrotator\"", "\"sirius\""), OURS,
+     "", ""},
     {"not opted in", "api-key", WITH_DATA("{\"name\":\"api-key\"}"), NULL, "SecretNotOptedIn",
      "Secret ns/api-key is not managed by this KeyRotation: add the annotation "
      "keyrotator.io/keyrotation: sirius to it (someone who may edit that Secret must opt it "
      "in)"},
-    {"opted in for another KeyRotation", "api-key", ANN("\"sirius-api\""), OURS,
-     "SecretNotOptedIn", "keyrotator.io/keyrotation: sirius"},
+    {"opted in for another KeyRotation", "api-key", ANN("\"sirius-api\""), OURS, "SecretNotOptedIn",
+     "keyrotator.io/keyrotation: sirius"},
     {"labels of another KeyRotation", "api-key", LABELS("\"keyrotator\"", "\"vega\""), NULL,
      "SecretNotOptedIn", "ns/api-key"},
     {"rotation Secret not ours", "api-key", ANN("\"sirius\""),
@@ -322,10 +316,10 @@ static void test_refused_reads_no_credential(void **state)
 static void test_refused_world_acts_on_nothing(void **state)
 {
 	static const enum kr_action_type io[] = {
-	    KR_ACTION_GENERATE,	      KR_ACTION_ACTIVATE,    KR_ACTION_DISTRIBUTE,
+	    KR_ACTION_GENERATE,	       KR_ACTION_ACTIVATE,	KR_ACTION_DISTRIBUTE,
 	    KR_ACTION_ROLLBACK_SECRET, KR_ACTION_RESTART_STAGE, KR_ACTION_ROLLBACK_RESTART_STAGE,
-	    KR_ACTION_REVOKE_OLD,      KR_ACTION_REVOKE_NEW,  KR_ACTION_REPAIR_KEYSTORE,
-	    KR_ACTION_CLEANUP,	       KR_ACTION_FINISH,      KR_ACTION_FAIL_FINISH,
+	    KR_ACTION_REVOKE_OLD,      KR_ACTION_REVOKE_NEW,	KR_ACTION_REPAIR_KEYSTORE,
+	    KR_ACTION_CLEANUP,	       KR_ACTION_FINISH,	KR_ACTION_FAIL_FINISH,
 	};
 	struct kr_reconciler r = {0};
 	struct kr_world w;
@@ -336,7 +330,8 @@ static void test_refused_world_acts_on_nothing(void **state)
 		struct kr_error err = {0};
 
 		world_init(&w, &r);
-		kr_refuse(&w.obs, "RotationSecretNotOwned", "Secret ns/sirius-rotation is not owned");
+		kr_refuse(&w.obs, "RotationSecretNotOwned",
+			  "Secret ns/sirius-rotation is not owned");
 		memset(&a, 0, sizeof(a));
 		a.type = io[i];
 		a.stage = 0;
