@@ -1,8 +1,9 @@
-"""The KeyRotation CRD, checked the way users meet it: served by an API server that
-validates custom resources (tests/kubeapi, held to a real kube-apiserver's behaviour),
-every example in manifests/examples/ is accepted with the CRD's defaults applied, and
-invalid objects are refused with 422 naming the field. Also: every field is described,
-so `kubectl explain` teaches the API."""
+"""The CRDs (KeyRotation, KeyStore, ClusterKeyStore: every file in crds/), checked the way
+users meet them: served by an API server that validates custom resources (tests/kubeapi,
+held to a real kube-apiserver's behaviour), every object of every example in
+manifests/examples/ is accepted with the CRD's defaults applied, and invalid objects are
+refused with 422 naming the field. Also: every field is described, so `kubectl explain`
+teaches the API, and every string and list of the key store API is bounded."""
 
 import copy
 import json
@@ -16,8 +17,15 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
 import kubeapi_testlib as kt  # noqa: E402
 
-CRD = os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml")
+CRDS = os.path.join(REPO, "crds")
+CRD = os.path.join(CRDS, "keyrotator.io_keyrotations.yaml")
+KEYSTORE_CRD = os.path.join(CRDS, "keyrotator.io_keystores.yaml")
+CLUSTER_KEYSTORE_CRD = os.path.join(CRDS, "keyrotator.io_clusterkeystores.yaml")
 EXAMPLES = os.path.join(REPO, "manifests", "examples")
+API = "/apis/keyrotator.io/v1alpha1"
+EXACTLY_ONE_STORE = "set exactly one of spec.keyStoreRef and spec.keyStore"
+LAYOUT_DEFAULTS = {"activeSet": "api_keys:active", "metaKey": "api_key:{id}:meta",
+                   "bootstrapKey": "api_keys:bootstrap", "storeAs": "sha256"}
 YAML2JSON = os.environ.get("KR_YAML2JSON", "yaml2json")
 
 
@@ -25,6 +33,29 @@ def load_yaml(path):
     """Documents of a YAML file, through the product's own YAML parser."""
     out = subprocess.run([YAML2JSON, path], check=True, capture_output=True, text=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def crd_files():
+    return sorted(os.path.join(CRDS, f) for f in os.listdir(CRDS) if f.endswith(".yaml"))
+
+
+def example_docs():
+    """(file name, document) of every example, in file order."""
+    names = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml"))
+    return [(name, doc) for name in names for doc in load_yaml(os.path.join(EXAMPLES, name))]
+
+
+def path_of(obj):
+    """The collection URL an object is created at."""
+    kind, ns = obj["kind"], obj["metadata"].get("namespace", "default")
+    if kind == "ClusterKeyStore":
+        return f"{API}/clusterkeystores"
+    plural = {"KeyRotation": "keyrotations", "KeyStore": "keystores"}.get(kind)
+    if plural:
+        return f"{API}/namespaces/{ns}/{plural}"
+    if kind == "Secret":
+        return f"/api/v1/namespaces/{ns}/secrets"
+    raise AssertionError(f"no URL for kind {kind}")
 
 
 def base_object():
@@ -54,6 +85,87 @@ def mutate(path, value):
     else:
         node[last] = value
     return obj
+
+
+def with_ref(ref):
+    """A base object naming a key store by keyStoreRef instead of an inline keyStore."""
+    obj = mutate("keyStore", None)
+    obj["spec"]["keyStoreRef"] = ref
+    return obj
+
+
+def keystore(kind="KeyStore", name="store", **spec):
+    obj = {"apiVersion": "keyrotator.io/v1alpha1", "kind": kind, "metadata": {"name": name},
+           "spec": {"address": "valkey.default.svc:6379", **spec}}
+    if kind == "KeyStore":
+        obj["metadata"]["namespace"] = "default"
+    return obj
+
+
+def selector(*expressions, **labels):
+    sel = {}
+    if labels:
+        sel["matchLabels"] = labels
+    if expressions:
+        sel["matchExpressions"] = list(expressions)
+    return {"selector": sel}
+
+
+# (what is wrong, KeyStore or ClusterKeyStore, text the 422 must name)
+INVALID_STORES = [
+    ("no address", {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyStore",
+                    "metadata": {"name": "x", "namespace": "default"}, "spec": {}},
+     "spec.address"),
+    ("address without port", keystore(address="valkey"), "spec.address"),
+    ("address too long", keystore(address="a" * 300 + ":6379"), "spec.address"),
+    ("database out of range", keystore(database=1024), "spec.database"),
+    ("username too long", keystore(username="u" * 129), "spec.username"),
+    ("password ref without key", keystore(passwordSecretRef={"name": "auth"}),
+     "spec.passwordSecretRef.key"),
+    ("password ref without name", keystore(passwordSecretRef={"key": "password"}),
+     "spec.passwordSecretRef.name"),
+    ("metaKey without {id}", keystore(layout={"metaKey": "{namespace}:meta"}),
+     "spec.layout.metaKey"),
+    ("activeSet too long", keystore(layout={"activeSet": "s" * 513}), "spec.layout.activeSet"),
+    ("bootstrapKey empty", keystore(layout={"bootstrapKey": ""}), "spec.layout.bootstrapKey"),
+    ("unknown storeAs", keystore(layout={"storeAs": "md5"}), "spec.layout.storeAs"),
+    ("cluster: metaKey without {id}",
+     keystore("ClusterKeyStore", layout={"metaKey": "x"}), "spec.layout.metaKey"),
+    ("cluster: bad password namespace",
+     keystore("ClusterKeyStore", passwordSecretRef={"namespace": "Not_A_Namespace",
+                                                    "name": "a", "key": "p"}),
+     "spec.passwordSecretRef.namespace"),
+    ("cluster: namespace name not a DNS label",
+     keystore("ClusterKeyStore", allowedNamespaces={"names": ["team.a"]}),
+     "spec.allowedNamespaces.names[0]"),
+    ("cluster: too many namespace names",
+     keystore("ClusterKeyStore", allowedNamespaces={"names": [f"ns{i}" for i in range(257)]}),
+     "spec.allowedNamespaces.names"),
+    ("cluster: a namespace named twice",
+     keystore("ClusterKeyStore", allowedNamespaces={"names": ["a", "a"]}),
+     "spec.allowedNamespaces.names[1]"),
+    ("cluster: unknown selector operator",
+     keystore("ClusterKeyStore", allowedNamespaces=selector(
+         {"key": "team", "operator": "Matches", "values": ["a"]})),
+     "spec.allowedNamespaces.selector.matchExpressions[0].operator"),
+    ("cluster: selector expression without key",
+     keystore("ClusterKeyStore", allowedNamespaces=selector({"operator": "Exists"})),
+     "spec.allowedNamespaces.selector.matchExpressions[0].key"),
+    ("cluster: In without values",
+     keystore("ClusterKeyStore", allowedNamespaces=selector({"key": "team", "operator": "In"})),
+     "values must be non-empty for In and NotIn"),
+    ("cluster: NotIn with empty values",
+     keystore("ClusterKeyStore", allowedNamespaces=selector(
+         {"key": "team", "operator": "NotIn", "values": []})),
+     "values must be non-empty for In and NotIn"),
+    ("cluster: Exists with values",
+     keystore("ClusterKeyStore", allowedNamespaces=selector(
+         {"key": "team", "operator": "Exists", "values": ["a"]})),
+     "and empty for Exists and DoesNotExist"),
+    ("cluster: label value too long",
+     keystore("ClusterKeyStore", allowedNamespaces=selector(team="v" * 64)),
+     "spec.allowedNamespaces.selector.matchLabels.team"),
+]
 
 
 # (what is wrong, object, text the 422 must name)
@@ -112,38 +224,99 @@ INVALID = [
     ("verify caSecretRef not an object",
      mutate("verify", {"url": "https://a/ping", "caSecretRef": "api-ca"}),
      "spec.verify.caSecretRef"),
+    ("both keyStoreRef and keyStore", mutate("keyStoreRef", {"name": "store"}),
+     EXACTLY_ONE_STORE),
+    ("neither keyStoreRef nor keyStore", mutate("keyStore", None), EXACTLY_ONE_STORE),
+    ("keyStoreRef of an unknown kind", with_ref({"kind": "Secret", "name": "s"}),
+     "spec.keyStoreRef.kind"),
+    ("keyStoreRef without a name", with_ref({"kind": "KeyStore"}), "spec.keyStoreRef.name"),
+    ("keyStoreRef name not a DNS name", with_ref({"name": "Store_1"}), "spec.keyStoreRef.name"),
 ]
 
 
 class CRDTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = kt.Server(extra=["--crd", CRD, "--namespace", "sirius",
-                                      "--namespace", "hypercode"])
+        extra = []
+        for path in crd_files():
+            extra += ["--crd", path]
+        namespaces = {"sirius", "hypercode", "keyrotator-system"}
+        namespaces |= {d["metadata"]["namespace"] for _, d in example_docs()
+                       if d["metadata"].get("namespace")}
+        for ns in sorted(namespaces):
+            extra += ["--namespace", ns]
+        cls.server = kt.Server(extra=extra)
 
     @classmethod
     def tearDownClass(cls):
         cls.server.stop()
 
     def create(self, obj):
-        ns = obj["metadata"].get("namespace", "default")
-        return kt.request(self.server, "POST",
-                          f"/apis/keyrotator.io/v1alpha1/namespaces/{ns}/keyrotations", obj)
+        return kt.request(self.server, "POST", path_of(obj), obj)
+
+    def test_every_crd_file_is_served(self):
+        kinds = {load_yaml(p)[0]["spec"]["names"]["kind"] for p in crd_files()}
+        self.assertEqual(kinds, {"KeyRotation", "KeyStore", "ClusterKeyStore"})
+        reply = kt.request(self.server, "GET", API)
+        self.assertEqual(reply.status, 200, reply.raw)
+        served = {r["name"]: r for r in reply.json["resources"]}
+        for name in ("keyrotations", "keystores", "clusterkeystores"):
+            self.assertIn(name, served)
+            self.assertIn(name + "/status", served)
+        self.assertTrue(served["keystores"]["namespaced"])
+        self.assertFalse(served["clusterkeystores"]["namespaced"])
 
     def test_examples_are_accepted_with_defaults(self):
-        names = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml"))
-        self.assertGreaterEqual(len(names), 2)
-        for name in names:
-            for doc in load_yaml(os.path.join(EXAMPLES, name)):
-                with self.subTest(example=name):
-                    reply = self.create(doc)
-                    self.assertEqual(reply.status, 201, reply.raw)
-                    spec = reply.json["spec"]
-                    self.assertEqual(spec["key"]["bytes"], doc["spec"].get("key", {}).get("bytes", 32))
-                    self.assertEqual(spec["keyStore"]["bootstrapKey"], "api_keys:bootstrap")
+        docs = example_docs()
+        files = {name for name, _ in docs}
+        self.assertGreaterEqual(len(files), 3)
+        self.assertIn("cluster-keystore.yaml", files)
+        stores = {}  # (kind, namespace or "", name) -> created object
+        rotations = []
+        for name, doc in docs:
+            with self.subTest(example=name, kind=doc["kind"], name=doc["metadata"]["name"]):
+                reply = self.create(doc)
+                self.assertEqual(reply.status, 201, reply.raw)
+                spec = reply.json["spec"]
+                if doc["kind"] == "KeyRotation":
+                    rotations.append((name, reply.json))
+                    self.assertNotIn("keyStore", spec, "examples use keyStoreRef")
+                    self.assertEqual(spec["key"]["bytes"],
+                                     doc["spec"].get("key", {}).get("bytes", 32))
                     for stage in spec["stages"]:
                         self.assertIn("timeout", stage)
                     self.assertIn("historyLimit", spec)
+                elif doc["kind"] in ("KeyStore", "ClusterKeyStore"):
+                    ns = reply.json["metadata"].get("namespace", "")
+                    stores[(doc["kind"], ns, doc["metadata"]["name"])] = reply.json
+                    self.assertEqual(set(spec["layout"]), set(LAYOUT_DEFAULTS))
+                    self.assertIn("database", spec)
+        # Every KeyRotation names a key store of its own file that lets it in.
+        self.assertEqual(len(rotations), len(files))
+        for name, kr in rotations:
+            with self.subTest(example=name):
+                ref = kr["spec"]["keyStoreRef"]
+                ns = kr["metadata"]["namespace"]
+                key = (ref["kind"], ns if ref["kind"] == "KeyStore" else "", ref["name"])
+                self.assertIn(key, stores)
+                if ref["kind"] == "ClusterKeyStore":
+                    self.assertIn(ns, stores[key]["spec"]["allowedNamespaces"]["names"])
+        shared = stores[("ClusterKeyStore", "", "shared-valkey")]["spec"]
+        for field in ("activeSet", "metaKey", "bootstrapKey"):
+            self.assertTrue(shared["layout"][field].startswith("{namespace}:"), field)
+        self.assertEqual(shared["passwordSecretRef"]["namespace"], "keyrotator-system")
+        self.assertIn("matchLabels", shared["allowedNamespaces"]["selector"])
+
+    def test_examples_mention_the_secret_annotation(self):
+        # A pre-existing consumers' Secret is adopted only with keyrotator.io/keyrotation:
+        # <KeyRotation name>; each example says so, for its own KeyRotation.
+        for name in sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".yaml")):
+            with open(os.path.join(EXAMPLES, name)) as f:
+                text = f.read()
+            for doc in load_yaml(os.path.join(EXAMPLES, name)):
+                if doc["kind"] == "KeyRotation":
+                    self.assertIn("keyrotator.io/keyrotation=" + doc["metadata"]["name"],
+                                  text, name)
 
     def test_minimal_object_gets_every_default(self):
         obj = base_object()
@@ -159,6 +332,101 @@ class CRDTest(unittest.TestCase):
         self.assertEqual(spec["stages"][0]["timeout"], "10m")
         self.assertEqual(spec["validationPeriod"], "10m")
         self.assertEqual((spec["dryRun"], spec["suspend"], spec["historyLimit"]), (False, False, 10))
+
+    def test_key_store_ref_alone_is_accepted_kind_defaults_to_key_store(self):
+        obj = with_ref({"name": "team-valkey"})
+        obj["metadata"]["name"] = "by-ref"
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"]["keyStoreRef"], {"kind": "KeyStore",
+                                                            "name": "team-valkey"})
+        self.assertNotIn("keyStore", reply.json["spec"])
+        obj = with_ref({"kind": "ClusterKeyStore", "name": "shared.valkey"})
+        obj["metadata"]["name"] = "by-cluster-ref"
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"]["keyStoreRef"]["kind"], "ClusterKeyStore")
+
+    def test_exactly_one_key_store_also_on_update(self):
+        obj = with_ref({"name": "team-valkey"})
+        obj["metadata"]["name"] = "update-both"
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        stored = reply.json
+        stored["spec"]["keyStore"] = {"address": "valkey:6379"}
+        reply = kt.request(self.server, "PUT", path_of(stored) + "/update-both", stored)
+        self.assertEqual(reply.status, 422, reply.raw)
+        self.assertIn(EXACTLY_ONE_STORE, reply.json["message"])
+
+    def test_key_store_gets_every_default(self):
+        obj = keystore(name="minimal")
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"], {"address": "valkey.default.svc:6379",
+                                              "database": 0, "layout": LAYOUT_DEFAULTS})
+        obj = keystore("ClusterKeyStore", name="minimal")
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"], {"address": "valkey.default.svc:6379",
+                                              "database": 0, "layout": LAYOUT_DEFAULTS})
+        self.assertNotIn("namespace", reply.json["metadata"])
+
+    def test_key_store_fields_are_kept(self):
+        layout = {"activeSet": "{namespace}:{name}:api_keys:active",
+                  "metaKey": "{namespace}:api_key:{id}:meta",
+                  "bootstrapKey": "{namespace}:api_keys:bootstrap", "storeAs": "plaintext"}
+        obj = keystore(name="full", database=3, username="kr", layout=layout,
+                       passwordSecretRef={"name": "auth", "key": "password"})
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"], obj["spec"])
+        # A KeyStore reads its password from its own namespace: it has no namespace field,
+        # and one given is pruned like any unknown field.
+        obj = keystore(name="no-ns", passwordSecretRef={"namespace": "kube-system",
+                                                        "name": "auth", "key": "password"})
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"]["passwordSecretRef"],
+                         {"name": "auth", "key": "password"})
+        allowed = {"names": ["sirius", "hypercode"],
+                   "selector": {"matchLabels": {"keyrotator.io/key-store": "shared"},
+                                "matchExpressions": [
+                                    {"key": "team", "operator": "In", "values": ["a", "b"]},
+                                    {"key": "frozen", "operator": "DoesNotExist"}]}}
+        obj = keystore("ClusterKeyStore", name="full", layout=layout, allowedNamespaces=allowed,
+                       passwordSecretRef={"namespace": "keyrotator-system", "name": "auth",
+                                          "key": "password"})
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"], {**obj["spec"], "database": 0})
+        # selector {} (every namespace) is kept as it is, not dropped.
+        obj = keystore("ClusterKeyStore", name="everyone", allowedNamespaces={"selector": {}})
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw)
+        self.assertEqual(reply.json["spec"]["allowedNamespaces"], {"selector": {}})
+
+    def test_key_store_status_subresource(self):
+        for kind in ("KeyStore", "ClusterKeyStore"):
+            with self.subTest(kind=kind):
+                obj = keystore(kind, name="with-status")
+                reply = self.create(obj)
+                self.assertEqual(reply.status, 201, reply.raw)
+                stored = reply.json
+                stored["status"] = {
+                    "observedGeneration": 1, "keyRotations": 3,
+                    "lastCheckTime": "2026-04-01T03:00:00Z",
+                    "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1,
+                                    "lastTransitionTime": "2026-04-01T03:00:00Z",
+                                    "reason": "Connected", "message": "PING answered"}]}
+                url = path_of(stored) + "/with-status/status"
+                reply = kt.request(self.server, "PUT", url, stored)
+                self.assertEqual(reply.status, 200, reply.raw)
+                self.assertEqual(reply.json["status"], stored["status"])
+                stored = reply.json
+                stored["status"]["keyRotations"] = -1
+                reply = kt.request(self.server, "PUT", url, stored)
+                self.assertEqual(reply.status, 422, reply.raw)
+                self.assertIn("status.keyRotations", reply.json["message"])
 
     def test_auth_and_ca_refs_are_kept(self):
         obj = mutate("analysis", {"prometheus": {
@@ -182,37 +450,113 @@ class CRDTest(unittest.TestCase):
         self.assertEqual(reply.json["spec"]["analysis"]["scrape"]["caSecretRef"],
                          {"name": "api-ca", "key": "ca.crt"})
 
-    def test_invalid_objects_are_refused_naming_the_field(self):
-        for i, (what, obj, field) in enumerate(INVALID):
+    def check_refused(self, cases, prefix):
+        for i, (what, obj, field) in enumerate(cases):
             with self.subTest(what=what):
-                obj["metadata"]["name"] = f"bad-{i}"
+                obj["metadata"]["name"] = f"{prefix}-{i}"
                 reply = self.create(obj)
                 self.assertEqual(reply.status, 422, f"{what}: {reply.status} {reply.raw[:300]}")
                 body = reply.json
                 self.assertEqual(body["reason"], "Invalid")
                 self.assertIn(field, body["message"], what)
 
-    def test_every_field_is_described(self):
-        crd = load_yaml(CRD)[0]
-        version = crd["spec"]["versions"][0]
-        schema = version["schema"]["openAPIV3Schema"]
-        missing = []
+    def test_invalid_objects_are_refused_naming_the_field(self):
+        self.check_refused(INVALID, "bad")
+
+    def test_invalid_key_stores_are_refused_naming_the_field(self):
+        self.check_refused(INVALID_STORES, "bad-store")
+
+    def walk_schema(self, crd):
+        """(path, node) of every property of the CRD's schema, items included."""
+        out = []
 
         def walk(node, path):
             for key, child in node.get("properties", {}).items():
-                if key != "metadata" and not child.get("description"):
-                    missing.append(path + "." + key)
+                out.append((path + "." + key, child))
                 walk(child, path + "." + key)
             if "items" in node:
+                out.append((path + "[]", node["items"]))
                 walk(node["items"], path + "[]")
-        walk(schema, "")
-        self.assertEqual(missing, [])
+            if isinstance(node.get("additionalProperties"), dict):
+                out.append((path + ".*", node["additionalProperties"]))
+                walk(node["additionalProperties"], path + ".*")
+        walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
+        return out
+
+    def test_every_field_is_described(self):
+        for path in crd_files():
+            crd = load_yaml(path)[0]
+            with self.subTest(crd=os.path.basename(path)):
+                missing = [p for p, node in self.walk_schema(crd)
+                           if not p.endswith("[]") and not p.endswith(".*")
+                           and p != ".metadata" and not node.get("description")]
+                self.assertEqual(missing, [])
+                self.assertEqual(crd["spec"]["names"]["categories"], ["keyrotator"])
+                self.assertIn("status", crd["spec"]["versions"][0]["subresources"])
+        crd = load_yaml(CRD)[0]
+        version = crd["spec"]["versions"][0]
         self.assertEqual(crd["spec"]["names"]["shortNames"], ["kr"])
-        self.assertEqual(crd["spec"]["names"]["categories"], ["keyrotator"])
-        self.assertIn("status", version["subresources"])
         columns = [c["name"] for c in version["additionalPrinterColumns"]]
         self.assertEqual(columns, ["Ready", "Phase", "Stage", "Key", "Last Rotation",
                                    "Next Rotation", "Age"])
+        spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        self.assertEqual(spec["required"], ["secretRef", "stages"])
+        self.assertIn("--allow-inline-key-stores", spec["properties"]["keyStore"]["description"])
+
+    def test_key_store_crds(self):
+        for path, kind, scope, plural, short in (
+                (KEYSTORE_CRD, "KeyStore", "Namespaced", "keystores", "ks"),
+                (CLUSTER_KEYSTORE_CRD, "ClusterKeyStore", "Cluster", "clusterkeystores", "cks")):
+            crd = load_yaml(path)[0]
+            with self.subTest(kind=kind):
+                self.assertEqual(crd["metadata"]["name"], plural + ".keyrotator.io")
+                self.assertEqual(crd["spec"]["scope"], scope)
+                names = crd["spec"]["names"]
+                self.assertEqual((names["kind"], names["plural"], names["singular"],
+                                  names["shortNames"]), (kind, plural, kind.lower(), [short]))
+                [version] = crd["spec"]["versions"]
+                self.assertEqual(version["name"], "v1alpha1")
+                columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
+                self.assertEqual(columns, [
+                    ("Address", ".spec.address"),
+                    ("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+                    ("KeyRotations", ".status.keyRotations"),
+                    ("Age", ".metadata.creationTimestamp")])
+                props = version["schema"]["openAPIV3Schema"]["properties"]
+                self.assertEqual(props["spec"]["required"], ["address"])
+                self.assertEqual(set(props["status"]["properties"]), {
+                    "observedGeneration", "conditions", "keyRotations", "lastCheckTime"})
+                ref = props["spec"]["properties"]["passwordSecretRef"]
+                self.assertEqual(ref["required"], ["name", "key"])
+                self.assertEqual("namespace" in ref["properties"], kind == "ClusterKeyStore")
+                self.assertEqual("allowedNamespaces" in props["spec"]["properties"],
+                                 kind == "ClusterKeyStore")
+                layout = props["spec"]["properties"]["layout"]
+                for field in ("activeSet", "metaKey", "bootstrapKey"):
+                    self.assertIn("{namespace}", layout["properties"][field]["description"])
+                self.assertIn('"{namespace}:api_keys:active"', layout["description"])
+                # Every string is bounded (maxLength or an enum), every list has maxItems,
+                # every map maxProperties: the key store API is an administrator's, but the
+                # controller reads it, and CEL costs are bounded.
+                for p, node in self.walk_schema(crd):
+                    if p in (".apiVersion", ".kind"):
+                        continue  # set by the API server
+                    if node.get("type") == "string":
+                        self.assertTrue("maxLength" in node or "enum" in node, p)
+                    if node.get("type") == "array":
+                        self.assertIn("maxItems", node, p)
+                    if node.get("type") == "object" and "additionalProperties" in node:
+                        self.assertIn("maxProperties", node, p)
+        allowed = (load_yaml(CLUSTER_KEYSTORE_CRD)[0]["spec"]["versions"][0]["schema"]
+                   ["openAPIV3Schema"]["properties"]["spec"]["properties"]["allowedNamespaces"])
+        for words in ("names", "selector", " OR ", "allows no namespace",
+                      "selector {} (empty) allows every namespace"):
+            self.assertIn(words, allowed["description"])
+        ref = (load_yaml(CRD)[0]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+               ["properties"]["spec"]["properties"]["keyStoreRef"])
+        self.assertEqual(ref["properties"]["kind"]["enum"], ["KeyStore", "ClusterKeyStore"])
+        self.assertEqual(ref["properties"]["kind"]["default"], "KeyStore")
+        self.assertEqual(ref["properties"]["name"]["maxLength"], 253)
 
 
 if __name__ == "__main__":
