@@ -30,6 +30,19 @@ STANDARD_LABELS = (
 )
 NAMESPACE = "keyrotator-system"
 SECRET_VERBS = {"get", "create", "update", "patch"}
+READ_VERBS = {"get", "list", "watch"}
+ALL_VERBS = READ_VERBS | {"create", "update", "patch", "delete", "deletecollection"}
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+# The controller's rules on the key store API (issue 17): read the stores, write their status.
+KEYSTORE_RULES = {
+    ("keyrotator.io", "keystores"): READ_VERBS,
+    ("keyrotator.io", "keystores/status"): {"update", "patch"},
+    ("keyrotator.io", "clusterkeystores"): READ_VERBS,
+    ("keyrotator.io", "clusterkeystores/status"): {"update", "patch"},
+    ("", "namespaces"): {"get"},
+}
+# What no Role can grant, in namespaced mode's small ClusterRole.
+CLUSTER_ONLY = {"clusterkeystores", "clusterkeystores/status", "namespaces"}
 
 
 def load_yaml(path):
@@ -102,7 +115,8 @@ class SecurityChecks:
             for field in ("apiGroups", "resources", "verbs"):
                 self.assertNotIn("*", r[field], f"{where}: wildcard {field}")
             if "" in r["apiGroups"] and "secrets" in r["resources"]:
-                self.assertEqual(set(r["verbs"]), SECRET_VERBS, f"{where}: Secret verbs")
+                # Never list or watch: the controller reads Secrets by name only.
+                self.assertLessEqual(set(r["verbs"]), SECRET_VERBS, f"{where}: Secret verbs")
             if "leases" in r["resources"]:
                 self.assertFalse(cluster_wide, f"{where}: leases belong in a namespaced Role")
         granted = {(g, res): set(r["verbs"]) for r in rules for g in r["apiGroups"]
@@ -180,29 +194,106 @@ class TestManifests(unittest.TestCase, SecurityChecks):
         self.assertLessEqual(svc["spec"]["selector"].items(), pod_labels.items())
         self.assertEqual(svc["spec"]["ports"][0]["targetPort"], "metrics")
 
+    def role(self, kind, name, file_prefix=""):
+        [doc] = [d for n, d in self.by_kind.get(kind, []) if d["metadata"]["name"] == name
+                 and n.startswith(file_prefix)]
+        return doc
+
     def test_rbac_least_privilege(self):
         for kind in ("ClusterRole", "Role"):
             for name, role in self.by_kind.get(kind, []):
                 granted = self.check_rules(role["rules"], name, kind == "ClusterRole")
                 self.assertFalse({"list", "watch"} & granted.get(("", "secrets"), set()), name)
-        [(_, cr)] = self.by_kind["ClusterRole"]
+        cr = self.role("ClusterRole", "keyrotator-controller", "20-")
         granted = self.check_rules(cr["rules"], "ClusterRole", True)
         self.assertEqual(granted[("apps", "deployments")], {"get", "list", "watch", "patch"})
         self.assertEqual(granted[("keyrotator.io", "keyrotations/status")],
                          {"get", "update", "patch"})
         self.assertEqual(granted[("events.k8s.io", "events")], {"create", "patch"})
+        self.assertEqual(granted[("", "secrets")], SECRET_VERBS)
+        for key, verbs in KEYSTORE_RULES.items():
+            self.assertEqual(granted.get(key), verbs, key)
+        # The controller never writes a key store's spec: that is an administrator's.
+        for res in ("keystores", "clusterkeystores"):
+            self.assertFalse(granted[("keyrotator.io", res)] - READ_VERBS, res)
 
-    def test_namespaced_variant_has_no_cluster_role(self):
-        kinds = [d["kind"] for n, d in self.docs if n.startswith("namespaced/")]
-        self.assertNotIn("ClusterRole", kinds)
-        self.assertNotIn("ClusterRoleBinding", kinds)
-        self.assertEqual(kinds.count("Role"), 2)
+    def test_namespaced_variant(self):
+        docs = [(n, d) for n, d in self.docs if n.startswith("namespaced/")]
+        kinds = [d["kind"] for _, d in docs]
+        self.assertEqual(kinds.count("Role"), 3)  # controller, key store Secrets, leases
+        self.assertEqual(kinds.count("ClusterRole"), 1)
+        self.assertEqual(kinds.count("ClusterRoleBinding"), 1)
+        # Its one ClusterRole holds only what no Role can grant: ClusterKeyStores and the
+        # watched namespace's labels (by resourceNames), nothing on Secrets or workloads.
+        [cr] = [d for _, d in docs if d["kind"] == "ClusterRole"]
+        self.assertEqual(cr["metadata"]["name"], "keyrotator-controller-sirius")
+        self.check_rules(cr["rules"], "namespaced ClusterRole", True)
+        for r in cr["rules"]:
+            self.assertLessEqual(set(r["resources"]), CLUSTER_ONLY, r)
+            if "namespaces" in r["resources"]:
+                self.assertEqual((r["verbs"], r.get("resourceNames")), (["get"], ["sirius"]))
+        [crb] = [d for _, d in docs if d["kind"] == "ClusterRoleBinding"]
+        self.assertEqual(crb["roleRef"]["name"], cr["metadata"]["name"])
+        # The namespaced Role's rules are the ClusterRole's, less the cluster-only ones.
+        main = self.role("Role", "keyrotator-controller", "namespaced/")
+        self.assertEqual(main["metadata"]["namespace"], "sirius")
+        cluster = self.role("ClusterRole", "keyrotator-controller", "20-")
+        self.assertEqual(main["rules"], [r for r in cluster["rules"]
+                                         if not set(r["resources"]) & CLUSTER_ONLY])
+        self.assertEqual([{k: v for k, v in r.items() if k != "resourceNames"}
+                          for r in cr["rules"]],
+                         [r for r in cluster["rules"] if set(r["resources"]) & CLUSTER_ONLY])
+        # ClusterKeyStores' password Secrets, in the controller's namespace: get only.
+        secrets = self.role("Role", "keyrotator-keystore-secrets", "namespaced/")
+        self.assertEqual(secrets["metadata"]["namespace"], NAMESPACE)
+        self.assertEqual(secrets["rules"], [{"apiGroups": [""], "resources": ["secrets"],
+                                             "verbs": ["get"]}])
+
+    def test_people_roles(self):
+        roles = {d["metadata"]["name"]: d for n, d in self.docs
+                 if n == "25-roles.yaml" and d["kind"] == "ClusterRole"}
+        self.assertEqual(set(roles), {"keyrotator-view", "keyrotator-edit",
+                                      "keyrotator-keystore-admin"})
+        self.assertEqual([d["kind"] for n, d in self.docs if n == "25-roles.yaml"],
+                         ["ClusterRole"] * 3, "roles only: bindings are the user's")
+        check_people_roles(self, {n[len("keyrotator"):]: r for n, r in roles.items()},
+                           "25-roles.yaml")
 
     def test_bindings_name_the_service_account(self):
         for kind in ("ClusterRoleBinding", "RoleBinding"):
             for name, b in self.by_kind.get(kind, []):
                 self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": "keyrotator",
                                                   "namespace": NAMESPACE}], name)
+
+
+def check_people_roles(test, roles, where):
+    """roles: {"-view": ClusterRole, "-edit": ..., "-keystore-admin": ...}."""
+    def labels(role):
+        return {k: v for k, v in role["metadata"].get("labels", {}).items()
+                if k.startswith(AGGREGATE)}
+
+    def granted(role):
+        test.check_rules(role["rules"], where, True)
+        out = {}
+        for r in role["rules"]:
+            test.assertEqual(r["apiGroups"], ["keyrotator.io"], f"{where}: {r}")
+            for res in r["resources"]:
+                out.setdefault(res, set()).update(r["verbs"])
+        return out
+
+    view, edit, admin = roles["-view"], roles["-edit"], roles["-keystore-admin"]
+    test.assertEqual(labels(view), {AGGREGATE + "view": "true"}, where)
+    test.assertEqual(granted(view), {"keyrotations": READ_VERBS, "keystores": READ_VERBS,
+                                     "clusterkeystores": READ_VERBS}, where)
+    test.assertEqual(labels(edit), {AGGREGATE + "edit": "true", AGGREGATE + "admin": "true"},
+                     where)
+    # edit writes KeyRotations and nothing else: no key store, no status subresource.
+    test.assertEqual(granted(edit), {"keyrotations": ALL_VERBS}, where)
+    test.assertEqual(labels(admin), {}, f"{where}: keystore-admin must not be aggregated")
+    test.assertEqual(granted(admin), {
+        "keystores": ALL_VERBS, "clusterkeystores": ALL_VERBS,
+        "keystores/status": {"get", "update", "patch"},
+        "clusterkeystores/status": {"get", "update", "patch"}}, where)
 
 
 # ---- the Helm chart ----
@@ -259,14 +350,22 @@ class TestChart(unittest.TestCase, SecurityChecks):
     def test_chart_crds_equal_top_level_crds(self):
         top = {p.name: p.read_bytes() for p in (ROOT / "crds").glob("*.yaml")}
         chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
-        self.assertTrue(top)
+        self.assertEqual(sorted(top), ["keyrotator.io_clusterkeystores.yaml",
+                                       "keyrotator.io_keyrotations.yaml",
+                                       "keyrotator.io_keystores.yaml"])
         self.assertEqual(sorted(chart), sorted(top), "charts/keyrotator/crds/ file set")
         for name in top:
             self.assertEqual(chart[name], top[name],
                              f"charts/keyrotator/crds/{name} differs from crds/{name}: "
                              f"cp crds/*.yaml charts/keyrotator/crds/")
         for name in chart:
-            load_yaml(CHART / "crds" / name)
+            [crd] = load_yaml(CHART / "crds" / name)
+            self.assertEqual(crd["kind"], "CustomResourceDefinition", name)
+            self.assertEqual(crd["spec"]["group"], "keyrotator.io", name)
+            self.assertEqual(crd["metadata"]["name"],
+                             crd["spec"]["names"]["plural"] + ".keyrotator.io", name)
+            self.assertEqual(name, "keyrotator.io_" + crd["spec"]["names"]["plural"] + ".yaml")
+            self.assertEqual([v["name"] for v in crd["spec"]["versions"]], ["v1alpha1"], name)
 
     def test_values_are_camel_case_and_documented(self):
         lines = (CHART / "values.yaml").read_text().splitlines()
@@ -342,17 +441,59 @@ class TestChart(unittest.TestCase, SecurityChecks):
     def test_rbac_template_rules(self):
         docs = load_text_yaml(skeleton((CHART / "templates" / "rbac.yaml").read_text()),
                               "rbac.yaml")
-        roles = [d for d in docs if d["kind"] in ("X", "Role")]
-        self.assertEqual(len(roles), 2)
-        main, lease = roles
+        roles = [d for d in docs if d["kind"] in ("X", "Role", "ClusterRole")]
+        self.assertEqual([d["kind"] for d in roles], ["X", "ClusterRole", "Role", "Role"])
+        main, cluster_only, secrets, lease = roles
         granted = self.check_rules(main["rules"], "rbac.yaml controller role", True)
         self.assertEqual(granted[("", "secrets")], SECRET_VERBS)
         self.check_rules(lease["rules"], "rbac.yaml leader election", False)
-        # The same rules as the plain manifests.
-        [cr] = [d for _, d in manifest_docs() if d["kind"] == "ClusterRole"]
+        # The same rules as the plain manifests (the skeleton keeps both branches of the
+        # watchNamespace conditions: the cluster-wide rules).
+        docs = manifest_docs()
+        [cr] = [d for n, d in docs if d["kind"] == "ClusterRole" and n == "20-rbac.yaml"]
         self.assertEqual(main["rules"], cr["rules"])
+        # With watchNamespace, the small ClusterRole and the Secrets Role of
+        # manifests/namespaced/ (resourceNames is the value there, a placeholder here).
+        [ns_cr] = [d for n, d in docs if d["kind"] == "ClusterRole" and n.startswith("namespaced/")]
+        self.assertEqual([{k: v for k, v in r.items() if k != "resourceNames"}
+                          for r in cluster_only["rules"]],
+                         [{k: v for k, v in r.items() if k != "resourceNames"}
+                          for r in ns_cr["rules"]])
+        self.assertEqual([r.get("resourceNames") for r in cluster_only["rules"]],
+                         [None, None, ["X"]])
+        [ns_secrets] = [d for n, d in docs if n.startswith("namespaced/")
+                        and d["metadata"]["name"] == "keyrotator-keystore-secrets"
+                        and d["kind"] == "Role"]
+        self.assertEqual(secrets["rules"], ns_secrets["rules"])
         text = (CHART / "templates" / "rbac.yaml").read_text()
         self.assertIn('ternary "Role" "ClusterRole" (ne .Values.watchNamespace "")', text)
+        # The cluster-only rules of the main role, and the extra objects, are conditional.
+        main_text = text.split("\n---\n")[0]
+        block = main_text.split("{{- if not .Values.watchNamespace }}")[1].split("{{- end }}")[0]
+        for res in CLUSTER_ONLY:
+            self.assertIn(f'"{res}"', block, res)
+        self.assertIn("{{- if .Values.watchNamespace }}\n---\n"
+                      "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n", text)
+
+    def test_roles_template(self):
+        self.assertIs(self.values["roles"]["create"], True)
+        text = (CHART / "templates" / "roles.yaml").read_text()
+        body = re.sub(r"\{\{/\*.*?\*/\}\}\n?", "", text, flags=re.S)
+        self.assertTrue(body.startswith("{{- if .Values.roles.create }}"), body[:80])
+        self.assertTrue(body.rstrip().endswith("{{- end }}"))
+        docs = load_text_yaml(skeleton(text), "roles.yaml")
+        self.assertEqual([d["kind"] for d in docs], ["ClusterRole"] * 3)
+        roles = {}
+        for d in docs:
+            name = d["metadata"]["name"]
+            self.assertTrue(name.startswith("X-"), name)  # {{ include "keyrotator.fullname" }}
+            roles[name[1:]] = d
+        check_people_roles(self, roles, "templates/roles.yaml")
+        # The same rules as manifests/25-roles.yaml.
+        manifests = {d["metadata"]["name"][len("keyrotator"):]: d for n, d in manifest_docs()
+                     if n == "25-roles.yaml"}
+        for suffix, role in roles.items():
+            self.assertEqual(role["rules"], manifests[suffix]["rules"], suffix)
 
     def test_notes_and_readme(self):
         notes = (CHART / "templates" / "NOTES.txt").read_text()
@@ -360,6 +501,8 @@ class TestChart(unittest.TestCase, SecurityChecks):
         self.assertIn("crds/", notes)
         readme = (CHART / "README.md").read_text()
         self.assertIn("never upgrades", readme)
+        for word in ("roles.create", "keyrotator-keystore-admin", "KeyStore", "ClusterKeyStore"):
+            self.assertIn(word, readme)
 
 
 # ---- the container image ----
