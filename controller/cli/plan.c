@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "cli/cli.h"
 #include "cli/plan_print.h"
+#include "json/json.h"
 #include "rotation/rotation.h"
 #include "yaml/yaml.h"
 
@@ -19,7 +20,10 @@ static const char kr_plan_usage[] =
     "Print what a rotation of each KeyRotation in FILE would do, step by step, without\n"
     "doing it: the same plan spec.dryRun puts into status.plan. Reads no cluster and no\n"
     "key store. FILE is YAML or JSON and may hold several documents (`---`); documents of\n"
-    "other kinds are skipped. The spec is validated as the controller validates it.\n\n"
+    "other kinds are skipped. The spec is validated as the controller validates it.\n"
+    "A spec.keyStoreRef is resolved against a KeyStore or ClusterKeyStore in the same\n"
+    "FILE (its server and layout in the plan; a namespace selector is assumed to match);\n"
+    "without one, the plan names the store.\n\n"
     "Options:\n"
     "  -f, --filename FILE  the manifest; - reads standard input\n"
     "  --emergency          the emergency order: revoke the old key before the roll-out,\n"
@@ -214,6 +218,44 @@ static int kr_plan_is_keyrotation(const cJSON *doc)
 	return cJSON_IsString(kind) && !strcmp(kind->valuestring, "KeyRotation");
 }
 
+/*
+ * A keyStoreRef whose KeyStore/ClusterKeyStore is in the same file: plan with its server
+ * and layout. Not in the file: the plan names the store. A ClusterKeyStore's namespace
+ * selector cannot be evaluated offline: it is assumed to match (names are checked).
+ */
+static void kr_plan_apply_store(const cJSON *docs, struct kr_plan_item *it, struct kr_error *err)
+{
+	const char *kind = kr_store_ref_kind_name(it->spec.store_ref_kind);
+	bool cluster = it->spec.store_ref_kind == KR_STORE_REF_CLUSTER;
+	cJSON *store = NULL, *allowed, *names;
+	const cJSON *doc;
+	char reason[64];
+
+	if (it->spec.store_ref_kind == KR_STORE_INLINE)
+		return;
+	cJSON_ArrayForEach(doc, docs)
+	{
+		const char *k = kr_json_str(doc, (const char *[]){"kind", NULL});
+		const char *n = kr_plan_meta(doc, "name"), *ns = kr_plan_meta(doc, "namespace");
+
+		if (k && n && !strcmp(k, kind) && !strcmp(n, it->spec.store_ref_name) &&
+		    (cluster || !strcmp(ns ? ns : "default", it->ns)))
+			store = cJSON_Duplicate(doc, 1);
+	}
+	if (!store)
+		return;
+	if (cluster && kr_keystore_object_needs_labels(store, it->ns)) {
+		allowed = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(store, "spec"), "allowedNamespaces");
+		names = cJSON_GetObjectItemCaseSensitive(allowed, "names");
+		if (!names)
+			names = cJSON_AddArrayToObject(allowed, "names");
+		cJSON_AddItemToArray(names, cJSON_CreateString(it->ns));
+	}
+	kr_keystore_object_apply(&it->spec, store, it->ns, it->name, NULL, NULL, reason, err);
+	cJSON_Delete(store);
+}
+
 /* Decode every KeyRotation of `docs` into items[] (*n of them); exit code. */
 static int kr_plan_decode_all(const char *file, const cJSON *docs, struct kr_plan_item *items,
 			      size_t *n)
@@ -237,7 +279,10 @@ static int kr_plan_decode_all(const char *file, const cJSON *docs, struct kr_pla
 			return kr_cli_fail(KR_EXIT_USAGE, "plan", "%s: metadata.name: required",
 					   file);
 		kr_error_clear(&err);
-		if (kr_rotation_spec_decode(doc, &it->spec, &err) != KR_OK) {
+		if (kr_rotation_spec_decode(doc, &it->spec, &err) == KR_OK &&
+		    (kr_plan_apply_store(docs, it, &err), err.code != KR_OK))
+			kr_rotation_spec_release(&it->spec);
+		if (err.code != KR_OK) {
 			if (total > 1)
 				return kr_cli_fail(KR_EXIT_USAGE, "plan",
 						   "%s: KeyRotation %s/%s: %s", file, it->ns,

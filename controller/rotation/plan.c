@@ -61,7 +61,10 @@ static enum kr_status add_revoke(cJSON *arr, const struct kr_rotation_spec *spec
 		if (rc != KR_OK)
 			return rc;
 	}
-	rc = add_line(arr, err, "revoke key %s in %s", old_id, spec->store_active_set);
+	rc = spec->store_active_set
+		 ? add_line(arr, err, "revoke key %s in %s", old_id, spec->store_active_set)
+		 : add_line(arr, err, "revoke key %s in the key store of %s %s", old_id,
+			    kr_store_ref_kind_name(spec->store_ref_kind), spec->store_ref_name);
 	if (rc == KR_OK && spec->verify_url)
 		rc =
 		    add_line(arr, err, "verify at %s (header %s): key %s gets 401, the new key 2xx",
@@ -85,8 +88,12 @@ static enum kr_status add_start(cJSON *arr, const struct kr_rotation_spec *spec,
 			      "%s/%s-rotation",
 			      spec->key_prefix ? spec->key_prefix : "", spec->key_bytes, ns, name);
 	if (rc == KR_OK)
-		rc = add_line(arr, err, "activate key %s in %s at %s", new_id,
-			      spec->store_active_set, spec->store_address);
+		rc = spec->store_address /* NULL: a keyStoreRef not resolved (plan -f alone) */
+			 ? add_line(arr, err, "activate key %s in %s at %s", new_id,
+				    spec->store_active_set, spec->store_address)
+			 : add_line(arr, err, "activate key %s in the key store of %s %s", new_id,
+				    kr_store_ref_kind_name(spec->store_ref_kind),
+				    spec->store_ref_name);
 	if (rc == KR_OK)
 		rc = add_line(arr, err, "write Secret %s/%s key %s", ns, spec->secret_name,
 			      spec->secret_key);
