@@ -675,6 +675,8 @@ static bool decide_blockers(const struct kr_observed *obs, struct kr_action *out
 	}
 	if (obs->refusal_reason[0]) {
 		kr_act(out, KR_ACTION_REFUSE, "%s", obs->refusal);
+		/* No watch sees a Secret opt in: look again (the status is written on change). */
+		out->requeue_after_ms = KR_BACKOFF_MS;
 		kr_cond(out, KR_COND_READY, KR_COND_FALSE, obs->refusal_reason, "%s", out->reason);
 		kr_event(out, true, obs->refusal_reason, "%s", out->reason);
 		return true;

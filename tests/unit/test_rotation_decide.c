@@ -1065,6 +1065,7 @@ static void expect_refused(const struct world *w, const struct kr_action *a,
 	assert_string_equal(a->event.reason, r->reason);
 	assert_string_equal(a->event.message, r->message);
 	assert_false(a->has_history);
+	assert_true(a->requeue_after_ms > 0); /* no watch sees a Secret opt in */
 	assert_int_equal(a->workload_mask, 0);
 	assert_string_equal(a->key_id, "");
 	assert_int_equal(a->repair.n_add, 0);
