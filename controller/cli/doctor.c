@@ -8,8 +8,9 @@
 static const char kr_doctor_usage[] =
     "Usage: keyrotator doctor [--kubeconfig PATH] [--context NAME]\n\n"
     "Check that keyrotator can work against the cluster: load the configuration the way\n"
-    "`keyrotator run` does, reach the API server, find the KeyRotation CRD, and read\n"
-    "Secrets in the namespace. Prints one \"ok ...\" or \"FAIL ...\" line per check.\n\n"
+    "`keyrotator run` does, reach the API server, find the CRDs (KeyRotation, KeyStore,\n"
+    "ClusterKeyStore), and read Secrets in the namespace. Prints one \"ok ...\" or\n"
+    "\"FAIL ...\" line per check.\n\n"
     "Options:\n"
     "  --kubeconfig PATH  kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)\n"
     "  --context NAME     context to use instead of current-context\n\n"
@@ -81,15 +82,16 @@ static int kr_doctor_reach(struct kr_kube_client *c, const struct kr_kube_config
 	return 1;
 }
 
-/* The group-version must be served and list keyrotations. */
+/* The group-version must be served with every kind of keyrotator.io (kubectl apply -f crds/). */
 static int kr_doctor_crd(struct kr_kube_client *c)
 {
 	static const char gv[] = "/apis/keyrotator.io/v1alpha1";
+	static const char *const plurals[] = {"keyrotations", "keystores", "clusterkeystores"};
 	const cJSON *r, *list;
 	struct kr_error err;
 	cJSON *doc = NULL;
 	enum kr_status rc;
-	int found = 0;
+	int failed = 0;
 
 	kr_error_clear(&err);
 	rc = kr_kube_request(c, "GET", gv, NULL, NULL, &doc, &err);
@@ -103,21 +105,28 @@ static int kr_doctor_crd(struct kr_kube_client *c)
 		return 1;
 	}
 	list = cJSON_GetObjectItemCaseSensitive(doc, "resources");
-	cJSON_ArrayForEach(r, list)
-	{
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
+	for (size_t i = 0; i < sizeof(plurals) / sizeof(plurals[0]); i++) {
+		int found = 0;
 
-		if (cJSON_IsString(name) && !strcmp(name->valuestring, "keyrotations"))
-			found = 1;
+		cJSON_ArrayForEach(r, list)
+		{
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "name");
+
+			if (cJSON_IsString(name) && !strcmp(name->valuestring, plurals[i]))
+				found = 1;
+		}
+		if (found) {
+			printf("ok CRD %s.keyrotator.io is served (keyrotator.io/v1alpha1)\n",
+			       plurals[i]);
+			continue;
+		}
+		printf("FAIL CRD %s.keyrotator.io: keyrotator.io/v1alpha1 is served but has no %s "
+		       "resource: kubectl apply -f crds/\n",
+		       plurals[i], plurals[i]);
+		failed = 1;
 	}
 	cJSON_Delete(doc);
-	if (!found) {
-		printf("FAIL CRD keyrotations.keyrotator.io: keyrotator.io/v1alpha1 is served but "
-		       "has no keyrotations resource: kubectl apply -f crds/\n");
-		return 1;
-	}
-	printf("ok CRD keyrotations.keyrotator.io is served (keyrotator.io/v1alpha1)\n");
-	return 0;
+	return failed;
 }
 
 /*

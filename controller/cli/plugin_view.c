@@ -7,6 +7,7 @@
 #include "cli/plugin_view.h"
 #include "rotation/rotation.h"
 #include "rotation/schedule.h"
+#include "json/json.h"
 #include "rotation/status_json.h"
 
 #define KR_TABLE_MAX_COLS 8
@@ -311,6 +312,25 @@ static int kr_view_json(FILE *out, const cJSON *item, const char *empty)
 	return KR_EXIT_OK;
 }
 
+/* The key store the spec names: "KeyStore ns/name", "ClusterKeyStore name", or inline. */
+static void kr_view_store(FILE *out, const cJSON *obj)
+{
+	const char *kind = kr_json_str(obj, (const char *[]){"spec", "keyStoreRef", "kind", NULL});
+	const char *name = kr_json_str(obj, (const char *[]){"spec", "keyStoreRef", "name", NULL});
+	const char *addr = kr_json_str(obj, (const char *[]){"spec", "keyStore", "address", NULL});
+
+	if (name && kind && !strcmp(kind, "ClusterKeyStore"))
+		fprintf(out, "Key store:          ClusterKeyStore %s\n", name);
+	else if (name)
+		fprintf(out, "Key store:          KeyStore %s/%s\n", kr_view_meta(obj, "namespace"),
+			name);
+	else if (addr)
+		fprintf(out,
+			"Key store:          inline spec.keyStore %s (honoured only with "
+			"--allow-inline-key-stores)\n",
+			addr);
+}
+
 static void kr_view_header(FILE *out, const cJSON *obj, const struct kr_status_doc *doc,
 			   const cJSON *status)
 {
@@ -321,6 +341,7 @@ static void kr_view_header(FILE *out, const cJSON *obj, const struct kr_status_d
 	fprintf(out, "Name:               %s\nNamespace:          %s\nPhase:              %s\n",
 		kr_view_meta(obj, "name"), kr_view_meta(obj, "namespace"),
 		kr_phase_name(doc->status.phase));
+	kr_view_store(out, obj);
 	if (!cJSON_IsObject(status) || !status->child)
 		fprintf(out, "                    (no status yet: has the controller seen this "
 			     "object? is keyrotator running?)\n");
