@@ -88,7 +88,8 @@ void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const char *text
 	kr_buf_addf(all, "%s=%s;", ref, text ? text : "-");
 }
 
-/* SHA-256 over the cached projections of every workload `refs` names (from the KR cache). */
+/* SHA-256 over the cached projections of every workload and key store `refs` names (from the
+ * KeyRotation cache), in the order observe.c hashes them. */
 static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON *refs, char out[65])
 {
 	static const struct {
@@ -96,7 +97,9 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 		enum kr_controller_kind inf;
 	} kinds[] = {{"Deployment", KR_CTL_DEPLOYMENTS},
 		     {"StatefulSet", KR_CTL_STATEFULSETS},
-		     {"DaemonSet", KR_CTL_DAEMONSETS}};
+		     {"DaemonSet", KR_CTL_DAEMONSETS},
+		     {"KeyStore", KR_CTL_KEYSTORES},
+		     {"ClusterKeyStore", KR_CTL_CLUSTERKEYSTORES}};
 	struct kr_buf all;
 	const cJSON *ref;
 
@@ -111,7 +114,9 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 			if (!strncmp(text, kinds[k].kind, strlen(kinds[k].kind)) &&
 			    text[strlen(kinds[k].kind)] == '/')
 				kr_informer_get_text(kr_controller_informer(r->ctl, kinds[k].inf),
-						     ns, name + 1, &proj);
+						     kinds[k].inf == KR_CTL_CLUSTERKEYSTORES ? ""
+											     : ns,
+						     name + 1, &proj);
 		kr_workloads_hash_add(&all, text, proj);
 		free(proj);
 	}

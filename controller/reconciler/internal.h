@@ -51,6 +51,7 @@ struct kr_reconciler {
 	pthread_cond_t wake; /* CLOCK_MONOTONIC */
 	bool sweeping, have_wake, stopping;
 	struct kr_expect *expects;
+	struct kr_smap store_memo; /* stores.c: "Kind/ns/name" -> the status last written */
 };
 
 /*
@@ -99,6 +100,10 @@ struct kr_world {
 	struct kr_keystore *conn; /* a connection for them (pool.c), borrowed */
 	struct kr_observed obs;
 	char uid[64];
+	/* spec.keyStoreRef as the KeyRotation projection names it ("KeyStore/ns/name") and the
+	 * store's cached projection text (NULL: none); hashed with the workloads. */
+	char store_ref[600];
+	char *store_text;
 };
 
 /*
@@ -152,6 +157,13 @@ bool kr_secrets_usable(struct kr_observed *obs, const char *uid, const char *sec
 		       const char *rsecret_name, const cJSON *consumer, const cJSON *rsecret);
 
 /*
+ * store.c: resolve spec.keyStoreRef from the KeyStore/ClusterKeyStore cache into the spec's
+ * store_* fields, or refuse (w->obs.refusal): the store is missing, does not allow this
+ * namespace, is invalid, or the spec uses an inline keyStore this controller does not
+ * honour. The ClusterKeyStore's namespace selector may cost a GET of the Namespace.
+ */
+void kr_world_resolve_store(struct kr_world *w);
+/*
  * store.c: open the key store the spec names (settings, password, a pooled connection) and
  * ask it about the keys this KeyRotation holds into w->obs.store (unreachable: the error).
  */
@@ -173,6 +185,13 @@ enum kr_status kr_world_act(struct kr_world *w, const struct kr_action *a, struc
  */
 bool kr_world_measure(struct kr_world *w);
 void kr_world_verify(struct kr_world *w);
+/*
+ * measure.c: check the URLs of spec.analysis and spec.verify against --allowed-endpoints
+ * (host level; the address is checked again at connect time) before any request. false
+ * with a refusal (reason "EndpointNotAllowed", the message naming the field) when one is
+ * not allowed, or when w->obs already holds a refusal; true otherwise.
+ */
+bool kr_world_check_endpoints(struct kr_world *w);
 /* measure.c: drop the scrape memo of ns/name. */
 void kr_world_forget(struct kr_reconciler *r, const char *ns, const char *name);
 
@@ -217,6 +236,16 @@ long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t
  */
 struct kr_keystore *kr_pool_get(struct kr_keystore *settings);
 
+/*
+ * stores.c: the queue key of the key stores' status pass (no KeyRotation has it: ':' is not
+ * in a Kubernetes name), and the pass itself (one worker; requeues itself every
+ * keystore_check_ms).
+ */
+#define KR_STORES_KEY ":keystores"
+bool kr_stores_is_key(const char *ns, const char *name);
+void kr_stores_pass(struct kr_reconciler *r, struct kr_kube_client *client,
+		    struct kr_reconcile_result *res);
+
 /* expect.c: remember a patch (from its response), overlay it on a stale cached workload. */
 void kr_expect_set(struct kr_reconciler *r, const char *ref, const char *key_id,
 		   int64_t generation);
@@ -237,6 +266,5 @@ enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct k
 
 /* Zero every string in `obj` (it may hold Secret data), then cJSON_Delete. NULL-safe. */
 void kr_json_wipe_delete(cJSON *obj);
-
 
 #endif

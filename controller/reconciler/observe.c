@@ -207,6 +207,8 @@ static enum kr_status observe_workloads(struct kr_world *w)
 			free(text);
 		}
 	}
+	if (w->store_ref[0]) /* last, as the KeyRotation projection lists it */
+		kr_workloads_hash_add(&all, w->store_ref, w->store_text);
 	kr_key_hash_hex_bytes(all.data ? all.data : "", all.len, w->workloads_hash);
 	kr_buf_release(&all);
 	w->obs.workloads = w->wls;
@@ -393,13 +395,14 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 	}
 	w->have_spec = true;
 	w->obs.spec = &w->spec;
-	rc = observe_secrets(w, err);
+	kr_world_resolve_store(w);
+	rc = w->obs.refusal_reason[0] ? KR_OK : observe_secrets(w, err);
 	if (rc == KR_OK)
 		rc = observe_workloads(w);
 	if (rc != KR_OK)
 		return rc;
 	observe_conflict(w);
-	if (!w->obs.secret_conflict && !w->spec.dry_run)
+	if (!w->obs.secret_conflict && !w->spec.dry_run && !w->obs.refusal_reason[0])
 		kr_world_observe_store(w);
 	return KR_OK;
 }
@@ -432,5 +435,6 @@ void kr_world_release(struct kr_world *w)
 	kr_json_wipe_delete(w->consumer);
 	kr_json_wipe_delete(w->rsecret);
 	cJSON_Delete(w->kr);
+	free(w->store_text);
 	memset(w, 0, sizeof(*w));
 }

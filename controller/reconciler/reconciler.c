@@ -51,6 +51,7 @@ void kr_reconciler_free(struct kr_reconciler *r)
 	kr_idle_stop(r);
 	kr_idle_free_all(r);
 	kr_expect_free_all(r);
+	kr_smap_release(&r->store_memo);
 	pthread_mutex_destroy(&r->lock);
 	free(r->instance);
 	free(r->clock_skew_file);
@@ -60,6 +61,8 @@ void kr_reconciler_free(struct kr_reconciler *r)
 void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl)
 {
 	r->ctl = ctl;
+	if (ctl) /* the key stores' status pass: the first worker free after the caches list */
+		kr_workqueue_add(kr_controller_queue(ctl), KR_STORES_KEY);
 	if (ctl && !r->sweeping && kr_idle_start(r) != KR_OK)
 		kr_log_warn(NULL, "no key store sweeper thread: idle KeyRotations are checked "
 				  "only at their resync");
@@ -162,6 +165,10 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 	bool conflict = false;
 	long requeue = 0;
 
+	if (kr_stores_is_key(ns, name)) {
+		kr_stores_pass(r, client, res);
+		return KR_OK;
+	}
 	if (kr_idle_check(r, ns, name, &requeue)) {
 		res->requeue_after_ms = requeue;
 		return KR_OK;

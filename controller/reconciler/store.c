@@ -2,7 +2,68 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "reconciler/internal.h"
+
+/* metadata.labels of Namespace `ns` (a copy, caller frees), or NULL when it cannot tell. */
+static cJSON *namespace_labels(struct kr_world *w)
+{
+	cJSON *obj = NULL, *labels = NULL;
+	struct kr_error e = {0};
+
+	if (kr_kube_get(w->client, &kr_kube_namespaces, NULL, w->ns, &obj, &e) != KR_OK) {
+		kr_log_warn(w->log, "namespace %s: labels unknown: %s", w->ns, e.msg);
+		return NULL;
+	}
+	labels = cJSON_Duplicate(kr_json_at(obj, (const char *[]){"metadata", "labels", NULL}), 1);
+	cJSON_Delete(obj);
+	return labels;
+}
+
+void kr_world_resolve_store(struct kr_world *w)
+{
+	struct kr_rotation_spec *sp = &w->spec;
+	bool cluster = sp->store_ref_kind == KR_STORE_REF_CLUSTER;
+	const char *kind = kr_store_ref_kind_name(sp->store_ref_kind);
+	cJSON *store = NULL, *labels = NULL;
+	struct kr_error e = {0};
+	char reason[64];
+
+	if (sp->store_ref_kind == KR_STORE_INLINE) {
+		if (!w->r->o.allow_inline_key_stores)
+			kr_refuse(
+			    &w->obs, "InlineKeyStoreNotAllowed",
+			    "spec.keyStore: this controller does not honour inline key stores "
+			    "(keyrotator run --allow-inline-key-stores): name an admin-written "
+			    "KeyStore or ClusterKeyStore in spec.keyStoreRef");
+		return;
+	}
+	kr_controller_workload_ref(w->store_ref, sizeof(w->store_ref), kind, cluster ? "" : w->ns,
+				   sp->store_ref_name);
+	if (w->r->ctl)
+		kr_informer_get_text(kr_controller_informer(w->r->ctl, cluster
+									   ? KR_CTL_CLUSTERKEYSTORES
+									   : KR_CTL_KEYSTORES),
+				     cluster ? "" : w->ns, sp->store_ref_name, &w->store_text);
+	store = w->store_text ? cJSON_Parse(w->store_text) : NULL;
+	if (!store) {
+		kr_refuse(
+		    &w->obs, "KeyStoreNotFound",
+		    "spec.keyStoreRef: %s %s%s%s not found (an administrator creates it, with "
+		    "role keyrotator-keystore-admin)",
+		    kind, cluster ? "" : w->ns, cluster ? "" : "/", sp->store_ref_name);
+		return;
+	}
+	if (cluster && kr_keystore_object_needs_labels(store, w->ns))
+		labels = namespace_labels(w);
+	if (kr_keystore_object_apply(sp, store, w->ns, w->name, labels,
+				     w->r->o.controller_namespace, reason, &e) != KR_OK)
+		kr_refuse(&w->obs, reason[0] ? reason : "KeyStoreInvalid", "spec.keyStoreRef: %s",
+			  e.msg);
+	cJSON_Delete(labels);
+	cJSON_Delete(store);
+}
 
 static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 {
@@ -21,9 +82,16 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	kr_keystore_opts_init(&ko);
 	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(err, "spec.keyStore.address: ");
-	rc = kr_world_secret_ref(w, "spec.keyStore.passwordSecretRef", w->spec.store_password_name,
-				 w->spec.store_password_key, KR_SECRET_TEXT_MAX, &password, err);
+		return kr_error_prefix(
+		    err, "%s: ", w->store_ref[0] ? w->store_ref : "spec.keyStore.address");
+	if (w->spec.store_ref_kind == KR_STORE_INLINE) /* the author named it: it must opt in */
+		rc = kr_world_secret_ref(w, "spec.keyStore.passwordSecretRef",
+					 w->spec.store_password_name, w->spec.store_password_key,
+					 KR_SECRET_TEXT_MAX, &password, err);
+	else /* an admin named it in the KeyStore */
+		rc = kr_world_secret_ref_admin(
+		    w, "passwordSecretRef", w->spec.store_password_ns, w->spec.store_password_name,
+		    w->spec.store_password_key, KR_SECRET_TEXT_MAX, &password, err);
 	if (rc != KR_OK)
 		return rc;
 	ko.host = host;

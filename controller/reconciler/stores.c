@@ -1,0 +1,182 @@
+/* stores.c - the status of KeyStores and ClusterKeyStores: valid, answering, how many use them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconciler/internal.h"
+#include "rotation/schedule.h"
+
+/*
+ * One pass over the cached stores, run by a worker as the queue key KR_STORES_KEY (so only
+ * the leader writes, with a worker's client, and no extra thread): for each store, is its
+ * spec valid, does its server answer (a PING without credentials: NOAUTH is an answer; the
+ * password is the KeyRotations' to use, so no Secret is read here), how many KeyRotations
+ * name it (the reverse index). Its /status is patched only when that changed since the
+ * last write (kept in r->store_memo), so a quiet cluster costs no API request.
+ */
+
+static void count_owner(void *arg, const char *owner)
+{
+	(void)owner;
+	(*(long *)arg)++;
+}
+
+/* Does the server at `address` answer? "" when yes, else why not (into `why`). */
+static void probe(struct kr_reconciler *r, const char *address, char *why, size_t size)
+{
+	struct kr_keystore_opts ko;
+	struct kr_keystore_layout lay;
+	struct kr_keystore *ks = NULL;
+	struct kr_error e = {0};
+	char host[256];
+	enum kr_status rc;
+
+	why[0] = '\0';
+	kr_keystore_opts_init(&ko);
+	kr_keystore_layout_init_defaults(&lay);
+	rc = kr_keystore_parse_address(address, host, sizeof(host), &ko.port, &e);
+	ko.host = host;
+	if (r->o.keystore_timeout_ms > 0)
+		ko.connect_timeout_ms = ko.command_timeout_ms = (int)r->o.keystore_timeout_ms;
+	if (rc == KR_OK)
+		rc = kr_keystore_new(&ko, &lay, &ks, &e);
+	if (rc == KR_OK)
+		rc = kr_keystore_ping(ks, &e);
+	kr_keystore_free(ks);
+	if (rc != KR_OK && rc != KR_EAUTH) /* NOAUTH: it answered, it wants a password */
+		snprintf(why, size, "%s", e.msg);
+}
+
+/* The status the store should have, without times (what the memo compares). */
+static cJSON *store_status(struct kr_reconciler *r, const char *ref, const cJSON *proj,
+			   bool cluster)
+{
+	cJSON *st = cJSON_CreateObject(), *conds, *c;
+	struct kr_error e = {0};
+	char *address = NULL, why[KR_ERROR_MSG_MAX] = "";
+	long users = 0;
+	const char *reason = "Ready";
+
+	if (kr_keystore_object_check(proj, cluster, &address, &e) != KR_OK) {
+		reason = "Invalid";
+		snprintf(why, sizeof(why), "%s", e.msg);
+	} else {
+		probe(r, address, why, sizeof(why));
+		if (why[0])
+			reason = "Unreachable";
+	}
+	free(address);
+	kr_refindex_lookup(kr_controller_refindex(r->ctl), ref, count_owner, &users);
+	cJSON_AddNumberToObject(st, "observedGeneration",
+				kr_json_num(proj, (const char *[]){"generation", NULL}, 0));
+	cJSON_AddNumberToObject(st, "keyRotations", (double)users);
+	conds = cJSON_AddArrayToObject(st, "conditions");
+	c = cJSON_CreateObject();
+	cJSON_AddItemToArray(conds, c);
+	cJSON_AddStringToObject(c, "type", "Ready");
+	cJSON_AddStringToObject(c, "status", why[0] ? "False" : "True");
+	cJSON_AddStringToObject(c, "reason", reason);
+	cJSON_AddStringToObject(c, "message",
+				why[0] ? why : "the spec is valid and the server answers");
+	return st;
+}
+
+/* Patch /status with `st` plus the times; KR_OK or why not. */
+static enum kr_status write_status(struct kr_kube_client *client,
+				   const struct kr_kube_resource *res, const char *ns,
+				   const char *name, cJSON *st, time_t now, struct kr_error *err)
+{
+	char ts[KR_RFC3339_BUFSZ];
+	cJSON *body = cJSON_CreateObject(), *c;
+	char *text;
+	enum kr_status rc;
+
+	kr_time_format_rfc3339(now, ts, sizeof(ts));
+	cJSON_AddItemToObject(body, "status", cJSON_Duplicate(st, 1));
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(body, "status"), "lastCheckTime",
+				ts);
+	cJSON_ArrayForEach(c, kr_json_at(body, (const char *[]){"status", "conditions", NULL}))
+	    cJSON_AddStringToObject(c, "lastTransitionTime", ts);
+	text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);
+	if (!text)
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	rc = kr_kube_patch(client, res, ns, name, "status", KR_KUBE_PATCH_MERGE, text, NULL, err);
+	free(text);
+	return rc;
+}
+
+static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
+		      enum kr_controller_kind k, struct kr_smap *seen, const struct kr_log_ctx *log)
+{
+	bool cluster = k == KR_CTL_CLUSTERKEYSTORES;
+	const struct kr_kube_resource *res =
+	    cluster ? &kr_kube_clusterkeystores : &kr_kube_keystores;
+	cJSON *snap = kr_informer_snapshot(kr_controller_informer(r->ctl, k));
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, snap)
+	{
+		char ns[256], ref[600], *now_text;
+		const char *name = kr_controller_split_key(it->string, ns, sizeof(ns));
+		cJSON *proj = cJSON_IsString(it) ? cJSON_Parse(it->valuestring) : NULL;
+		cJSON *st;
+		struct kr_smap_entry *memo;
+		struct kr_error e = {0};
+
+		kr_controller_workload_ref(ref, sizeof(ref), res->kind, ns, name);
+		st = store_status(r, ref, proj, cluster);
+		now_text = cJSON_PrintUnformatted(st);
+		memo = kr_smap_find(&r->store_memo, ref);
+		if (now_text && (!memo || !memo->val || strcmp(memo->val, now_text) != 0)) {
+			if (write_status(client, res, cluster ? NULL : ns, name, st,
+					 kr_reconciler_now(r), &e) == KR_OK)
+				kr_log_info(log, "%s: status %s", ref, now_text);
+			else if (e.code != KR_ENOTFOUND)
+				kr_log_warn(log, "%s: status not written: %s", ref, e.msg);
+			if (e.code != KR_OK) { /* try again next pass */
+				free(now_text);
+				now_text = NULL;
+			}
+		} else if (memo) { /* unchanged: keep the memo's text */
+			free(now_text);
+			now_text = memo->val ? strdup(memo->val) : NULL;
+		}
+		if (now_text) {
+			struct kr_smap_entry *en = kr_smap_upsert(seen, ref);
+
+			if (en) {
+				free(en->val);
+				en->val = now_text;
+			} else {
+				free(now_text);
+			}
+		}
+		cJSON_Delete(st);
+		cJSON_Delete(proj);
+	}
+	cJSON_Delete(snap);
+}
+
+static void memo_free(void *val)
+{
+	free(val);
+}
+
+bool kr_stores_is_key(const char *ns, const char *name)
+{
+	return !ns[0] && strcmp(name, KR_STORES_KEY) == 0;
+}
+
+void kr_stores_pass(struct kr_reconciler *r, struct kr_kube_client *client,
+		    struct kr_reconcile_result *res)
+{
+	struct kr_smap seen = {.drop = memo_free};
+
+	pass_kind(r, client, KR_CTL_KEYSTORES, &seen, res->log);
+	pass_kind(r, client, KR_CTL_CLUSTERKEYSTORES, &seen, res->log);
+	r->store_memo.drop = memo_free;
+	kr_smap_release(&r->store_memo); /* stores gone since: forgotten */
+	r->store_memo = seen;
+	res->requeue_after_ms = r->o.keystore_check_ms;
+}
