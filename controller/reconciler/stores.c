@@ -82,8 +82,7 @@ static cJSON *store_status(struct kr_reconciler *r, const char *ref, const cJSON
 }
 
 /* Patch /status with `st` plus the times; KR_OK or why not. */
-static enum kr_status write_status(struct kr_kube_client *client,
-				   const struct kr_kube_resource *res, const char *ns,
+static enum kr_status write_status(struct kr_kube_client *client, bool cluster, const char *ns,
 				   const char *name, cJSON *st, time_t now, struct kr_error *err)
 {
 	char ts[KR_RFC3339_BUFSZ];
@@ -101,7 +100,11 @@ static enum kr_status write_status(struct kr_kube_client *client,
 	cJSON_Delete(body);
 	if (!text)
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
-	rc = kr_kube_patch(client, res, ns, name, "status", KR_KUBE_PATCH_MERGE, text, NULL, err);
+	/* Each resource named where it is used (tests/security/test_rbac_needs.py reads them). */
+	rc = cluster ? kr_kube_patch(client, &kr_kube_clusterkeystores, NULL, name, "status",
+				     KR_KUBE_PATCH_MERGE, text, NULL, err)
+		     : kr_kube_patch(client, &kr_kube_keystores, ns, name, "status",
+				     KR_KUBE_PATCH_MERGE, text, NULL, err);
 	free(text);
 	return rc;
 }
@@ -129,8 +132,8 @@ static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 		now_text = cJSON_PrintUnformatted(st);
 		memo = kr_smap_find(&r->store_memo, ref);
 		if (now_text && (!memo || !memo->val || strcmp(memo->val, now_text) != 0)) {
-			if (write_status(client, res, cluster ? NULL : ns, name, st,
-					 kr_reconciler_now(r), &e) == KR_OK)
+			if (write_status(client, cluster, ns, name, st, kr_reconciler_now(r), &e) ==
+			    KR_OK)
 				kr_log_info(log, "%s: status %s", ref, now_text);
 			else if (e.code != KR_ENOTFOUND)
 				kr_log_warn(log, "%s: status not written: %s", ref, e.msg);

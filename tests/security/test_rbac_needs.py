@@ -31,7 +31,8 @@ VERBS = {"kr_kube_get": "get", "kr_kube_list": "list", "kr_kube_list_all": "list
          "kr_kube_delete": "delete"}
 GROUPS = {"secrets": "", "events": "", "deployments": "apps", "statefulsets": "apps",
           "daemonsets": "apps", "leases": "coordination.k8s.io",
-          "keyrotations": "keyrotator.io"}
+          "keyrotations": "keyrotator.io", "keystores": "keyrotator.io",
+          "clusterkeystores": "keyrotator.io", "namespaces": ""}
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")
 # (group, resource, verb) granted although no call needs it today, and why.
 GRANTED_UNUSED = {
@@ -49,7 +50,15 @@ GRANTED_UNUSED = {
     ("apps", "deployments", "get"): "direct reads of a stage's workload",
     ("apps", "statefulsets", "get"): "direct reads of a stage's workload",
     ("apps", "daemonsets", "get"): "direct reads of a stage's workload",
+    ("keyrotator.io", "keystores", "get"): "the stores are read from the informer cache; get "
+                                           "kept for direct reads of a store",
+    ("keyrotator.io", "clusterkeystores", "get"): "as keystores get",
+    ("keyrotator.io", "keystores/status", "update"): "status writes by update or merge patch",
+    ("keyrotator.io", "clusterkeystores/status", "update"):
+        "status writes by update or merge patch",
 }
+# People's roles (manifests/25-roles.yaml) are bound to users, not to the controller.
+PEOPLE_ROLES = ("keyrotator-view", "keyrotator-edit", "keyrotator-keystore-admin")
 
 
 def resource_of(arg, text, pos):
@@ -110,7 +119,7 @@ def controller_needs():
 def granted(docs):
     out = set()
     for _, d in docs:
-        if d["kind"] in ("ClusterRole", "Role"):
+        if d["kind"] in ("ClusterRole", "Role") and d["metadata"]["name"] not in PEOPLE_ROLES:
             for r in d["rules"]:
                 out |= {(g, res, v) for g in r["apiGroups"] for res in r["resources"]
                         for v in r["verbs"]}
