@@ -111,11 +111,12 @@ static void kr_view_time(time_t t, bool with_age, char *buf, size_t size)
 	snprintf(buf + strlen(buf), size - strlen(buf), t <= now ? " (%s ago)" : " (in %s)", age);
 }
 
+/* The string member `field` of obj, or "". */
 static const char *kr_view_str(const cJSON *obj, const char *field)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+	const char *v = kr_json_str(obj, (const char *[]){field, NULL});
 
-	return cJSON_IsString(v) ? v->valuestring : "";
+	return v ? v : "";
 }
 
 static void kr_view_conditions(FILE *out, const struct kr_status_doc *doc)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "json/json.h"
 #include "kube/internal.h"
 #include "kube/objset.h"
 
@@ -117,23 +118,15 @@ static enum kr_status kr_reflector_set_rv(struct kr_kube_reflector *r, const cha
 	return KR_OK;
 }
 
-static const char *kr_meta_str(const cJSON *obj, const char *field)
-{
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, field);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* "namespace/name" into key, and the object's resourceVersion. */
 static enum kr_status kr_reflector_identity(struct kr_kube_reflector *r, const cJSON *obj,
 					    char *key, const char **rv, struct kr_error *err)
 {
-	const char *ns = kr_meta_str(obj, "namespace");
-	const char *name = kr_meta_str(obj, "name");
+	const char *ns = kr_json_str(obj, (const char *[]){"metadata", "namespace", NULL});
+	const char *name = kr_json_str(obj, (const char *[]){"metadata", "name", NULL});
 	int n;
 
-	*rv = kr_meta_str(obj, "resourceVersion");
+	*rv = kr_json_str(obj, (const char *[]){"metadata", "resourceVersion", NULL});
 	if (!name || !name[0] || !*rv)
 		return kr_error_set(err, KR_EPROTO,
 				    "%s: an object without metadata.name or resourceVersion",
@@ -240,7 +233,9 @@ static enum kr_status kr_reflector_list_page(void *arg, cJSON *page, int first,
 	enum kr_status rc = KR_OK;
 
 	if (first) {
-		rc = kr_reflector_set_rv(r, kr_meta_str(page, "resourceVersion"), err);
+		rc = kr_reflector_set_rv(
+		    r, kr_json_str(page, (const char *[]){"metadata", "resourceVersion", NULL}),
+		    err);
 		kr_objset_begin_mark(&r->known);
 	}
 	if (rc == KR_OK && items && !cJSON_IsNull(items) && !cJSON_IsArray(items))
@@ -320,7 +315,8 @@ static enum kr_status kr_watch_event(void *arg, enum kr_kube_event_type type, co
 	if (rc != KR_OK)
 		return rc;
 	w->events++;
-	return kr_reflector_set_rv(r, kr_meta_str(obj, "resourceVersion"), err);
+	return kr_reflector_set_rv(
+	    r, kr_json_str(obj, (const char *[]){"metadata", "resourceVersion", NULL}), err);
 }
 
 static size_t kr_watch_write(char *data, size_t size, size_t n, void *arg)

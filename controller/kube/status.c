@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json/json.h"
 #include "kube/internal.h"
 
 /* How many bytes of a non-Status error body go into the message. */
@@ -61,11 +62,12 @@ static enum kr_status kr_kube_map_code(int code, const char *reason)
 	}
 }
 
+/* The non-empty string member `key` of obj, or NULL. */
 static const char *kr_kube_json_str(const cJSON *obj, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const char *v = kr_json_str(obj, (const char *[]){key, NULL});
 
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+	return v && v[0] ? v : NULL;
 }
 
 /* 1 when `body` looks like a metav1.Status object. */

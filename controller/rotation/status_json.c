@@ -5,25 +5,18 @@
 #include <string.h>
 
 #include "rotation/schedule.h"
+#include "json/json.h"
 #include "rotation/status_json.h"
 
 #define PATH_MAX_LEN 96
 
 /* ---- decoding helpers ------------------------------------------------------------ */
 
-/* The member `field` of obj, or NULL when absent or JSON null. */
-static const cJSON *member(const cJSON *obj, const char *field)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-
-	return cJSON_IsNull(v) ? NULL : v;
-}
-
 /* Text of `field` into buf; `strict`: refuse over-long text instead of truncating. */
 static enum kr_status get_text(const cJSON *obj, const char *path, const char *field, char *buf,
 			       size_t size, bool strict, struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 
 	buf[0] = '\0';
 	if (!v)
@@ -40,7 +33,7 @@ static enum kr_status get_text(const cJSON *obj, const char *path, const char *f
 static enum kr_status get_time(const cJSON *obj, const char *path, const char *field, time_t *out,
 			       struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 	enum kr_status rc;
 
 	*out = 0;
@@ -58,7 +51,7 @@ static enum kr_status get_time(const cJSON *obj, const char *path, const char *f
 static enum kr_status get_int(const cJSON *obj, const char *path, const char *field, int64_t def,
 			      int64_t *out, struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 
 	*out = def;
 	if (!v)
@@ -91,7 +84,7 @@ static enum kr_status get_int32(const cJSON *obj, const char *path, const char *
 static enum kr_status get_bool(const cJSON *obj, const char *path, const char *field, bool *out,
 			       struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 
 	*out = false;
 	if (!v)
@@ -106,7 +99,7 @@ static enum kr_status get_bool(const cJSON *obj, const char *path, const char *f
 static enum kr_status get_rate(const cJSON *obj, const char *path, const char *field, bool *has,
 			       double *out, struct kr_error *err)
 {
-	const cJSON *v = member(obj, field);
+	const cJSON *v = kr_jr_member(obj, field);
 	char *end = NULL;
 
 	*has = false;
@@ -127,7 +120,7 @@ static enum kr_status get_rate(const cJSON *obj, const char *path, const char *f
 static enum kr_status get_object(const cJSON *obj, const char *path, const char *field,
 				 const cJSON **out, struct kr_error *err)
 {
-	*out = member(obj, field);
+	*out = kr_jr_member(obj, field);
 	if (*out && !cJSON_IsObject(*out))
 		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an object", path, field);
 	return KR_OK;
@@ -136,7 +129,7 @@ static enum kr_status get_object(const cJSON *obj, const char *path, const char 
 static enum kr_status get_array(const cJSON *obj, const char *path, const char *field,
 				const cJSON **out, struct kr_error *err)
 {
-	*out = member(obj, field);
+	*out = kr_jr_member(obj, field);
 	if (*out && !cJSON_IsArray(*out))
 		return kr_error_set(err, KR_EINVAL, "%s.%s: must be an array", path, field);
 	return KR_OK;

@@ -1,5 +1,6 @@
 /* controller.c - informers wake KeyRotation keys; workers reconcile them, one key at a time. */
 #include "runtime/controller.h"
+#include "json/json.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -55,20 +56,6 @@ static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
 
 /* ---- projections ---- */
 
-static const cJSON *kr_ctl_path(const cJSON *obj, const char *const *path)
-{
-	for (; obj && *path; path++)
-		obj = cJSON_GetObjectItemCaseSensitive(obj, *path);
-	return obj;
-}
-
-static const char *kr_ctl_str(const cJSON *obj, const char *const *path)
-{
-	const cJSON *v = kr_ctl_path(obj, path);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 const char *kr_controller_split_key(const char *key, char *ns, size_t size)
 {
 	const char *slash = strchr(key, '/');
@@ -100,7 +87,7 @@ static void kr_ctl_add_ref(cJSON *refs, const char *kind, const char *ns, const 
 
 static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char *const *path)
 {
-	const cJSON *v = kr_ctl_path(from, path);
+	const cJSON *v = kr_json_at(from, path);
 
 	if (v)
 		cJSON_AddItemToObject(to, as, cJSON_Duplicate(v, 1));
@@ -108,9 +95,9 @@ static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char
 
 cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 {
-	const char *ns = kr_ctl_str(object, (const char *[]){"metadata", "namespace", NULL});
-	const char *name = kr_ctl_str(object, (const char *[]){"metadata", "name", NULL});
-	const cJSON *stages = kr_ctl_path(object, (const char *[]){"spec", "stages", NULL});
+	const char *ns = kr_json_str(object, (const char *[]){"metadata", "namespace", NULL});
+	const char *name = kr_json_str(object, (const char *[]){"metadata", "name", NULL});
+	const cJSON *stages = kr_json_at(object, (const char *[]){"spec", "stages", NULL});
 	const cJSON *stage, *wl;
 	cJSON *proj = cJSON_CreateObject(), *refs = cJSON_AddArrayToObject(proj, "refs");
 
@@ -126,18 +113,18 @@ cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
 	cJSON_ArrayForEach(stage, stages)
 	{
 		cJSON_ArrayForEach(wl, cJSON_GetObjectItemCaseSensitive(stage, "workloads"))
-		    kr_ctl_add_ref(refs, kr_ctl_str(wl, (const char *[]){"kind", NULL}), ns,
-				   kr_ctl_str(wl, (const char *[]){"name", NULL}));
+		    kr_ctl_add_ref(refs, kr_json_str(wl, (const char *[]){"kind", NULL}), ns,
+				   kr_json_str(wl, (const char *[]){"name", NULL}));
 	}
 	/* The key store it names, last: "KeyStore/ns/name" or "ClusterKeyStore//name". */
-	if (kr_ctl_path(object, (const char *[]){"spec", "keyStoreRef", NULL})) {
+	if (kr_json_at(object, (const char *[]){"spec", "keyStoreRef", NULL})) {
 		const char *kind =
-		    kr_ctl_str(object, (const char *[]){"spec", "keyStoreRef", "kind", NULL});
+		    kr_json_str(object, (const char *[]){"spec", "keyStoreRef", "kind", NULL});
 		bool cluster = kind && !strcmp(kind, "ClusterKeyStore");
 
 		kr_ctl_add_ref(
 		    refs, cluster ? "ClusterKeyStore" : "KeyStore", cluster ? "" : ns,
-		    kr_ctl_str(object, (const char *[]){"spec", "keyStoreRef", "name", NULL}));
+		    kr_json_str(object, (const char *[]){"spec", "keyStoreRef", "name", NULL}));
 	}
 	return proj;
 }
@@ -168,8 +155,8 @@ static void kr_ctl_project_status(cJSON *proj, const cJSON *status)
 		kr_ctl_copy(out, fields[i], status, (const char *[]){fields[i], NULL});
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
 	{
-		const char *type = kr_ctl_str(c, (const char *[]){"type", NULL});
-		const char *reason = kr_ctl_str(c, (const char *[]){"reason", NULL});
+		const char *type = kr_json_str(c, (const char *[]){"type", NULL});
+		const char *reason = kr_json_str(c, (const char *[]){"reason", NULL});
 
 		if (type && reason && !strcmp(type, "Progressing") &&
 		    !strcmp(reason, "ProgressDeadlineExceeded"))

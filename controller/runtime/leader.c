@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "json/json.h"
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,27 +237,22 @@ static void micro_time_now(char *out, size_t n)
 /* Read spec into rec; missing fields read as zero values, like client-go. */
 static void record_from_lease(const cJSON *lease, struct kr_leader_record *rec)
 {
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(lease, "spec");
-	const cJSON *v;
+	const char *holder = kr_json_str(lease, (const char *[]){"spec", "holderIdentity", NULL});
 
 	memset(rec, 0, sizeof(*rec));
-	v = cJSON_GetObjectItemCaseSensitive(spec, "holderIdentity");
-	if (cJSON_IsString(v))
-		snprintf(rec->holder, sizeof(rec->holder), "%s", v->valuestring);
-	v = cJSON_GetObjectItemCaseSensitive(spec, "leaseDurationSeconds");
-	if (cJSON_IsNumber(v))
-		rec->lease_duration_s = v->valueint;
-	v = cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions");
-	if (cJSON_IsNumber(v))
-		rec->transitions = (long)v->valuedouble;
+	snprintf(rec->holder, sizeof(rec->holder), "%s", holder ? holder : "");
+	double d = kr_json_num(lease, (const char *[]){"spec", "leaseDurationSeconds", NULL}, 0);
+
+	rec->lease_duration_s = d > 0 && d < 86400 * 365 ? (int)d : 0;
+	rec->transitions =
+	    (long)kr_json_num(lease, (const char *[]){"spec", "leaseTransitions", NULL}, 0);
 }
 
 static const char *lease_rv(const cJSON *lease)
 {
-	const cJSON *md = cJSON_GetObjectItemCaseSensitive(lease, "metadata");
-	const cJSON *rv = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+	const char *rv = kr_json_str(lease, (const char *[]){"metadata", "resourceVersion", NULL});
 
-	return cJSON_IsString(rv) ? rv->valuestring : "";
+	return rv ? rv : "";
 }
 
 /* Remember `lease` (taking ownership) as what we saw now; report a new holder. */

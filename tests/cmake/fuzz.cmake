@@ -55,11 +55,11 @@ endfunction()
 # The watch stream splitter and event decoder, Status decoding (sources compiled in, so
 # these do not wait on the rest of kr_kube), and kubeconfig files.
 kr_fuzz_target(kube_stream SOURCES ${KR_CONTROLLER_DIR}/kube/stream.c
-               ${KR_CONTROLLER_DIR}/kube/status.c LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+               ${KR_CONTROLLER_DIR}/kube/status.c LIBS kr_base kr_json PkgConfig::CJSON PkgConfig::CURL)
 kr_fuzz_target(kube_event SOURCES ${KR_CONTROLLER_DIR}/kube/stream.c
-               ${KR_CONTROLLER_DIR}/kube/status.c LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+               ${KR_CONTROLLER_DIR}/kube/status.c LIBS kr_base kr_json PkgConfig::CJSON PkgConfig::CURL)
 kr_fuzz_target(kube_status SOURCES ${KR_CONTROLLER_DIR}/kube/status.c
-               LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+               LIBS kr_base kr_json PkgConfig::CJSON PkgConfig::CURL)
 if(TARGET kr_kube)
   kr_fuzz_target(kubeconfig LIBS kr_kube)
 endif()
