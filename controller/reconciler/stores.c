@@ -12,7 +12,11 @@
  * spec valid, does its server answer (a PING without credentials: NOAUTH is an answer; the
  * password is the KeyRotations' to use, so no Secret is read here), how many KeyRotations
  * name it (the reverse index). Its /status is patched only when that changed since the
- * last write (kept in r->store_memo), so a quiet cluster costs no API request.
+ * last write (kept in r->store_memo), so a quiet cluster costs no API request. A store the
+ * memo does not know yet (the first pass after a start, a new store) or whose status
+ * changed is read first: a stored status that says the same already is not written again
+ * (a restarted controller writes nothing), and a Ready condition that keeps its status
+ * keeps its lastTransitionTime.
  */
 
 static void count_owner(void *arg, const char *owner)
@@ -81,9 +85,68 @@ static cJSON *store_status(struct kr_reconciler *r, const char *ref, const cJSON
 	return st;
 }
 
-/* Patch /status with `st` plus the times; KR_OK or why not. */
+/* The store's status as stored now (a copy, caller frees), or NULL when it has none or it
+ * cannot be read (then it is written). */
+static cJSON *stored_status(struct kr_kube_client *client, bool cluster, const char *ns,
+			    const char *name)
+{
+	cJSON *obj = NULL, *st;
+	struct kr_error e = {0};
+	enum kr_status rc;
+
+	/* Each resource named where it is used (tests/security/test_rbac_needs.py reads them). */
+	rc = cluster ? kr_kube_get(client, &kr_kube_clusterkeystores, NULL, name, &obj, &e)
+		     : kr_kube_get(client, &kr_kube_keystores, ns, name, &obj, &e);
+	if (rc != KR_OK)
+		return NULL;
+	st = cJSON_DetachItemFromObjectCaseSensitive(obj, "status");
+	cJSON_Delete(obj);
+	return st;
+}
+
+/* Does `stored` say what `st` says (the same members, times aside)? */
+static bool status_same(const cJSON *stored, const cJSON *st)
+{
+	cJSON *cmp = cJSON_CreateObject(), *c;
+	const cJSON *it;
+	bool same;
+
+	cJSON_ArrayForEach(it, st)
+	{
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(stored, it->string);
+
+		if (v)
+			cJSON_AddItemToObject(cmp, it->string, cJSON_Duplicate(v, 1));
+	}
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(cmp, "conditions"))
+	    cJSON_DeleteItemFromObjectCaseSensitive(c, "lastTransitionTime");
+	same = cJSON_Compare(cmp, st, true);
+	cJSON_Delete(cmp);
+	return same;
+}
+
+/* When condition `type` last changed status: `stored`'s time when its status is `status`
+ * there too, else NULL (it changes now). */
+static const char *transition_time(const cJSON *stored, const char *type, const char *status)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(stored, "conditions"))
+	{
+		const char *t = kr_json_str(c, (const char *[]){"type", NULL});
+		const char *s = kr_json_str(c, (const char *[]){"status", NULL});
+
+		if (t && s && !strcmp(t, type) && !strcmp(s, status))
+			return kr_json_str(c, (const char *[]){"lastTransitionTime", NULL});
+	}
+	return NULL;
+}
+
+/* Patch /status with `st` plus the times (`stored`: the status it replaces, may be NULL);
+ * KR_OK or why not. */
 static enum kr_status write_status(struct kr_kube_client *client, bool cluster, const char *ns,
-				   const char *name, cJSON *st, time_t now, struct kr_error *err)
+				   const char *name, cJSON *st, const cJSON *stored, time_t now,
+				   struct kr_error *err)
 {
 	char ts[KR_RFC3339_BUFSZ];
 	cJSON *body = cJSON_CreateObject(), *c;
@@ -95,7 +158,13 @@ static enum kr_status write_status(struct kr_kube_client *client, bool cluster, 
 	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(body, "status"), "lastCheckTime",
 				ts);
 	cJSON_ArrayForEach(c, kr_json_at(body, (const char *[]){"status", "conditions", NULL}))
-	    cJSON_AddStringToObject(c, "lastTransitionTime", ts);
+	{
+		const char *type = kr_json_str(c, (const char *[]){"type", NULL});
+		const char *status = kr_json_str(c, (const char *[]){"status", NULL});
+		const char *since = type && status ? transition_time(stored, type, status) : NULL;
+
+		cJSON_AddStringToObject(c, "lastTransitionTime", since ? since : ts);
+	}
 	text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);
 	if (!text)
@@ -132,11 +201,17 @@ static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 		now_text = cJSON_PrintUnformatted(st);
 		memo = kr_smap_find(&r->store_memo, ref);
 		if (now_text && (!memo || !memo->val || strcmp(memo->val, now_text) != 0)) {
-			if (write_status(client, cluster, ns, name, st, kr_reconciler_now(r), &e) ==
-			    KR_OK)
-				kr_log_info(log, "%s: status %s", ref, now_text);
-			else if (e.code != KR_ENOTFOUND)
-				kr_log_warn(log, "%s: status not written: %s", ref, e.msg);
+			cJSON *stored = stored_status(client, cluster, ns, name);
+
+			/* Stored as it is already (by an earlier run): the memo just learns it. */
+			if (!stored || !status_same(stored, st)) {
+				if (write_status(client, cluster, ns, name, st, stored,
+						 kr_reconciler_now(r), &e) == KR_OK)
+					kr_log_info(log, "%s: status %s", ref, now_text);
+				else if (e.code != KR_ENOTFOUND)
+					kr_log_warn(log, "%s: status not written: %s", ref, e.msg);
+			}
+			cJSON_Delete(stored);
 			if (e.code != KR_OK) { /* try again next pass */
 				free(now_text);
 				now_text = NULL;
