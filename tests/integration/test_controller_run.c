@@ -20,9 +20,13 @@
 
 #define WAIT_MS 20000
 #define N_KR	50
+/* The KeyStore the N_KR KeyRotations name: no server listens there. */
+#define STORE	      "valkey"
+#define STORE_ADDRESS "127.0.0.1:6379"
 
 struct fixture {
 	struct kr_test_kubeapi api;
+	struct kr_test_redis redis; /* the inline key store's server (its tests only) */
 	const char *dir;
 	int metrics_port, health_port;
 	pid_t pid;
@@ -65,7 +69,7 @@ static void keyrotation_create(struct fixture *f, int i)
 		 "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
 		 "\"metadata\":{\"name\":\"kr-%d\"},\"spec\":{"
 		 "\"secretRef\":{\"name\":\"key-%d\",\"key\":\"API_KEY\"},"
-		 "\"keyStore\":{\"address\":\"127.0.0.1:6379\"},"
+		 "\"keyStoreRef\":{\"kind\":\"KeyStore\",\"name\":\"" STORE "\"},"
 		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
 		 "\"name\":\"app-%d\"}]}]}}",
 		 i, i, i);
@@ -78,15 +82,13 @@ static void keyrotation_create(struct fixture *f, int i)
 
 static int setup(void **state)
 {
-	static char crd[600];
-	const char *const args[] = {"--crd", crd, NULL};
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(crd, sizeof(crd), "%s/../crds/keyrotator.io_keyrotations.yaml",
-		 kr_test_tests_dir());
-	assert_int_equal(kr_test_kubeapi_start(&f->api, 0, args), 0);
+	assert_int_equal(kr_test_kubeapi_start_crds(&f->api, 0, NULL), 0);
 	f->dir = kr_test_tmpdir("run");
+	assert_int_equal(kr_test_keystore_create(&f->api, "default", STORE, STORE_ADDRESS, NULL),
+			 0);
 	for (int i = 0; i < N_KR; i++)
 		keyrotation_create(f, i);
 	*state = f;
@@ -100,6 +102,7 @@ static int teardown(void **state)
 	if (f->pid > 0)
 		kr_test_stop(f->pid, SIGKILL);
 	kr_test_kubeapi_stop(&f->api);
+	kr_test_redis_stop(&f->redis);
 	free(f);
 	return 0;
 }
@@ -312,6 +315,161 @@ static void test_json_logs_carry_context(void **state)
 	free(text);
 }
 
+/* ---- the inline spec.keyStore: honoured only with --allow-inline-key-stores ---- */
+
+#define INLINE "inline"
+
+/* GET `path` on the local API server: the parsed body when 200, else NULL. */
+static cJSON *api_get(struct fixture *f, const char *path)
+{
+	char url[512];
+	struct kr_buf out;
+	cJSON *obj = NULL;
+
+	kr_buf_init(&out);
+	snprintf(url, sizeof(url), "%s%s", f->api.url, path);
+	if (kr_test_http("GET", url, f->api.token, NULL, &out, NULL) == 200)
+		obj = cJSON_Parse(out.data);
+	kr_buf_release(&out);
+	return obj;
+}
+
+/* A redis-server, Deployment INLINE, and KeyRotation INLINE whose inline spec.keyStore
+ * names that server. */
+static void inline_create(struct fixture *f)
+{
+	char body[1024];
+	struct kr_buf out;
+	long code;
+
+	assert_int_equal(kr_test_redis_start(&f->redis, NULL), 0);
+	kr_buf_init(&out);
+	code = kr_test_kubeapi_post(
+	    &f->api, "/apis/apps/v1/namespaces/default/deployments",
+	    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":"
+	    "\"" INLINE "\"},\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":"
+	    "\"" INLINE "\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"" INLINE "\"}},"
+	    "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}}",
+	    &out);
+	if (code != 201)
+		fail_msg("create Deployment " INLINE ": HTTP %ld %s", code, out.data);
+	kr_buf_reset(&out);
+	snprintf(body, sizeof(body),
+		 "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
+		 "\"metadata\":{\"name\":\"" INLINE "\"},\"spec\":{"
+		 "\"secretRef\":{\"name\":\"" INLINE "-key\",\"key\":\"API_KEY\"},"
+		 "\"keyStore\":{\"address\":\"127.0.0.1:%d\"},"
+		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
+		 "\"name\":\"" INLINE "\"}]}]}}",
+		 f->redis.port);
+	code = kr_test_kubeapi_post(
+	    &f->api, "/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations", body, &out);
+	if (code != 201)
+		fail_msg("create " INLINE ": HTTP %ld %s", code, out.data);
+	kr_buf_release(&out);
+}
+
+/* KeyRotation INLINE's Ready condition (a copy; NULL while it has none). */
+static cJSON *inline_ready(struct fixture *f)
+{
+	cJSON *kr =
+	    api_get(f, "/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations/" INLINE);
+	const cJSON *c, *conds = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(kr, "status"), "conditions");
+	cJSON *ready = NULL;
+
+	cJSON_ArrayForEach(c, conds)
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(c, "type");
+
+		if (cJSON_IsString(type) && !strcmp(type->valuestring, "Ready"))
+			ready = cJSON_Duplicate(c, 1);
+	}
+	cJSON_Delete(kr);
+	return ready;
+}
+
+static const char *field(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int cond_inline_refused(void *arg)
+{
+	cJSON *ready = inline_ready(arg);
+	int yes = !strcmp(field(ready, "status"), "False") &&
+		  !strcmp(field(ready, "reason"), "InlineKeyStoreNotAllowed");
+
+	cJSON_Delete(ready);
+	return yes;
+}
+
+/* A Warning Event about KeyRotation INLINE with reason InlineKeyStoreNotAllowed. */
+static int cond_inline_refused_event(void *arg)
+{
+	cJSON *list = api_get(arg, "/api/v1/namespaces/default/events");
+	const cJSON *ev;
+	int yes = 0;
+
+	cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(list, "items"))
+	{
+		const cJSON *io = cJSON_GetObjectItemCaseSensitive(ev, "involvedObject");
+
+		yes |= !strcmp(field(io, "kind"), "KeyRotation") &&
+		       !strcmp(field(io, "name"), INLINE) &&
+		       !strcmp(field(ev, "type"), "Warning") &&
+		       !strcmp(field(ev, "reason"), "InlineKeyStoreNotAllowed");
+	}
+	cJSON_Delete(list);
+	return yes;
+}
+
+/* With the flag: the controller used the inline store (its key is there), no refusal. */
+static int cond_inline_used(void *arg)
+{
+	struct fixture *f = arg;
+	cJSON *ready = inline_ready(f);
+	int yes = ready && strcmp(field(ready, "reason"), "InlineKeyStoreNotAllowed") != 0 &&
+		  kr_test_redis_dbsize(&f->redis, NULL) > 0;
+
+	cJSON_Delete(ready);
+	return yes;
+}
+
+/* Without --allow-inline-key-stores: Ready=False, a Warning Event, nothing written. */
+static void test_inline_key_store_refused_without_flag(void **state)
+{
+	struct fixture *f = *state;
+	cJSON *secret;
+
+	inline_create(f);
+	start_run(f, "inline-refused", NULL);
+	assert_true(kr_test_wait_for(cond_inline_refused, f, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_inline_refused_event, f, WAIT_MS));
+	/* The other KeyRotations (keyStoreRef) were reconciled meanwhile: not held up. */
+	assert_true(kr_test_wait_for(cond_all_have_status, f, WAIT_MS));
+	assert_int_equal(kr_test_redis_dbsize(&f->redis, NULL), 0);
+	/* Nor was the consumers' Secret created. */
+	secret = api_get(f, "/api/v1/namespaces/default/secrets/" INLINE "-key");
+	assert_null(secret);
+	stop_run(f);
+	assert_int_equal(kr_test_redis_dbsize(&f->redis, NULL), 0);
+}
+
+/* With it, the same KeyRotation is honoured: its key reaches the inline store. */
+static void test_inline_key_store_honoured_with_flag(void **state)
+{
+	struct fixture *f = *state;
+
+	inline_create(f);
+	start_run(f, "inline-allowed", "--allow-inline-key-stores");
+	assert_true(kr_test_wait_for(cond_inline_used, f, WAIT_MS));
+	assert_false(cond_inline_refused_event(f));
+	stop_run(f);
+}
+
 static void test_bad_flags_exit_2(void **state)
 {
 	const char *bin = getenv("KR_BINARY");
@@ -334,6 +492,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_metrics_parse_with_promtool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_makes_zero_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json_logs_carry_context, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inline_key_store_refused_without_flag, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_inline_key_store_honoured_with_flag, setup,
+					    teardown),
 	    cmocka_unit_test(test_bad_flags_exit_2),
 	};
 

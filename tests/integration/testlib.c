@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,6 +276,49 @@ void kr_test_redis_stop(struct kr_test_redis *r)
 	r->pid = 0;
 }
 
+long kr_test_redis_dbsize(const struct kr_test_redis *r, const char *password)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)r->port) };
+	struct timeval tv = { 3, 0 };
+	char cmd[512], reply[256];
+	size_t got = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+	long size = -1;
+
+	if (fd < 0)
+		return -1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = password ? snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
+				strlen(password), password)
+		     : 0;
+	n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, "*1\r\n$6\r\nDBSIZE\r\n");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    write(fd, cmd, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	/* One reply line per command: "+OK" (AUTH), then ":<keys>" (DBSIZE). */
+	for (int lines = 0; lines < (password ? 2 : 1) && got < sizeof(reply) - 1;) {
+		ssize_t k = read(fd, reply + got, sizeof(reply) - 1 - got);
+
+		if (k <= 0)
+			break;
+		for (ssize_t i = 0; i < k; i++)
+			lines += reply[got + (size_t)i] == '\n';
+		got += (size_t)k;
+		reply[got] = '\0';
+		if (lines == (password ? 2 : 1)) {
+			char *last = password ? strchr(reply, '\n') + 1 : reply;
+
+			if (last[0] == ':' && (!password || reply[0] == '+'))
+				size = atol(last + 1);
+		}
+	}
+	close(fd);
+	return size;
+}
+
 /* ---- the local API server ---- */
 
 static int kr_test_file_exists(void *arg)
@@ -285,7 +330,7 @@ int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const 
 {
 	const char *dir = kr_test_tmpdir("kubeapi");
 	char script[600], ready[600], log[600];
-	const char *argv[32];
+	const char *argv[48];
 	int n = 0;
 	char *text;
 
@@ -315,7 +360,7 @@ int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const 
 		argv[n++] = "--tls-dir";
 		argv[n++] = k->tls_dir;
 	}
-	for (int i = 0; extra_args && extra_args[i] && n < 30; i++)
+	for (int i = 0; extra_args && extra_args[i] && n < 46; i++)
 		argv[n++] = extra_args[i];
 	argv[n] = NULL;
 
@@ -334,6 +379,29 @@ int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const 
 	free(text);
 	snprintf(k->url, sizeof(k->url), "%s://127.0.0.1:%d", tls ? "https" : "http", k->port);
 	return k->port > 0 ? 0 : -1;
+}
+
+int kr_test_kubeapi_start_crds(struct kr_test_kubeapi *k, int tls, const char *const *extra_args)
+{
+	const char *args[32];
+	char pattern[600];
+	glob_t g;
+	size_t n = 0;
+	int rc;
+
+	snprintf(pattern, sizeof(pattern), "%s/../crds/*.yaml", kr_test_tests_dir());
+	if (glob(pattern, 0, NULL, &g) != 0) /* sorted; none found is an error too */
+		return -1;
+	for (size_t i = 0; i < g.gl_pathc && n + 2 < 24; i++) {
+		args[n++] = "--crd";
+		args[n++] = g.gl_pathv[i];
+	}
+	for (size_t i = 0; extra_args && extra_args[i] && n + 1 < 32; i++)
+		args[n++] = extra_args[i];
+	args[n] = NULL;
+	rc = kr_test_kubeapi_start(k, tls, args);
+	globfree(&g);
+	return rc;
 }
 
 void kr_test_kubeapi_stop(struct kr_test_kubeapi *k)
@@ -437,4 +505,75 @@ long kr_test_http(const char *method, const char *url, const char *bearer, const
 	curl_easy_cleanup(curl);
 	kr_buf_release(&scratch);
 	return code;
+}
+
+long kr_test_kubeapi_post(struct kr_test_kubeapi *k, const char *path, const char *json,
+			  struct kr_buf *out)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s%s", k->url, path);
+	return kr_test_http("POST", url, k->token, json, out, NULL);
+}
+
+/* POST and expect 201 Created; else the answer on stderr and -1. */
+static int kr_test_kubeapi_create(struct kr_test_kubeapi *k, const char *path, const char *json)
+{
+	struct kr_buf out;
+	long code;
+
+	kr_buf_init(&out);
+	code = kr_test_kubeapi_post(k, path, json, &out);
+	if (code != 201)
+		fprintf(stderr, "POST %s: HTTP %ld %s\n", path, code, out.data ? out.data : "");
+	kr_buf_release(&out);
+	return code == 201 ? 0 : -1;
+}
+
+int kr_test_secret_create(struct kr_test_kubeapi *k, const char *ns, const char *name,
+			  const char *keyrotation, const char *key, const char *value)
+{
+	char path[512];
+	struct kr_buf json;
+	int rc;
+
+	kr_buf_init(&json);
+	kr_buf_adds(&json, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":");
+	kr_buf_add_json_string(&json, name);
+	if (keyrotation) {
+		kr_buf_adds(&json, ",\"annotations\":{\"" KR_TEST_OPTIN_ANNOTATION "\":");
+		kr_buf_add_json_string(&json, keyrotation);
+		kr_buf_adds(&json, "}");
+	}
+	kr_buf_adds(&json, "},\"stringData\":{");
+	kr_buf_add_json_string(&json, key);
+	kr_buf_adds(&json, ":");
+	kr_buf_add_json_string(&json, value);
+	kr_buf_adds(&json, "}}");
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", ns);
+	rc = kr_test_kubeapi_create(k, path, json.data);
+	kr_buf_release_wipe(&json);
+	return rc;
+}
+
+int kr_test_keystore_create(struct kr_test_kubeapi *k, const char *ns, const char *name,
+			    const char *address, const char *spec_extra)
+{
+	char path[512];
+	struct kr_buf json;
+	int rc;
+
+	kr_buf_init(&json);
+	kr_buf_adds(&json, "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyStore\","
+			   "\"metadata\":{\"name\":");
+	kr_buf_add_json_string(&json, name);
+	kr_buf_adds(&json, "},\"spec\":{\"address\":");
+	kr_buf_add_json_string(&json, address);
+	if (spec_extra)
+		kr_buf_addf(&json, ",%s", spec_extra);
+	kr_buf_adds(&json, "}}");
+	snprintf(path, sizeof(path), "/apis/keyrotator.io/v1alpha1/namespaces/%s/keystores", ns);
+	rc = kr_test_kubeapi_create(k, path, json.data);
+	kr_buf_release(&json);
+	return rc;
 }

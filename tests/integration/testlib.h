@@ -41,6 +41,8 @@ int kr_test_redis_start(struct kr_test_redis *r, const char *extra);
 /* Same port and dir, after a kill: for "server restarted" tests. */
 int kr_test_redis_restart(struct kr_test_redis *r);
 void kr_test_redis_stop(struct kr_test_redis *r);
+/* DBSIZE: how many keys it holds (AUTH first when `password` is not NULL); -1 on error. */
+long kr_test_redis_dbsize(const struct kr_test_redis *r, const char *password);
 
 /* The local API server (tests/kubeapi/kubeapi.py) on a free port. */
 struct kr_test_kubeapi {
@@ -55,6 +57,12 @@ struct kr_test_kubeapi {
 };
 /* `extra_args` NULL-terminated extra CLI arguments, may be NULL. */
 int kr_test_kubeapi_start(struct kr_test_kubeapi *k, int tls, const char *const *extra_args);
+/*
+ * The same with every CRD of the product loaded (`--crd FILE` for each YAML file in crds/, by
+ * name, before `extra_args`): `keyrotator run` and kr_controller watch KeyRotations,
+ * KeyStores and ClusterKeyStores, and their workers wait until every cache has listed.
+ */
+int kr_test_kubeapi_start_crds(struct kr_test_kubeapi *k, int tls, const char *const *extra_args);
 void kr_test_kubeapi_stop(struct kr_test_kubeapi *k);
 /*
  * Call the server's admin API (POST /_kubeapi/<op>) with a JSON body; returns the
@@ -71,5 +79,35 @@ int kr_test_kubeapi_admin(struct kr_test_kubeapi *k, const char *op, const char 
  */
 long kr_test_http(const char *method, const char *url, const char *bearer, const char *json,
 		  struct kr_buf *body, struct kr_buf *headers);
+
+/*
+ * POST `json` to `path` (e.g. "/api/v1/namespaces/default/secrets") on the local API server
+ * without TLS, with its token. Returns the HTTP status (0 when unreachable); the response
+ * body is appended to `out` when not NULL.
+ */
+long kr_test_kubeapi_post(struct kr_test_kubeapi *k, const char *path, const char *json,
+			  struct kr_buf *out);
+
+/* The annotation by which a Secret opts in to a KeyRotation (docs/design.md section 1b). */
+#define KR_TEST_OPTIN_ANNOTATION "keyrotator.io/keyrotation"
+
+/*
+ * Create Secret `name` in `ns` with stringData {`key`: `value`}. `keyrotation` non-NULL: it
+ * carries the annotation keyrotator.io/keyrotation: <keyrotation>, so that KeyRotation may
+ * adopt or read it; NULL: no annotation (a KeyStore's password Secret needs none).
+ * 0 when created, else -1 with the API server's answer on stderr.
+ */
+int kr_test_secret_create(struct kr_test_kubeapi *k, const char *ns, const char *name,
+			  const char *keyrotation, const char *key, const char *value);
+
+/*
+ * Create KeyStore `name` in `ns`, as an administrator would, for the KeyRotations there that
+ * name it in spec.keyStoreRef {kind: KeyStore, name: <name>}: server `address` (host:port),
+ * plus `spec_extra` (may be NULL), more members of its spec as JSON text, e.g.
+ * "\"passwordSecretRef\":{\"name\":\"valkey-auth\",\"key\":\"password\"}" or a layout.
+ * 0 when created, else -1 with the API server's answer on stderr.
+ */
+int kr_test_keystore_create(struct kr_test_kubeapi *k, const char *ns, const char *name,
+			    const char *address, const char *spec_extra);
 
 #endif
