@@ -1,8 +1,8 @@
 # Controller runtime: informers (caches, 410/resume, projection, reverse index) and the
-# `keyrotator run` process, against the local API server.
+# `keyrotator run` process, against the local API server (and a redis-server: inline key stores).
 if(TARGET kr_runtime)
   kr_integration_test(test_informer LABELS apiserver LIBS kr_runtime)
-  kr_integration_test(test_controller_run LABELS apiserver LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
+  kr_integration_test(test_controller_run LABELS apiserver redis LIBS kr_base PkgConfig::CJSON PkgConfig::CURL)
   add_dependencies(test_controller_run keyrotator)
 endif()
 # The string map and the reverse index, without I/O.

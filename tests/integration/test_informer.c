@@ -29,16 +29,13 @@ struct fixture {
 
 static int setup(void **state)
 {
-	static char crd[600];
-	const char *const args[] = {"--crd", crd, NULL};
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct kr_error err;
 
 	assert_non_null(f);
-	snprintf(crd, sizeof(crd), "%s/../crds/keyrotator.io_keyrotations.yaml",
-		 kr_test_tests_dir());
 	pthread_mutex_init(&f->lock, NULL);
-	assert_int_equal(kr_test_kubeapi_start(&f->api, 0, args), 0);
+	/* Every CRD: the controller also watches KeyStores and ClusterKeyStores. */
+	assert_int_equal(kr_test_kubeapi_start_crds(&f->api, 0, NULL), 0);
 	kr_kube_config_init(&f->cfg);
 	assert_int_equal(kr_kube_config_load(&f->cfg, f->api.kubeconfig, NULL, &err), KR_OK);
 	f->client = kr_kube_client_new(&f->cfg, &err);
@@ -105,7 +102,9 @@ static void deploy_delete(struct fixture *f, const char *name)
 		fail_msg("delete deployment %s: %s", name, err.msg);
 }
 
-static void keyrotation_create(struct fixture *f, const char *name, const char *deploy)
+/* KeyRotation `name`: its one stage restarts Deployment `deploy`; it names KeyStore `store`. */
+static void keyrotation_create(struct fixture *f, const char *name, const char *deploy,
+			       const char *store)
 {
 	char text[1024];
 	cJSON *body;
@@ -115,10 +114,10 @@ static void keyrotation_create(struct fixture *f, const char *name, const char *
 		 "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
 		 "\"metadata\":{\"name\":\"%s\"},\"spec\":{"
 		 "\"secretRef\":{\"name\":\"%s-key\",\"key\":\"API_KEY\"},"
-		 "\"keyStore\":{\"address\":\"127.0.0.1:6379\"},"
+		 "\"keyStoreRef\":{\"kind\":\"KeyStore\",\"name\":\"%s\"},"
 		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
 		 "\"name\":\"%s\"}]}]}}",
-		 name, name, deploy);
+		 name, name, store, deploy);
 	body = cJSON_Parse(text);
 	assert_non_null(body);
 	if (kr_kube_create(f->client, &kr_kube_keyrotations, "default", body, NULL, &err) != KR_OK)
@@ -375,8 +374,10 @@ static void test_deployment_change_wakes_its_keyrotation(void **state)
 
 	deploy_create(f, "one", 1, NULL);
 	deploy_create(f, "two", 1, NULL);
-	keyrotation_create(f, "kr-one", "one");
-	keyrotation_create(f, "kr-two", "two");
+	assert_int_equal(
+	    kr_test_keystore_create(&f->api, "default", "valkey", "127.0.0.1:6379", NULL), 0);
+	keyrotation_create(f, "kr-one", "one", "valkey");
+	keyrotation_create(f, "kr-two", "two", "valkey");
 	f->ctl = kr_controller_new(&o, &err);
 	assert_non_null(f->ctl);
 	assert_int_equal(kr_controller_ready(f->ctl, reason, sizeof(reason)), 0);
@@ -398,6 +399,55 @@ static void test_deployment_change_wakes_its_keyrotation(void **state)
 	assert_int_equal(count_woken(f, "default/kr-one", mark), 0);
 }
 
+/* A KeyStore created or changed wakes the KeyRotations that name it, and only those. */
+static void test_keystore_change_wakes_its_keyrotations(void **state)
+{
+	struct fixture *f = *state;
+	struct kr_controller_opts o = {.cfg = &f->cfg,
+				       .namespace_ = "default",
+				       .workers = 2,
+				       .reconcile = record,
+				       .reconcile_arg = f,
+				       .version = "test"};
+	struct woke w1 = {f, "default/kr-one", 0}, w2 = {f, "default/kr-two", 0};
+	struct kr_error err;
+	int mark;
+
+	deploy_create(f, "one", 1, NULL);
+	deploy_create(f, "two", 1, NULL);
+	assert_int_equal(
+	    kr_test_keystore_create(&f->api, "default", "store-a", "127.0.0.1:6379", NULL), 0);
+	keyrotation_create(f, "kr-one", "one", "store-a");
+	keyrotation_create(f, "kr-two", "two", "store-b"); /* not there yet */
+	f->ctl = kr_controller_new(&o, &err);
+	assert_non_null(f->ctl);
+	assert_int_equal(kr_controller_start(f->ctl, &err), KR_OK);
+	assert_true(kr_test_wait_for(cond_ready, f->ctl, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_woke, &w1, WAIT_MS));
+	assert_true(kr_test_wait_for(cond_woke, &w2, WAIT_MS));
+
+	/* An administrator creates the store kr-two is waiting for. */
+	pthread_mutex_lock(&f->lock);
+	w2.from = f->nwoken;
+	pthread_mutex_unlock(&f->lock);
+	assert_int_equal(
+	    kr_test_keystore_create(&f->api, "default", "store-b", "127.0.0.1:6380", NULL), 0);
+	assert_true(kr_test_wait_for(cond_woke, &w2, WAIT_MS));
+
+	/* And changes kr-one's. */
+	pthread_mutex_lock(&f->lock);
+	mark = f->nwoken;
+	pthread_mutex_unlock(&f->lock);
+	w1.from = mark;
+	if (kr_kube_patch(f->client, &kr_kube_keystores, "default", "store-a", NULL,
+			  KR_KUBE_PATCH_MERGE, "{\"spec\":{\"database\":1}}", NULL, &err) != KR_OK)
+		fail_msg("patch keystore store-a: %s", err.msg);
+	assert_true(kr_test_wait_for(cond_woke, &w1, WAIT_MS));
+	/* Both events went through the same queue in order: kr-two was not woken. */
+	kr_controller_stop(f->ctl);
+	assert_int_equal(count_woken(f, "default/kr-two", mark), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +457,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_stores_projection_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deployment_change_wakes_its_keyrotation, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_keystore_change_wakes_its_keyrotations, setup,
 					    teardown),
 	};
 
