@@ -49,3 +49,14 @@ if(TARGET kr_kube AND TARGET kr_analysis)
   kr_security_test(test_security_tls INTEGRATION LABELS apiserver LIBS kr_kube kr_analysis m)
 endif()
 kr_security_test(test_secret_wipe LIBS kr_base LINK_OPTIONS -Wl,--wrap=free)
+
+# test_attacks: issue 17's attacks by an identity that may write KeyRotations and Deployments
+# in its namespace but not read its Secrets, each a KeyRotation against a real `keyrotator run`
+# (local API server with every CRD, redis-server shared by two teams, recording fake Valkey and
+# HTTP servers on loopback): refusals with condition and Event, and no canary anywhere.
+if(TARGET keyrotator)
+  add_test(NAME test_attacks COMMAND ${Python3_EXECUTABLE} -m unittest -v test_attacks
+           WORKING_DIRECTORY ${KR_TESTS_DIR}/security)
+  set_tests_properties(test_attacks PROPERTIES LABELS "security;apiserver;redis" TIMEOUT 600
+    ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
+endif()
