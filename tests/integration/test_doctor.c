@@ -12,7 +12,8 @@
 
 #include "testlib.h"
 
-static struct kr_test_kubeapi nocrd, withcrd;
+/* No CRD; every CRD in crds/; only the KeyRotation CRD (installed before KeyStores were). */
+static struct kr_test_kubeapi nocrd, withcrd, oldcrd;
 
 /* Run `keyrotator doctor ARGS`; returns the exit code, stdout+stderr in out. */
 static int doctor(const char *args, char *out, size_t size)
@@ -68,9 +69,10 @@ static int start_servers(void **state)
 	(void)state;
 	snprintf(crd, sizeof(crd), "%s/../crds/keyrotator.io_keyrotations.yaml",
 		 kr_test_tests_dir());
-	if (kr_test_kubeapi_start(&nocrd, 1, NULL) != 0)
+	if (kr_test_kubeapi_start(&nocrd, 1, NULL) != 0 ||
+	    kr_test_kubeapi_start(&oldcrd, 0, extra) != 0)
 		return -1;
-	return kr_test_kubeapi_start(&withcrd, 0, extra);
+	return kr_test_kubeapi_start_crds(&withcrd, 0, NULL);
 }
 
 static int stop_servers(void **state)
@@ -78,6 +80,7 @@ static int stop_servers(void **state)
 	(void)state;
 	kr_test_kubeapi_stop(&nocrd);
 	kr_test_kubeapi_stop(&withcrd);
+	kr_test_kubeapi_stop(&oldcrd);
 	return 0;
 }
 
@@ -107,8 +110,27 @@ static void test_all_good(void **state)
 	expect_line(out, ", namespace default\n");
 	expect_line(out, "ok API server http://127.0.0.1:");
 	expect_line(out, "ok CRD keyrotations.keyrotator.io is served");
+	expect_line(out, "ok CRD keystores.keyrotator.io is served");
+	expect_line(out, "ok CRD clusterkeystores.keyrotator.io is served");
 	expect_line(out, "ok Secrets in namespace default can be read");
 	assert_null(strstr(out, "FAIL"));
+}
+
+/* Only the KeyRotation CRD (crds/ applied before KeyStores came): the two missing kinds
+ * fail with the fix, the rest pass; exit 1. */
+static void test_keystore_crds_missing(void **state)
+{
+	char args[1024], out[8192];
+
+	(void)state;
+	snprintf(args, sizeof(args), "--kubeconfig %s", oldcrd.kubeconfig);
+	assert_int_equal(doctor(args, out, sizeof(out)), 1);
+	expect_line(out, "ok CRD keyrotations.keyrotator.io is served");
+	expect_line(out, "FAIL CRD keystores.keyrotator.io: keyrotator.io/v1alpha1 is served but "
+			 "has no keystores resource: kubectl apply -f crds/\n");
+	expect_line(out, "FAIL CRD clusterkeystores.keyrotator.io: keyrotator.io/v1alpha1 is "
+			 "served but has no clusterkeystores resource: kubectl apply -f crds/\n");
+	expect_line(out, "ok Secrets in namespace default can be read\n");
 }
 
 /* Credentials that may not read Secrets: the 403 message is shown, the token is not. */
@@ -160,8 +182,11 @@ static void test_bad_config_and_usage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_missing_crd),		 cmocka_unit_test(test_all_good),
-	    cmocka_unit_test(test_forbidden_secrets),	 cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_missing_crd),
+	    cmocka_unit_test(test_all_good),
+	    cmocka_unit_test(test_keystore_crds_missing),
+	    cmocka_unit_test(test_forbidden_secrets),
+	    cmocka_unit_test(test_unreachable),
 	    cmocka_unit_test(test_bad_config_and_usage),
 	};
 	return cmocka_run_group_tests(tests, start_servers, stop_servers);
