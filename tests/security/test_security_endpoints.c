@@ -20,7 +20,7 @@
 
 /*
  * The controller runs with credentials it must never show: a bearer token (kubeconfig),
- * the Valkey password (a Secret named by passwordSecretRef, and in its environment), and
+ * the Valkey password (the Secret its KeyStore names, and in its environment), and
  * the consumers' current key (a Secret). The scanner (scan_keys.py) then reads what the
  * endpoints served and the controller's log, for those and for anything shaped like a key.
  */
@@ -80,40 +80,43 @@ static void kubeconfig_write(struct fixture *f)
 	write_file(f->kubeconfig, text, (size_t)n);
 }
 
+/*
+ * An administrator's KeyStore names the Valkey server and its password Secret (which needs no
+ * opt-in); the consumers' Secret holds the current key and opts in to KeyRotation "app",
+ * which names the KeyStore.
+ */
 static void objects_create(struct fixture *f)
 {
-	char json[1536];
+	char address[64];
 
-	api_create(f, "/api/v1/namespaces/default/secrets",
-		   "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
-		   "\"valkey-auth\"},\"stringData\":{\"password\":\"" PASSWORD "\"}}");
-	api_create(f, "/api/v1/namespaces/default/secrets",
-		   "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":"
-		   "\"app-key\"},\"stringData\":{\"API_KEY\":\"" KEY "\"}}");
-	snprintf(json, sizeof(json),
-		 "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
-		 "\"metadata\":{\"name\":\"app\"},\"spec\":{"
-		 "\"secretRef\":{\"name\":\"app-key\",\"key\":\"API_KEY\"},"
-		 "\"keyStore\":{\"address\":\"127.0.0.1:%d\",\"passwordSecretRef\":"
-		 "{\"name\":\"valkey-auth\",\"key\":\"password\"}},"
-		 "\"key\":{\"prefix\":\"sk_\"},"
-		 "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
-		 "\"name\":\"app\"}]}]}}",
-		 f->redis.port);
-	api_create(f, "/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations", json);
+	assert_int_equal(
+	    kr_test_secret_create(&f->api, "default", "valkey-auth", NULL, "password", PASSWORD),
+	    0);
+	assert_int_equal(
+	    kr_test_secret_create(&f->api, "default", "app-key", "app", "API_KEY", KEY), 0);
+	snprintf(address, sizeof(address), "127.0.0.1:%d", f->redis.port);
+	assert_int_equal(
+	    kr_test_keystore_create(
+		&f->api, "default", "valkey", address,
+		"\"passwordSecretRef\":{\"name\":\"valkey-auth\",\"key\":\"password\"}"),
+	    0);
+	api_create(f, "/apis/keyrotator.io/v1alpha1/namespaces/default/keyrotations",
+		   "{\"apiVersion\":\"keyrotator.io/v1alpha1\",\"kind\":\"KeyRotation\","
+		   "\"metadata\":{\"name\":\"app\"},\"spec\":{"
+		   "\"secretRef\":{\"name\":\"app-key\",\"key\":\"API_KEY\"},"
+		   "\"keyStoreRef\":{\"kind\":\"KeyStore\",\"name\":\"valkey\"},"
+		   "\"key\":{\"prefix\":\"sk_\"},"
+		   "\"stages\":[{\"name\":\"api\",\"workloads\":[{\"kind\":\"Deployment\","
+		   "\"name\":\"app\"}]}]}}");
 }
 
 static int setup(void **state)
 {
-	static char crd[600];
-	const char *const args[] = {"--crd", crd, NULL};
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(crd, sizeof(crd), "%s/../crds/keyrotator.io_keyrotations.yaml",
-		 kr_test_tests_dir());
 	assert_int_equal(kr_test_redis_start(&f->redis, "requirepass " PASSWORD "\n"), 0);
-	assert_int_equal(kr_test_kubeapi_start(&f->api, 0, args), 0);
+	assert_int_equal(kr_test_kubeapi_start_crds(&f->api, 0, NULL), 0);
 	f->dir = kr_test_tmpdir("sec-endpoints");
 	kubeconfig_write(f);
 	objects_create(f);
@@ -196,12 +199,21 @@ static const struct {
 	const char *path;
 } endpoints[] = {{1, "/metrics"}, {0, "/healthz"}, {0, "/readyz"}};
 
+/* The controller used the credentials: it logged in to Valkey and put the key there. */
+static int cond_store_written(void *arg)
+{
+	struct fixture *f = arg;
+
+	return kr_test_redis_dbsize(&f->redis, PASSWORD) > 0;
+}
+
 static void test_endpoints_serve_no_credentials(void **state)
 {
 	struct fixture *f = *state;
 	char dir[800], path[900];
 
 	start_run(f);
+	assert_true(kr_test_wait_for(cond_store_written, f, WAIT_MS));
 	snprintf(dir, sizeof(dir), "%s/served", f->dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
