@@ -261,7 +261,15 @@ static void observe_conflict(struct kr_world *w)
 		cJSON *proj = NULL;
 		const char *oc, *secret;
 
-		if (!strcmp(o.keys[i], key) || kr_informer_get(inf, ns, name, &proj) != KR_OK) {
+		/*
+		 * A Secret that exists and opted in is claimed only by the KeyRotations it
+		 * names: one that names it without being named (refused: SecretNotOptedIn)
+		 * cannot block the one its owner chose by coming first.
+		 */
+		if (!strcmp(o.keys[i], key) ||
+		    (w->consumer && !kr_secret_opted_in(w->consumer, name) &&
+		     !kr_secret_created_for(w->consumer, name)) ||
+		    kr_informer_get(inf, ns, name, &proj) != KR_OK) {
 			free(o.keys[i]);
 			continue;
 		}

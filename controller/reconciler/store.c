@@ -17,6 +17,8 @@ static cJSON *namespace_labels(struct kr_world *w)
 		return NULL;
 	}
 	labels = cJSON_Duplicate(kr_json_at(obj, (const char *[]){"metadata", "labels", NULL}), 1);
+	if (!labels) /* none: an empty set, which {} and NotIn match */
+		labels = cJSON_CreateObject();
 	cJSON_Delete(obj);
 	return labels;
 }

@@ -81,9 +81,10 @@ bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *
 	const cJSON *allowed =
 	    kr_json_at(store, (const char *[]){"spec", "allowedNamespaces", NULL});
 
+	/* Labels unknown (NULL) match no selector, not even NotIn, DoesNotExist or {}. */
 	return in_values(cJSON_GetObjectItemCaseSensitive(allowed, "names"), ns) ||
-	       kr_label_selector_matches(cJSON_GetObjectItemCaseSensitive(allowed, "selector"),
-					 ns_labels);
+	       (ns_labels && kr_label_selector_matches(
+				 cJSON_GetObjectItemCaseSensitive(allowed, "selector"), ns_labels));
 }
 
 /* ---- layout placeholders ---- */

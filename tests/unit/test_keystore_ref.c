@@ -65,6 +65,14 @@ static const struct {
     {"{\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"Bogus\"}]}}", true,
      false},
     {"{\"names\":[\"team-b\"],\"selector\":{\"matchLabels\":{\"tier\":\"prod\"}}}", true, true},
+    /* labels unknown (the Namespace could not be read): no selector matches */
+    {"{\"selector\":{}}", false, false},
+    {"{\"selector\":{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"NotIn\","
+     "\"values\":[\"dev\"]}]}}",
+     false, false},
+    {"{\"selector\":{\"matchExpressions\":[{\"key\":\"x\",\"operator\":\"DoesNotExist\"}]}}", false,
+     false},
+    {"{\"names\":[\"team-a\"],\"selector\":{}}", false, true}, /* by name */
 };
 
 static void test_cluster_store_allowed_namespaces(void **state)
