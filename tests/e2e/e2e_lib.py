@@ -34,6 +34,7 @@ DEPLOY_PATH = "/apis/apps/v1/namespaces/%s/deployments"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CONSUMERS = ("sirius-ui", "sirius-engine")
+KEYROTATION = "sirius-service-key"  # the scenarios' KeyRotation (the example's name)
 wait_for = cluster.wait_for
 README_REAL = 'README.md, section "End-to-end tests", "Against a real cluster"'
 # What the simulator writes into a Deployment's status (tests/sim/simulator.py): anything else
@@ -122,6 +123,10 @@ class SimFixture:
             print("\nreal cluster %s: namespace %s" % (self.c.kubeapi_url, self.namespace),
                   file=sys.stderr)
             _ensure_crd(self.c.kube)
+        # What an administrator does before the team's KeyRotation: the KeyStore it names,
+        # and the Secret the pods already read opted in for it.
+        self.c.create_key_store()
+        self.c.opt_in(cluster.SECRET, KEYROTATION)
         for name in ("sirius-api",) + CONSUMERS:
             self.wait_rollout(name, timeout=30)
         self.guard()
@@ -261,19 +266,20 @@ def make_fixture(root, **kw):
     return SimFixture(root, **kw)
 
 
-# ---- real mode: the CRD (installed once per run if absent) and clean-up on signals ----
+# ---- real mode: the CRDs (each installed once per run if absent) and clean-up on signals ----
 _LIVE = set()  # real-mode fixtures that are up
-_CRD = {}  # "kube": the client that installed the CRD (then removed at exit)
+_CRD = {}  # "kube": the client that installed CRDs, "names": those (removed at exit)
 
 
 def _ensure_crd(kube):
     if "checked" in _CRD:
         return
     _CRD["checked"] = True
-    if cluster.ensure_crd(kube):
-        print("installed CRD %s (removed at the end of the run)" % cluster.CRD_NAME,
+    names = cluster.ensure_crd(kube)
+    if names:
+        print("installed CRD %s (removed at the end of the run)" % ", ".join(names),
               file=sys.stderr)
-        _CRD["kube"] = kube
+        _CRD["kube"], _CRD["names"] = kube, names
         atexit.register(_remove_crd)
 
 
@@ -281,13 +287,14 @@ def _remove_crd():
     kube = _CRD.pop("kube", None)
     if kube is None:
         return
+    names = _CRD.pop("names")
     if os.environ.get("KEYROTATOR_E2E_KEEP"):
-        print("KEYROTATOR_E2E_KEEP: CRD %s left installed" % cluster.CRD_NAME, file=sys.stderr)
+        print("KEYROTATOR_E2E_KEEP: CRD %s left installed" % ", ".join(names), file=sys.stderr)
         return
     try:
-        cluster.remove_crd(kube)
+        cluster.remove_crd(kube, names)
     except (OSError, RuntimeError, TimeoutError) as e:
-        print("removing CRD %s: %s" % (cluster.CRD_NAME, e), file=sys.stderr)
+        print("removing CRD %s: %s" % (", ".join(names), e), file=sys.stderr)
 
 
 def _on_signal(signum, _frame):
@@ -400,12 +407,13 @@ class Controller:
             return ""
 
 
-def keyrotation(fx, name="sirius-service-key", stages=None, analysis=False, **spec):
-    """A KeyRotation like manifests/examples/sirius-keyrotation.yaml, at test speed."""
+def keyrotation(fx, name=KEYROTATION, stages=None, analysis=False, **spec):
+    """A KeyRotation like manifests/examples/sirius-keyrotation.yaml, at test speed: it names
+    the KeyStore the fixture made (cluster.KEY_STORE, with the fixture's storeAs)."""
     stages = stages or [["sirius-api"], ["sirius-ui"], ["sirius-engine"]]
     names = ("api", "ui", "engine", "extra")
     body = {"secretRef": {"name": cluster.SECRET, "key": cluster.SECRET_KEY},
-            "keyStore": {"address": fx.valkey_addr, "storeAs": fx.store_as},
+            "keyStoreRef": cluster.key_store_ref(),
             "key": {"prefix": "sk_", "bytes": 32},
             "stages": [{"name": names[i], "timeout": "60s",
                         "workloads": [{"kind": "Deployment", "name": w} for w in ws]}

@@ -2,9 +2,9 @@
 tested honestly here: tests/kubeapi runs as a standalone *external* API server (HTTPS, client
 certificate auth, no token, certificates made with the openssl CLI) and test_e2e.py runs
 against it only through a kubeconfig, as it would against envtest or kind. Afterwards this
-test checks through the API that the suite's namespaces are gone, that the CRD is removed
-only when the suite installed it, and that a namespace that existed before (with its own
-KeyRotation, Secret and Deployment) was not touched.
+test checks through the API that the suite's namespaces are gone, that the CRDs are removed
+only when the suite installed them, and that a namespace that existed before (with its own
+KeyRotation, KeyStore, Secret and Deployment) was not touched.
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator \
         python3 -m unittest -v test_e2e_external
@@ -111,8 +111,14 @@ class TestRealClusterMode(unittest.TestCase):
         self.assertEqual(code, 200)
         return {n["metadata"]["name"]: n["metadata"]["resourceVersion"] for n in lst["items"]}
 
-    def crd_present(self):
-        return self.api("GET", cluster.CRD_PATH + "/" + cluster.CRD_NAME)[0] == 200
+    def crds_present(self):
+        """name -> resourceVersion of the CRDs of crds/ that the server has."""
+        out = {}
+        for name in cluster.crds():
+            code, obj = self.api("GET", cluster.CRD_PATH + "/" + name)
+            if code == 200:
+                out[name] = obj["metadata"]["resourceVersion"]
+        return out
 
     def assert_cleaned(self, names):
         """Every namespace the suite made is gone, or Terminating with nothing left inside."""
@@ -139,14 +145,18 @@ class TestRealClusterMode(unittest.TestCase):
         return out
 
     def make_bystander(self):
-        """A team's namespace that existed before the run: a KeyRotation, its Secret and a
-        Deployment, which the run must leave exactly as they are."""
+        """A team's namespace that existed before the run: a KeyRotation, the KeyStore it
+        names, its Secret and a Deployment, which the run must leave exactly as they are."""
         for path, body in (
                 ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                         "metadata": {"name": BYSTANDER}}),
                 ("/api/v1/namespaces/%s/secrets" % BYSTANDER, {
-                    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": cluster.SECRET},
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": cluster.SECRET,
+                                 "annotations": {cluster.OPT_IN: "sirius-service-key"}},
                     "stringData": {cluster.SECRET_KEY: cluster.new_key()}}),
+                ("%s/namespaces/%s/keystores" % (cluster.KR_API, BYSTANDER),
+                 cluster.key_store(cluster.KEY_STORE, "127.0.0.1:1")),
                 (e.DEPLOY_PATH % BYSTANDER, {
                     "apiVersion": "apps/v1", "kind": "Deployment",
                     "metadata": {"name": "sirius-api"},
@@ -158,7 +168,7 @@ class TestRealClusterMode(unittest.TestCase):
                     "apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
                     "metadata": {"name": "sirius-service-key"},
                     "spec": {"secretRef": {"name": cluster.SECRET, "key": cluster.SECRET_KEY},
-                             "keyStore": {"address": "127.0.0.1:1"},
+                             "keyStoreRef": cluster.key_store_ref(),
                              "stages": [{"name": "api", "workloads": [
                                  {"kind": "Deployment", "name": "sirius-api"}]}]}})):
             code, obj = self.api("POST", path, body)
@@ -196,11 +206,11 @@ class TestRealClusterMode(unittest.TestCase):
         self.assertIn("--controllers=*,-deployment,-replicaset,-statefulset,-daemonset", out)
         self.assertIn("Against a real cluster", out)
         self.assert_cleaned(names)
-        self.assertFalse(self.crd_present(), "the CRD the suite installed was not removed")
+        self.assertEqual(self.crds_present(), {}, "the CRDs the suite installed were not removed")
 
     def test_real_cluster_mode_against_an_external_api_server(self):
         before = self.namespaces()
-        self.assertFalse(self.crd_present())
+        self.assertEqual(self.crds_present(), {})
 
         # 1. No CRD in the cluster: the suite installs it, runs scenario 1, removes it.
         rc, out, names = self.suite("test_e2e.TestFullRotation")
@@ -208,7 +218,7 @@ class TestRealClusterMode(unittest.TestCase):
         self.assertIn("installed CRD", out)
         self.assertEqual(len(names), 1, out[-2000:])
         self.assert_cleaned(names)
-        self.assertFalse(self.crd_present(), "the CRD the suite installed was not removed")
+        self.assertEqual(self.crds_present(), {}, "the CRDs the suite installed were not removed")
         self.assertEqual(set(self.namespaces()), set(before))
 
         # 2. SIGTERM mid-scenario: the handler still empties and deletes the namespace and
@@ -229,19 +239,19 @@ class TestRealClusterMode(unittest.TestCase):
                 p.kill()
                 p.wait()
         self.assert_cleaned([ns])
-        self.assertFalse(self.crd_present(), "the CRD was not removed after SIGTERM")
+        self.assertEqual(self.crds_present(), {}, "the CRDs were not removed after SIGTERM")
 
-        # 3. The CRD and a team's namespace exist before: the rest of the suite leaves both.
-        with open(cluster.CRD_FILE) as f:
-            crd = simulator.kyaml.load_all(f.read())[0]
-        self.assertEqual(self.api("POST", cluster.CRD_PATH, crd)[0], 201)
-        wait_for(lambda: self.api("GET", e.KR_PATH % "default")[0] == 200, 30, "the CRD")
+        # 3. The CRDs and a team's namespace exist before: the rest of the suite leaves both.
+        for crd in cluster.crds().values():
+            self.assertEqual(self.api("POST", cluster.CRD_PATH, crd)[0], 201)
+            wait_for(lambda: self.api("GET", cluster.crd_served_path(crd))[0] == 200, 30,
+                     "the CRD " + crd["metadata"]["name"])
         self.make_bystander()
         before = self.namespaces()
-        crd_rv = self.api("GET", cluster.CRD_PATH + "/" + cluster.CRD_NAME)[1]["metadata"][
-            "resourceVersion"]
+        crd_rv = self.crds_present()
+        self.assertEqual(set(crd_rv), set(cluster.crds()))
         kept = self.objects(BYSTANDER)
-        self.assertEqual(len(kept), 3, kept)
+        self.assertEqual(len(kept), 4, kept)
         tests = os.environ.get("KEYROTATOR_E2E_EXTERNAL_TESTS") or REST_OF_SUITE
         rc, out, names = self.suite(tests)
         self.assertEqual(rc, 0, out[-6000:])
@@ -250,9 +260,8 @@ class TestRealClusterMode(unittest.TestCase):
         self.assert_cleaned(names)
         self.assertEqual(self.namespaces(), before, "namespaces other than the suite's changed")
         self.assertEqual(self.objects(BYSTANDER), kept, "the pre-existing namespace changed")
-        code, obj = self.api("GET", cluster.CRD_PATH + "/" + cluster.CRD_NAME)
-        self.assertEqual((code, obj["metadata"]["resourceVersion"]), (200, crd_rv),
-                         "the pre-existing CRD was changed or removed")
+        self.assertEqual(self.crds_present(), crd_rv,
+                         "a pre-existing CRD was changed or removed")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ class FaultCase(RotationCase):
 
     @classmethod
     def spec(cls):
-        return sirius_spec(cls.valkey_addr, timeout="120s")
+        return sirius_spec(timeout="120s")
 
     def setUp(self):
         self.test_t0 = time.monotonic()

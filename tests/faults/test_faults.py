@@ -209,7 +209,7 @@ class TestApiServerFaults(FaultCase):
 class TestValkeyFaults(FaultCase):
     """The key store misbehaves mid-rotation. redis-server runs with an fsync-always
     append-only file (a kill keeps the data unless the test wipes it), DEBUG allowed, and a
-    password the KeyRotation reads from Secret valkey-auth."""
+    password the KeyStore sirius-valkey reads from Secret valkey-auth."""
     valkey_password = "first-password"
     NEW_PASSWORD = "second-password"
 
@@ -219,12 +219,6 @@ class TestValkeyFaults(FaultCase):
         cls.vk.restart(keep_data=False)
         cls.c.seed(cls.c.bootstrap_key)
         cls.vk.command("HSET", "api_key:%s:meta" % FOREIGN, "label", "another tenant")
-
-    @classmethod
-    def spec(cls):
-        spec = super().spec()
-        spec["keyStore"]["passwordSecretRef"] = {"name": "valkey-auth", "key": "password"}
-        return spec
 
     def assert_foreign_meta(self):
         meta = self.vk.command("HGETALL", "api_key:%s:meta" % FOREIGN)

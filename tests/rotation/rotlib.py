@@ -48,13 +48,15 @@ def member(key, store_as="sha256"):
     return hashlib.sha256(key.encode()).hexdigest() if store_as == "sha256" else key
 
 
-def sirius_spec(valkey_addr, secret="sirius-api-key", stages=None, timeout="60s", **extra):
-    """A KeyRotation spec for the simulated Sirius workloads: api -> ui -> engine."""
+def sirius_spec(secret="sirius-api-key", stages=None, timeout="60s", key_store=cluster.KEY_STORE,
+                **extra):
+    """A KeyRotation spec for the simulated Sirius workloads: api -> ui -> engine, with the
+    key store of KeyStore `key_store` (RotationCase creates cluster.KEY_STORE)."""
     if stages is None:
         stages = [{"name": n.split("-")[1], "timeout": timeout,
                    "workloads": [{"kind": "Deployment", "name": n}]} for n in SIRIUS]
     spec = {"secretRef": {"name": secret, "key": "SIRIUS_API_KEY"},
-            "keyStore": {"address": valkey_addr},
+            "keyStoreRef": cluster.key_store_ref(key_store),
             "key": {"prefix": "sk_", "bytes": 32},
             "stages": stages, "validationPeriod": "1s"}
     spec.update(extra)
@@ -296,8 +298,12 @@ class Controller:
 
 class RotationCase(unittest.TestCase):
     """One simulated cluster and one controller per class. Subclasses set the class
-    attributes below; tests in a class run in name order and may build on each other."""
+    attributes below; tests in a class run in name order and may build on each other.
+    Before setUpCluster the cluster has the KeyStore cluster.KEY_STORE (with the password
+    Secret valkey-auth when valkey_password is set) and, with seed_key, the consumers' Secret
+    opted in for the KeyRotations `adopters`."""
     seed_key = False
+    adopters = ("sirius-service-key",)
     valkey_password = None
     start_controller = True
     client_rate = 5
@@ -317,6 +323,9 @@ class RotationCase(unittest.TestCase):
         cls.set_skew(0)
         cls.ctl = Controller(cls.root, cls.c.kubeconfig, cls.skew_file, cls.controller_args)
         try:
+            cls.c.create_key_store()
+            if cls.seed_key:
+                cls.c.opt_in(cluster.SECRET, *cls.adopters)
             if cls.seed_key:  # the pods run before anything is measured against them
                 for n in SIRIUS:
                     wait_for(lambda: cls.complete(n), 30, "the rollout of " + n)

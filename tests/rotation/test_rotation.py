@@ -30,7 +30,7 @@ class TestRotations(RotationCase):
     @classmethod
     def setUpCluster(cls):
         cls.gens0 = {n: 1 for n in SIRIUS}
-        cls.create_kr_cls(KR, sirius_spec(cls.valkey_addr))
+        cls.create_kr_cls(KR, sirius_spec())
 
     def setUp(self):
         # Every test starts from a finished rotation (or the very start, for bootstrap).
@@ -493,7 +493,7 @@ class TestKillAfterEveryStep(RotationCase):
 
     @classmethod
     def setUpCluster(cls):
-        cls.create_kr_cls(KR, sirius_spec(cls.valkey_addr))
+        cls.create_kr_cls(KR, sirius_spec())
 
     # Through the proxy every request takes >= 30 ms to reach the API server, so a kill at
     # once lands before the action's write, and a kill 45 ms later lands after the write
@@ -594,9 +594,7 @@ class TestRefusals(RotationCase):
     valkey_password = "right-password"
 
     def spec(self, secret, **extra):
-        spec = sirius_spec(self.valkey_addr, secret=secret, **extra)
-        spec["keyStore"]["passwordSecretRef"] = {"name": "valkey-auth", "key": "password"}
-        return spec
+        return sirius_spec(secret=secret, **extra)  # KeyStore sirius-valkey: password valkey-auth
 
     def wait_condition(self, name, ctype, status, reason, timeout=30):
         obj = self.wait_status(name, lambda st: any(
@@ -656,9 +654,8 @@ class TestRefusals(RotationCase):
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrong-auth"},
             "stringData": {"password": "not-the-password"}})
         self.assertEqual(code, 201, obj)
-        spec = self.spec("badauth-key")
-        spec["keyStore"]["passwordSecretRef"] = {"name": "wrong-auth", "key": "password"}
-        self.create_kr("bad-auth", spec)
+        self.c.create_key_store("wrong-auth-valkey", password_secret="wrong-auth")
+        self.create_kr("bad-auth", self.spec("badauth-key", key_store="wrong-auth-valkey"))
         st, cond = self.wait_condition("bad-auth", "Degraded", "True", "KeyStoreUnreachable")
         self.assertIn(self.valkey_addr, cond["message"], "the condition names the server")
         self.assertNotIn("not-the-password", cond["message"])
@@ -673,6 +670,7 @@ class TestRefusals(RotationCase):
         self.delete_kr("bad-auth")
 
     def test_dry_run(self):
+        self.c.opt_in("sirius-api-key", "dry-run")
         key = self.secret_value("sirius-api-key")
         secret = self.get(SECRETS + "/sirius-api-key")
         store = self.store()

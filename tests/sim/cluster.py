@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""cluster.py - the whole simulated cluster on loopback: the local API server (TLS) with the
-KeyRotation CRD, redis-server as the Valkey key store, the Sirius workloads run by the workload
-simulator, an api "Service", and optionally prometheus scraping the api pods.
+"""cluster.py - the whole simulated cluster on loopback: the local API server (TLS) with every
+CRD in crds/ (KeyRotation, KeyStore, ClusterKeyStore), redis-server as the Valkey key store,
+the Sirius workloads run by the workload simulator, an api "Service", and optionally
+prometheus scraping the api pods. Neither a KeyStore nor a Secret opt-in is made by `up`:
+create_key_store() and opt_in() are what an administrator does before a KeyRotation.
 
     python3 tests/sim/cluster.py up --dir D [--detach] [--plaintext] [--seed-key]
                                             [--valkey-password] [--prometheus]
@@ -19,6 +21,7 @@ SIGTERM/SIGINT (or returns at once with --detach; `down` stops it). Every child 
 """
 import argparse
 import base64
+import glob
 import hashlib
 import http.client
 import json
@@ -44,14 +47,21 @@ NAMESPACE = "sirius"
 TOKEN = "sim-admin-token"
 SECRET, SECRET_KEY = "sirius-api-key", "SIRIUS_API_KEY"
 SETPRIV = shutil.which("setpriv")
-CRD_FILE = os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml")
+# Every CRD the controller watches: it waits for all of its caches, so the API server must
+# serve all of them (KeyRotation, KeyStore, ClusterKeyStore).
+CRD_FILES = sorted(glob.glob(os.path.join(REPO, "crds", "*.yaml")))
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-CRD_NAME = "keyrotations.keyrotator.io"
+KR_API = "/apis/keyrotator.io/v1alpha1"
+# The KeyStore (written by an administrator) that the tests' KeyRotations name in
+# spec.keyStoreRef, and the annotation by which a Secret opts in to a KeyRotation (design.md
+# section 1b).
+KEY_STORE = "sirius-valkey"
+OPT_IN = "keyrotator.io/keyrotation"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "keyrotator-e2e"}
 # What down() deletes in an external cluster's namespace, in this order (KeyRotations first:
 # the controller may still act on them). No garbage collector or namespace controller is
 # assumed: an API-only server (envtest) has neither.
-CLEANUP = (("/apis/keyrotator.io/v1alpha1", "keyrotations"), ("/apis/apps/v1", "deployments"),
+CLEANUP = ((KR_API, "keyrotations"), (KR_API, "keystores"), ("/apis/apps/v1", "deployments"),
            ("/apis/apps/v1", "statefulsets"), ("/apis/apps/v1", "daemonsets"),
            ("/api/v1", "secrets"), ("/apis/coordination.k8s.io/v1", "leases"),
            ("/api/v1", "events"), ("/apis/events.k8s.io/v1", "events"))
@@ -126,32 +136,96 @@ def resolve_kubeconfig(path, context, scratch):
     return out
 
 
+def crds():
+    """The CRD objects of crds/, by name."""
+    out = {}
+    for path in CRD_FILES:
+        with open(path) as f:
+            crd = simulator.kyaml.load_all(f.read())[0]
+        out[crd["metadata"]["name"]] = crd
+    return out
+
+
+def crd_served_path(crd):
+    """The list path of a CRD's resource (in namespace default when namespaced)."""
+    sp = crd["spec"]
+    ns = "/namespaces/default" if sp.get("scope") == "Namespaced" else ""
+    return "/apis/%s/%s%s/%s" % (sp["group"], sp["versions"][0]["name"], ns,
+                                 sp["names"]["plural"])
+
+
 def ensure_crd(kube):
-    """Install the KeyRotation CRD if the server lacks it; True if this call installed it."""
-    code, _ = kube.request("GET", CRD_PATH + "/" + CRD_NAME)
-    if code == 200:
-        return False
-    if code != 404:
-        raise RuntimeError("GET CRD %s: HTTP %d" % (CRD_NAME, code))
-    with open(CRD_FILE) as f:
-        crd = simulator.kyaml.load_all(f.read())[0]
-    code, obj = kube.request("POST", CRD_PATH, crd)
-    if code != 201:
-        raise RuntimeError("installing CRD %s (needs create on customresourcedefinitions): "
-                           "HTTP %d %s" % (CRD_NAME, code, (obj or {}).get("message")))
-    wait_for(lambda: kube.request("GET", "/apis/keyrotator.io/v1alpha1/keyrotations")[0] == 200,
-             30, "the KeyRotation CRD to be served")
-    return True
+    """Install every CRD of crds/ that the server lacks; the names this call installed (an
+    empty list when the server had them all)."""
+    installed = []
+    for name, crd in crds().items():
+        code, _ = kube.request("GET", CRD_PATH + "/" + name)
+        if code == 200:
+            continue
+        if code != 404:
+            raise RuntimeError("GET CRD %s: HTTP %d" % (name, code))
+        code, obj = kube.request("POST", CRD_PATH, crd)
+        if code != 201:
+            raise RuntimeError("installing CRD %s (needs create on customresourcedefinitions): "
+                               "HTTP %d %s" % (name, code, (obj or {}).get("message")))
+        installed.append(name)
+        wait_for(lambda: kube.request("GET", crd_served_path(crd))[0] == 200, 30,
+                 "the CRD %s to be served" % name)
+    return installed
 
 
-def remove_crd(kube):
-    """Delete the KeyRotation CRD (only ever one this process installed) and wait until the
-    server no longer has it."""
-    code, _ = kube.request("DELETE", CRD_PATH + "/" + CRD_NAME)
-    if code not in (200, 202, 404):
-        raise RuntimeError("DELETE CRD %s: HTTP %d" % (CRD_NAME, code))
-    wait_for(lambda: kube.request("GET", CRD_PATH + "/" + CRD_NAME)[0] == 404, 60,
-             "the CRD %s to go" % CRD_NAME)
+def remove_crd(kube, names=None):
+    """Delete the CRDs `names` (only ever ones this process installed; default: every CRD of
+    crds/) and wait until the server no longer has them."""
+    for name in crds() if names is None else names:
+        code, _ = kube.request("DELETE", CRD_PATH + "/" + name)
+        if code not in (200, 202, 404):
+            raise RuntimeError("DELETE CRD %s: HTTP %d" % (name, code))
+        wait_for(lambda: kube.request("GET", CRD_PATH + "/" + name)[0] == 404, 60,
+                 "the CRD %s to go" % name)
+
+
+def key_store(name, address, password_secret=None, store_as="sha256",
+              active_set="api_keys:active", meta_key="api_key:{id}:meta",
+              bootstrap_key="api_keys:bootstrap"):
+    """A KeyStore object (what an administrator writes, design.md section 1b): the Valkey
+    server, its password Secret (in the KeyStore's namespace; None: no AUTH) and the layout."""
+    body = {"address": address, "layout": {"activeSet": active_set, "metaKey": meta_key,
+                                           "bootstrapKey": bootstrap_key, "storeAs": store_as}}
+    if password_secret:
+        body["passwordSecretRef"] = {"name": password_secret, "key": "password"}
+    return {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyStore",
+            "metadata": {"name": name}, "spec": body}
+
+
+def key_store_ref(name=KEY_STORE):
+    """spec.keyStoreRef of a KeyRotation naming KeyStore `name` (in its own namespace)."""
+    return {"kind": "KeyStore", "name": name}
+
+
+def opt_in(kube, namespace, secret, *keyrotations):
+    """Annotate Secret `secret` with keyrotator.io/keyrotation naming `keyrotations` (added to
+    the names it lists already), as its owner does before a KeyRotation may adopt it or read
+    it for credentials. The Secret must exist."""
+    path = "/api/v1/namespaces/%s/secrets/%s" % (namespace, secret)
+    for _ in range(10):
+        code, obj = kube.request("GET", path)
+        if code != 200:
+            raise RuntimeError("GET Secret %s: HTTP %d" % (secret, code))
+        meta = obj["metadata"]
+        names = [n.strip() for n in (meta.get("annotations") or {}).get(OPT_IN, "").split(",")
+                 if n.strip()]
+        want = names + [k for k in keyrotations if k not in names]
+        if want == names:
+            return
+        code, obj = kube.request("PATCH", path, {"metadata": {
+            "resourceVersion": meta["resourceVersion"],
+            "annotations": {OPT_IN: ",".join(want)}}}, "application/merge-patch+json")
+        if code == 200:
+            return
+        if code != 409:
+            raise RuntimeError("annotating Secret %s: HTTP %d %s" % (secret, code, obj))
+    raise RuntimeError("annotating Secret %s: conflicts, again and again" % secret)
 
 
 def cleanup_namespace(kube, ns, timeout=30):
@@ -294,8 +368,7 @@ class Cluster:
             sys.executable, os.path.join(REPO, "tests", "kubeapi", "kubeapi.py"), "--port", "0",
             "--token", TOKEN, "--tls-dir", os.path.join(self.root, "tls"),
             "--ready-file", ready, "--kubeconfig-out", self.kubeconfig,
-            "--crd", os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml"),
-            "--namespace", self.namespace])
+            "--namespace", self.namespace] + [a for f in CRD_FILES for a in ("--crd", f)])
         wait_for(lambda: self._alive(p, "kubeapi") or os.path.exists(ready), 30, "kubeapi")
         with open(ready) as f:
             self.kubeapi_url = f.read().split()[1]
@@ -391,6 +464,26 @@ class Cluster:
                                               "metadata": {"name": SECRET}, "data": data})
         if code not in (200, 201):
             raise RuntimeError("writing Secret %s: HTTP %d" % (SECRET, code))
+
+    def create_key_store(self, name=KEY_STORE, password_secret=None, **layout):
+        """The KeyStore `name` for this cluster's Valkey (an administrator's object): its
+        address, the Secret valkey-auth as password when redis runs with one (or
+        `password_secret`), this cluster's layout unless `layout` says otherwise (store_as,
+        active_set, meta_key, bootstrap_key). Returns the keyStoreRef that names it."""
+        layout = dict({"store_as": self.store_as, "active_set": self.active_set,
+                       "meta_key": self.meta_key}, **layout)
+        if password_secret is None and self.password:
+            password_secret = "valkey-auth"
+        code, obj = self.api("POST", "%s/namespaces/%s/keystores" % (KR_API, self.namespace),
+                             key_store(name, "127.0.0.1:%d" % self.valkey_port,
+                                       password_secret, **layout))
+        if code != 201:
+            raise RuntimeError("creating KeyStore %s: HTTP %d %s" % (name, code, obj))
+        return key_store_ref(name)
+
+    def opt_in(self, secret, *keyrotations):
+        """Let KeyRotations `keyrotations` adopt (or read credentials from) Secret `secret`."""
+        opt_in(self.kube, self.namespace, secret, *keyrotations)
 
     def deploy_sirius(self):
         if self.seed_key:
