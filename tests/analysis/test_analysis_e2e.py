@@ -27,10 +27,12 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "sim"))
-from cluster import NAMESPACE, SECRET, Cluster, free_port, key_id, wait_for  # noqa: E402
+from cluster import (NAMESPACE, OPT_IN, SECRET, Cluster, free_port, key_id,  # noqa: E402
+                     key_store_ref, wait_for)
 
 KR_BINARY = os.environ.get("KR_BINARY", "keyrotator")
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations" % NAMESPACE
+KR_NAME = "sirius"
 SETPRIV = shutil.which("setpriv")
 STAGES = [{"name": "api", "workloads": [{"kind": "Deployment", "name": "sirius-api"}]},
           {"name": "ui", "workloads": [{"kind": "Deployment", "name": "sirius-ui"}]},
@@ -158,6 +160,8 @@ class AnalysisE2E(unittest.TestCase):
         self.cluster = Cluster(os.path.join(self.root, "cluster"), seed_key=True,
                                client_rate=2)
         self.cluster.__enter__()
+        self.cluster.create_key_store()
+        self.cluster.opt_in(SECRET, KR_NAME)
         self.counter = CounterService(self.root, "counter")
         self.prom = Prometheus(self.root, "127.0.0.1:%d" % self.counter.port)
         self.prom.start()
@@ -197,14 +201,14 @@ class AnalysisE2E(unittest.TestCase):
 
     def create_rotation(self, analysis, **extra):
         spec = {"secretRef": {"name": SECRET, "key": "SIRIUS_API_KEY"},
-                "keyStore": {"address": "127.0.0.1:%d" % self.cluster.valkey_port},
+                "keyStoreRef": key_store_ref(),
                 "stages": STAGES, "validationPeriod": "3s"}
         if analysis:
             spec["analysis"] = dict({"interval": "1s", "threshold": 0.5, "failureLimit": 2,
                                      "errorLimit": 4}, **analysis)
         spec.update(extra)
         body = {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
-                "metadata": {"name": "sirius", "annotations": {"keyrotator.io/rotate": "1"}},
+                "metadata": {"name": KR_NAME, "annotations": {"keyrotator.io/rotate": "1"}},
                 "spec": spec}
         code, obj = self.cluster.api("POST", KR_PATH, body)
         self.assertEqual(code, 201, obj)
@@ -214,7 +218,7 @@ class AnalysisE2E(unittest.TestCase):
         return {"prometheus": dict({"url": self.prom.url, "query": QUERY}, **kw)}
 
     def kr(self):
-        code, obj = self.cluster.api("GET", KR_PATH + "/sirius")
+        code, obj = self.cluster.api("GET", KR_PATH + "/" + KR_NAME)
         self.assertEqual(code, 200, obj)
         if self.ctl.poll() is not None:
             self.fail("keyrotator exited with %s; see %s/keyrotator.log" % (
@@ -258,7 +262,9 @@ class AnalysisE2E(unittest.TestCase):
         return base64.b64decode(obj["data"]["SIRIUS_API_KEY"]).decode()
 
     def put_secret(self, name, data):
-        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+        """A credential Secret the KeyRotation names, opted in for it (the annotation)."""
+        body = {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "annotations": {OPT_IN: KR_NAME}},
                 "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
         code, obj = self.cluster.api("POST", "/api/v1/namespaces/%s/secrets" % NAMESPACE, body)
         self.assertEqual(code, 201, obj)
