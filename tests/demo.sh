@@ -70,10 +70,37 @@ ready() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.arg
 wait_for "the controller's /readyz" 30 ready "http://127.0.0.1:$health_port/readyz"
 echo "    metrics: http://127.0.0.1:$metrics_port/metrics   JSON logs: $work/controller.log"
 
+step "the administrator's part: a KeyStore, and the Secret opted in"
+echo "    Where keys live is for an administrator to say (role keyrotator-keystore-admin); a"
+echo "    KeyRotation only names a KeyStore. The example's second object, with this Valkey and"
+echo "    no password:"
+cat >"$work/keystore.yaml" <<EOF
+apiVersion: keyrotator.io/v1alpha1
+kind: KeyStore
+metadata:
+  name: sirius-valkey
+  namespace: sirius
+spec:
+  address: "$VALKEY_ADDR"
+  database: 0
+  layout:
+    activeSet: "api_keys:active"
+    metaKey: "api_key:{id}:meta"
+    bootstrapKey: "api_keys:bootstrap"
+    storeAs: sha256
+EOF
+sed 's/^/    /' "$work/keystore.yaml"
+python3 "$KR_ROOT/tests/demo/watch.py" apply "$work/keystore.yaml" | sed 's/^/    /'
+echo "    The pods already read Secret sirius-api-key. The controller adopts a Secret it did not"
+echo "    create only when the Secret names the KeyRotation in an annotation:"
+echo "    \$ kubectl -n sirius annotate secret sirius-api-key keyrotator.io/keyrotation=sirius-service-key"
+python3 "$KR_ROOT/tests/demo/watch.py" annotate sirius-api-key \
+  keyrotator.io/keyrotation=sirius-service-key | sed 's/^/    /'
+
 step "applying a KeyRotation (manifests/examples/sirius-keyrotation.yaml at demo speed)"
 cat >"$work/keyrotation.yaml" <<EOF
-# As the example, with this cluster's addresses, no Valkey password, no sirius-scanner, and
-# seconds instead of minutes (interval 2s, validationPeriod 6s, a 10s rate window).
+# As the example, without sirius-scanner, with this cluster's addresses, and seconds instead
+# of minutes (interval 2s, validationPeriod 6s, a 10s rate window).
 apiVersion: keyrotator.io/v1alpha1
 kind: KeyRotation
 metadata:
@@ -81,12 +108,7 @@ metadata:
   namespace: sirius
 spec:
   secretRef: {name: sirius-api-key, key: SIRIUS_API_KEY}
-  keyStore:
-    address: "$VALKEY_ADDR"
-    activeSet: "api_keys:active"
-    metaKey: "api_key:{id}:meta"
-    bootstrapKey: "api_keys:bootstrap"
-    storeAs: sha256
+  keyStoreRef: {kind: KeyStore, name: sirius-valkey}
   key: {prefix: "sk_", bytes: 32}
   stages:
     - {name: api, workloads: [{kind: Deployment, name: sirius-api}], timeout: 60s}
@@ -108,8 +130,9 @@ sed -n '/^apiVersion/,$p' "$work/keyrotation.yaml" | sed 's/^/    /'
 python3 "$KR_ROOT/tests/demo/watch.py" apply "$work/keyrotation.yaml"
 python3 "$KR_ROOT/tests/demo/watch.py" adopted sirius-service-key
 
-step "what a rotation will do: keyrotator plan -f keyrotation.yaml"
-"$bin" plan -f "$work/keyrotation.yaml" | sed 's/^/    /' || true
+step "what a rotation will do: keyrotator plan -f (the KeyRotation and its KeyStore)"
+{ cat "$work/keyrotation.yaml"; echo ---; cat "$work/keystore.yaml"; } >"$work/sirius.yaml"
+"$bin" plan -f "$work/sirius.yaml" | sed 's/^/    /' || true
 
 step "the key store before: keyrotator keys list (ids only, never keys)"
 "$bin" keys list --addr "$VALKEY_ADDR" | sed 's/^/    /'

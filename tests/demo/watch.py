@@ -3,7 +3,8 @@
 stage, per-workload key id and ready counts, the 401 rate, new Events as they come, the 401s the
 consumers saw; then a summary. Key ids only, never keys.
 
-    watch.py apply FILE                 create the KeyRotation in FILE (YAML)
+    watch.py apply FILE                 create the KeyRotations and KeyStores in FILE (YAML)
+    watch.py annotate SECRET K=V        annotate Secret SECRET (kubectl annotate secret)
     watch.py adopted NAME               wait until the controller adopted the current key
     watch.py rotate NAME -- CMD...      note the current key, run CMD (it asks for a rotation),
                                         show the rotation live until it ends, print a summary
@@ -35,6 +36,7 @@ import simulator  # noqa: E402
 ENV = os.environ
 NS = ENV.get("NAMESPACE", "sirius")
 KR = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations" % NS
+PATHS = {"KeyRotation": KR, "KeyStore": "/apis/keyrotator.io/v1alpha1/namespaces/%s/keystores" % NS}
 TTY = sys.stdout.isatty()
 BOLD, DIM, RED, GREEN, OFF = (("\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m")
                               if TTY else ("",) * 5)
@@ -162,10 +164,22 @@ def rfc3339(s):
         tzinfo=datetime.timezone.utc)
 
 
-def old_key_state(old_key, spec):
+def key_store(k, spec):
+    """(address, layout) of the key store a KeyRotation spec names: its KeyStore's, or the
+    inline spec.keyStore's. The layout names have no {namespace} or {name} here."""
+    if "keyStoreRef" not in spec:
+        return spec["keyStore"]["address"], spec["keyStore"]
+    code, ks = k.request("GET", PATHS["KeyStore"] + "/" + spec["keyStoreRef"]["name"])
+    if code != 200:
+        raise SystemExit("watch.py: GET KeyStore %s/%s: HTTP %d" % (
+            NS, spec["keyStoreRef"]["name"], code))
+    return ks["spec"]["address"], ks["spec"].get("layout") or {}
+
+
+def old_key_state(k, old_key, spec):
     """(in active set, meta hash) for the old key, read from Valkey."""
-    addr = ENV.get("VALKEY_ADDR") or spec["keyStore"]["address"]
-    ks = spec["keyStore"]
+    addr, ks = key_store(k, spec)
+    addr = ENV.get("VALKEY_ADDR") or addr
     mem = hashlib.sha256(old_key.encode()).hexdigest() if ks.get("storeAs", "sha256") == \
         "sha256" else old_key
     v = resp.Client.from_addr(addr, password=ENV.get("VALKEY_PASSWORD") or None)
@@ -189,7 +203,7 @@ def ping(key):
         return "unreachable (%s)" % e
 
 
-def summary(name, obj, old_key, marks, evs, cons, started):
+def summary(k, name, obj, old_key, marks, evs, cons, started):
     st = obj.get("status") or {}
     h = (st.get("history") or [{}])[-1]
     print("\n%s==> summary%s" % (BOLD, OFF))
@@ -217,7 +231,7 @@ def summary(name, obj, old_key, marks, evs, cons, started):
         ", ".join(sorted(cons))))
     revoked = False
     if old_key:
-        active, meta = old_key_state(old_key, obj["spec"])
+        active, meta = old_key_state(k, old_key, obj["spec"])
         code = ping(old_key)
         revoked = not active and meta.get("status") == "revoked" and code == 401
         print("old key %s: %s (in Valkey: %s, status=%s, revoked_at=%s; the api answers it "
@@ -269,18 +283,37 @@ def rotate(name, cmd, timeout):
         time.sleep(0.2)
     if len(marks) < 2:
         marks.insert(0, (started, "rotation"))
-    return summary(name, obj, old_key, marks, all_evs, cons, started)
+    return summary(k, name, obj, old_key, marks, all_evs, cons, started)
 
 
 def main(argv):
     if len(argv) >= 2 and argv[0] == "apply":
         with open(argv[1]) as f:
-            obj = kyaml.load_all(f.read())[0]
-        code, res = kube().request("POST", KR, obj)
-        if code != 201:
-            print("watch.py: creating the KeyRotation: HTTP %d %s" % (code, res), file=sys.stderr)
+            objs = [o for o in kyaml.load_all(f.read()) if o]
+        k = kube()
+        for obj in objs:
+            if obj.get("kind") not in PATHS:
+                print("watch.py: %s: cannot apply a %s" % (argv[1], obj.get("kind")),
+                      file=sys.stderr)
+                return 1
+            code, res = k.request("POST", PATHS[obj["kind"]], obj)
+            if code != 201:
+                print("watch.py: creating the %s: HTTP %d %s" % (obj["kind"], code, res),
+                      file=sys.stderr)
+                return 1
+            print("%s.keyrotator.io/%s created" % (obj["kind"].lower(),
+                                                   obj["metadata"]["name"]))
+        return 0
+    if len(argv) == 3 and argv[0] == "annotate" and "=" in argv[2]:
+        key, value = argv[2].split("=", 1)
+        code, res = kube().request("PATCH", "/api/v1/namespaces/%s/secrets/%s" % (NS, argv[1]),
+                                   {"metadata": {"annotations": {key: value}}},
+                                   "application/merge-patch+json")
+        if code != 200:
+            print("watch.py: annotating Secret %s: HTTP %d %s" % (argv[1], code, res),
+                  file=sys.stderr)
             return 1
-        print("keyrotation.keyrotator.io/%s created" % obj["metadata"]["name"])
+        print("secret/%s annotated" % argv[1])
         return 0
     if len(argv) == 2 and argv[0] == "adopted":
         k, deadline = kube(), time.monotonic() + 30
