@@ -87,14 +87,19 @@ def targets(single):
     return out
 
 
-def keyrotation(t, sc, api_url):
+def key_store(sc, t):
+    """The KeyStore of target `t` (its layout on the one Valkey); its keyStoreRef."""
+    return sc.create_key_store(t.name.split("-")[0] + "-valkey", store_as=t.store_as,
+                               active_set=t.active_set, meta_key=t.meta_key,
+                               bootstrap_key=t.bootstrap_key)
+
+
+def keyrotation(t, key_store_ref, api_url):
     names = ("api", "ui", "engine")
     return {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
             "metadata": {"name": t.name, "namespace": NS},
             "spec": {"secretRef": {"name": t.secret, "key": t.secret_key},
-                     "keyStore": {"address": "127.0.0.1:%d" % sc.valkey_port,
-                                  "storeAs": t.store_as, "activeSet": t.active_set,
-                                  "metaKey": t.meta_key, "bootstrapKey": t.bootstrap_key},
+                     "keyStoreRef": key_store_ref,
                      "key": {"prefix": "sk_", "bytes": 32},
                      "stages": [{"name": names[i], "timeout": "120s",
                                  "workloads": [{"kind": "Deployment", "name": w} for w in ws]}
@@ -172,10 +177,11 @@ class Soak:
                                repair_deadline=60.0 if a.quick else 90.0)
         self.checker.keys[key_id(self.sc.bootstrap_key)] = self.sc.bootstrap_key
         self.observer = Observer(self, period=0.3)
+        self.sc.opt_in(cluster.SECRET, self.targets[0].name)  # seeded: adopted, not created
         for t in self.targets:
             api_url = self.sc.plain_url if t.store_as == "plaintext" else self.sc.api_url
-            code, res = self.sc.api("POST", KR_PATH + "?soak=1", keyrotation(t, self.sc,
-                                                                            api_url))
+            code, res = self.sc.api("POST", KR_PATH + "?soak=1", keyrotation(
+                t, key_store(self.sc, t), api_url))
             if code != 201:
                 raise RuntimeError("creating KeyRotation %s: HTTP %d %s" % (t.name, code, res))
         self.ctls.start_mode("single")
