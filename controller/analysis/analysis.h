@@ -16,8 +16,15 @@
  *   rate.c      matching counter series in a scrape, and the rate between two scrapes
  *   gate.c      the pure decision: pass, fail, inconclusive, roll back
  *   fetch.c     the HTTP side (libcurl): instant queries and scrapes
+ *   verify.c    spec.verify's request
  * Nothing here keeps global state; every function may be called from any thread as long
  * as the objects passed are not shared between threads.
+ *
+ * Messages never quote what a server sent (a body, a Prometheus error text, a header, a
+ * label value, a banner): a KeyRotation's author picks the URL, and status and Events must
+ * not become a way to read endpoints the author cannot reach. They say what was wrong
+ * instead (HTTP status, "not JSON", the line number and the rule broken, a timeout). The
+ * one exception is a short identifier such as Prometheus's errorType (kr_egress_token).
  */
 
 /* ---- measurements ---------------------------------------------------------------- */
@@ -90,7 +97,7 @@ struct kr_promtext_limits {
 /*
  * A streaming parser: feed it bytes in chunks of any size (a line may span chunks),
  * then finish. Embedded by value: kr_promtext_init / kr_promtext_release.
- * Errors are KR_EPROTO (malformed: "line 7: label \"path\": invalid escape \\q") or
+ * Errors are KR_EPROTO (malformed: "line 7: label 2: value must be a quoted string") or
  * KR_ETOOBIG (a cap); after one, the parser refuses more input.
  */
 struct kr_promtext {
@@ -131,8 +138,9 @@ enum kr_status kr_promtext_parse(const char *text, size_t len,
  * value is a finite number: KR_OK and m->ok = 1, m->at the evaluation time Prometheus
  * reported. Anything else is inconclusive: the status (KR_ENOTFOUND for an empty result,
  * KR_EPROTO for a malformed body or an unusable result, KR_EHTTP for a Prometheus error)
- * is returned, and m->reason says why ("query returned 2 series, want 1", "bad_data: 1:5:
- * parse error: ..."), without naming the server.
+ * is returned, and m->reason says why ("query returned 2 series, want 1: aggregate with
+ * sum()", "query failed (HTTP 400): bad_data: the query or its parameters are not valid"),
+ * without naming the server and without quoting the body.
  */
 enum kr_status kr_promjson_decode(const char *body, size_t len, long http_status,
 				  struct kr_measurement *m);
@@ -270,6 +278,8 @@ int kr_analysis_stage_passed(const struct kr_analysis_state *s, double rollout_d
 
 /* ---- HTTP (fetch.c) --------------------------------------------------------------- */
 
+struct kr_egress;
+
 /* How to reach a server. Everything borrowed for the duration of one call. */
 struct kr_analysis_http_opts {
 	long timeout_ms;    /* whole request, connect included; 0: 10 s */
@@ -280,16 +290,23 @@ struct kr_analysis_http_opts {
 	const struct kr_secret *basic_password;
 	size_t max_body;				/* response cap for queries; 0: 8 MiB */
 	const struct kr_promtext_limits *scrape_limits; /* NULL: defaults */
+	/*
+	 * --allowed-endpoints (egress/egress.h); NULL: no list, so anything but link-local
+	 * and cloud metadata addresses. Checked before the request (host) and for every
+	 * address connected to; redirects are not followed and no proxy is used.
+	 */
+	const struct kr_egress *egress;
 };
 
 /*
  * An instant query (GET <url>/api/v1/query?query=...&timeout=...). KR_OK with m->ok
  * when one finite value came back; m->at is then the local clock at the response, on
  * success and failure alike. Otherwise the status (KR_EIO unreachable, KR_ETIMEOUT,
- * KR_EAUTH 401/403, KR_EHTTP, KR_ENOTFOUND empty, KR_EPROTO, KR_ETOOBIG, KR_ENOMEM) with
- * m->reason set and `err` a copy of it; the message names the server without
- * credentials: "prometheus http://x:9090: query returned 2 series, want 1".
- * `err` may be NULL.
+ * KR_EAUTH 401/403 or refused by opts->egress (kr_egress_refused tells which; nothing was
+ * sent then), KR_EHTTP (an error status or a redirect), KR_ENOTFOUND empty, KR_EPROTO,
+ * KR_ETOOBIG, KR_ENOMEM) with m->reason set and `err` a copy of it; the message names the
+ * server without credentials: "prometheus http://x:9090: query returned 2 series, want 1:
+ * aggregate with sum()". `err` may be NULL.
  */
 enum kr_status kr_analysis_query_prometheus(const char *url, const char *query,
 					    const struct kr_analysis_http_opts *opts,
@@ -309,7 +326,9 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 /*
  * spec.verify: GET `url` with the header "`header`: <key>" and report the HTTP status in
  * *http_status (the body is discarded). KR_OK when a response came back, whatever its
- * status; KR_EIO / KR_ETIMEOUT (message names the redacted URL, never the key) when not.
+ * status (a redirect is not followed: its 3xx is the status); KR_EIO / KR_ETIMEOUT (message
+ * names the redacted URL, never the key) when not; KR_EAUTH when opts->egress refused the
+ * URL or the address (kr_egress_refused), before the key was sent.
  * The header line is built and released in wiped memory.
  */
 enum kr_status kr_analysis_verify_key(const char *url, const char *header,

@@ -1,17 +1,17 @@
 /* fetch.c - the HTTP side of the 401 watch: Prometheus instant queries and direct scrapes. */
 #include <curl/curl.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "analysis/analysis.h"
+#include "egress/egress.h"
 #include "version.h"
 
 #define FT_DEFAULT_TIMEOUT_MS 10000L
 #define FT_DEFAULT_MAX_BODY   (8u * 1024 * 1024)
-#define FT_SNIPPET_MAX	      200
+#define FT_REDIRECT	      ": a redirect, which is not followed (give the URL it points to)"
 
 /* One request: a fresh easy handle (an analysis runs every `interval`, not in a loop). */
 struct ft_req {
@@ -20,10 +20,12 @@ struct ft_req {
 	char errbuf[CURL_ERROR_SIZE];
 	char server[300]; /* "prometheus http://x:9090", credentials removed */
 	long status;
-	struct kr_buf body; /* queries; and error bodies of scrapes */
+	long timeout_ms;
+	struct kr_buf body; /* queries (never quoted in a message: only its meaning is) */
 	size_t max_body;
-	struct kr_promtext *parser; /* scrapes: the 200 body streams into it */
-	struct kr_error sink_err;   /* why the write callback stopped the transfer */
+	struct kr_promtext *parser;   /* scrapes: the 200 body streams into it */
+	struct kr_error sink_err;     /* why the write callback stopped the transfer */
+	struct kr_egress_guard guard; /* --allowed-endpoints, checked at connect time */
 };
 
 void kr_analysis_redact_url(const char *url, char *out, size_t size)
@@ -138,8 +140,8 @@ static size_t ft_write(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 		return len;
 	}
-	if (r->parser) /* an error page: keep the start for the message */
-		len = r->body.len < FT_SNIPPET_MAX ? len : 0;
+	if (r->parser) /* a scrape's error page: only its status is used */
+		return len;
 	if (r->body.len + len > r->max_body) {
 		kr_error_set(&r->sink_err, KR_ETOOBIG, "response larger than %zu bytes",
 			     r->max_body);
@@ -166,9 +168,11 @@ static enum kr_status ft_req_init(struct ft_req *r, const char *what, const char
 	long timeout = o->timeout_ms > 0 ? o->timeout_ms : FT_DEFAULT_TIMEOUT_MS;
 	char redacted[256];
 	struct curl_blob blob;
+	enum kr_status rc;
 
 	memset(r, 0, sizeof(*r));
 	kr_buf_init(&r->body);
+	r->timeout_ms = timeout;
 	r->max_body = o->max_body ? o->max_body : FT_DEFAULT_MAX_BODY;
 	kr_analysis_redact_url(base_url, redacted, sizeof(redacted));
 	snprintf(r->server, sizeof(r->server), "%s %s", what, redacted);
@@ -189,7 +193,11 @@ static enum kr_status ft_req_init(struct ft_req *r, const char *what, const char
 		blob = (struct curl_blob){(void *)o->ca_pem, o->ca_pem_len, CURL_BLOB_COPY};
 		FT_SET(r->curl, CURLOPT_CAINFO_BLOB, &blob);
 	}
-	return KR_OK;
+	/* The host check now, the address check at connect; no redirects, no proxy. */
+	rc = kr_egress_curl(o->egress, r->curl, url, &r->guard, err);
+	if (rc != KR_OK)
+		kr_error_prefix(err, "%s: ", r->server);
+	return rc;
 setopt_failed:
 	return kr_error_set(err, KR_EINVAL, "%s: this libcurl cannot apply the request settings",
 			    r->server);
@@ -205,28 +213,43 @@ static void ft_req_release(struct ft_req *r)
 	kr_buf_release(&r->body);
 }
 
-/* Run the transfer; a transport failure or a refused login becomes the error. */
+/* An error that came with an HTTP status: the status, and what keyrotator makes of it. */
+static enum kr_status ft_status_error(struct ft_req *r, enum kr_status code, const char *what,
+				      struct kr_error *err)
+{
+	kr_error_set(err, code, "%s: HTTP %ld%s", r->server, r->status, what);
+	if (err)
+		err->http_status = (int)r->status;
+	return code;
+}
+
+/*
+ * Run the transfer; a transport failure, a refused login or a redirect becomes the error.
+ * What a server sent never reaches a message: curl's error buffer is written by libcurl.
+ */
 static enum kr_status ft_perform(struct ft_req *r, struct kr_error *err)
 {
 	CURLcode code = curl_easy_perform(r->curl);
 	const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
 
+	kr_egress_sanitize(r->errbuf);
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+	if (code != CURLE_OK && r->guard.refused)
+		return kr_error_set(err, KR_EAUTH, "%s: %s", r->server, r->guard.why.msg);
 	if (code == CURLE_WRITE_ERROR && r->sink_err.code != KR_OK)
 		return kr_error_set(err, r->sink_err.code, "%s: %s", r->server, r->sink_err.msg);
 	if (code == CURLE_OPERATION_TIMEDOUT)
-		return kr_error_set(err, KR_ETIMEOUT, "%s: timed out: %s", r->server, detail);
+		return kr_error_set(err, KR_ETIMEOUT, "%s: timed out after %gs", r->server,
+				    (double)r->timeout_ms / 1000.0);
 	if (code == CURLE_OUT_OF_MEMORY)
 		return kr_error_set(err, KR_ENOMEM, "%s: out of memory", r->server);
 	if (code != CURLE_OK)
 		return kr_error_set(err, KR_EIO, "%s: %s (%s)", r->server, detail,
 				    curl_easy_strerror(code));
-	if (r->status == 401 || r->status == 403) {
-		kr_error_set(err, KR_EAUTH, "%s: HTTP %ld: credentials refused", r->server,
-			     r->status);
-		err->http_status = (int)r->status;
-		return KR_EAUTH;
-	}
+	if (r->status == 401 || r->status == 403)
+		return ft_status_error(r, KR_EAUTH, ": credentials refused", err);
+	if (r->status >= 300 && r->status <= 399)
+		return ft_status_error(r, KR_EHTTP, FT_REDIRECT, err);
 	return KR_OK;
 }
 
@@ -277,6 +300,7 @@ enum kr_status kr_analysis_query_prometheus(const char *url, const char *query,
 		if (rc != KR_OK)
 			kr_error_set(&local, rc, "%s: %s", r.server, m->reason.msg);
 	}
+	kr_egress_sanitize(local.msg);
 	if (rc != KR_OK)
 		m->reason = local;
 	m->at = ft_now();
@@ -285,20 +309,6 @@ enum kr_status kr_analysis_query_prometheus(const char *url, const char *query,
 	ft_req_release(&r);
 	kr_buf_release(&full);
 	return rc;
-}
-
-/* A non-200 scrape: the status and the start of the body. */
-static enum kr_status ft_scrape_status(struct ft_req *r, struct kr_error *err)
-{
-	size_t n = r->body.len < 120 ? r->body.len : 120;
-
-	for (size_t i = 0; i < n; i++)
-		if (!isprint((unsigned char)r->body.data[i]))
-			r->body.data[i] = ' ';
-	kr_error_set(err, KR_EHTTP, "%s: HTTP %ld: %.*s", r->server, r->status, (int)n,
-		     r->body.data);
-	err->http_status = (int)r->status;
-	return KR_EHTTP;
 }
 
 enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http_opts *opts,
@@ -321,7 +331,7 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 	if (rc == KR_OK)
 		rc = ft_perform(&r, err);
 	if (rc == KR_OK && r.status != 200)
-		rc = ft_scrape_status(&r, err);
+		rc = ft_status_error(&r, KR_EHTTP, "", err);
 	if (rc == KR_OK) {
 		rc = kr_promtext_finish(&parser, err);
 		if (rc == KR_OK)
@@ -329,6 +339,8 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 		if (rc != KR_OK)
 			kr_error_prefix(err, "%s: ", r.server);
 	}
+	if (rc != KR_OK && err)
+		kr_egress_sanitize(err->msg);
 	snap->at = ft_now();
 	ft_req_release(&r);
 	kr_promtext_release(&parser);

@@ -1,22 +1,29 @@
-/* promjson.c - decode a Prometheus /api/v1/query response into one measurement. */
+/*
+ * promjson.c - decode a Prometheus /api/v1/query response into one measurement.
+ * Reasons say what is wrong with a response and never quote it (analysis.h).
+ */
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analysis/analysis.h"
+#include "egress/egress.h"
 
-/* A printable, bounded copy of a non-JSON body for a message. */
-static void pj_snippet(const char *body, size_t len, char *out, size_t size)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < len && k + 1 < size && k < 120; i++)
-		out[k++] = isprint((unsigned char)body[i]) ? body[i] : ' ';
-	out[k] = '\0';
-}
+/* Prometheus's errorType values, and what they mean, in keyrotator's words. */
+static const struct {
+	const char *type, *meaning;
+} pj_error_types[] = {
+    {"bad_data", "the query or its parameters are not valid"},
+    {"timeout", "the query timed out in Prometheus"},
+    {"canceled", "the query was canceled"},
+    {"execution", "the query failed while it ran"},
+    {"internal", "Prometheus had an internal error"},
+    {"unavailable", "Prometheus is not available"},
+    {"not_found", "not found"},
+    {"not_acceptable", "the request is not acceptable"},
+};
 
 static const char *pj_string(const cJSON *obj, const char *name)
 {
@@ -38,8 +45,8 @@ static enum kr_status pj_sample_value(const cJSON *pair, struct kr_measurement *
 		    m, KR_EPROTO, "malformed sample: want [<time>, \"<value>\"]");
 	v = strtod(val->valuestring, &end);
 	if (end == val->valuestring || *end != '\0')
-		return kr_measurement_set_inconclusive(
-		    m, KR_EPROTO, "malformed sample value \"%.40s\"", val->valuestring);
+		return kr_measurement_set_inconclusive(m, KR_EPROTO,
+						       "malformed sample value: not a number");
 	if (isnan(v))
 		return kr_measurement_set_inconclusive(m, KR_EPROTO, "query returned NaN");
 	if (isinf(v))
@@ -49,41 +56,18 @@ static enum kr_status pj_sample_value(const cJSON *pair, struct kr_measurement *
 	return KR_OK;
 }
 
-/* The labels of a vector element, as {a="b",...}, for "which series" messages. */
-static void pj_labels(const cJSON *elem, char *out, size_t size)
-{
-	const cJSON *metric = cJSON_GetObjectItemCaseSensitive(elem, "metric");
-	const cJSON *l;
-	size_t k = 0;
-
-	k += (size_t)snprintf(out, size, "{");
-	cJSON_ArrayForEach(l, metric)
-	{
-		if (k < size && cJSON_IsString(l))
-			k += (size_t)snprintf(out + k, size - k, "%s%s=\"%s\"", k > 1 ? "," : "",
-					      l->string, l->valuestring);
-	}
-	if (k < size)
-		snprintf(out + k, size - k, "}");
-}
-
+/* The series' labels are not quoted: a query can put any text into a label value. */
 static enum kr_status pj_vector(const cJSON *result, struct kr_measurement *m)
 {
 	int n = cJSON_GetArraySize(result);
-	char a[160], b[160];
 
 	if (n == 0)
 		return kr_measurement_set_inconclusive(
 		    m, KR_ENOTFOUND,
 		    "query returned no series (append \"or vector(0)\" if no series means zero)");
-	if (n > 1) {
-		pj_labels(cJSON_GetArrayItem(result, 0), a, sizeof(a));
-		pj_labels(cJSON_GetArrayItem(result, 1), b, sizeof(b));
+	if (n > 1)
 		return kr_measurement_set_inconclusive(
-		    m, KR_EPROTO,
-		    "query returned %d series, want 1 (%s, %s, ...): aggregate with sum()", n, a,
-		    b);
-	}
+		    m, KR_EPROTO, "query returned %d series, want 1: aggregate with sum()", n);
 	return pj_sample_value(
 	    cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(result, 0), "value"), m);
 }
@@ -105,38 +89,63 @@ static enum kr_status pj_data(const cJSON *root, struct kr_measurement *m)
 		return kr_measurement_set_inconclusive(
 		    m, KR_EPROTO,
 		    "query returned a range vector (matrix), want an instant vector or a scalar");
+	if (kr_egress_token(type))
+		return kr_measurement_set_inconclusive(
+		    m, KR_EPROTO, "query returned a %s, want a vector or a scalar", type);
 	return kr_measurement_set_inconclusive(
-	    m, KR_EPROTO, "query returned a %.32s, want a vector or a scalar", type);
+	    m, KR_EPROTO, "query returned a result of an unknown type, want a vector or a scalar");
+}
+
+/* status "error": the HTTP status and errorType (when it is a plain identifier), no text. */
+static enum kr_status pj_error(const cJSON *root, long http_status, struct kr_measurement *m)
+{
+	const char *etype = kr_egress_token(pj_string(root, "errorType"));
+
+	if (!etype)
+		return kr_measurement_set_inconclusive(
+		    m, KR_EHTTP, "query failed (HTTP %ld): Prometheus reported an error",
+		    http_status);
+	for (size_t i = 0; i < sizeof(pj_error_types) / sizeof(pj_error_types[0]); i++)
+		if (strcmp(etype, pj_error_types[i].type) == 0)
+			return kr_measurement_set_inconclusive(
+			    m, KR_EHTTP,
+			    "query failed (HTTP %ld): %s: %s (run it in Prometheus for the "
+			    "details)",
+			    http_status, etype, pj_error_types[i].meaning);
+	return kr_measurement_set_inconclusive(m, KR_EHTTP, "query failed (HTTP %ld): %s",
+					       http_status, etype);
 }
 
 enum kr_status kr_promjson_decode(const char *body, size_t len, long http_status,
 				  struct kr_measurement *m)
 {
 	cJSON *root = cJSON_ParseWithLength(body ? body : "", len);
-	const char *status, *etype, *emsg;
+	const char *status;
 	enum kr_status rc;
-	char snip[128];
 
 	if (!root || !cJSON_IsObject(root)) {
+		const char *what = root ? "a JSON object" : "JSON";
+
 		cJSON_Delete(root);
-		pj_snippet(body ? body : "", len, snip, sizeof(snip));
 		if (http_status != 200)
-			return kr_measurement_set_inconclusive(m, KR_EHTTP, "HTTP %ld: %s",
-							       http_status, snip);
-		return kr_measurement_set_inconclusive(m, KR_EPROTO, "response is not JSON: \"%s\"",
-						       snip);
+			rc = kr_measurement_set_inconclusive(
+			    m, KR_EHTTP, "HTTP %ld, and the response is not a Prometheus answer",
+			    http_status);
+		else
+			rc = kr_measurement_set_inconclusive(m, KR_EPROTO, "response is not %s",
+							     what);
+		m->reason.http_status = (int)http_status;
+		return rc;
 	}
 	status = pj_string(root, "status");
 	if (status && strcmp(status, "error") == 0) {
-		etype = pj_string(root, "errorType");
-		emsg = pj_string(root, "error");
-		rc = kr_measurement_set_inconclusive(m, KR_EHTTP, "query failed (HTTP %ld): %s: %s",
-						     http_status, etype ? etype : "error",
-						     emsg ? emsg : "no message");
+		rc = pj_error(root, http_status, m);
 	} else if (!status || strcmp(status, "success") != 0) {
-		rc = kr_measurement_set_inconclusive(m, KR_EPROTO,
-						     "response has status \"%.32s\", want success",
-						     status ? status : "");
+		rc = kr_egress_token(status)
+			 ? kr_measurement_set_inconclusive(
+			       m, KR_EPROTO, "response has status \"%s\", want success", status)
+			 : kr_measurement_set_inconclusive(m, KR_EPROTO,
+							   "response has no status \"success\"");
 	} else if (http_status != 200) {
 		rc = kr_measurement_set_inconclusive(m, KR_EHTTP, "HTTP %ld with status success",
 						     http_status);

@@ -146,8 +146,9 @@ static enum kr_status pt_quoted(struct pt_cursor *c, const char *what, size_t *o
 				ch = e;
 			else
 				return kr_error_set(err, KR_EPROTO,
-						    "line %zu: %s: invalid escape sequence \\%c",
-						    c->p->lineno, what, e ? e : ' ');
+						    "line %zu: %s: invalid escape sequence (only "
+						    "\\\\, \\\" and \\n)",
+						    c->p->lineno, what);
 		}
 		pt_put(c, ch);
 	}
@@ -166,8 +167,9 @@ static enum kr_status pt_add_label(struct pt_cursor *c, size_t name, size_t valu
 
 	for (size_t k = 0; k < c->nlabels; k++) {
 		if (strcmp(pt_str(c, p->offsets[2 * k]), pt_str(c, name)) == 0)
-			return kr_error_set(err, KR_EPROTO, "line %zu: duplicate label \"%.100s\"",
-					    p->lineno, pt_str(c, name));
+			return kr_error_set(err, KR_EPROTO,
+					    "line %zu: label %zu: the same name as label %zu",
+					    p->lineno, c->nlabels + 1, k + 1);
 	}
 	if (2 * c->nlabels + 2 > p->offsets_cap) {
 		size_t cap = p->offsets_cap ? 2 * p->offsets_cap : 32;
@@ -185,12 +187,15 @@ static enum kr_status pt_add_label(struct pt_cursor *c, size_t name, size_t valu
 	return KR_OK;
 }
 
-/* One `name="value"` (or a lone quoted metric name first inside the braces). */
+/*
+ * One `name="value"` (or a lone quoted metric name first inside the braces). Messages
+ * name a label by its position: its name is the scraped server's text (analysis.h).
+ */
 static enum kr_status pt_label(struct pt_cursor *c, int first, struct kr_error *err)
 {
 	size_t name, value;
 	enum kr_status rc;
-	char what[160];
+	char what[80];
 
 	if (c->s[c->i] == '"') {
 		rc = pt_quoted(c, "quoted name", &name, err);
@@ -208,14 +213,13 @@ static enum kr_status pt_label(struct pt_cursor *c, int first, struct kr_error *
 		return pt_fail(c, err, "invalid label name");
 	}
 	pt_skip_blanks(c);
+	snprintf(what, sizeof(what), "label %zu", c->nlabels + 1);
 	if (c->i >= c->n || c->s[c->i] != '=') {
-		snprintf(what, sizeof(what), "label \"%.100s\": expected '=' after the name",
-			 pt_str(c, name));
+		strncat(what, ": expected '=' after the name", sizeof(what) - strlen(what) - 1);
 		return pt_fail(c, err, what);
 	}
 	c->i++;
 	pt_skip_blanks(c);
-	snprintf(what, sizeof(what), "label \"%.100s\"", pt_str(c, name));
 	if (c->i >= c->n || c->s[c->i] != '"') {
 		strncat(what, ": value must be a quoted string", sizeof(what) - strlen(what) - 1);
 		return pt_fail(c, err, what);
@@ -367,24 +371,19 @@ static enum kr_status pt_value_and_timestamp(struct pt_cursor *c, struct kr_prom
 					     struct kr_error *err)
 {
 	size_t len, off;
-	char what[200];
 
 	pt_skip_blanks(c);
 	if (c->i >= c->n)
 		return pt_fail(c, err, "missing value");
 	off = pt_token(c, &len);
-	if (!pt_parse_float(pt_str(c, off), len, &smp->value)) {
-		snprintf(what, sizeof(what), "invalid value \"%.64s\"", pt_str(c, off));
-		return pt_fail(c, err, what);
-	}
+	if (!pt_parse_float(pt_str(c, off), len, &smp->value))
+		return pt_fail(c, err, "invalid value (not a number)");
 	pt_skip_blanks(c);
 	if (c->i >= c->n)
 		return KR_OK;
 	off = pt_token(c, &len);
-	if (!pt_parse_int64(pt_str(c, off), len, &smp->timestamp_ms)) {
-		snprintf(what, sizeof(what), "invalid timestamp \"%.64s\"", pt_str(c, off));
-		return pt_fail(c, err, what);
-	}
+	if (!pt_parse_int64(pt_str(c, off), len, &smp->timestamp_ms))
+		return pt_fail(c, err, "invalid timestamp (not an integer of milliseconds)");
 	smp->has_timestamp = 1;
 	pt_skip_blanks(c);
 	if (c->i < c->n)
@@ -436,7 +435,6 @@ static enum kr_status pt_type(struct pt_cursor *c, size_t name_off, struct kr_er
 	static const char *const types[] = {"untyped", "counter", "gauge", "histogram", "summary"};
 	struct kr_promtext *p = c->p;
 	size_t len, off;
-	char what[200];
 
 	pt_skip_blanks(c);
 	off = pt_token(c, &len);
@@ -445,19 +443,16 @@ static enum kr_status pt_type(struct pt_cursor *c, size_t name_off, struct kr_er
 		return pt_fail(c, err, "TYPE takes a metric name and one type");
 	if (pt_set_family(c, name_off) != KR_OK)
 		return kr_error_set(err, KR_ENOMEM, "out of memory parsing line %zu", p->lineno);
-	if (p->family_has_samples) {
-		snprintf(what, sizeof(what), "TYPE for \"%.100s\" after its samples",
-			 p->family.data);
-		return pt_fail(c, err, what);
-	}
+	if (p->family_has_samples)
+		return pt_fail(c, err, "TYPE after the samples of its metric");
 	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
 		if (strcmp(pt_str(c, off), types[k]) == 0) {
 			p->family_type = (enum kr_prom_type)k;
 			return KR_OK;
 		}
 	}
-	snprintf(what, sizeof(what), "unknown metric type \"%.64s\"", pt_str(c, off));
-	return pt_fail(c, err, what);
+	return pt_fail(c, err,
+		       "unknown metric type (want counter, gauge, histogram, summary or untyped)");
 }
 
 /* HELP text may hold any UTF-8, but only \\ and \n escapes. */
@@ -467,9 +462,10 @@ static enum kr_status pt_help(struct pt_cursor *c, size_t name_off, struct kr_er
 		if (c->s[k] != '\\')
 			continue;
 		if (k + 1 >= c->n || (c->s[k + 1] != '\\' && c->s[k + 1] != 'n'))
-			return kr_error_set(err, KR_EPROTO,
-					    "line %zu: HELP text: invalid escape sequence \\%c",
-					    c->p->lineno, k + 1 < c->n ? c->s[k + 1] : ' ');
+			return kr_error_set(
+			    err, KR_EPROTO,
+			    "line %zu: HELP text: invalid escape sequence (only \\\\ and \\n)",
+			    c->p->lineno);
 		k++;
 	}
 	if (pt_set_family(c, name_off) != KR_OK)

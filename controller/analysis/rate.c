@@ -131,19 +131,22 @@ enum kr_status kr_counter_snapshot_finish(struct kr_counter_snapshot *s, const c
 		return kr_error_set(err, KR_ENOTFOUND, "no series named %s", metric);
 	if (s->type == KR_PROM_GAUGE)
 		return kr_error_set(err, KR_EINVAL, "%s is a gauge, not a counter", metric);
+	/* The series are not named: their label values are the scraped server's text. */
 	for (size_t i = 0; i < s->n; i++) {
 		double v = s->series[i].value;
+		const char *what = isnan(v) ? "NaN" : v < 0 ? "negative" : "infinite";
 
 		if (isnan(v) || isinf(v) || v < 0)
-			return kr_error_set(err, KR_EPROTO, "%s{%s} is %g, not a counter value",
-					    metric, s->series[i].key, v);
+			return kr_error_set(err, KR_EPROTO,
+					    "%s: a matching series is %s, not a counter value",
+					    metric, what);
 	}
 	if (s->n > 1)
 		qsort(s->series, s->n, sizeof(*s->series), rate_series_cmp);
 	for (size_t i = 1; i < s->n; i++) {
 		if (strcmp(s->series[i - 1].key, s->series[i].key) == 0)
-			return kr_error_set(err, KR_EPROTO, "%s{%s} appears twice", metric,
-					    s->series[i].key);
+			return kr_error_set(err, KR_EPROTO,
+					    "%s: two matching series have the same labels", metric);
 	}
 	return KR_OK;
 }

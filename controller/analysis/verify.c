@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 
 #include "analysis/analysis.h"
+#include "egress/egress.h"
 
 static size_t vf_discard(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -49,9 +50,18 @@ enum kr_status kr_analysis_verify_key(const char *url, const char *header,
 	CURL *curl = curl_easy_init();
 	char redacted[256], errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode code = CURLE_OUT_OF_MEMORY;
+	struct kr_egress_guard guard = {0};
+	enum kr_status rc;
 
 	*http_status = 0;
 	kr_analysis_redact_url(url, redacted, sizeof(redacted));
+	/* Before anything else: the key must not leave for a URL that is not allowed. */
+	rc = curl ? kr_egress_curl(opts ? opts->egress : NULL, curl, url, &guard, err) : KR_OK;
+	if (rc != KR_OK) {
+		vf_release(curl, headers);
+		kr_error_prefix(err, "verify %s: ", redacted);
+		return rc;
+	}
 	if (curl && headers) {
 		struct curl_blob blob;
 
@@ -74,7 +84,15 @@ enum kr_status kr_analysis_verify_key(const char *url, const char *header,
 	vf_release(curl, headers);
 	if (code == CURLE_OK)
 		return KR_OK;
-	return kr_error_set(err, code == CURLE_OPERATION_TIMEDOUT ? KR_ETIMEOUT : KR_EIO,
-			    "verify %s: %s", redacted,
-			    errbuf[0] ? errbuf : curl_easy_strerror(code));
+	if (guard.refused)
+		rc = kr_error_set(err, KR_EAUTH, "verify %s: %s", redacted, guard.why.msg);
+	else if (code == CURLE_OPERATION_TIMEDOUT)
+		rc = kr_error_set(err, KR_ETIMEOUT, "verify %s: timed out after %gs", redacted,
+				  (double)timeout / 1000.0);
+	else
+		rc = kr_error_set(err, KR_EIO, "verify %s: %s", redacted,
+				  errbuf[0] ? errbuf : curl_easy_strerror(code));
+	if (err)
+		kr_egress_sanitize(err->msg);
+	return rc;
 }

@@ -237,7 +237,7 @@ static void test_inconclusive_results(void **state)
 	static const struct inconclusive_case cases[] = {
 	    {"http_requests_total{code=\"599\"}", KR_ENOTFOUND, "query returned no series"},
 	    {"http_requests_total{code=\"401\"}", KR_EPROTO,
-	     "query returned 2 series, want 1 ({__name__=\"http_requests_total\",code=\"401\""},
+	     "query returned 2 series, want 1: aggregate with sum()"},
 	    {"http_requests_total[5s]", KR_EPROTO, "query returned a range vector (matrix)"},
 	    {"sum(", KR_EHTTP, "query failed (HTTP 400): bad_data: "},
 	    {"vector(0) / 0", KR_EPROTO, "query returned NaN"},
@@ -390,7 +390,8 @@ static void test_scrape_errors_name_the_target(void **state)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", g.scraped.port);
 	assert_int_equal(kr_analysis_scrape(url, NULL, "x", NULL, 0, &s, &err), KR_EHTTP);
 	assert_int_equal(err.http_status, 404);
-	assert_non_null(strstr(err.msg, "HTTP 404: 404 page not found"));
+	assert_non_null(strstr(err.msg, "HTTP 404"));
+	assert_null(strstr(err.msg, "page not found")); /* the body is the server's, not ours */
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", dead);
 	assert_int_equal(kr_analysis_scrape(url, NULL, "x", NULL, 0, &s, &err), KR_EIO);

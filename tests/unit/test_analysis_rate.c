@@ -78,11 +78,11 @@ static void test_match_table(void **state)
 	    {"# TYPE x_total gauge\nx_total{code=\"401\"} 1\n", code401, 1, KR_EINVAL, 0,
 	     "x_total is a gauge, not a counter"},
 	    {"x_total{code=\"401\"} NaN\n", code401, 1, KR_EPROTO, 0,
-	     "x_total{code=\"401\"} is nan, not a counter value"},
-	    {"x_total{code=\"401\"} +Inf\n", code401, 1, KR_EPROTO, 0, "is inf"},
-	    {"x_total{code=\"401\"} -1\n", code401, 1, KR_EPROTO, 0, "is -1"},
+	     "x_total: a matching series is NaN, not a counter value"},
+	    {"x_total{code=\"401\"} +Inf\n", code401, 1, KR_EPROTO, 0, "is infinite"},
+	    {"x_total{code=\"401\"} -1\n", code401, 1, KR_EPROTO, 0, "is negative"},
 	    {"x_total{code=\"401\",a=\"1\"} 1\nx_total{a=\"1\",code=\"401\"} 1\n", code401, 1,
-	     KR_EPROTO, 0, "x_total{a=\"1\",code=\"401\"} appears twice"},
+	     KR_EPROTO, 0, "x_total: two matching series have the same labels"},
 	    {"x_total{code=\"401\" 1\n", code401, 1, KR_EPROTO, 0, "line 1: "},
 	};
 
