@@ -1,9 +1,15 @@
-/* measure.c - the 401 rate for the analysis gate, and spec.verify, fed back to the decision. */
+/*
+ * measure.c - the 401 rate for the analysis gate, and spec.verify, fed back to the decision;
+ * and the check of their URLs against --allowed-endpoints before any request.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "egress/egress.h"
 #include "reconciler/internal.h"
+
+#define MEASURE_REFUSAL_REASON "EndpointNotAllowed"
 
 #define MEASURE_SECRET_MAX (1024 * 1024) /* base64 text of one Secret value (a CA bundle) */
 
@@ -18,10 +24,52 @@ struct measure_creds {
 	struct kr_analysis_http_opts ho; /* borrows the buffers above */
 };
 
+/* Messages reach status and Events: control characters from anywhere become '?'. */
 static void inconclusive(struct kr_world *w, const char *msg)
 {
 	w->obs.measurement.kind = KR_MEASUREMENT_INCONCLUSIVE;
 	snprintf(w->obs.measurement.error, sizeof(w->obs.measurement.error), "%s", msg);
+	kr_egress_sanitize(w->obs.measurement.error);
+}
+
+/* The KeyRotation names an endpoint --allowed-endpoints does not allow: refuse it. */
+static void refuse(struct kr_world *w, const char *field, const char *msg)
+{
+	kr_refuse(&w->obs, MEASURE_REFUSAL_REASON, "%s: %s", field, msg);
+	kr_egress_sanitize(w->obs.refusal);
+}
+
+static const char *analysis_url_field(const struct kr_analysis_spec *an)
+{
+	return an->source == KR_ANALYSIS_PROMETHEUS ? "spec.analysis.prometheus.url"
+						    : "spec.analysis.scrape.url";
+}
+
+/* A request failed: a refusal by the egress limits refuses the KeyRotation too. */
+static void measure_failed(struct kr_world *w, const char *field, const struct kr_error *e,
+			   const char *msg)
+{
+	if (kr_egress_refused(e))
+		refuse(w, field, e->msg);
+	inconclusive(w, msg);
+}
+
+bool kr_world_check_endpoints(struct kr_world *w)
+{
+	const struct kr_egress *eg = w->r->o.egress;
+	const struct kr_analysis_spec *an = &w->spec.analysis;
+	struct kr_error e = {0};
+
+	if (w->obs.refusal_reason[0])
+		return false;
+	if (!w->have_spec)
+		return true;
+	if (an->source != KR_ANALYSIS_NONE && an->url &&
+	    kr_egress_check_url(eg, an->url, &e) != KR_OK)
+		refuse(w, analysis_url_field(an), e.msg);
+	else if (w->spec.verify_url && kr_egress_check_url(eg, w->spec.verify_url, &e) != KR_OK)
+		refuse(w, "spec.verify.url", e.msg);
+	return !w->obs.refusal_reason[0];
 }
 
 static long http_timeout(const struct kr_world *w)
@@ -88,6 +136,7 @@ static enum kr_status creds_analysis(struct kr_world *w, struct measure_creds *c
 	enum kr_status rc;
 
 	c->ho.timeout_ms = http_timeout(w);
+	c->ho.egress = w->r->o.egress;
 	rc = ref_read(
 	    w, prom ? "spec.analysis.prometheus.caSecretRef" : "spec.analysis.scrape.caSecretRef",
 	    &an->ca, &c->ca, err);
@@ -155,7 +204,7 @@ static bool measure_scrape(struct kr_world *w, const struct kr_analysis_http_opt
 		labels[i] = (struct kr_prom_label){an->labels[i].name, an->labels[i].value};
 	kr_counter_snapshot_init(&cur);
 	if (kr_analysis_scrape(an->url, ho, an->metric, labels, n, &cur, &e) != KR_OK) {
-		inconclusive(w, e.msg);
+		measure_failed(w, analysis_url_field(an), &e, e.msg);
 		kr_counter_snapshot_release(&cur);
 		return true;
 	}
@@ -209,7 +258,8 @@ bool kr_world_measure(struct kr_world *w)
 		w->obs.measurement.kind = KR_MEASUREMENT_VALUE;
 		w->obs.measurement.rate = m.value;
 	} else {
-		inconclusive(w, m.reason.msg[0] ? m.reason.msg : e.msg);
+		measure_failed(w, analysis_url_field(an), &e,
+			       m.reason.msg[0] ? m.reason.msg : e.msg);
 	}
 	creds_release(&c);
 	return taken;
@@ -238,6 +288,7 @@ static void verify_error(struct kr_world *w, const char *msg)
 {
 	w->obs.verify.result = KR_VERIFY_ERROR;
 	snprintf(w->obs.verify.message, sizeof(w->obs.verify.message), "%s", msg);
+	kr_egress_sanitize(w->obs.verify.message);
 }
 
 void kr_world_verify(struct kr_world *w)
@@ -255,6 +306,7 @@ void kr_world_verify(struct kr_world *w)
 		return;
 	}
 	c.ho.timeout_ms = http_timeout(w);
+	c.ho.egress = w->r->o.egress;
 	if (ref_read(w, "spec.verify.caSecretRef", &w->spec.verify_ca, &c.ca, &e) != KR_OK) {
 		verify_error(w, e.msg);
 		return;
@@ -265,6 +317,8 @@ void kr_world_verify(struct kr_world *w)
 	    kr_analysis_verify_key(w->spec.verify_url, hdr, w->pending, &c.ho, &new_status, &e) !=
 		KR_OK) {
 		creds_release(&c);
+		if (kr_egress_refused(&e))
+			refuse(w, "spec.verify.url", e.msg);
 		verify_error(w, e.msg);
 		return;
 	}
