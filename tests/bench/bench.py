@@ -230,7 +230,8 @@ def main(argv=None):
                                "workers": a.workers, "leaderElect": not a.no_leader_elect,
                                "idleSeconds": a.idle_seconds, "secrets": a.secrets,
                                "secretKiB": a.secret_kib, "latencySamples": a.latency_samples,
-                               "throughput": a.throughput, "quick": a.quick}})
+                               "throughput": a.throughput, "quick": a.quick,
+                               "namespaces": a.namespaces}})
         with open(out + ".tmp", "w") as f:
             json.dump(doc, f, indent=2, sort_keys=True)
             f.write("\n")

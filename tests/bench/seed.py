@@ -2,6 +2,7 @@
 store (tests/kubeapi), so 10,000 KeyRotations and 30,000 Deployments load in seconds instead of
 50,000 HTTP creates, with the same defaults, uids and resourceVersions the server would give."""
 
+import glob
 import json
 import os
 import sys
@@ -11,9 +12,11 @@ from benchlib import REPO, b64, key_id, new_key
 sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
 import kubeapi  # noqa: E402
 
-CRD = os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml")
+CRDS = sorted(glob.glob(os.path.join(REPO, "crds", "*.yaml")))  # the controller watches all
 STAGES = ("api", "ui", "engine")
 SECRET_KEY = "API_KEY"
+KEY_STORE = "bench-valkey"  # one KeyStore per namespace, shared by its KeyRotations
+OPT_IN = "keyrotator.io/keyrotation"
 
 
 def namespace(i, nns):
@@ -25,15 +28,21 @@ def names(i):
     return "kr-%d" % i, "kr-%d-key" % i, ["kr-%d-%s" % (i, s) for s in STAGES]
 
 
-def keyrotation(i, valkey_port):
+def key_store(valkey_port):
+    """The namespace's KeyStore: one Valkey, each KeyRotation's keys under its own name."""
+    return {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyStore",
+            "metadata": {"name": KEY_STORE},
+            "spec": {"address": "127.0.0.1:%d" % valkey_port,
+                     "layout": {"activeSet": "{name}:active", "metaKey": "{name}:key:{id}:meta",
+                                "bootstrapKey": "{name}:bootstrap"}}}
+
+
+def keyrotation(i):
     kr, secret, deps = names(i)
     return {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
             "metadata": {"name": kr},
             "spec": {"secretRef": {"name": secret, "key": SECRET_KEY},
-                     "keyStore": {"address": "127.0.0.1:%d" % valkey_port,
-                                  "activeSet": "%s:active" % kr,
-                                  "metaKey": "%s:key:{id}:meta" % kr,
-                                  "bootstrapKey": "%s:bootstrap" % kr},
+                     "keyStoreRef": {"kind": "KeyStore", "name": KEY_STORE},
                      "key": {"prefix": "sk_", "bytes": 32},
                      "stages": [{"name": s, "workloads": [{"kind": "Deployment", "name": d}]}
                                 for s, d in zip(STAGES, deps)],
@@ -70,27 +79,32 @@ def complete_status(obj):
 
 
 def build(path, n, nns, valkey_port):
-    """Writes <path>/state.json: the CRD, nns namespaces, n KeyRotations with their Secret
-    (holding a valid key) and three Deployments already carrying that key id, rollouts done."""
+    """Writes <path>/state.json: the CRDs, nns namespaces each with the KeyStore, n
+    KeyRotations with their Secret (holding a valid key, opted in for the KeyRotation) and
+    three Deployments already carrying that key id, rollouts done."""
     args = kubeapi.parse_args(["--history-limit", "1"])
     api = kubeapi.Api(args)
-    api.load_crd_file(CRD)
+    for crd in CRDS:
+        api.load_crd_file(crd)
+    t = {k[2]: rt for k, rt in api.types.items()}
+    kr_rt, ks_rt, sec_rt, dep_rt = (t["keyrotations"], t["keystores"], t["secrets"],
+                                    t["deployments"])
     for j in range(nns):
         api.ensure_namespace("bench-%d" % j)
-    t = {k[2]: rt for k, rt in api.types.items()}
-    kr_rt, sec_rt, dep_rt = t["keyrotations"], t["secrets"], t["deployments"]
+        api.store.create(ks_rt, "bench-%d" % j, key_store(valkey_port))
     for i in range(n):
         ns = namespace(i, nns)
         kr, secret, deps = names(i)
         key = new_key()
         kid = key_id(key)
         api.store.create(sec_rt, ns, {"apiVersion": "v1", "kind": "Secret",
-                                      "metadata": {"name": secret},
+                                      "metadata": {"name": secret,
+                                                   "annotations": {OPT_IN: kr}},
                                       "data": {SECRET_KEY: b64(key)}})
         for d in deps:
             obj = api.store.create(dep_rt, ns, deployment(d, kid))
             complete_status(obj)
-        api.store.create(kr_rt, ns, keyrotation(i, valkey_port))
+        api.store.create(kr_rt, ns, keyrotation(i))
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "state.json"), "w") as f:
         json.dump(api.store.dump(), f, separators=(",", ":"))
