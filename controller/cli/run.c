@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "cli/cli.h"
+#include "egress/egress.h"
 #include "reconciler/reconciler.h"
 #include "rotation/schedule.h"
 #include "runtime/controller.h"
@@ -49,7 +50,23 @@ static const char kr_run_usage[] =
     "                           (its Secrets are read then; they are not watched)\n"
     "                           (KEYROTATOR_RESYNC_PERIOD; 1h)\n"
     "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
-    "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n\n"
+    "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n"
+    "  --allowed-endpoints LIST where analysis, scrape and verify requests may go: comma-\n"
+    "                           separated CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1/32) and\n"
+    "                           host[:port] patterns (prometheus.monitoring.svc:9090,\n"
+    "                           *.monitoring.svc; no port: any). A URL passes when its\n"
+    "                           host[:port] matches a pattern or the address it connects\n"
+    "                           to is in a CIDR (KEYROTATOR_ALLOWED_ENDPOINTS; default any\n"
+    "                           host). Link-local and cloud metadata addresses\n"
+    "                           (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200,\n"
+    "                           0.0.0.0/8) are refused unless a CIDR as narrow as their\n"
+    "                           block lists them. No redirects are followed, no proxy used\n"
+    "  --allow-inline-key-stores  honour a KeyRotation's inline spec.keyStore\n"
+    "                           (KEYROTATOR_ALLOW_INLINE_KEY_STORES=true|false; default\n"
+    "                           false: only KeyStore / ClusterKeyStore references)\n"
+    "  --controller-namespace NS  the namespace the controller runs in\n"
+    "                           (KEYROTATOR_CONTROLLER_NAMESPACE; default $POD_NAMESPACE,\n"
+    "                           then the service account's namespace file)\n\n"
     "/readyz answers 200 once every cache has synced (a standby is ready too).\n"
     "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 start-up failed or leadership was lost,\n"
     "2 bad flags.\n";
@@ -62,7 +79,14 @@ struct kr_run_opts {
 	int log_level;
 	const char *instance, *clock_skew_file;
 	long keystore_timeout_ms, keystore_check_ms, resync_period_ms;
+	const char *allowed_endpoints; /* as given, for the start-up log */
+	struct kr_egress *egress;      /* parsed from it; kr_egress_free */
+	int allow_inline_key_stores;
+	const char *controller_namespace;
+	char namespace_file[256]; /* the service account's namespace, when read */
 };
+
+#define KR_RUN_SA_NAMESPACE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 /* What the main thread waits for: a signal, or the elector ending on its own. */
 struct kr_run_state {
@@ -98,6 +122,21 @@ static int kr_run_duration(const char *v, const char *from, long min_ms, long ma
 		return kr_cli_usage_error("run", "%s: '%s' is not a duration from %ldms to %ldms",
 					  from, v, min_ms, max_ms);
 	*out = (long)ms;
+	return KR_EXIT_OK;
+}
+
+/* --allowed-endpoints: parsed now, so a bad entry is a usage error naming it. */
+static int kr_run_egress(struct kr_run_opts *o, const char *v, const char *from)
+{
+	struct kr_egress *e = NULL;
+	struct kr_error err;
+
+	kr_error_clear(&err);
+	if (kr_egress_parse(v, &e, &err) != KR_OK)
+		return kr_cli_usage_error("run", "%s: %s", from, err.msg);
+	kr_egress_free(o->egress); /* the flag wins over the environment */
+	o->egress = e;
+	o->allowed_endpoints = v;
 	return KR_EXIT_OK;
 }
 
@@ -157,6 +196,15 @@ static int kr_run_set(struct kr_run_opts *o, int id, const char *v, const char *
 		if (o->log_level < 0)
 			return kr_cli_usage_error("run", "%s: unknown level '%s'", from, v);
 		break;
+	case 'E':
+		return kr_run_egress(o, v, from);
+	case 'A':
+		if (kr_run_bool(v, &o->allow_inline_key_stores) != 0)
+			return kr_cli_usage_error("run", "%s: '%s' is not true or false", from, v);
+		break;
+	case 'S':
+		o->controller_namespace = v;
+		break;
 	}
 	return KR_EXIT_OK;
 }
@@ -177,6 +225,9 @@ static const struct option kr_run_flags[] = {
     {"keystore-check-interval", required_argument, NULL, 'K'},
     {"resync-period", required_argument, NULL, 'R'},
     {"clock-skew-file", required_argument, NULL, 'C'},
+    {"allowed-endpoints", required_argument, NULL, 'E'},
+    {"allow-inline-key-stores", optional_argument, NULL, 'A'},
+    {"controller-namespace", required_argument, NULL, 'S'},
     {NULL, 0, NULL, 0},
 };
 
@@ -202,6 +253,31 @@ static int kr_run_env(struct kr_run_opts *o)
 	return KR_EXIT_OK;
 }
 
+/* --controller-namespace unset: $POD_NAMESPACE, then the service account's file, else NULL. */
+static void kr_run_default_namespace(struct kr_run_opts *o)
+{
+	const char *env = getenv("POD_NAMESPACE");
+	FILE *f;
+	size_t n;
+
+	if (o->controller_namespace)
+		return;
+	if (env && env[0]) {
+		o->controller_namespace = env;
+		return;
+	}
+	f = fopen(KR_RUN_SA_NAMESPACE, "re");
+	if (!f)
+		return;
+	n = fread(o->namespace_file, 1, sizeof(o->namespace_file) - 1, f);
+	fclose(f);
+	o->namespace_file[n] = '\0';
+	n = strcspn(o->namespace_file, " \t\r\n");
+	o->namespace_file[n] = '\0';
+	if (n > 0)
+		o->controller_namespace = o->namespace_file;
+}
+
 static int kr_run_parse(int argc, char **argv, struct kr_run_opts *o)
 {
 	char from[64];
@@ -224,6 +300,8 @@ static int kr_run_parse(int argc, char **argv, struct kr_run_opts *o)
 		snprintf(from, sizeof(from), "--%s", kr_run_flags[idx].name);
 		if (id == 'L' && !optarg)
 			o->leader_elect = 1;
+		else if (id == 'A' && !optarg)
+			o->allow_inline_key_stores = 1;
 		else if (!optarg[0])
 			return kr_cli_usage_error("run", "%s needs a non-empty value", from);
 		else if ((rc = kr_run_set(o, id, optarg, from)) != KR_EXIT_OK)
@@ -231,6 +309,7 @@ static int kr_run_parse(int argc, char **argv, struct kr_run_opts *o)
 	}
 	if (optind < argc)
 		return kr_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	kr_run_default_namespace(o);
 	return KR_EXIT_OK;
 }
 
@@ -344,7 +423,10 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 					.clock_skew_file = o->clock_skew_file,
 					.keystore_timeout_ms = o->keystore_timeout_ms,
 					.keystore_check_ms = o->keystore_check_ms,
-					.resync_period_ms = o->resync_period_ms};
+					.resync_period_ms = o->resync_period_ms,
+					.allow_inline_key_stores = o->allow_inline_key_stores != 0,
+					.controller_namespace = o->controller_namespace,
+					.egress = o->egress};
 	struct kr_controller_opts co = {.cfg = cfg,
 					.namespace_ = o->namespace_,
 					.workers = o->workers,
@@ -445,8 +527,10 @@ int kr_cli_run(int argc, char **argv)
 		return KR_EXIT_OK;
 	}
 	code = kr_run_parse(argc, argv, &o);
-	if (code != KR_EXIT_OK)
+	if (code != KR_EXIT_OK) {
+		kr_egress_free(o.egress);
 		return code;
+	}
 	kr_log_set_level((enum kr_log_level)o.log_level);
 	/* Before any thread exists, so every thread inherits the mask; sigwait takes them. */
 	sigemptyset(&st.sigs);
@@ -493,6 +577,12 @@ int kr_cli_run(int argc, char **argv)
 		    "election %s, metrics %s, health %s",
 		    KR_VERSION, cfg.server, o.namespace_ ? o.namespace_ : "(all)", o.workers,
 		    o.leader_elect ? "on" : "off", o.metrics_addr, o.health_addr);
+	kr_log_info(
+	    NULL, "access: allowed endpoints %s; inline key stores %s; controller namespace %s",
+	    o.allowed_endpoints ? o.allowed_endpoints
+				: "any host (not link-local or cloud metadata addresses)",
+	    o.allow_inline_key_stores ? "honoured" : "refused",
+	    o.controller_namespace ? o.controller_namespace : "keyrotator-system (default)");
 	code = kr_run_wait(&st);
 	kr_run_shutdown(&st, &t);
 	kr_log_info(NULL, "stopped");
@@ -503,5 +593,6 @@ out:
 	kr_controller_free(st.ctl);
 	kr_leader_free(st.leader);
 	kr_kube_config_release(&cfg);
+	kr_egress_free(o.egress); /* after the reconciler, which borrowed it */
 	return code;
 }
