@@ -139,7 +139,7 @@ class PlanExamples(unittest.TestCase):
         obj = {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
                "metadata": {"name": "minimal"},
                "spec": {"secretRef": {"name": "api-key", "key": "API_KEY"},
-                        "keyStore": {"address": "valkey:6379"},
+                        "keyStoreRef": {"kind": "KeyStore", "name": "valkey"},
                         "stages": [{"name": "api",
                                     "workloads": [{"kind": "Deployment", "name": "api"}]}]}}
         code, out, err = plan("-f", "-", stdin=json.dumps(obj))

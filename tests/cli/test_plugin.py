@@ -8,6 +8,7 @@ kubectl prints it, and the namespace and kubeconfig are chosen as kubectl choose
 Environment: KR_BINARY (keyrotator), KR_YAML2JSON (tests/tools/yaml2json).
 """
 import datetime
+import glob
 import json
 import os
 import re
@@ -24,11 +25,13 @@ import kubeapi_testlib as kt  # noqa: E402
 
 BINARY = os.path.abspath(os.environ.get("KR_BINARY", "keyrotator"))
 YAML2JSON = os.environ.get("KR_YAML2JSON", "yaml2json")
-CRD = os.path.join(REPO, "crds", "keyrotator.io_keyrotations.yaml")
+CRDS = sorted(glob.glob(os.path.join(REPO, "crds", "*.yaml")))
 EXAMPLES = os.path.join(REPO, "manifests", "examples")
 SIRIUS = os.path.join(EXAMPLES, "sirius-keyrotation.yaml")
 HYPERCODE = os.path.join(EXAMPLES, "hypercode-keyrotation.yaml")
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/{ns}/keyrotations"
+PATHS = {"KeyRotation": KR_PATH,
+         "KeyStore": "/apis/keyrotator.io/v1alpha1/namespaces/{ns}/keystores"}
 
 OLD_ID, NEW_ID, FIRST_ID, FAILED_ID = "3f9a0c1d2e4b", "7c1e22aa9b01", "a1b2c3d4e5f6", "0d0e0f101112"
 
@@ -105,8 +108,8 @@ def kubeconfig_text(url, token, namespace=None, extra_context=None):
 class PluginTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = kt.Server(extra=["--crd", CRD, "--namespace", "sirius",
-                                      "--namespace", "hypercode"])
+        cls.server = kt.Server(extra=[a for f in CRDS for a in ("--crd", f)] +
+                               ["--namespace", "sirius", "--namespace", "hypercode"])
         cls.tmp = tempfile.mkdtemp(prefix="kr-plugin-")
         cls.plugin = os.path.join(cls.tmp, "bin", "kubectl-keyrotation")
         os.makedirs(os.path.dirname(cls.plugin))
@@ -133,8 +136,9 @@ class PluginTest(unittest.TestCase):
 
     @classmethod
     def create(cls, obj):
+        """Create a KeyRotation or a KeyStore (the examples hold both)."""
         ns = obj["metadata"].get("namespace", "default")
-        reply = kt.request(cls.server, "POST", KR_PATH.format(ns=ns), obj)
+        reply = kt.request(cls.server, "POST", PATHS[obj["kind"]].format(ns=ns), obj)
         assert reply.status == 201, reply.raw
         return reply.json
 
