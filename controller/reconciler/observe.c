@@ -404,6 +404,7 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 	w->have_spec = true;
 	w->obs.spec = &w->spec;
 	kr_world_resolve_store(w);
+	kr_world_check_endpoints(w); /* before any request: the URLs against --allowed-endpoints */
 	rc = w->obs.refusal_reason[0] ? KR_OK : observe_secrets(w, err);
 	if (rc == KR_OK)
 		rc = observe_workloads(w);
