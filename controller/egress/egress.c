@@ -165,11 +165,11 @@ static bool eg_forbidden(const struct eg_addr *a, unsigned *bits)
 }
 
 /*
- * The address rule. `host_listed`: the URL's host matched a host pattern. `name` is the
- * host as the URL writes it ("" when the URL gave the address itself), for the message.
+ * The address rule. `host_listed`: the URL's host matched a host pattern. For the message:
+ * `host` is the URL's "host:port" ("" without a URL), `named` whether it is a name.
  */
 static bool eg_decide(const struct kr_egress *e, const struct eg_addr *a, bool host_listed,
-		      const char *name, struct kr_error *why)
+		      const char *host, bool named, struct kr_error *why)
 {
 	unsigned block = 0;
 	bool forbidden = eg_forbidden(a, &block), in_net = false, unlocked = false;
@@ -185,19 +185,21 @@ static bool eg_decide(const struct kr_egress *e, const struct eg_addr *a, bool h
 	if (forbidden ? unlocked : (!e || host_listed || in_net))
 		return true;
 	eg_addr_text(a, text, sizeof(text));
-	if (forbidden && name[0])
+	if (forbidden && named)
 		kr_error_set(why, KR_EAUTH,
 			     "host %s resolves to %s, a link-local or cloud metadata address, "
 			     "refused (list it in --allowed-endpoints to allow)",
-			     name, text);
+			     host, text);
 	else if (forbidden)
 		kr_error_set(why, KR_EAUTH,
 			     "%s is a link-local or cloud metadata address, refused (list it in "
 			     "--allowed-endpoints to allow)",
 			     text);
-	else if (name[0])
-		kr_error_set(why, KR_EAUTH, "host %s (%s) is not in --allowed-endpoints", name,
+	else if (named)
+		kr_error_set(why, KR_EAUTH, "host %s (%s) is not in --allowed-endpoints", host,
 			     text);
+	else if (host[0])
+		kr_error_set(why, KR_EAUTH, "host %s is not in --allowed-endpoints", host);
 	else
 		kr_error_set(why, KR_EAUTH, "%s is not in --allowed-endpoints", text);
 	return false;
@@ -209,7 +211,7 @@ bool kr_egress_allows_addr(const struct kr_egress *e, const struct sockaddr *sa)
 
 	if (!eg_addr_from_sockaddr(sa, &a))
 		return false;
-	return eg_decide(e, &a, false, "", NULL);
+	return eg_decide(e, &a, false, "", false, NULL);
 }
 
 /* ---- parsing ------------------------------------------------------------------------- */
@@ -565,7 +567,7 @@ static enum kr_status eg_check(const struct kr_egress *e, const struct eg_url *u
 
 	*listed = eg_host_listed(e, u);
 	if (u->is_ip) {
-		if (eg_decide(e, &u->addr, *listed, "", &why))
+		if (eg_decide(e, &u->addr, *listed, u->hostport, false, &why))
 			return KR_OK;
 		if (err)
 			*err = why;
@@ -599,7 +601,7 @@ static curl_socket_t eg_open_socket(void *arg, curlsocktype purpose, struct curl
 		kr_error_set(&g->why, KR_EAUTH, "host %s: not an IP connection, refused", g->host);
 		return CURL_SOCKET_BAD;
 	}
-	if (!eg_decide(g->egress, &a, g->host_listed, g->is_name ? g->host : "", &g->why)) {
+	if (!eg_decide(g->egress, &a, g->host_listed, g->host, g->is_name, &g->why)) {
 		g->refused = true;
 		return CURL_SOCKET_BAD;
 	}
