@@ -111,15 +111,19 @@ class PluginTest(unittest.TestCase):
         cls.server = kt.Server(extra=[a for f in CRDS for a in ("--crd", f)] +
                                ["--namespace", "sirius", "--namespace", "hypercode"])
         cls.tmp = tempfile.mkdtemp(prefix="kr-plugin-")
-        cls.plugin = os.path.join(cls.tmp, "bin", "kubectl-keyrotation")
-        os.makedirs(os.path.dirname(cls.plugin))
-        os.symlink(BINARY, cls.plugin)
-        cls.home = os.path.join(cls.tmp, "home")  # no ~/.kube/config unless a test writes it
-        os.makedirs(cls.home)
-        cls.kubeconfig = cls.write("kubeconfig", kubeconfig_text(cls.server.url, kt.TOKEN))
-        for path in (SIRIUS, HYPERCODE):
-            for doc in load_yaml(path):
-                cls.create(doc)
+        try:  # unittest skips tearDownClass when this fails: the server would outlive the run
+            cls.plugin = os.path.join(cls.tmp, "bin", "kubectl-keyrotation")
+            os.makedirs(os.path.dirname(cls.plugin))
+            os.symlink(BINARY, cls.plugin)
+            cls.home = os.path.join(cls.tmp, "home")  # no ~/.kube/config unless a test writes it
+            os.makedirs(cls.home)
+            cls.kubeconfig = cls.write("kubeconfig", kubeconfig_text(cls.server.url, kt.TOKEN))
+            for path in (SIRIUS, HYPERCODE):
+                for doc in load_yaml(path):
+                    cls.create(doc)
+        except BaseException:
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):
