@@ -227,7 +227,7 @@ static void kr_plan_apply_store(const cJSON *docs, struct kr_plan_item *it, stru
 {
 	const char *kind = kr_store_ref_kind_name(it->spec.store_ref_kind);
 	bool cluster = it->spec.store_ref_kind == KR_STORE_REF_CLUSTER;
-	cJSON *store = NULL, *allowed, *names;
+	cJSON *store = NULL;
 	const cJSON *doc;
 	char reason[64];
 
@@ -244,14 +244,8 @@ static void kr_plan_apply_store(const cJSON *docs, struct kr_plan_item *it, stru
 	}
 	if (!store)
 		return;
-	if (cluster && kr_keystore_object_needs_labels(store, it->ns)) {
-		allowed = cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(store, "spec"), "allowedNamespaces");
-		names = cJSON_GetObjectItemCaseSensitive(allowed, "names");
-		if (!names)
-			names = cJSON_AddArrayToObject(allowed, "names");
-		cJSON_AddItemToArray(names, cJSON_CreateString(it->ns));
-	}
+	if (cluster)
+		kr_keystore_object_assume_selector(store, it->ns);
 	kr_keystore_object_apply(&it->spec, store, it->ns, it->name, NULL, NULL, reason, err);
 	cJSON_Delete(store);
 }

@@ -266,7 +266,36 @@ out:
 	return code;
 }
 
-static int kr_plugin_plan(const struct kr_plugin_args *a, const cJSON *obj)
+/*
+ * The key store a keyStoreRef names, with the user's credentials: the plan then shows its
+ * server and layout, as the controller's does. A store the user may not read, or that does
+ * not exist, leaves the plan naming it. A namespace selector is assumed to match (the user
+ * may not read Namespaces; the controller checks it).
+ */
+static void kr_plugin_resolve_store(struct kr_kube_client *c, const struct kr_plugin_args *a,
+				    struct kr_rotation_spec *spec)
+{
+	bool cluster = spec->store_ref_kind == KR_STORE_REF_CLUSTER;
+	cJSON *store = NULL;
+	struct kr_error err;
+	char reason[64];
+
+	if (spec->store_ref_kind == KR_STORE_INLINE)
+		return;
+	kr_error_clear(&err);
+	if ((cluster ? kr_kube_get(c, &kr_kube_clusterkeystores, NULL, spec->store_ref_name, &store,
+				   &err)
+		     : kr_kube_get(c, &kr_kube_keystores, a->ns, spec->store_ref_name, &store,
+				   &err)) != KR_OK)
+		return;
+	if (cluster)
+		kr_keystore_object_assume_selector(store, a->ns);
+	kr_keystore_object_apply(spec, store, a->ns, a->name, NULL, NULL, reason, &err);
+	cJSON_Delete(store);
+}
+
+static int kr_plugin_plan(struct kr_kube_client *c, const struct kr_plugin_args *a,
+			  const cJSON *obj)
 {
 	const cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
 	struct kr_rotation_status st;
@@ -280,6 +309,7 @@ static int kr_plugin_plan(const struct kr_plugin_args *a, const cJSON *obj)
 		fprintf(stderr, "error: keyrotation.keyrotator.io/%s: %s\n", a->name, err.msg);
 		return KR_EXIT_FAIL;
 	}
+	kr_plugin_resolve_store(c, a, &spec);
 	/* The status is only read for the key ids: a status it cannot read plans without. */
 	if (kr_rotation_status_decode(status, &st, NULL) == KR_OK) {
 		t.old_id = st.current_key.id;
@@ -309,7 +339,7 @@ static int kr_plugin_show(struct kr_kube_client *c, const struct kr_plugin_args 
 	else if (a->cmd == KR_PLUGIN_HISTORY)
 		code = kr_plugin_view_history(stdout, obj, a->json);
 	else
-		code = kr_plugin_plan(a, obj);
+		code = kr_plugin_plan(c, a, obj);
 	cJSON_Delete(obj);
 	if (fflush(stdout) != 0)
 		code = KR_EXIT_FAIL;

@@ -87,6 +87,22 @@ bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *
 				 cJSON_GetObjectItemCaseSensitive(allowed, "selector"), ns_labels));
 }
 
+void kr_keystore_object_assume_selector(cJSON *store, const char *ns)
+{
+	cJSON *allowed, *names;
+
+	if (!kr_keystore_object_needs_labels(store, ns))
+		return;
+	allowed = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(store, "spec"),
+						   "allowedNamespaces");
+	names = cJSON_GetObjectItemCaseSensitive(allowed, "names");
+	if (!cJSON_IsArray(names)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(allowed, "names");
+		names = cJSON_AddArrayToObject(allowed, "names");
+	}
+	cJSON_AddItemToArray(names, cJSON_CreateString(ns));
+}
+
 /* ---- layout placeholders ---- */
 
 /* `pattern` with {namespace} and {name} replaced; NULL when out of memory. */

@@ -197,6 +197,12 @@ enum kr_status kr_keystore_object_check(const cJSON *store, bool cluster, char *
 bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *ns_labels);
 /* Whether allowing `ns` depends on its labels (not listed by name; a selector is set). */
 bool kr_keystore_object_needs_labels(const cJSON *store, const char *ns);
+/*
+ * For plans made without the controller's view (plan -f, the plugin): a ClusterKeyStore
+ * whose namespace selector decides for `ns` is taken to allow it (added to its names),
+ * since the Namespace's labels are not read there. `store` is changed. KR_ENOMEM only.
+ */
+void kr_keystore_object_assume_selector(cJSON *store, const char *ns);
 /* A metav1.LabelSelector (matchLabels, matchExpressions) over labels; {} matches all. */
 bool kr_label_selector_matches(const cJSON *selector, const cJSON *labels);
 

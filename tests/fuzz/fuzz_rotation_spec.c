@@ -20,8 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kr_error_clear(&err);
 	memset(&spec, 0xa5, sizeof(spec)); /* "need not be initialised" */
 	if (kr_rotation_spec_decode(obj, &spec, &err) == KR_OK) {
-		KR_FUZZ_ASSERT(spec.secret_name && spec.secret_key && spec.store_address);
-		KR_FUZZ_ASSERT(spec.key_prefix && spec.store_active_set && spec.store_meta_key);
+		KR_FUZZ_ASSERT(spec.secret_name && spec.secret_key && spec.key_prefix);
+		/* inline: the store is in the spec; a keyStoreRef: only its name until resolved */
+		if (spec.store_ref_kind == KR_STORE_INLINE)
+			KR_FUZZ_ASSERT(spec.store_address && spec.store_active_set &&
+				       spec.store_meta_key);
+		else
+			KR_FUZZ_ASSERT(spec.store_ref_name && !spec.store_address);
 		KR_FUZZ_ASSERT(spec.n_stages >= 1 && spec.n_stages <= 32 && spec.stages);
 		KR_FUZZ_ASSERT(spec.key_bytes >= 16 && spec.key_bytes <= 64);
 		kr_rotation_spec_release(&spec);
