@@ -46,6 +46,9 @@ enum kr_status kr_measurement_set_inconclusive(struct kr_measurement *m, enum kr
 					       const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A size for a message: "64 KiB", "16 MiB", "10 bytes" (whole units only). */
+void kr_analysis_size_text(size_t bytes, char out[24]);
+
 /* ---- the text exposition format (promtext.c) -------------------------------------- */
 
 enum kr_prom_type {
@@ -87,11 +90,22 @@ struct kr_prom_sample {
 typedef enum kr_status (*kr_promtext_fn)(void *arg, const struct kr_prom_sample *sample,
 					 struct kr_error *err);
 
-/* Caps on what one exposition may cost; 0 in a field means its default. */
+/*
+ * Caps on what one exposition may cost; 0 in a field means its default (issue 18). The
+ * parser holds one line at a time, so memory is the longest line plus what the callback
+ * keeps (kr_counter_match_sample: the matching series only, at most
+ * KR_COUNTER_MAX_SERIES). The byte and sample caps bound the time spent on a target that
+ * exposes far more than the one counter wanted; an application's /metrics is usually tens
+ * of KiB to a few MiB.
+ */
+#define KR_PROMTEXT_MAX_BYTES	(16u * 1024 * 1024)
+#define KR_PROMTEXT_MAX_LINE	(64u * 1024)
+#define KR_PROMTEXT_MAX_SAMPLES 100000u
+
 struct kr_promtext_limits {
-	size_t max_bytes;   /* whole exposition; default 32 MiB */
-	size_t max_line;    /* one line; default 64 KiB */
-	size_t max_samples; /* sample lines; default 200000 */
+	size_t max_bytes;   /* whole exposition; default KR_PROMTEXT_MAX_BYTES (16 MiB) */
+	size_t max_line;    /* one line; default KR_PROMTEXT_MAX_LINE (64 KiB) */
+	size_t max_samples; /* sample lines; default KR_PROMTEXT_MAX_SAMPLES (100000) */
 };
 
 /*
@@ -133,11 +147,24 @@ enum kr_status kr_promtext_parse(const char *text, size_t len,
 /* ---- /api/v1/query responses (promjson.c) ----------------------------------------- */
 
 /*
+ * Bounds on an answer (issue 18). An instant query's answer is a few hundred bytes: one
+ * sample, a few labels. The body is refused while it is read once it passes
+ * KR_PROMJSON_MAX_BYTES (fetch.c: "answer larger than 64 KiB"), and before cJSON sees it
+ * a pass over the bytes refuses nesting deeper than KR_PROMJSON_MAX_DEPTH and more than
+ * KR_PROMJSON_MAX_VALUES values, so decoding costs at most a few hundred KiB of heap.
+ */
+#define KR_PROMJSON_MAX_BYTES  (64u * 1024)
+#define KR_PROMJSON_MAX_DEPTH  32
+#define KR_PROMJSON_MAX_VALUES 4096
+
+/*
  * Decode an instant-query response body (`len` bytes, need not be NUL-terminated) that
  * came with HTTP status `http_status`. A vector of exactly one sample, or a scalar, whose
  * value is a finite number: KR_OK and m->ok = 1, m->at the evaluation time Prometheus
  * reported. Anything else is inconclusive: the status (KR_ENOTFOUND for an empty result,
- * KR_EPROTO for a malformed body or an unusable result, KR_EHTTP for a Prometheus error)
+ * KR_EPROTO for a malformed body, an unusable result or nesting deeper than
+ * KR_PROMJSON_MAX_DEPTH, KR_ETOOBIG for more than KR_PROMJSON_MAX_VALUES values, KR_EHTTP
+ * for a Prometheus error or any of these with a status other than 200)
  * is returned, and m->reason says why ("query returned 2 series, want 1: aggregate with
  * sum()", "query failed (HTTP 400): bad_data: the query or its parameters are not valid"),
  * without naming the server and without quoting the body.
@@ -178,6 +205,13 @@ struct kr_counter_match {
 	size_t nlabels;
 	struct kr_counter_snapshot *snap;
 };
+
+/*
+ * Matching series kept from one scrape at most (issue 18): the 401 counter of one
+ * service has a series per handler or method, tens to hundreds; past this the scrape is
+ * KR_ETOOBIG, so a target with a million matching series costs a few MiB, not hundreds.
+ */
+#define KR_COUNTER_MAX_SERIES 10000u
 
 /* A kr_promtext_fn: pass a struct kr_counter_match * as `arg`. */
 enum kr_status kr_counter_match_sample(void *arg, const struct kr_prom_sample *sample,
@@ -288,8 +322,8 @@ struct kr_analysis_http_opts {
 	const struct kr_secret *bearer_token; /* Authorization: Bearer; may be NULL */
 	const char *basic_user;		      /* with basic_password: Basic auth */
 	const struct kr_secret *basic_password;
-	size_t max_body;				/* response cap for queries; 0: 8 MiB */
-	const struct kr_promtext_limits *scrape_limits; /* NULL: defaults */
+	size_t max_body; /* query answer cap; 0: KR_PROMJSON_MAX_BYTES (64 KiB) */
+	const struct kr_promtext_limits *scrape_limits; /* NULL: the KR_PROMTEXT_MAX_* */
 	/*
 	 * --allowed-endpoints (egress/egress.h); NULL: no list, so anything but link-local
 	 * and cloud metadata addresses. Checked before the request (host) and for every
@@ -304,7 +338,8 @@ struct kr_analysis_http_opts {
  * success and failure alike. Otherwise the status (KR_EIO unreachable, KR_ETIMEOUT,
  * KR_EAUTH 401/403 or refused by opts->egress (kr_egress_refused tells which; nothing was
  * sent then), KR_EHTTP (an error status or a redirect), KR_ENOTFOUND empty, KR_EPROTO,
- * KR_ETOOBIG, KR_ENOMEM) with m->reason set and `err` a copy of it; the message names the
+ * KR_ETOOBIG "answer larger than 64 KiB" (refused as it is read, or from its
+ * Content-Length), KR_ENOMEM) with m->reason set and `err` a copy of it; the message names the
  * server without credentials: "prometheus http://x:9090: query returned 2 series, want 1:
  * aggregate with sum()". `err` may be NULL.
  */
@@ -315,8 +350,12 @@ enum kr_status kr_analysis_query_prometheus(const char *url, const char *query,
 /*
  * GET `url` (a /metrics endpoint), parse it as it streams in, and collect the series
  * named `metric` that carry every label in `labels` into `snap` (init'ed by the caller,
- * emptied first), with snap->at the time of the response. Errors as above, named
- * "scrape http://x:8080/metrics: ...", plus those of kr_counter_snapshot_finish.
+ * emptied first), with snap->at the time of the response. Nothing but the current line
+ * and the matching series is held, so a target exposing a million series costs little.
+ * Errors as above, named "scrape http://x:8080/metrics: ...", plus KR_ETOOBIG for the
+ * opts->scrape_limits caps ("exposition larger than 16 MiB") and KR_COUNTER_MAX_SERIES,
+ * and those of kr_counter_snapshot_finish. Both calls end by opts->timeout_ms, however
+ * slowly the server sends.
  */
 enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http_opts *opts,
 				  const char *metric, const struct kr_prom_label *labels,

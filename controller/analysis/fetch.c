@@ -10,7 +10,7 @@
 #include "version.h"
 
 #define FT_DEFAULT_TIMEOUT_MS 10000L
-#define FT_DEFAULT_MAX_BODY   (8u * 1024 * 1024)
+#define FT_DEFAULT_MAX_BODY   KR_PROMJSON_MAX_BYTES
 #define FT_REDIRECT	      ": a redirect, which is not followed (give the URL it points to)"
 
 /* One request: a fresh easy handle (an analysis runs every `interval`, not in a loop). */
@@ -23,6 +23,7 @@ struct ft_req {
 	long timeout_ms;
 	struct kr_buf body; /* queries (never quoted in a message: only its meaning is) */
 	size_t max_body;
+	char too_big[64]; /* "answer larger than 64 KiB": the body or its Content-Length */
 	struct kr_promtext *parser;   /* scrapes: the 200 body streams into it */
 	struct kr_error sink_err;     /* why the write callback stopped the transfer */
 	struct kr_egress_guard guard; /* --allowed-endpoints, checked at connect time */
@@ -142,9 +143,13 @@ static size_t ft_write(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (r->parser) /* a scrape's error page: only its status is used */
 		return len;
-	if (r->body.len + len > r->max_body) {
-		kr_error_set(&r->sink_err, KR_ETOOBIG, "response larger than %zu bytes",
-			     r->max_body);
+	/* Refused while it is read: nothing past the cap is ever buffered. */
+	if (len > r->max_body - r->body.len) {
+		if (r->status != 200)
+			kr_error_set(&r->sink_err, KR_ETOOBIG, "HTTP %ld, and an %s", r->status,
+				     r->too_big);
+		else
+			kr_error_set(&r->sink_err, KR_ETOOBIG, "%s", r->too_big);
 		return 0;
 	}
 	if (kr_buf_add(&r->body, data, len) != KR_OK) {
@@ -166,7 +171,7 @@ static enum kr_status ft_req_init(struct ft_req *r, const char *what, const char
 				  const char *accept, struct kr_error *err)
 {
 	long timeout = o->timeout_ms > 0 ? o->timeout_ms : FT_DEFAULT_TIMEOUT_MS;
-	char redacted[256];
+	char redacted[256], size[24];
 	struct curl_blob blob;
 	enum kr_status rc;
 
@@ -174,6 +179,8 @@ static enum kr_status ft_req_init(struct ft_req *r, const char *what, const char
 	kr_buf_init(&r->body);
 	r->timeout_ms = timeout;
 	r->max_body = o->max_body ? o->max_body : FT_DEFAULT_MAX_BODY;
+	kr_analysis_size_text(r->max_body, size);
+	snprintf(r->too_big, sizeof(r->too_big), "answer larger than %s", size);
 	kr_analysis_redact_url(base_url, redacted, sizeof(redacted));
 	snprintf(r->server, sizeof(r->server), "%s %s", what, redacted);
 	r->curl = curl_easy_init();
@@ -182,8 +189,15 @@ static enum kr_status ft_req_init(struct ft_req *r, const char *what, const char
 	FT_SET(r->curl, CURLOPT_URL, url);
 	FT_SET(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	FT_SET(r->curl, CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * One deadline for the whole request: name resolution (this libcurl resolves in a
+	 * thread, so it is bounded too), connect, TLS, headers and every byte of the body.
+	 * A server that drips a byte a second is cut off by it, so no low-speed limit.
+	 */
 	FT_SET(r->curl, CURLOPT_TIMEOUT_MS, timeout);
 	FT_SET(r->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	/* An announced Content-Length over the cap is refused before the body (scrapes: below). */
+	FT_SET(r->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
 	FT_SET(r->curl, CURLOPT_ERRORBUFFER, r->errbuf);
 	FT_SET(r->curl, CURLOPT_HTTPHEADER, r->headers);
 	FT_SET(r->curl, CURLOPT_ACCEPT_ENCODING, "");
@@ -238,6 +252,8 @@ static enum kr_status ft_perform(struct ft_req *r, struct kr_error *err)
 		return kr_error_set(err, KR_EAUTH, "%s: %s", r->server, r->guard.why.msg);
 	if (code == CURLE_WRITE_ERROR && r->sink_err.code != KR_OK)
 		return kr_error_set(err, r->sink_err.code, "%s: %s", r->server, r->sink_err.msg);
+	if (code == CURLE_FILESIZE_EXCEEDED)
+		return kr_error_set(err, KR_ETOOBIG, "%s: %s", r->server, r->too_big);
 	if (code == CURLE_OPERATION_TIMEDOUT)
 		return kr_error_set(err, KR_ETIMEOUT, "%s: timed out after %gs", r->server,
 				    (double)r->timeout_ms / 1000.0);
@@ -321,6 +337,7 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 	struct kr_counter_match mt = {metric, labels, nlabels, snap};
 	struct kr_promtext parser;
 	struct ft_req r;
+	char size[24];
 	enum kr_status rc;
 
 	kr_counter_snapshot_release(snap);
@@ -328,6 +345,14 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 	rc = ft_req_init(&r, "scrape", url, url, o,
 			 "Accept: text/plain;version=0.0.4;q=1,*/*;q=0.1", err);
 	r.parser = &parser;
+	/* The body streams through the parser, which holds one line; its byte cap is ours. */
+	r.max_body = parser.limits.max_bytes;
+	kr_analysis_size_text(r.max_body, size);
+	snprintf(r.too_big, sizeof(r.too_big), "exposition larger than %s", size);
+	if (rc == KR_OK && curl_easy_setopt(r.curl, CURLOPT_MAXFILESIZE_LARGE,
+					    (curl_off_t)r.max_body) != CURLE_OK)
+		rc = kr_error_set(err, KR_EINVAL, "%s: this libcurl cannot cap the response",
+				  r.server);
 	if (rc == KR_OK)
 		rc = ft_perform(&r, err);
 	if (rc == KR_OK && r.status != 200)

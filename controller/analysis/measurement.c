@@ -27,3 +27,13 @@ enum kr_status kr_measurement_set_inconclusive(struct kr_measurement *m, enum kr
 	va_end(ap);
 	return code;
 }
+
+void kr_analysis_size_text(size_t bytes, char out[24])
+{
+	if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0)
+		snprintf(out, 24, "%zu MiB", bytes / (1024 * 1024));
+	else if (bytes >= 1024 && bytes % 1024 == 0)
+		snprintf(out, 24, "%zu KiB", bytes / 1024);
+	else
+		snprintf(out, 24, "%zu bytes", bytes);
+}

@@ -116,13 +116,67 @@ static enum kr_status pj_error(const cJSON *root, long http_status, struct kr_me
 					       http_status, etype);
 }
 
+/*
+ * What cJSON would build, bounded before it builds it: one pass over the bytes counting
+ * bracket depth and values outside strings. A query answer is a few objects deep and has
+ * a handful of values; cJSON's own nesting limit (1000) would let a 64 KiB body of "["
+ * recurse 1000 deep, and "[0,0,...]" costs cJSON ~40 bytes of heap per input byte.
+ * Upper bound on values: every '[', '{' and ',' may start one, plus the first.
+ */
+static enum kr_status pj_prescan(const char *body, size_t len, struct kr_measurement *m)
+{
+	size_t depth = 0, values = 1;
+	int in_string = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = body[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+			continue;
+		}
+		if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > KR_PROMJSON_MAX_DEPTH)
+				return kr_measurement_set_inconclusive(
+				    m, KR_EPROTO, "answer nested deeper than %d levels",
+				    KR_PROMJSON_MAX_DEPTH);
+			values++;
+		} else if (c == ']' || c == '}') {
+			if (depth > 0)
+				depth--;
+		} else if (c == ',') {
+			values++;
+		}
+		if (values > KR_PROMJSON_MAX_VALUES)
+			return kr_measurement_set_inconclusive(
+			    m, KR_ETOOBIG, "answer has more than %d JSON values",
+			    KR_PROMJSON_MAX_VALUES);
+	}
+	return KR_OK;
+}
+
 enum kr_status kr_promjson_decode(const char *body, size_t len, long http_status,
 				  struct kr_measurement *m)
 {
-	cJSON *root = cJSON_ParseWithLength(body ? body : "", len);
+	cJSON *root = NULL;
 	const char *status;
 	enum kr_status rc;
 
+	rc = pj_prescan(body ? body : "", body ? len : 0, m);
+	if (rc != KR_OK && http_status != 200)
+		rc = kr_measurement_set_inconclusive(
+		    m, KR_EHTTP, "HTTP %ld, and the response is not a Prometheus answer",
+		    http_status);
+	if (rc != KR_OK) {
+		m->reason.http_status = (int)http_status;
+		return rc;
+	}
+	root = cJSON_ParseWithLength(body ? body : "", body ? len : 0);
 	if (!root || !cJSON_IsObject(root)) {
 		const char *what = root ? "a JSON object" : "JSON";
 

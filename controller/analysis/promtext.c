@@ -7,9 +7,10 @@
 
 #include "analysis/analysis.h"
 
-#define PT_DEFAULT_MAX_BYTES   (32u * 1024 * 1024)
-#define PT_DEFAULT_MAX_LINE    (64u * 1024)
-#define PT_DEFAULT_MAX_SAMPLES 200000u
+/* The defaults are in analysis.h (KR_PROMTEXT_MAX_*), with why they are what they are. */
+#define PT_DEFAULT_MAX_BYTES   KR_PROMTEXT_MAX_BYTES
+#define PT_DEFAULT_MAX_LINE    KR_PROMTEXT_MAX_LINE
+#define PT_DEFAULT_MAX_SAMPLES KR_PROMTEXT_MAX_SAMPLES
 
 /*
  * The line being parsed. Unescaped strings are written into p->scratch, which is grown
@@ -532,9 +533,11 @@ enum kr_status kr_promtext_feed(struct kr_promtext *p, const char *data, size_t 
 		return kr_error_set(err, p->failed, "exposition parser stopped at line %zu",
 				    p->lineno);
 	if (len > p->limits.max_bytes - p->bytes) {
+		char size[24];
+
+		kr_analysis_size_text(p->limits.max_bytes, size);
 		p->failed = KR_ETOOBIG;
-		return kr_error_set(err, KR_ETOOBIG, "exposition larger than %zu bytes",
-				    p->limits.max_bytes);
+		return kr_error_set(err, KR_ETOOBIG, "exposition larger than %s", size);
 	}
 	p->bytes += len;
 	while (len > 0) {

@@ -106,6 +106,11 @@ enum kr_status kr_counter_match_sample(void *arg, const struct kr_prom_sample *s
 		mt->snap->type = smp->type;
 	if (!rate_matches(mt, smp))
 		return KR_OK;
+	if (mt->snap->n >= KR_COUNTER_MAX_SERIES)
+		return kr_error_set(err, KR_ETOOBIG,
+				    "line %zu: more than %u series of %s match: add labels that "
+				    "pick fewer",
+				    smp->line, KR_COUNTER_MAX_SERIES, mt->metric);
 	kr_buf_init(&key);
 	rc = rate_key(smp, &key);
 	owned = rc == KR_OK ? kr_buf_detach(&key, NULL) : NULL;
