@@ -2,6 +2,7 @@
 #include "keystore/internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,12 @@
 
 #include <hiredis/sds.h>
 
-/* hiredis's read buffer is pre-sized so replies never make it realloc (unwiped) a copy. */
+#include "base/clock.h"
+
+/*
+ * hiredis's read buffer is pre-sized for our usual replies; a larger one (up to
+ * KR_KS_REPLY_MAX_BYTES) grows it through kr_ks_reader_reserve, which wipes the old copy.
+ */
 #define KR_KS_READER_ROOM 65536
 
 static char *kr_strdup_opt(const char *s)
@@ -212,6 +218,130 @@ enum kr_status kr_ks_reply_check(struct kr_keystore *ks, const redisReply *reply
 	return kr_error_set(err, code, "%s: %s: %s", ks->server, what, text);
 }
 
+/* ---- the bounds on a reply (internal.h) ---- */
+
+enum { KR_G_TYPE = 0, KR_G_LINE, KR_G_BULK, KR_G_SPENT };
+
+void kr_ks_resp_guard_init(struct kr_ks_resp_guard *g)
+{
+	memset(g, 0, sizeof(*g));
+}
+
+static enum kr_status kr_ks_guard_fail(struct kr_ks_resp_guard *g, enum kr_status code,
+				       const char *msg, struct kr_error *err)
+{
+	g->state = KR_G_SPENT;
+	return kr_error_set(err, code, "%s", msg);
+}
+
+/* A value is complete: it fills one slot of each array it closes, or ends the reply. */
+static void kr_ks_guard_value(struct kr_ks_resp_guard *g)
+{
+	g->state = KR_G_TYPE;
+	while (g->depth > 0) {
+		if (--g->left[g->depth - 1] > 0)
+			return;
+		g->depth--;
+	}
+	g->replies++;
+	g->bytes = 0;
+	g->elements = 0;
+}
+
+/* A header line ended (its CRLF consumed). */
+static enum kr_status kr_ks_guard_header(struct kr_ks_resp_guard *g, struct kr_error *err)
+{
+	if (g->type != '$' && g->type != '*') {
+		kr_ks_guard_value(g);
+		return KR_OK;
+	}
+	if (g->bad || !g->digits)
+		return kr_ks_guard_fail(g, KR_EPROTO, "bad reply: malformed length", err);
+	if (g->neg) { /* nil: hiredis reads any negative length so */
+		kr_ks_guard_value(g);
+		return KR_OK;
+	}
+	if (g->type == '$') {
+		if (g->num > KR_KS_REPLY_MAX_BYTES)
+			return kr_ks_guard_fail(g, KR_ETOOBIG, "reply larger than 1 MiB", err);
+		g->bulk_left = g->num + 2;
+		g->state = KR_G_BULK;
+		return KR_OK;
+	}
+	if (g->num > KR_KS_REPLY_MAX_ELEMENTS - g->elements)
+		return kr_ks_guard_fail(g, KR_ETOOBIG, "reply of more than 10000 elements", err);
+	g->elements += (size_t)g->num;
+	if (g->num == 0) {
+		kr_ks_guard_value(g);
+		return KR_OK;
+	}
+	if (g->depth == KR_KS_REPLY_MAX_DEPTH)
+		return kr_ks_guard_fail(g, KR_EPROTO, "reply nested deeper than 7 levels", err);
+	g->left[g->depth++] = (long long)g->num;
+	g->state = KR_G_TYPE;
+	return KR_OK;
+}
+
+/* One byte of a header line; a line ends at CRLF, as hiredis reads it. */
+static enum kr_status kr_ks_guard_line(struct kr_ks_resp_guard *g, char c, struct kr_error *err)
+{
+	int numeric = g->type == '$' || g->type == '*';
+
+	if (c == '\n' && g->cr)
+		return kr_ks_guard_header(g, err);
+	if (numeric && g->cr)
+		g->bad = 1; /* a CR inside a length */
+	g->cr = c == '\r';
+	if (!numeric || g->cr)
+		return KR_OK;
+	if (c == '-' && !g->neg && !g->digits)
+		g->neg = 1;
+	else if (c >= '0' && c <= '9' && g->num < 1000000000000ull)
+		g->num = 10 * g->num + (unsigned)(c - '0'), g->digits++;
+	else if (c >= '0' && c <= '9')
+		g->digits++; /* already past every cap */
+	else
+		g->bad = 1;
+	return KR_OK;
+}
+
+enum kr_status kr_ks_resp_guard_feed(struct kr_ks_resp_guard *g, const char *data, size_t len,
+				     struct kr_error *err)
+{
+	size_t i = 0;
+
+	if (g->state == KR_G_SPENT)
+		return kr_error_set(err, KR_EPROTO, "bad reply: the reply stream was refused");
+	while (i < len) {
+		enum kr_status rc = KR_OK;
+		size_t take = 1;
+
+		if (g->state == KR_G_BULK) /* a string's body: skipped whole, never looked at */
+			take = g->bulk_left < len - i ? (size_t)g->bulk_left : len - i;
+		if (take > KR_KS_REPLY_MAX_BYTES - g->bytes)
+			return kr_ks_guard_fail(g, KR_ETOOBIG, "reply larger than 1 MiB", err);
+		g->bytes += take;
+		if (g->state == KR_G_BULK) {
+			g->bulk_left -= take;
+			if (g->bulk_left == 0)
+				kr_ks_guard_value(g);
+		} else if (g->state == KR_G_LINE) {
+			rc = kr_ks_guard_line(g, data[i], err);
+		} else if (strchr("+-:$*", data[i]) && data[i] != '\0') {
+			g->state = KR_G_LINE;
+			g->type = data[i];
+			g->neg = g->digits = g->bad = g->cr = 0;
+			g->num = 0;
+		} else {
+			rc = kr_ks_guard_fail(g, KR_EPROTO, "bad reply: unknown reply type", err);
+		}
+		if (rc != KR_OK)
+			return rc;
+		i += take;
+	}
+	return KR_OK;
+}
+
 /* ---- the wire ---- */
 
 static struct timeval kr_ms_tv(int ms)
@@ -283,15 +413,46 @@ static enum kr_status kr_ks_format(const struct kr_ks_cmd *cmds, size_t n, struc
 	return rc;
 }
 
-static enum kr_status kr_ks_send(struct kr_keystore *ks, const struct kr_buf *wire, int *dropped,
-				 struct kr_error *err)
+/*
+ * Wait until the socket is ready for `events` or the round trip's deadline passes. Each
+ * send and recv then takes what is there (MSG_DONTWAIT): a server that drips a byte at a
+ * time cannot stretch the round trip past its deadline, as SO_RCVTIMEO alone would let it.
+ */
+static enum kr_status kr_ks_wait(struct kr_keystore *ks, short events, int64_t deadline,
+				 const char *doing, struct kr_error *err)
+{
+	struct pollfd pfd = {.fd = ks->ctx->fd, .events = events};
+
+	for (;;) {
+		int64_t left = deadline - kr_mono_ms();
+		int n;
+
+		if (left <= 0)
+			return kr_error_set(err, KR_ETIMEOUT, "%s: timed out after %d ms %s",
+					    ks->server, ks->command_timeout_ms, doing);
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return KR_OK; /* readable, writable, or an error recv/send will report */
+		if (n < 0 && errno != EINTR)
+			return kr_error_set(err, KR_EIO, "%s: poll failed %s: %s", ks->server,
+					    doing, strerror(errno));
+	}
+}
+
+static enum kr_status kr_ks_send(struct kr_keystore *ks, const struct kr_buf *wire,
+				 int64_t deadline, int *dropped, struct kr_error *err)
 {
 	size_t off = 0;
 
 	while (off < wire->len) {
-		ssize_t w = send(ks->ctx->fd, wire->data + off, wire->len - off, MSG_NOSIGNAL);
+		enum kr_status rc = kr_ks_wait(ks, POLLOUT, deadline, "sending a command", err);
+		ssize_t w;
 
-		if (w < 0 && errno == EINTR)
+		if (rc != KR_OK)
+			return rc;
+		w = send(ks->ctx->fd, wire->data + off, wire->len - off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (w < 0)
 			return kr_ks_io_error(ks, errno, "sending a command", dropped, err);
@@ -300,11 +461,35 @@ static enum kr_status kr_ks_send(struct kr_keystore *ks, const struct kr_buf *wi
 	return KR_OK;
 }
 
-static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, redisReply **out, int *dropped,
-				       struct kr_error *err)
+/*
+ * Make room for `more` bytes in hiredis's read buffer without realloc, which would free
+ * the old copy unwiped: a new buffer, the bytes copied, the old one wiped and freed.
+ */
+static int kr_ks_reader_reserve(redisReader *r, size_t more)
+{
+	size_t len = sdslen(r->buf), alloc = sdsalloc(r->buf), want;
+	sds grown;
+
+	if (alloc - len >= more)
+		return 0;
+	want = 2 * alloc > len + more ? 2 * alloc : len + more;
+	grown = sdsnewlen(NULL, want);
+	if (!grown)
+		return -1;
+	memcpy(grown, r->buf, len);
+	sdssetlen(grown, len);
+	explicit_bzero(r->buf, alloc);
+	sdsfree(r->buf);
+	r->buf = grown;
+	return 0;
+}
+
+static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, int64_t deadline,
+				       redisReply **out, int *dropped, struct kr_error *err)
 {
 	redisReader *r = ks->ctx->reader;
 	enum kr_status rc = KR_OK;
+	struct kr_error why;
 	char buf[16384];
 	void *reply = NULL;
 
@@ -318,8 +503,11 @@ static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, redisReply **out,
 		}
 		if (reply)
 			break;
-		got = recv(ks->ctx->fd, buf, sizeof(buf), 0);
-		if (got < 0 && errno == EINTR)
+		rc = kr_ks_wait(ks, POLLIN, deadline, "waiting for a complete reply", err);
+		if (rc != KR_OK)
+			break;
+		got = recv(ks->ctx->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
 		if (got == 0) {
 			*dropped = 1;
@@ -329,6 +517,17 @@ static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, redisReply **out,
 		}
 		if (got < 0) {
 			rc = kr_ks_io_error(ks, errno, "waiting for a reply", dropped, err);
+			break;
+		}
+		/* Measured before hiredis holds any of it (internal.h: the bounds). */
+		rc = kr_ks_resp_guard_feed(&ks->guard, buf, (size_t)got, &why);
+		if (rc != KR_OK) {
+			kr_error_set(err, rc, "%s: %s", ks->server, why.msg);
+			break;
+		}
+		if (kr_ks_reader_reserve(r, (size_t)got) != 0) {
+			rc = kr_error_set(err, KR_ENOMEM, "%s: out of memory reading a reply",
+					  ks->server);
 			break;
 		}
 		if (redisReaderFeed(r, buf, (size_t)got) != REDIS_OK) {
@@ -346,11 +545,12 @@ static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, redisReply **out,
 static enum kr_status kr_ks_exchange(struct kr_keystore *ks, const struct kr_buf *wire, size_t n,
 				     redisReply **replies, int *dropped, struct kr_error *err)
 {
-	enum kr_status rc = kr_ks_send(ks, wire, dropped, err);
+	int64_t deadline = kr_mono_ms() + ks->command_timeout_ms; /* the whole round trip */
+	enum kr_status rc = kr_ks_send(ks, wire, deadline, dropped, err);
 	size_t i;
 
 	for (i = 0; i < n && rc == KR_OK; i++)
-		rc = kr_ks_read_reply(ks, &replies[i], dropped, err);
+		rc = kr_ks_read_reply(ks, deadline, &replies[i], dropped, err);
 	kr_ks_reader_wipe(ks->ctx->reader, 0);
 	if (rc == KR_OK)
 		return KR_OK;
@@ -441,6 +641,7 @@ static enum kr_status kr_ks_connect(struct kr_keystore *ks, struct kr_error *err
 	c->reader->maxbuf = 0; /* never let hiredis free (unwiped) a grown buffer */
 	c->reader->buf = sdsMakeRoomFor(c->reader->buf, KR_KS_READER_ROOM);
 	ks->ctx = c;
+	kr_ks_resp_guard_init(&ks->guard);
 	if (!c->reader->buf) {
 		kr_ks_disconnect(ks);
 		return kr_error_set(err, KR_ENOMEM, "%s: out of memory", ks->server);

@@ -8,6 +8,46 @@
 
 #include "keystore/keystore.h"
 
+/*
+ * Bounds on what a server may send (issue 18), checked as bytes arrive, before hiredis
+ * sees them: our replies are tiny (a SCAN page of COUNT 500 names is tens of KiB), so a
+ * reply past KR_KS_REPLY_MAX_BYTES, a bulk string announcing more, an array announcing
+ * more than KR_KS_REPLY_MAX_ELEMENTS elements in all, or nesting past KR_KS_REPLY_MAX_DEPTH
+ * (hiredis 0.14's own limit) ends the exchange and closes the connection. Each round trip
+ * (one command, or one pipeline) must complete within command_timeout_ms in all, however
+ * the server spaces its bytes.
+ */
+#define KR_KS_REPLY_MAX_BYTES	 (1024 * 1024)
+#define KR_KS_REPLY_MAX_ELEMENTS 10000
+#define KR_KS_REPLY_MAX_DEPTH	 7
+
+/*
+ * A RESP2 scanner that only measures: it follows the replies' framing byte by byte and
+ * counts each reply's bytes and elements. Embedded by value; zero it (kr_ks_resp_guard_init)
+ * before the first reply of a connection.
+ */
+struct kr_ks_resp_guard {
+	int state;		   /* expecting a type byte, in a header line, in a bulk body */
+	char type;		   /* '+', '-', ':', '$', '*' of the current header */
+	int neg, digits, bad, cr;  /* the header's number so far; cr: the last byte was CR */
+	unsigned long long num;	   /* capped, so it cannot overflow */
+	unsigned long long bulk_left; /* body bytes plus CRLF still to come */
+	size_t depth;
+	long long left[KR_KS_REPLY_MAX_DEPTH]; /* elements still to come, per open array */
+	size_t bytes, elements;		       /* of the reply being read */
+	size_t replies;			       /* complete replies so far */
+};
+
+void kr_ks_resp_guard_init(struct kr_ks_resp_guard *g);
+/*
+ * Scan `len` more bytes. KR_ETOOBIG ("reply larger than 1 MiB", "reply of more than 10000
+ * elements") or KR_EPROTO ("reply nested deeper than 7 levels", "bad reply: ...") with the
+ * message in `err` (not naming the server); after an error the guard is spent. Framing
+ * errors hiredis also reports are reported here first, in the same words where it can.
+ */
+enum kr_status kr_ks_resp_guard_feed(struct kr_ks_resp_guard *g, const char *data, size_t len,
+				     struct kr_error *err);
+
 struct kr_keystore {
 	/* settings, owned copies */
 	char *host;
@@ -21,6 +61,7 @@ struct kr_keystore {
 	struct kr_keystore_layout layout; /* points at the copies above */
 	char *server;			  /* "valkey host:port", for messages */
 	redisContext *ctx;		  /* NULL until connected, and after a failure */
+	struct kr_ks_resp_guard guard;	  /* the bytes of ctx's replies, measured */
 };
 
 /* One argument of a command: `len` bytes at `data` (a key's bytes are fine here). */
