@@ -45,7 +45,7 @@ enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct k
 {
 	size_t len = kr_secret_len(value);
 	struct kr_secret *b64 = kr_secret_alloc((len + 2) / 3 * 4 + 1);
-	cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data"), *item;
+	cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data"), *item, *old;
 
 	if (!b64)
 		return KR_ENOMEM;
@@ -59,10 +59,15 @@ enum kr_status kr_secret_data_set(cJSON *secret, const char *key, const struct k
 	kr_secret_free(b64);
 	if (!item)
 		return KR_ENOMEM;
-	if (cJSON_GetObjectItemCaseSensitive(data, key))
+	old = cJSON_GetObjectItemCaseSensitive(data, key);
+	if (old) {
+		/* The value replaced is a key too: wipe it before cJSON frees it. */
+		if (cJSON_IsString(old) && old->valuestring)
+			explicit_bzero(old->valuestring, strlen(old->valuestring));
 		cJSON_ReplaceItemInObjectCaseSensitive(data, key, item);
-	else
+	} else {
 		cJSON_AddItemToObject(data, key, item);
+	}
 	return KR_OK;
 }
 
