@@ -87,6 +87,16 @@ static enum kr_status ref_read(struct kr_world *w, const char *field,
 }
 
 /*
+ * Can `n` bytes go into a header line as they are? Not empty, and no CR or LF (they would
+ * end the line and let the value add a header of its own), and no NUL (curl copies the
+ * line as a C string: the value would be cut short without a word).
+ */
+static bool header_value_ok(const char *d, size_t n)
+{
+	return n > 0 && !memchr(d, '\n', n) && !memchr(d, '\r', n) && !memchr(d, '\0', n);
+}
+
+/*
  * A token or password goes into a header line: a trailing newline (a Secret made from a
  * file) is dropped, and one inside is refused, so nothing can add a header of its own.
  */
@@ -98,8 +108,9 @@ static enum kr_status trim_line(struct kr_secret **s, const char *field, struct 
 
 	while (n > 0 && (d[n - 1] == '\n' || d[n - 1] == '\r'))
 		n--;
-	if (n == 0 || memchr(d, '\n', n) || memchr(d, '\r', n))
-		return kr_error_set(err, KR_EINVAL, "%s: the value is empty or spans lines", field);
+	if (!header_value_ok(d, n))
+		return kr_error_set(err, KR_EINVAL,
+				    "%s: the value is empty, spans lines or holds a NUL byte", field);
 	if (n == kr_secret_len(*s))
 		return KR_OK;
 	t = kr_secret_new(d, n);
@@ -302,6 +313,16 @@ void kr_world_verify(struct kr_world *w)
 	if (!w->previous || !w->pending) {
 		snprintf(e.msg, sizeof(e.msg),
 			 "Secret %s lacks the old or the new key to verify with", w->rsecret_name);
+		verify_error(w, e.msg);
+		return;
+	}
+	/* Each key goes out as "<spec.verify.header>: <key>": one line, as a bearer token. */
+	if (!header_value_ok(kr_secret_data(w->previous), kr_secret_len(w->previous)) ||
+	    !header_value_ok(kr_secret_data(w->pending), kr_secret_len(w->pending))) {
+		snprintf(e.msg, sizeof(e.msg),
+			 "Secret %s: the old or the new key is empty, spans lines or holds a NUL "
+			 "byte, so it cannot go in header %s",
+			 w->rsecret_name, hdr);
 		verify_error(w, e.msg);
 		return;
 	}
