@@ -1,0 +1,24 @@
+# hostile: servers that answer too much, too deep or too slowly (issue 18). Fake HTTP and
+# Valkey servers on loopback (tests/hostile/hostile.c, forked, so their memory is not ours)
+# drive the library calls directly; each test checks the error, that the call ended by its
+# deadline, and that the peak RSS (VmHWM) of the test process grew by less than 16 MiB.
+# Labels "hostile" and "unit" (they start no real server); no memcheck twin: they time
+# calls and measure RSS, which valgrind would distort.
+set(KR_HOSTILE_DIR ${KR_TESTS_DIR}/hostile)
+
+# kr_hostile_test(<name> LIBS <libs...>)
+function(kr_hostile_test name)
+  cmake_parse_arguments(T "" "" "LIBS" ${ARGN})
+  add_executable(${name} ${KR_HOSTILE_DIR}/${name}.c ${KR_HOSTILE_DIR}/hostile.c)
+  target_include_directories(${name} PRIVATE ${KR_HOSTILE_DIR})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS "hostile;unit" TIMEOUT 300)
+endfunction()
+
+if(TARGET kr_analysis)
+  kr_hostile_test(test_hostile_http LIBS kr_analysis PkgConfig::CURL)
+endif()
+if(TARGET kr_keystore)
+  kr_hostile_test(test_hostile_valkey LIBS kr_keystore PkgConfig::HIREDIS)
+endif()
