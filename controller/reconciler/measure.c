@@ -110,7 +110,8 @@ static enum kr_status trim_line(struct kr_secret **s, const char *field, struct 
 		n--;
 	if (!header_value_ok(d, n))
 		return kr_error_set(err, KR_EINVAL,
-				    "%s: the value is empty, spans lines or holds a NUL byte", field);
+				    "%s: the value is empty, spans lines or holds a NUL byte",
+				    field);
 	if (n == kr_secret_len(*s))
 		return KR_OK;
 	t = kr_secret_new(d, n);
