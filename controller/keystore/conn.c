@@ -251,13 +251,16 @@ static void kr_ks_guard_value(struct kr_ks_resp_guard *g)
 /* A header line ended (its CRLF consumed). */
 static enum kr_status kr_ks_guard_header(struct kr_ks_resp_guard *g, struct kr_error *err)
 {
+	if (g->type == ':' && (g->bad || !g->digits || (g->neg && g->num == 0)))
+		return kr_ks_guard_fail(g, KR_EPROTO, "bad reply: malformed integer", err);
 	if (g->type != '$' && g->type != '*') {
 		kr_ks_guard_value(g);
 		return KR_OK;
 	}
-	if (g->bad || !g->digits)
+	/* Only "-1" is nil; hiredis reads other negatives its own way, so they are refused. */
+	if (g->bad || !g->digits || (g->neg && g->num != 1))
 		return kr_ks_guard_fail(g, KR_EPROTO, "bad reply: malformed length", err);
-	if (g->neg) { /* nil: hiredis reads any negative length so */
+	if (g->neg) {
 		kr_ks_guard_value(g);
 		return KR_OK;
 	}
@@ -270,22 +273,26 @@ static enum kr_status kr_ks_guard_header(struct kr_ks_resp_guard *g, struct kr_e
 	}
 	if (g->num > KR_KS_REPLY_MAX_ELEMENTS - g->elements)
 		return kr_ks_guard_fail(g, KR_ETOOBIG, "reply of more than 10000 elements", err);
+	if (g->depth == KR_KS_REPLY_MAX_DEPTH) /* an empty array counts: hiredis nests it too */
+		return kr_ks_guard_fail(g, KR_EPROTO, "reply nested deeper than 7 levels", err);
 	g->elements += (size_t)g->num;
 	if (g->num == 0) {
 		kr_ks_guard_value(g);
 		return KR_OK;
 	}
-	if (g->depth == KR_KS_REPLY_MAX_DEPTH)
-		return kr_ks_guard_fail(g, KR_EPROTO, "reply nested deeper than 7 levels", err);
 	g->left[g->depth++] = (long long)g->num;
 	g->state = KR_G_TYPE;
 	return KR_OK;
 }
 
-/* One byte of a header line; a line ends at CRLF, as hiredis reads it. */
+/*
+ * One byte of a header line; a line ends at CRLF, as hiredis reads it. Numbers are read
+ * at least as strictly as hiredis does (no sign but '-', no leading zero, integers of at
+ * most 18 digits), so whatever passes here parses there.
+ */
 static enum kr_status kr_ks_guard_line(struct kr_ks_resp_guard *g, char c, struct kr_error *err)
 {
-	int numeric = g->type == '$' || g->type == '*';
+	int numeric = g->type == '$' || g->type == '*' || g->type == ':';
 
 	if (c == '\n' && g->cr)
 		return kr_ks_guard_header(g, err);
@@ -294,14 +301,17 @@ static enum kr_status kr_ks_guard_line(struct kr_ks_resp_guard *g, char c, struc
 	g->cr = c == '\r';
 	if (!numeric || g->cr)
 		return KR_OK;
-	if (c == '-' && !g->neg && !g->digits)
+	if (c == '-' && !g->neg && !g->digits) {
 		g->neg = 1;
-	else if (c >= '0' && c <= '9' && g->num < 1000000000000ull)
-		g->num = 10 * g->num + (unsigned)(c - '0'), g->digits++;
-	else if (c >= '0' && c <= '9')
-		g->digits++; /* already past every cap */
-	else
+	} else if (c >= '0' && c <= '9') {
+		if ((g->digits > 0 && g->num == 0) || (g->type == ':' && g->digits >= 18))
+			g->bad = 1; /* a leading zero; an integer hiredis might overflow on */
+		if (g->num < 1000000000000ull) /* past every cap already: stop counting */
+			g->num = 10 * g->num + (unsigned)(c - '0');
+		g->digits++;
+	} else {
 		g->bad = 1;
+	}
 	return KR_OK;
 }
 

@@ -298,6 +298,15 @@ static void test_guard_table(void **state)
 	    {"NUL type", "\0", 1, KR_EPROTO, 0, "bad reply: unknown reply type"},
 	    {"length not a number", "$1x\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
 	    {"length empty", "*\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
+	    {"nil is -1 only", "$-2\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
+	    {"no -0", "*-0\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
+	    {"no + sign", "$+1\r\nx\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
+	    {"leading zero", "$01\r\nx\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
+	    {"integer not a number", ":1a\r\n", 0, KR_EPROTO, 0, "bad reply: malformed integer"},
+	    {"integer -0", ":-0\r\n", 0, KR_EPROTO, 0, "bad reply: malformed integer"},
+	    {"integer of 18 digits", ":-123456789012345678\r\n", 0, KR_OK, 1, NULL},
+	    {"integer of 19 digits", ":1234567890123456789\r\n", 0, KR_EPROTO, 0,
+	     "bad reply: malformed integer"},
 	    {"CR in a length", "$1\r2\r\n", 0, KR_EPROTO, 0, "bad reply: malformed length"},
 	};
 	struct kr_error err;
