@@ -22,3 +22,9 @@ endif()
 if(TARGET kr_keystore)
   kr_hostile_test(test_hostile_valkey LIBS kr_keystore PkgConfig::HIREDIS)
 endif()
+
+# The RESP scanner and hiredis's reader on any byte stream (tests/fuzz/fuzz_resp.c): the
+# replay test fuzz_replay_resp (label "unit") in every build, fuzz_resp under KR_FUZZ.
+if(TARGET kr_keystore AND COMMAND kr_fuzz_target)
+  kr_fuzz_target(resp LIBS kr_keystore PkgConfig::HIREDIS)
+endif()
