@@ -49,6 +49,10 @@ static const char kr_run_usage[] =
     "  --resync-period DUR      full reconcile of an idle KeyRotation at least this often\n"
     "                           (its Secrets are read then; they are not watched)\n"
     "                           (KEYROTATOR_RESYNC_PERIOD; 1h)\n"
+    "  --stuck-worker-timeout DUR  a worker in one reconcile for longer than this is stuck:\n"
+    "                           /healthz and /readyz answer 503 naming it and its\n"
+    "                           KeyRotation, so the liveness probe restarts the pod\n"
+    "                           (KEYROTATOR_STUCK_WORKER_TIMEOUT; 5m; 1s..24h)\n"
     "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
     "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n"
     "  --allowed-endpoints LIST where analysis, scrape and verify requests may go: comma-\n"
@@ -67,7 +71,8 @@ static const char kr_run_usage[] =
     "  --controller-namespace NS  the namespace the controller runs in\n"
     "                           (KEYROTATOR_CONTROLLER_NAMESPACE; default $POD_NAMESPACE,\n"
     "                           then the service account's namespace file)\n\n"
-    "/readyz answers 200 once every cache has synced (a standby is ready too).\n"
+    "/readyz answers 200 once every cache has synced (a standby is ready too) and no\n"
+    "worker is stuck; /healthz, while every thread runs and no worker is stuck.\n"
     "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 start-up failed or leadership was lost,\n"
     "2 bad flags.\n";
 
@@ -78,7 +83,7 @@ struct kr_run_opts {
 	int workers;
 	int log_level;
 	const char *instance, *clock_skew_file;
-	long keystore_timeout_ms, keystore_check_ms, resync_period_ms;
+	long keystore_timeout_ms, keystore_check_ms, resync_period_ms, stuck_worker_ms;
 	const char *allowed_endpoints; /* as given, for the start-up log */
 	struct kr_egress *egress;      /* parsed from it; kr_egress_free */
 	int allow_inline_key_stores;
@@ -191,6 +196,8 @@ static int kr_run_set(struct kr_run_opts *o, int id, const char *v, const char *
 		return kr_run_duration(v, from, 1000, 86400000, &o->keystore_check_ms);
 	case 'R':
 		return kr_run_duration(v, from, 10000, 7 * 86400000L, &o->resync_period_ms);
+	case 'T':
+		return kr_run_duration(v, from, 1000, 86400000L, &o->stuck_worker_ms);
 	case 'l':
 		o->log_level = kr_log_parse_level(v);
 		if (o->log_level < 0)
@@ -224,6 +231,7 @@ static const struct option kr_run_flags[] = {
     {"keystore-timeout", required_argument, NULL, 't'},
     {"keystore-check-interval", required_argument, NULL, 'K'},
     {"resync-period", required_argument, NULL, 'R'},
+    {"stuck-worker-timeout", required_argument, NULL, 'T'},
     {"clock-skew-file", required_argument, NULL, 'C'},
     {"allowed-endpoints", required_argument, NULL, 'E'},
     {"allow-inline-key-stores", optional_argument, NULL, 'A'},
@@ -287,6 +295,7 @@ static int kr_run_parse(int argc, char **argv, struct kr_run_opts *o)
 				  .metrics_addr = ":8080",
 				  .health_addr = ":8081",
 				  .workers = KR_WORKQUEUE_DEFAULT_WORKERS,
+				  .stuck_worker_ms = KR_CONTROLLER_STUCK_DEFAULT_MS,
 				  .log_level = KR_LOG_INFO};
 	rc = kr_run_env(o);
 	if (rc != KR_EXIT_OK)
@@ -431,6 +440,7 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 					.namespace_ = o->namespace_,
 					.workers = o->workers,
 					.leader_elect = o->leader_elect,
+					.stuck_worker_timeout_ms = o->stuck_worker_ms,
 					.reconcile = kr_reconciler_reconcile,
 					.version = KR_VERSION};
 

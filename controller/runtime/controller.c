@@ -21,6 +21,13 @@ struct kr_ctl_worker {
 	pthread_t thread;
 	struct kr_kube_client *client;
 	atomic_int running;
+	/* The reconcile in hand, for the stuck check (alive, ready): guarded by busy_lock. */
+	pthread_mutex_t busy_lock;
+	bool busy;
+	bool stuck_logged;     /* this reconcile was logged as stuck already */
+	int64_t busy_since_ms; /* kr_mono_ms() when it started */
+	char busy_key[512];    /* its KeyRotation, "namespace/name" */
+	char busy_id[20];      /* its reconcileID */
 };
 
 /* What an informer's change handler needs: the controller and the kind it watches. */
@@ -40,6 +47,7 @@ struct kr_controller {
 	struct kr_ctl_source src[KR_CTL_NKINDS];
 	struct kr_ctl_worker *workers;
 	int nworkers, started, stopped;
+	int64_t stuck_ms;     /* a reconcile longer than this is stuck */
 	pthread_mutex_t lock; /* guards leading/stopping waits, and the queue-metric marks */
 	pthread_cond_t cond;
 	atomic_int leading, stopping, synced;
@@ -339,6 +347,10 @@ struct kr_controller *kr_controller_new(const struct kr_controller_opts *o, stru
 	c->queue = kr_workqueue_new(o->queue);
 	c->index = kr_refindex_new();
 	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
+	for (int i = 0; c->workers && i < c->nworkers; i++)
+		pthread_mutex_init(&c->workers[i].busy_lock, NULL);
+	c->stuck_ms = o->stuck_worker_timeout_ms > 0 ? o->stuck_worker_timeout_ms
+						     : KR_CONTROLLER_STUCK_DEFAULT_MS;
 	if (!c->metrics || !c->queue || !c->index || !c->workers ||
 	    (o->namespace_ && o->namespace_[0] && !c->ns))
 		goto out;
@@ -366,8 +378,10 @@ void kr_controller_free(struct kr_controller *c)
 	kr_controller_stop(c);
 	for (int k = 0; k < KR_CTL_NKINDS; k++)
 		kr_informer_free(c->inf[k]);
-	for (int i = 0; c->workers && i < c->nworkers; i++)
+	for (int i = 0; c->workers && i < c->nworkers; i++) {
 		kr_kube_client_free(c->workers[i].client);
+		pthread_mutex_destroy(&c->workers[i].busy_lock);
+	}
 	free(c->workers);
 	kr_workqueue_free(c->queue);
 	kr_refindex_free(c->index);
@@ -444,6 +458,18 @@ static void kr_ctl_outcome(struct kr_controller *c, const char *key, enum kr_sta
 	kr_ctl_sync_queue_metrics(c);
 }
 
+/* Mark worker `w` in a reconcile of `key` (reconcileID `id`), or idle when key is NULL. */
+static void kr_ctl_busy(struct kr_ctl_worker *w, const char *key, const char *id)
+{
+	pthread_mutex_lock(&w->busy_lock);
+	w->busy = key != NULL;
+	w->stuck_logged = false;
+	w->busy_since_ms = kr_mono_ms();
+	snprintf(w->busy_key, sizeof(w->busy_key), "%s", key ? key : "");
+	snprintf(w->busy_id, sizeof(w->busy_id), "%s", id ? id : "");
+	pthread_mutex_unlock(&w->busy_lock);
+}
+
 static void kr_ctl_process(struct kr_ctl_worker *w, const char *key)
 {
 	struct kr_controller *c = w->c;
@@ -459,7 +485,9 @@ static void kr_ctl_process(struct kr_ctl_worker *w, const char *key)
 	memset(&res, 0, sizeof(res));
 	res.log = &ctx;
 	t0 = kr_ctl_now();
+	kr_ctl_busy(w, key, id);
 	rc = c->o.reconcile(c->o.reconcile_arg, w->client, ns, name, &res);
+	kr_ctl_busy(w, NULL, NULL);
 	if (rc != KR_OK && res.err.code == KR_OK)
 		kr_error_set(&res.err, rc, "%s", kr_strerror(rc));
 	kr_ctl_outcome(c, key, rc, &res, kr_ctl_now() - t0);
@@ -610,10 +638,64 @@ int kr_controller_may_write(struct kr_controller *c)
 	return c->o.fence ? c->o.fence(c->o.fence_arg) : 1;
 }
 
+/* "300s" or "1500ms": a bound as it was given. */
+static void kr_ctl_format_ms(char *buf, size_t size, int64_t ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, size, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(buf, size, "%lldms", (long long)ms);
+}
+
+/*
+ * A worker held by one reconcile for longer than the bound (a dependency that never answers
+ * and no timeout that catches it): 1 and a reason naming the worker and the KeyRotation.
+ * The first time a reconcile is seen stuck, one error line says so, with its context.
+ */
+static int kr_ctl_stuck(struct kr_controller *c, char *reason, size_t size)
+{
+	int64_t now = kr_mono_ms();
+
+	for (int i = 0; c->workers && i < c->nworkers; i++) {
+		struct kr_ctl_worker *w = &c->workers[i];
+		char key[sizeof(w->busy_key)], id[sizeof(w->busy_id)], ns[256], bound[32];
+		struct kr_log_ctx ctx;
+		int64_t age;
+		bool first;
+
+		pthread_mutex_lock(&w->busy_lock);
+		age = w->busy ? now - w->busy_since_ms : 0;
+		first = age > c->stuck_ms && !w->stuck_logged;
+		if (age > c->stuck_ms) {
+			w->stuck_logged = true;
+			memcpy(key, w->busy_key, sizeof(key));
+			memcpy(id, w->busy_id, sizeof(id));
+		}
+		pthread_mutex_unlock(&w->busy_lock);
+		if (age <= c->stuck_ms)
+			continue;
+		kr_ctl_format_ms(bound, sizeof(bound), c->stuck_ms);
+		snprintf(reason, size,
+			 "worker %d stuck for %.1fs (bound %s) reconciling KeyRotation %s", i,
+			 (double)age / 1000.0, bound, key);
+		if (first) {
+			ctx = (struct kr_log_ctx){ns, kr_controller_split_key(key, ns, sizeof(ns)),
+						  id};
+			kr_log_error(&ctx, "%s: /healthz and /readyz fail until it returns",
+				     reason);
+		}
+		return 1;
+	}
+	return 0;
+}
+
 int kr_controller_ready(struct kr_controller *c, char *reason, size_t size)
 {
 	size_t used = 0;
 	int ready = 1;
+
+	if (kr_ctl_stuck(c, reason, size))
+		return 0;
 
 	for (int k = 0; k < KR_CTL_NKINDS; k++) {
 		if (kr_informer_has_synced(c->inf[k]))
@@ -642,7 +724,7 @@ int kr_controller_alive(struct kr_controller *c, char *reason, size_t size)
 			return 0;
 		}
 	}
-	return 1;
+	return !kr_ctl_stuck(c, reason, size);
 }
 
 struct kr_metrics *kr_controller_metrics(struct kr_controller *c)

@@ -59,7 +59,15 @@ struct kr_controller_opts {
 	/* The leader fence (kr_leader_is_leader), checked before each reconcile; may be NULL. */
 	int (*fence)(void *arg);
 	void *fence_arg;
+	/*
+	 * A worker in one reconcile for longer than this is stuck (a dependency that never
+	 * answers): kr_controller_alive and kr_controller_ready fail, naming it, so the
+	 * liveness probe restarts the pod. 0: KR_CONTROLLER_STUCK_DEFAULT_MS.
+	 */
+	long stuck_worker_timeout_ms;
 };
+
+#define KR_CONTROLLER_STUCK_DEFAULT_MS 300000L /* 5 minutes */
 
 /* The informers a controller owns (kr_controller_informer). */
 enum kr_controller_kind {
@@ -98,9 +106,18 @@ void kr_controller_set_leading(struct kr_controller *c, int leading);
  */
 int kr_controller_may_write(struct kr_controller *c);
 
-/* 1 when every informer has synced; else 0 and a reason. Thread-safe, quick. */
+/*
+ * 1 when every informer has synced and no worker is stuck; else 0 and a reason.
+ * Thread-safe, quick.
+ */
 int kr_controller_ready(struct kr_controller *c, char *reason, size_t size);
-/* 1 when every worker and informer thread is running; else 0 and a reason. */
+/*
+ * 1 when every worker and informer thread is running and no worker has been in one
+ * reconcile for longer than stuck_worker_timeout_ms; else 0 and a reason, e.g.
+ * "worker 1 stuck for 301s (bound 300s) reconciling KeyRotation team-a/api-key".
+ * Thread-safe, quick (a lock per worker, held for a copy). The first time a worker is seen
+ * stuck in a reconcile, one error line is logged for it.
+ */
 int kr_controller_alive(struct kr_controller *c, char *reason, size_t size);
 
 /* Borrowed handles, valid until kr_controller_free. */
