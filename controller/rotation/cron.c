@@ -409,3 +409,30 @@ enum kr_status kr_cron_next(const struct kr_cron *c, time_t after, time_t *next,
 		return KR_OK;
 	}
 }
+
+enum kr_status kr_cron_min_gap(const struct kr_cron *c, int64_t *min_s, bool *uniform,
+			       struct kr_error *err)
+{
+	const time_t start = (time_t)946684800; /* 2000-01-01T00:00:00Z */
+	time_t prev, next;
+	int64_t gap, max_s = 0;
+	enum kr_status rc;
+
+	*min_s = INT64_MAX;
+	*uniform = true;
+	rc = kr_cron_next(c, start - 1, &prev, err);
+	if (rc != KR_OK)
+		return rc;
+	for (int i = 1; i < KR_CRON_GAP_RUNS; i++) {
+		if (kr_cron_next(c, prev, &next, NULL) != KR_OK)
+			break; /* no run before year 10000: the gaps seen are all there are */
+		gap = (int64_t)next - (int64_t)prev;
+		if (gap < *min_s)
+			*min_s = gap;
+		if (gap > max_s)
+			max_s = gap;
+		prev = next;
+	}
+	*uniform = *min_s == INT64_MAX || *min_s == max_s;
+	return KR_OK;
+}

@@ -77,6 +77,20 @@ bool kr_cron_matches(const struct kr_cron *cron, time_t t);
 enum kr_status kr_cron_next(const struct kr_cron *cron, time_t after, time_t *next,
 			    struct kr_error *err);
 
+/*
+ * How often `cron` fires: the shortest gap between two consecutive runs (kr_cron_next)
+ * among its first KR_CRON_GAP_RUNS runs from 2000-01-01T00:00:00Z, in seconds, and
+ * whether every gap there was that one (*uniform; "0-59/5 * * * *" yes, "0,10,50 * * * *"
+ * no). The start is fixed, so a spec's validation never depends on the clock. The window
+ * opens with the first hour the schedule fires in, and every hour it fires in, it fires
+ * at each minute of field 1: so *min_s < 3600 exactly when the schedule can fire more than
+ * once in an hour. A schedule with one run in the window gives INT64_MAX. KR_EINVAL only
+ * when it has no run at all (which kr_cron_parse refuses).
+ */
+#define KR_CRON_GAP_RUNS 128
+enum kr_status kr_cron_min_gap(const struct kr_cron *cron, int64_t *min_s, bool *uniform,
+			       struct kr_error *err);
+
 /* ---- durations (duration.c) ------------------------------------------------------- */
 
 /*

@@ -8,6 +8,12 @@
 #include "rotation/internal.h"
 
 #define PATH_MAX_LEN 128
+/*
+ * The minimum interval between rotations: maxKeyAge and the gap between two runs of the
+ * schedule. Each rotation restarts every workload, so "maxKeyAge: 1s" was a restart loop.
+ * Tests that need rotations sooner move the clock (run --clock-skew-file).
+ */
+#define KR_SPEC_MIN_INTERVAL_MS (3600 * 1000)
 
 static char *dup_str(const char *s)
 {
@@ -548,14 +554,23 @@ static enum kr_status decode_schedule(const cJSON *spec, struct kr_rotation_spec
 {
 	struct kr_error cerr;
 	enum kr_status rc;
+	int64_t gap_s;
+	bool uniform;
 
 	rc = kr_jr_str(spec, "spec", "schedule", NULL, &R_SCHEDULE, &out->schedule, err);
 	if (rc != KR_OK || !out->schedule)
 		return rc;
 	kr_error_clear(&cerr);
-	if (kr_cron_parse(out->schedule, &out->cron, &cerr) != KR_OK)
+	if (kr_cron_parse(out->schedule, &out->cron, &cerr) != KR_OK ||
+	    kr_cron_min_gap(&out->cron, &gap_s, &uniform, &cerr) != KR_OK)
 		return kr_error_set(err, KR_EINVAL, "spec.schedule: \"%.128s\": %s", out->schedule,
 				    cerr.msg);
+	if (gap_s < KR_SPEC_MIN_INTERVAL_MS / 1000) /* a multiple of 60 s, under an hour */
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.schedule: \"%.128s\" fires %s%lldm; at most once an hour "
+				    "(the minimum interval between rotations)",
+				    out->schedule, uniform ? "every " : "as often as every ",
+				    (long long)(gap_s / 60));
 	return KR_OK;
 }
 
@@ -595,6 +610,12 @@ static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *ou
 		rc = decode_schedule(spec, out, err);
 	if (rc == KR_OK)
 		rc = get_duration(spec, "spec", "maxKeyAge", NULL, true, &out->max_key_age_ms, err);
+	if (rc == KR_OK && out->max_key_age_ms >= 0 &&
+	    out->max_key_age_ms < KR_SPEC_MIN_INTERVAL_MS)
+		rc = kr_error_set(err, KR_EINVAL,
+				  "spec.maxKeyAge: \"%.64s\" is less than 1h; at least 1h (the "
+				  "minimum interval between rotations)",
+				  kr_jr_member(spec, "maxKeyAge")->valuestring);
 	if (rc == KR_OK)
 		rc = kr_jr_bool(spec, "spec", "suspend", &out->suspend, err);
 	if (rc == KR_OK)

@@ -104,7 +104,7 @@ def keyrotation(t, key_store_ref, api_url):
                      "stages": [{"name": names[i], "timeout": "120s",
                                  "workloads": [{"kind": "Deployment", "name": w} for w in ws]}
                                 for i, ws in enumerate(t.stages)],
-                     "validationPeriod": "3s", "schedule": "* * * * *", "historyLimit": 100,
+                     "validationPeriod": "3s", "schedule": "@hourly", "historyLimit": 100,
                      "verify": {"url": api_url + "/api/v1/ping", "header": "X-API-Key"}}}
 
 

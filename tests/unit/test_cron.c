@@ -435,6 +435,58 @@ static void test_cron_matches(void **state)
 	}
 }
 
+/*
+ * The shortest gap between runs (the spec's "at most once an hour" check): "0,30" fires
+ * twice an hour though its minute field is no step; a single minute never fires twice in
+ * an hour whatever the other fields; wrap-around gaps (55 -> 00 of the next hour) count.
+ */
+static void test_cron_min_gap(void **state)
+{
+	static const struct {
+		const char *expr;
+		int64_t min_s;
+		bool uniform;
+	} cases[] = {
+	    {"* * * * *", 60, true},
+	    {"*/5 * * * *", 300, true},
+	    {"0,30 * * * *", 1800, true},
+	    {"0,10,50 * * * *", 600, false},
+	    {"*/7 * * * *", 240, false},   /* ..., 49, 56, then 00 of the next hour */
+	    {"0,59 * * * *", 60, false},   /* 00:59 -> 01:00 */
+	    {"0,59 0 1 1 *", 3540, false}, /* twice a year, 59 minutes apart */
+	    {"5-6 * * 2 1", 60, false},	   /* Mondays in February only */
+	    {"@hourly", 3600, true},
+	    {"59 * * * *", 3600, true},
+	    {"30 0,1 * * *", 3600, false}, /* 00:30, 01:30, then 00:30 the next day */
+	    {"0 */2 * * *", 7200, true},
+	    {"@daily", 86400, true},
+	    {"0 3 1 */3 *", 90 * 86400, false},
+	    {"0 0 29 2 *", 4 * 365 * 86400 + 86400, false}, /* leap days; 2100 is not one */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(cases); i++) {
+		struct kr_error err;
+		struct kr_cron c;
+		int64_t min_s = 0;
+		bool uniform = !cases[i].uniform;
+		int minutes = 0;
+
+		parse_ok(cases[i].expr, &c);
+		kr_error_clear(&err);
+		if (kr_cron_min_gap(&c, &min_s, &uniform, &err) != KR_OK)
+			fail_msg("\"%s\": %s", cases[i].expr, err.msg);
+		if (min_s != cases[i].min_s || uniform != cases[i].uniform)
+			fail_msg("\"%s\": got %llds%s, want %llds%s", cases[i].expr,
+				 (long long)min_s, uniform ? " uniform" : "",
+				 (long long)cases[i].min_s, cases[i].uniform ? " uniform" : "");
+		/* Under an hour exactly when some hour holds two of its minutes. */
+		for (int m = 0; m < 60; m++)
+			minutes += (int)(c.minute >> m & 1);
+		assert_int_equal(min_s < 3600, minutes >= 2);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_cron_next_agrees_with_walk),
 	    cmocka_unit_test(test_cron_next_errors),
 	    cmocka_unit_test(test_cron_matches),
+	    cmocka_unit_test(test_cron_min_gap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

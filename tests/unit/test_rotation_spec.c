@@ -253,6 +253,20 @@ static const struct {
     {SPEC(",\"maxKeyAge\":\"0s\""), "spec.maxKeyAge: must be more than 0"},
     {SPEC(",\"schedule\":\"0 3 32 * *\""), "spec.schedule: \"0 3 32 * *\": schedule: field 3"},
     {SPEC(",\"schedule\":\"@reboot\""), "spec.schedule: \"@reboot\": "},
+    /* at most one rotation an hour: maxKeyAge and the schedule's shortest gap */
+    {SPEC(",\"maxKeyAge\":\"1s\""),
+     "spec.maxKeyAge: \"1s\" is less than 1h; at least 1h (the minimum interval between "
+     "rotations)"},
+    {SPEC(",\"maxKeyAge\":\"59m59.999s\""), "spec.maxKeyAge: \"59m59.999s\" is less than 1h"},
+    {SPEC(",\"schedule\":\"*/5 * * * *\""),
+     "spec.schedule: \"*/5 * * * *\" fires every 5m; at most once an hour (the minimum "
+     "interval between rotations)"},
+    {SPEC(",\"schedule\":\"* * * * *\""), "spec.schedule: \"* * * * *\" fires every 1m; "},
+    {SPEC(",\"schedule\":\"0,30 * * * *\""), "spec.schedule: \"0,30 * * * *\" fires every 30m; "},
+    {SPEC(",\"schedule\":\"0,10,50 3 * * *\""),
+     "spec.schedule: \"0,10,50 3 * * *\" fires as often as every 10m; at most once an hour"},
+    {SPEC(",\"schedule\":\"0,59 0 1 1 *\""),
+     "spec.schedule: \"0,59 0 1 1 *\" fires as often as every 59m; "},
     {SPEC(",\"dryRun\":\"yes\""), "spec.dryRun: must be true or false"},
     {SPEC(",\"suspend\":1"), "spec.suspend: must be true or false"},
     {SPEC(",\"verify\":{\"header\":\"X-API-Key\"}"), "spec.verify.url: required"},
@@ -346,6 +360,30 @@ static void test_invalid_specs_name_the_field(void **state)
 	}
 }
 
+/* The bounds themselves pass: once an hour, a key an hour old. */
+static void test_hourly_is_the_limit(void **state)
+{
+	static const char *const ok[] = {
+	    SPEC(",\"maxKeyAge\":\"1h\""),	    SPEC(",\"maxKeyAge\":\"3600s\""),
+	    SPEC(",\"schedule\":\"@hourly\""),	    SPEC(",\"schedule\":\"59 * * * *\""),
+	    SPEC(",\"schedule\":\"30 0,1 * * *\""), SPEC(",\"schedule\":\"0 */2 * * *\""),
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N(ok); i++) {
+		struct kr_rotation_spec s;
+		struct kr_error err;
+		cJSON *j = cJSON_Parse(ok[i]);
+
+		assert_non_null(j);
+		kr_error_clear(&err);
+		if (kr_rotation_spec_decode(j, &s, &err) != KR_OK)
+			fail_msg("%s: %s", ok[i], err.msg);
+		kr_rotation_spec_release(&s);
+		cJSON_Delete(j);
+	}
+}
+
 /* The spec object alone decodes as the whole KeyRotation does. */
 static void test_spec_object_alone(void **state)
 {
@@ -370,6 +408,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults_as_the_crd),
 	    cmocka_unit_test(test_invalid_specs_name_the_field),
 	    cmocka_unit_test(test_spec_object_alone),
+	    cmocka_unit_test(test_hourly_is_the_limit),
 	    cmocka_unit_test(test_auth_and_ca_refs),
 	};
 
