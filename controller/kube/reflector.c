@@ -254,18 +254,36 @@ static enum kr_status kr_reflector_list_page(void *arg, cJSON *page, int first,
 	return rc;
 }
 
-/* List every page; the watch then starts from the list's resourceVersion. */
+/*
+ * List every page; the watch then starts from the list's resourceVersion.
+ *
+ * A page must fit the client's response cap (64 MiB, kr_kube_client_set_max_response).
+ * Usual objects are small: a Deployment with its managedFields 5-20 KiB, a KeyRotation
+ * or KeyStore a few KiB, so a page of 500 is 1-10 MiB. But an object may be as large as
+ * etcd stores one (1.5 MiB by default, and more once a built-in type is turned from
+ * protobuf into JSON; metadata is not bounded by any CRD schema), and 500 x 1.5 MiB is
+ * 750 MiB: no fixed page size fits every cluster. So a page refused as too large is
+ * listed again from the start with half as many objects per page, down to 1 (one object,
+ * at most a few MiB, always fits), and later lists keep the smaller size. Pages already
+ * delivered are delivered again, as after an expired continue token: upserts of what is
+ * known change nothing.
+ */
 static enum kr_status kr_reflector_list(struct kr_kube_reflector *r, struct kr_error *err)
 {
 	struct kr_kube_list_opts lo = {
 	    .label_selector = r->opts.label_selector,
 	    .field_selector = r->opts.field_selector,
-	    .limit = r->opts.list_page_size,
 	};
 	enum kr_status rc;
 
-	rc = kr_kube_list_each(r->client, r->opts.res, r->opts.ns, &lo, kr_reflector_list_page, r,
-			       err);
+	for (;;) {
+		lo.limit = r->opts.list_page_size;
+		rc = kr_kube_list_each(r->client, r->opts.res, r->opts.ns, &lo,
+				       kr_reflector_list_page, r, err);
+		if (rc != KR_ETOOBIG || lo.limit <= 1 || kr_reflector_stopped(r))
+			break;
+		r->opts.list_page_size = lo.limit / 2;
+	}
 	if (rc != KR_OK)
 		return rc;
 	kr_objset_sweep(&r->known, kr_reflector_tombstone, r);
