@@ -15,14 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HOSTILE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HOSTILE_ASAN 1
-#endif
-#endif
-
 int64_t hostile_now_ms(void)
 {
 	struct timespec ts;
@@ -48,11 +40,7 @@ long hostile_hwm_kib(void)
 
 long hostile_hwm_budget_kib(void)
 {
-#ifdef HOSTILE_ASAN
-	return 96 * 1024;
-#else
 	return 16 * 1024;
-#endif
 }
 
 int hostile_write(struct hostile_conn *c, const void *data, size_t len)
