@@ -349,8 +349,8 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 	r.max_body = parser.limits.max_bytes;
 	kr_analysis_size_text(r.max_body, size);
 	snprintf(r.too_big, sizeof(r.too_big), "exposition larger than %s", size);
-	if (rc == KR_OK && curl_easy_setopt(r.curl, CURLOPT_MAXFILESIZE_LARGE,
-					    (curl_off_t)r.max_body) != CURLE_OK)
+	if (rc == KR_OK &&
+	    curl_easy_setopt(r.curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r.max_body) != CURLE_OK)
 		rc = kr_error_set(err, KR_EINVAL, "%s: this libcurl cannot cap the response",
 				  r.server);
 	if (rc == KR_OK)

@@ -494,8 +494,8 @@ static int kr_ks_reader_reserve(redisReader *r, size_t more)
 	return 0;
 }
 
-static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, int64_t deadline,
-				       redisReply **out, int *dropped, struct kr_error *err)
+static enum kr_status kr_ks_read_reply(struct kr_keystore *ks, int64_t deadline, redisReply **out,
+				       int *dropped, struct kr_error *err)
 {
 	redisReader *r = ks->ctx->reader;
 	enum kr_status rc = KR_OK;

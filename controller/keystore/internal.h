@@ -27,10 +27,10 @@
  * before the first reply of a connection.
  */
 struct kr_ks_resp_guard {
-	int state;		   /* expecting a type byte, in a header line, in a bulk body */
-	char type;		   /* '+', '-', ':', '$', '*' of the current header */
-	int neg, digits, bad, cr;  /* the header's number so far; cr: the last byte was CR */
-	unsigned long long num;	   /* capped, so it cannot overflow */
+	int state;		      /* expecting a type byte, in a header line, in a bulk body */
+	char type;		      /* '+', '-', ':', '$', '*' of the current header */
+	int neg, digits, bad, cr;     /* the header's number so far; cr: the last byte was CR */
+	unsigned long long num;	      /* capped, so it cannot overflow */
 	unsigned long long bulk_left; /* body bytes plus CRLF still to come */
 	size_t depth;
 	long long left[KR_KS_REPLY_MAX_DEPTH]; /* elements still to come, per open array */

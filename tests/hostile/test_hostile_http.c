@@ -131,7 +131,7 @@ static void http_million(struct hostile_conn *c)
 struct call {
 	enum kr_status rc;
 	struct kr_error err;
-	int64_t ms;	/* how long the call took */
+	int64_t ms;    /* how long the call took */
 	long hwm_grew; /* KiB */
 	struct kr_measurement m;
 };
@@ -235,7 +235,8 @@ static void test_query_nested_100_levels(void **state)
 
 	(void)state;
 	kr_buf_init(&body);
-	kr_buf_adds(&body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":");
+	kr_buf_adds(&body,
+		    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":");
 	for (int i = 0; i < 100; i++)
 		kr_buf_addch(&body, '[');
 	for (int i = 0; i < 100; i++)
@@ -255,7 +256,8 @@ static void test_query_too_many_values(void **state)
 
 	(void)state;
 	kr_buf_init(&body);
-	kr_buf_adds(&body, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[0");
+	kr_buf_adds(&body,
+		    "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[0");
 	for (int i = 0; i < 5000; i++)
 		kr_buf_adds(&body, ",0");
 	kr_buf_adds(&body, "]}}");
@@ -296,7 +298,8 @@ static void test_decode_prescan_table(void **state)
 		const char *msg;
 	} cases[] = {
 	    {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":"
-	     "{\"path\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\",,,\"},\"value\":[1,\"2\"]}]}}",
+	     "{\"path\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\",,,\"},\"value\":[1,\"2\"]}]"
+	     "}}",
 	     KR_OK, NULL},
 	    {"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{", KR_EPROTO, "answer nested deeper than 32 levels"},
 	};

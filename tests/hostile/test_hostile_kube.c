@@ -21,8 +21,8 @@
 #include "hostile.h"
 #include "kube/kube.h"
 
-#define OBJECTS	 4
-#define PAD_MIB	 17 /* 4 x 17 MiB > 64 MiB; 2 x 17 MiB fits */
+#define OBJECTS 4
+#define PAD_MIB 17 /* 4 x 17 MiB > 64 MiB; 2 x 17 MiB fits */
 
 /* ---- the API server: lists of huge Deployments, then a watch that stays quiet ---- */
 
