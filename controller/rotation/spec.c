@@ -14,6 +14,18 @@
  * Tests that need rotations sooner move the clock (run --clock-skew-file).
  */
 #define KR_SPEC_MIN_INTERVAL_MS (3600 * 1000)
+/*
+ * Size bounds, the CRD's too (crds/keyrotator.io_keyrotations.yaml works out what they
+ * make the largest KeyRotation): 32 stages of 64 workloads were 2,048 workload names, a
+ * 0.6 MB spec and as much status; 64 in all keep a KeyRotation to a few hundred KB.
+ */
+#define KR_SPEC_MAX_STAGES	    32
+#define KR_SPEC_MAX_STAGE_WORKLOADS 64
+#define KR_SPEC_MAX_WORKLOADS	    64 /* in all stages together */
+#define KR_SPEC_MAX_DURATION_LEN    64
+#define KR_SPEC_MAX_LABELS	    16
+#define KR_SPEC_MAX_LABEL_NAME	    128
+#define KR_SPEC_MAX_LABEL_VALUE	    256
 
 static char *dup_str(const char *s)
 {
@@ -82,6 +94,9 @@ static enum kr_status get_duration(const cJSON *obj, const char *path, const cha
 				    "%s.%s: must be a string (a duration such as 10m)", path,
 				    field);
 	s = v ? v->valuestring : def;
+	if (strlen(s) > KR_SPEC_MAX_DURATION_LEN)
+		return kr_error_set(err, KR_EINVAL, "%s.%s: longer than %d characters", path, field,
+				    KR_SPEC_MAX_DURATION_LEN);
 	kr_error_clear(&derr);
 	if (kr_duration_parse(s, ms, &derr) != KR_OK)
 		return kr_error_set(err, KR_EINVAL, "%s.%s: \"%.64s\" is not a duration: %s", path,
@@ -298,9 +313,10 @@ static enum kr_status decode_workloads(const cJSON *stage, const char *path,
 	if (!arr)
 		return kr_error_set(err, KR_EINVAL, "%s.workloads: required", path);
 	n = cJSON_GetArraySize(arr);
-	if (!cJSON_IsArray(arr) || n < 1 || n > 64)
+	if (!cJSON_IsArray(arr) || n < 1 || n > KR_SPEC_MAX_STAGE_WORKLOADS)
 		return kr_error_set(err, KR_EINVAL,
-				    "%s.workloads: must be a list of 1 to 64 workloads", path);
+				    "%s.workloads: must be a list of 1 to %d workloads", path,
+				    KR_SPEC_MAX_STAGE_WORKLOADS);
 	st->workloads = calloc((size_t)n, sizeof(*st->workloads));
 	if (!st->workloads)
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
@@ -317,7 +333,7 @@ static enum kr_status decode_workloads(const cJSON *stage, const char *path,
 		if (rc == KR_OK)
 			rc = decode_kind(wl, wpath, &st->workloads[i].kind, err);
 		if (rc == KR_OK)
-			rc = kr_jr_str(wl, wpath, "name", NULL, &KR_JR_ANY253,
+			rc = kr_jr_str(wl, wpath, "name", NULL, &KR_JR_SUBDOMAIN,
 				       &st->workloads[i].name, err);
 	}
 	return rc;
@@ -386,9 +402,9 @@ static enum kr_status decode_stages(const cJSON *spec, struct kr_rotation_spec *
 	if (!arr)
 		return kr_error_set(err, KR_EINVAL, "spec.stages: required");
 	n = cJSON_GetArraySize(arr);
-	if (!cJSON_IsArray(arr) || n < 1 || n > 32)
-		return kr_error_set(err, KR_EINVAL,
-				    "spec.stages: must be a list of 1 to 32 stages");
+	if (!cJSON_IsArray(arr) || n < 1 || n > KR_SPEC_MAX_STAGES)
+		return kr_error_set(err, KR_EINVAL, "spec.stages: must be a list of 1 to %d stages",
+				    KR_SPEC_MAX_STAGES);
 	out->stages = calloc((size_t)n, sizeof(*out->stages));
 	if (!out->stages)
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
@@ -399,7 +415,39 @@ static enum kr_status decode_stages(const cJSON *spec, struct kr_rotation_spec *
 		out->stages[i].first = out->n_workloads;
 		out->n_workloads += out->stages[i].n_workloads;
 	}
+	if (rc == KR_OK && out->n_workloads > KR_SPEC_MAX_WORKLOADS)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.stages: %zu workloads in all stages together; at most %d",
+				    out->n_workloads, KR_SPEC_MAX_WORKLOADS);
 	return rc == KR_OK ? check_stages_unique(out, err) : rc;
+}
+
+/* A Prometheus label name, [a-zA-Z_][a-zA-Z0-9_]*, as the scrape parser reads them. */
+static bool check_label_name(const char *s)
+{
+	if (!(is_alnum(s[0]) && !(s[0] >= '0' && s[0] <= '9')) && s[0] != '_')
+		return false;
+	for (; *s; s++)
+		if (!is_alnum(*s) && *s != '_')
+			return false;
+	return true;
+}
+
+static enum kr_status check_label(const cJSON *it, struct kr_error *err)
+{
+	static const char *p = "spec.analysis.scrape.labels";
+
+	if (strlen(it->string) > KR_SPEC_MAX_LABEL_NAME || !check_label_name(it->string))
+		return kr_error_set(err, KR_EINVAL,
+				    "%s: \"%.64s\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, "
+				    "at most %d characters)",
+				    p, it->string, KR_SPEC_MAX_LABEL_NAME);
+	if (!cJSON_IsString(it))
+		return kr_error_set(err, KR_EINVAL, "%s.%.64s: must be a string", p, it->string);
+	if (strlen(it->valuestring) > KR_SPEC_MAX_LABEL_VALUE)
+		return kr_error_set(err, KR_EINVAL, "%s.%.64s: longer than %d characters", p,
+				    it->string, KR_SPEC_MAX_LABEL_VALUE);
+	return KR_OK;
 }
 
 static enum kr_status decode_labels(const cJSON *scrape, struct kr_analysis_spec *a,
@@ -412,16 +460,19 @@ static enum kr_status decode_labels(const cJSON *scrape, struct kr_analysis_spec
 	rc = kr_jr_object(scrape, "spec.analysis.scrape", "labels", &labels, err);
 	if (rc != KR_OK || !labels)
 		return rc;
+	if (cJSON_GetArraySize(labels) > KR_SPEC_MAX_LABELS)
+		return kr_error_set(err, KR_EINVAL,
+				    "spec.analysis.scrape.labels: %d labels; at most %d",
+				    cJSON_GetArraySize(labels), KR_SPEC_MAX_LABELS);
 	a->n_labels = (size_t)cJSON_GetArraySize(labels);
 	a->labels = calloc(a->n_labels ? a->n_labels : 1, sizeof(*a->labels));
 	if (!a->labels)
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
 	cJSON_ArrayForEach(it, labels)
 	{
-		if (!cJSON_IsString(it))
-			return kr_error_set(err, KR_EINVAL,
-					    "spec.analysis.scrape.labels.%.64s: must be a string",
-					    it->string);
+		rc = check_label(it, err);
+		if (rc != KR_OK)
+			return rc;
 		a->labels[i].name = dup_str(it->string);
 		a->labels[i].value = dup_str(it->valuestring);
 		if (!a->labels[i].name || !a->labels[i].value)

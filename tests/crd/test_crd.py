@@ -27,6 +27,10 @@ EXACTLY_ONE_STORE = "set exactly one of spec.keyStoreRef and spec.keyStore"
 LAYOUT_DEFAULTS = {"activeSet": "api_keys:active", "metaKey": "api_key:{id}:meta",
                    "bootstrapKey": "api_keys:bootstrap", "storeAs": "sha256"}
 YAML2JSON = os.environ.get("KR_YAML2JSON", "yaml2json")
+# The size bounds controller/rotation/spec.c checks too; the CRD's header works out the
+# largest KeyRotation they allow.
+MAX_STAGES, MAX_STAGE_WORKLOADS, MAX_WORKLOADS = 32, 64, 64
+PAGE, RESPONSE_CAP = 500, 64 << 20
 
 
 def load_yaml(path):
@@ -85,6 +89,30 @@ def mutate(path, value):
     else:
         node[last] = value
     return obj
+
+
+def scrape(**fields):
+    """An analysis block scraping /metrics, with `fields` added to the scrape."""
+    return {"scrape": {"url": "http://a:8080/metrics", "metric": "m", **fields}}
+
+
+def stages(n, per):
+    """`n` stages of `per` Deployments each."""
+    return [{"name": f"s{i}", "workloads": [{"kind": "Deployment", "name": f"s{i}w{j}"}
+                                            for j in range(per)]} for i in range(n)]
+
+
+def dns_name(n):
+    """A DNS subdomain of exactly `n` characters: labels of 61, dot-separated."""
+    name = ["a"] * n
+    for i in range(61, n - 1, 62):
+        name[i] = "."
+    return "".join(name)
+
+
+def long_duration(n):
+    """A valid Go duration of exactly `n` characters: 0...01s."""
+    return "0" * (n - 2) + "1s"
 
 
 def with_ref(ref):
@@ -231,6 +259,46 @@ INVALID = [
      "spec.keyStoreRef.kind"),
     ("keyStoreRef without a name", with_ref({"kind": "KeyStore"}), "spec.keyStoreRef.name"),
     ("keyStoreRef name not a DNS name", with_ref({"name": "Store_1"}), "spec.keyStoreRef.name"),
+    # size bounds (the CRD's header works out the largest object they allow)
+    ("33 stages", mutate("stages", stages(33, 1)), "spec.stages"),
+    ("65 workloads in a stage", mutate("stages", stages(1, 65)), "spec.stages[0].workloads"),
+    ("workload name not a DNS name",
+     mutate("stages.0.workloads", [{"kind": "Deployment", "name": "API_server"}]),
+     "spec.stages[0].workloads[0].name"),
+    ("workload name of 254", mutate("stages.0.workloads", [{"kind": "Deployment",
+                                                           "name": dns_name(254)}]),
+     "spec.stages[0].workloads[0].name"),
+    ("stage timeout of 65", mutate("stages.0.timeout", long_duration(65)),
+     "spec.stages[0].timeout"),
+    ("prometheus query of 4097",
+     mutate("analysis", {"prometheus": {"url": "http://p:9090", "query": "q" * 4097}}),
+     "spec.analysis.prometheus.query"),
+    ("prometheus url of 2049",
+     mutate("analysis", {"prometheus": {"url": "http://" + "p" * 2042, "query": "q"}}),
+     "spec.analysis.prometheus.url"),
+    ("scrape url of 2049", mutate("analysis", {"scrape": {"url": "https://" + "s" * 2041,
+                                                          "metric": "m"}}),
+     "spec.analysis.scrape.url"),
+    ("metric of 257", mutate("analysis", {"scrape": {"url": "http://a/metrics",
+                                                     "metric": "m" * 257}}),
+     "spec.analysis.scrape.metric"),
+    ("17 scrape labels", mutate("analysis", scrape(labels={f"l{i}": "v" for i in range(17)})),
+     "spec.analysis.scrape.labels"),
+    ("scrape label value of 257", mutate("analysis", scrape(labels={"code": "4" * 257})),
+     "spec.analysis.scrape.labels"),
+    ("scrape label name of 129", mutate("analysis", scrape(labels={"l" * 129: "v"})),
+     "label names have at most 128 characters"),
+    ("analysis interval of 65",
+     mutate("analysis", {**scrape(), "interval": long_duration(65)}), "spec.analysis.interval"),
+    ("maxKeyAge of 65", mutate("maxKeyAge", long_duration(65)), "spec.maxKeyAge"),
+    ("validationPeriod of 65", mutate("validationPeriod", long_duration(65)),
+     "spec.validationPeriod"),
+    ("revokeWhenUnusedFor of 65", mutate("revokeWhenUnusedFor", long_duration(65)),
+     "spec.revokeWhenUnusedFor"),
+    ("verify url of 2049", mutate("verify", {"url": "http://" + "v" * 2042}), "spec.verify.url"),
+    ("verify header of 257", mutate("verify", {"url": "http://a/ping", "header": "H" * 257}),
+     "spec.verify.header"),
+    ("key prefix of 17", mutate("key.prefix", "p" * 17), "spec.key.prefix"),
 ]
 
 
@@ -502,6 +570,127 @@ class CRDTest(unittest.TestCase):
         spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
         self.assertEqual(spec["required"], ["secretRef", "stages"])
         self.assertIn("--allow-inline-key-stores", spec["properties"]["keyStore"]["description"])
+
+    def test_every_string_list_and_map_is_bounded(self):
+        # As for the key store CRDs: a KeyRotation's size has a bound (the CRD's header works
+        # it out), and CEL costs are bounded.
+        crd = load_yaml(CRD)[0]
+        unbounded = []
+        for p, node in self.walk_schema(crd):
+            if p in (".apiVersion", ".kind"):
+                continue  # set by the API server
+            if node.get("type") == "string" and "maxLength" not in node and "enum" not in node:
+                unbounded.append(p)
+            if node.get("type") == "array" and "maxItems" not in node:
+                unbounded.append(p)
+            if node.get("type") == "object" and "additionalProperties" in node \
+                    and "maxProperties" not in node:
+                unbounded.append(p)
+        self.assertEqual(unbounded, [])
+        spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        st = spec["properties"]["stages"]
+        self.assertEqual((st["maxItems"], st["items"]["properties"]["workloads"]["maxItems"]),
+                         (MAX_STAGES, MAX_STAGE_WORKLOADS))
+        # The total is a CEL rule with the list library's sum(), which the local API server's
+        # CEL subset does not have (it skips the rule): the controller checks it too
+        # (tests/unit/test_rotation_spec.c), and a real API server refuses at admission.
+        self.assertIn({"rule": f"self.map(s, s.workloads.size()).sum() <= {MAX_WORKLOADS}",
+                       "message": f"at most {MAX_WORKLOADS} workloads in all stages together"},
+                      st["x-kubernetes-validations"])
+        self.assertIn(f"at most {MAX_WORKLOADS} workloads in all", st["description"])
+        self.assertIn("at most once an hour", spec["properties"]["schedule"]["description"])
+        self.assertIn("At least 1h", spec["properties"]["maxKeyAge"]["description"])
+
+    def largest(self, node):
+        """The largest value `node` admits: every string at maxLength (or the longest enum
+        value), every list at maxItems, every map at maxProperties, every property set."""
+        if "enum" in node:
+            return max(node["enum"], key=lambda v: len(json.dumps(v)))
+        kind = node.get("type")
+        if kind == "string":
+            return "x" * node["maxLength"]
+        if kind == "integer":
+            return -(1 << 63)
+        if kind == "number":
+            return -1.2345678901234567e-300
+        if kind == "boolean":
+            return False
+        if kind == "array":
+            return [self.largest(node["items"]) for _ in range(node["maxItems"])]
+        obj = {k: self.largest(c) for k, c in node.get("properties", {}).items()}
+        if isinstance(node.get("additionalProperties"), dict):
+            for i in range(node["maxProperties"]):
+                obj[f"k{i}".ljust(128, "k")] = self.largest(node["additionalProperties"])
+        return obj
+
+    def test_largest_keyrotation_has_a_bound(self):
+        # The arithmetic of the CRD's header: the largest KeyRotation the schema admits (64
+        # workloads in all, spread over 32 stages; both analysis sources and both key store
+        # forms counted, so an upper bound), in compact JSON.
+        crd = load_yaml(CRD)[0]
+        schema = copy.deepcopy(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+        for field in ("apiVersion", "kind", "metadata"):  # the API server's, not ours
+            del schema["properties"][field]
+        obj = {"apiVersion": "keyrotator.io/v1alpha1", "kind": "KeyRotation",
+               **self.largest(schema)}
+        for stage_list in (obj["spec"]["stages"], obj["status"]["stages"]):
+            for i, stage in enumerate(stage_list):
+                stage["workloads"] = stage["workloads"][:MAX_WORKLOADS // len(stage_list)]
+        self.assertEqual(sum(len(s["workloads"]) for s in obj["spec"]["stages"]), MAX_WORKLOADS)
+
+        def size(v):
+            return len(json.dumps(v, separators=(",", ":")))
+        spec, status, whole = size(obj["spec"]), size(obj["status"]), size(obj)
+        print(f"largest KeyRotation: spec {spec} B, status {status} B, in all {whole} B; "
+              f"a page of {PAGE}: {PAGE * whole / 1e6:.0f} MB", file=sys.stderr)
+        # As the header says: spec ~48 KB, status ~211 KB, ~260 KB in all.
+        self.assertLess(spec, 50_000)
+        self.assertLess(whole, 265_000)
+        # 200 a page fit in the response cap with room for metadata (500 do not: the header
+        # says so, and why).
+        self.assertLess(200 * whole, RESPONSE_CAP * 0.8)
+
+    def test_keyrotation_at_every_limit_is_accepted(self):
+        # The bounds are not tighter than the controller needs: a spec at every limit is
+        # accepted, and so is a status as large as the controller writes.
+        labels = {f"l{i}".ljust(128, "l"): "v" * 256 for i in range(16)}
+        obj = mutate("stages", [
+            {"name": f"s{i:02d}".ljust(63, "x"), "timeout": long_duration(64),
+             "workloads": [{"kind": "StatefulSet", "name": dns_name(250) + f"{2 * i + j:03d}"}
+                           for j in range(2)]} for i in range(MAX_STAGES)])
+        spec = obj["spec"]
+        spec["analysis"] = scrape(url="http://" + "s" * 2041, metric="m" * 256, labels=labels)
+        spec["analysis"]["interval"] = long_duration(64)
+        spec.update(maxKeyAge="2160h", validationPeriod=long_duration(64), historyLimit=100,
+                    revokeWhenUnusedFor=long_duration(64), schedule="0 3 1 */3 *",
+                    key={"prefix": "p" * 16, "bytes": 64},
+                    verify={"url": "http://" + "v" * 2041, "header": "H" * 256})
+        obj["metadata"]["name"] = "at-every-limit"
+        reply = self.create(obj)
+        self.assertEqual(reply.status, 201, reply.raw[:300])
+        stored = reply.json
+        when = "2026-04-01T03:00:00Z"
+        stored["status"] = {
+            "stages": [{"name": s["name"], "state": "RollingOut", "workloads": [
+                {"kind": w["kind"], "name": w["name"], "keyId": "0123456789ab", "ready": "9" * 63,
+                 "message": "m" * 511} for w in s["workloads"]]} for s in spec["stages"]],
+            "plan": ["p" * 1023] * 73,
+            "conditions": [{"type": t, "status": "False", "observedGeneration": 1,
+                            "lastTransitionTime": when, "reason": "R" * 63, "message": "m" * 511}
+                           for t in ("Ready", "Rotating", "Degraded", "KeyStoreInSync")],
+            "history": [{"keyId": "0123456789ab", "trigger": "Emergency", "activatedAt": when,
+                         "revokedAt": when, "outcome": "RolledBack", "reason": "r" * 255}] * 100,
+            "lastHandledRequest": "q" * 255, "lastHandledEmergency": "e" * 255,
+            "currentKey": {"id": "0123456789ab", "createdAt": when, "label": "l" * 255},
+        }
+        url = path_of(stored) + "/at-every-limit/status"
+        reply = kt.request(self.server, "PUT", url, stored)
+        self.assertEqual(reply.status, 200, reply.raw[:300])
+        stored = reply.json
+        stored["status"]["history"].append(stored["status"]["history"][0])
+        reply = kt.request(self.server, "PUT", url, stored)
+        self.assertEqual(reply.status, 422, reply.raw[:300])
+        self.assertIn("status.history", reply.json["message"])
 
     def test_key_store_crds(self):
         for path, kind, scope, plural, short in (

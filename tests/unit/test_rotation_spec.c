@@ -239,6 +239,16 @@ static const struct {
     {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://"
 	  "s\",\"metric\":\"m\",\"labels\":{\"code\":401}}}"),
      "spec.analysis.scrape.labels.code: must be a string"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://"
+	  "s\",\"metric\":\"m\",\"labels\":{\"1code\":\"401\"}}}"),
+     "spec.analysis.scrape.labels: \"1code\" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, at "
+     "most 128 characters)"},
+    {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://"
+	  "s\",\"metric\":\"m\",\"labels\":{\"status-code\":\"401\"}}}"),
+     "spec.analysis.scrape.labels: \"status-code\" is not a label name"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\","
+     "\"name\":\"API_server\"}]}]}",
+     "spec.stages[0].workloads[0].name: \"API_server\" does not match a DNS subdomain"},
     {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"interval\":\"0\"}"),
      "spec.analysis.interval: must be more than 0"},
     {SPEC(",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},\"threshold\":-1}"),
@@ -360,6 +370,173 @@ static void test_invalid_specs_name_the_field(void **state)
 	}
 }
 
+/* `n` stages of `per` workloads each (names s<i>w<j>), `extra` appended to the spec. */
+static char *stages_json(int n, int per, const char *extra)
+{
+	size_t size = 4096 + (size_t)n * 64 + (size_t)n * (size_t)per * 64 + strlen(extra);
+	char *out = malloc(size);
+	size_t used;
+
+	assert_non_null(out);
+	used = (size_t)snprintf(out, size, "{" SECRET "," STORE ",\"stages\":[");
+	for (int i = 0; i < n; i++) {
+		used += (size_t)snprintf(out + used, size - used,
+					 "%s{\"name\":\"s%d\",\"workloads\":[", i ? "," : "", i);
+		for (int j = 0; j < per; j++)
+			used += (size_t)snprintf(out + used, size - used,
+						 "%s{\"kind\":\"Deployment\",\"name\":\"s%dw%d\"}",
+						 j ? "," : "", i, j);
+		used += (size_t)snprintf(out + used, size - used, "]}");
+	}
+	snprintf(out + used, size - used, "]%s}", extra);
+	assert_true(strlen(out) < size - 1);
+	return out;
+}
+
+/* "x" * n, in a static buffer (n < 1024). */
+static const char *repeat(char c, size_t n)
+{
+	static char buf[1024];
+
+	assert_true(n < sizeof(buf));
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The size bounds the CRD states too: at most 32 stages of 64 workloads and 64 workloads in
+ * all, durations of 64 characters, 16 scrape labels with names of 128 and values of 256.
+ */
+static void test_size_bounds(void **state)
+{
+	char extra[2048], labels[2048];
+	static const struct {
+		int stages, per;
+		const char *want; /* NULL: accepted */
+	} shapes[] = {
+	    {32, 2, NULL},
+	    {1, 64, NULL},
+	    {2, 32, NULL},
+	    {33, 1, "spec.stages: must be a list of 1 to 32 stages"},
+	    {1, 65, "spec.stages[0].workloads: must be a list of 1 to 64 workloads"},
+	    {2, 33, "spec.stages: 66 workloads in all stages together; at most 64"},
+	    {32, 3, "spec.stages: 96 workloads in all stages together; at most 64"},
+	};
+	struct {
+		const char *extra, *want;
+	} fields[6];
+	size_t used = 0;
+
+	(void)state;
+	for (size_t i = 0; i < N(shapes); i++) {
+		struct kr_rotation_spec s;
+		struct kr_error err;
+		char *text = stages_json(shapes[i].stages, shapes[i].per, "");
+		cJSON *j = cJSON_Parse(text);
+		enum kr_status rc;
+
+		assert_non_null(j);
+		kr_error_clear(&err);
+		rc = kr_rotation_spec_decode(j, &s, &err);
+		if (!shapes[i].want && rc != KR_OK)
+			fail_msg("%d x %d: %s", shapes[i].stages, shapes[i].per, err.msg);
+		if (shapes[i].want && (rc != KR_EINVAL || strcmp(err.msg, shapes[i].want) != 0))
+			fail_msg("%d x %d: got \"%s\", want \"%s\"", shapes[i].stages,
+				 shapes[i].per, err.msg, shapes[i].want);
+		if (rc == KR_OK) {
+			assert_int_equal(s.n_workloads, (size_t)(shapes[i].stages * shapes[i].per));
+			kr_rotation_spec_release(&s);
+		}
+		cJSON_Delete(j);
+		free(text);
+	}
+
+	/* 17 labels; a name of 129; a value of 257; durations of 65 characters. */
+	for (int i = 0; i < 17; i++)
+		used += (size_t)snprintf(labels + used, sizeof(labels) - used, "%s\"l%d\":\"v\"",
+					 i ? "," : "", i);
+	fields[0].want = "spec.analysis.scrape.labels: 17 labels; at most 16";
+	fields[1].want = "spec.analysis.scrape.labels: \"lllll";
+	fields[2].want = "spec.analysis.scrape.labels.code: longer than 256 characters";
+	fields[3].want = "spec.maxKeyAge: longer than 64 characters";
+	fields[4].want = "spec.analysis.interval: longer than 64 characters";
+	fields[5].want = "spec.validationPeriod: longer than 64 characters";
+	for (size_t i = 0; i < N(fields); i++) {
+		struct kr_rotation_spec s;
+		struct kr_error err;
+		char *text;
+		cJSON *j;
+
+		if (i == 0)
+			snprintf(extra, sizeof(extra),
+				 ",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\","
+				 "\"labels\":{%s}}}",
+				 labels);
+		else if (i == 1)
+			snprintf(extra, sizeof(extra),
+				 ",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\","
+				 "\"labels\":{\"%s\":\"v\"}}}",
+				 repeat('l', 129));
+		else if (i == 2)
+			snprintf(extra, sizeof(extra),
+				 ",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\","
+				 "\"labels\":{\"code\":\"%s\"}}}",
+				 repeat('4', 257));
+		else if (i == 3) /* 65 characters of a valid duration */
+			snprintf(extra, sizeof(extra), ",\"maxKeyAge\":\"%sh\"", repeat('1', 64));
+		else if (i == 4)
+			snprintf(
+			    extra, sizeof(extra),
+			    ",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\"},"
+			    "\"interval\":\"%ss\"}",
+			    repeat('0', 64));
+		else
+			snprintf(extra, sizeof(extra), ",\"validationPeriod\":\"%sm\"",
+				 repeat('0', 64));
+		text = stages_json(1, 1, extra);
+		j = cJSON_Parse(text);
+		assert_non_null(j);
+		kr_error_clear(&err);
+		if (kr_rotation_spec_decode(j, &s, &err) != KR_EINVAL ||
+		    strncmp(err.msg, fields[i].want, strlen(fields[i].want)) != 0)
+			fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err.msg,
+				 fields[i].want);
+		cJSON_Delete(j);
+		free(text);
+	}
+
+	/* At the bounds: 16 labels, a name of 128, a value of 256, a 64-character duration. */
+	used = 0;
+	for (int i = 0; i < 15; i++)
+		used += (size_t)snprintf(labels + used, sizeof(labels) - used, "\"l%d\":\"v\",", i);
+	snprintf(labels + used, sizeof(labels) - used, "\"%s\":\"v\"", repeat('l', 128));
+	snprintf(extra, sizeof(extra),
+		 ",\"analysis\":{\"scrape\":{\"url\":\"http://s\",\"metric\":\"m\","
+		 "\"labels\":{%s}},\"interval\":\"%ss\"}",
+		 labels, repeat('0', 63) /* "000...01s"-like: 64 characters */);
+	{
+		struct kr_rotation_spec s;
+		struct kr_error err;
+		char *text;
+		cJSON *j;
+		size_t n = strlen(extra);
+
+		/* turn the last '0' of the interval into '1': 63 digits + "s" = 64 characters */
+		extra[n - 4] = '1';
+		text = stages_json(1, 1, extra);
+		j = cJSON_Parse(text);
+		assert_non_null(j);
+		if (kr_rotation_spec_decode(j, &s, &err) != KR_OK)
+			fail_msg("at the bounds: %s", err.msg);
+		assert_int_equal(s.analysis.n_labels, 16);
+		assert_int_equal(s.analysis.interval_ms, 1000);
+		kr_rotation_spec_release(&s);
+		cJSON_Delete(j);
+		free(text);
+	}
+}
+
 /* The bounds themselves pass: once an hour, a key an hour old. */
 static void test_hourly_is_the_limit(void **state)
 {
@@ -409,6 +586,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_specs_name_the_field),
 	    cmocka_unit_test(test_spec_object_alone),
 	    cmocka_unit_test(test_hourly_is_the_limit),
+	    cmocka_unit_test(test_size_bounds),
 	    cmocka_unit_test(test_auth_and_ca_refs),
 	};
 
