@@ -33,3 +33,19 @@ endif()
 if(TARGET kr_keystore AND COMMAND kr_fuzz_target)
   kr_fuzz_target(resp LIBS kr_keystore PkgConfig::HIREDIS)
 endif()
+
+# The real controller among hostile servers: `keyrotator run` (--workers 2) with the local API
+# server and redis-server, while Python stand-ins on loopback (tests/hostile/hostile_servers.py)
+# answer 8 MiB, nest 100 levels, drip forever, stream a million series, announce a 2 GB bulk
+# or never answer, each reached by a KeyRotation of its own (spec.analysis or a KeyStore). A
+# healthy KeyRotation bootstraps and rotates meanwhile; each attacked one names its server and
+# fault in Degraded; the controller's VmHWM stays below 64 MiB (not held in KR_SANITIZE builds),
+# /healthz answers 200 and, once the servers are gone, SIGTERM exits 0.
+if(TARGET keyrotator)
+  add_test(NAME test_hostile_controller
+           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_hostile_controller
+           WORKING_DIRECTORY ${KR_HOSTILE_DIR})
+  set_tests_properties(test_hostile_controller PROPERTIES
+    LABELS "hostile;apiserver;redis;e2e" TIMEOUT 900
+    ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>;KR_SANITIZE=${KR_SANITIZE}")
+endif()
