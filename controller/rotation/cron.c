@@ -414,16 +414,19 @@ enum kr_status kr_cron_min_gap(const struct kr_cron *c, int64_t *min_s, bool *un
 			       struct kr_error *err)
 {
 	const time_t start = (time_t)946684800; /* 2000-01-01T00:00:00Z */
-	time_t prev, next;
+	time_t first, prev, next;
 	int64_t gap, max_s = 0;
 	enum kr_status rc;
 
 	*min_s = INT64_MAX;
 	*uniform = true;
-	rc = kr_cron_next(c, start - 1, &prev, err);
+	rc = kr_cron_next(c, start - 1, &first, err);
 	if (rc != KR_OK)
 		return rc;
+	prev = first;
 	for (int i = 1; i < KR_CRON_GAP_RUNS; i++) {
+		if (i >= 2 && (int64_t)prev - (int64_t)first > KR_CRON_GAP_WINDOW_S)
+			break; /* two runs at least, then those in the window */
 		if (kr_cron_next(c, prev, &next, NULL) != KR_OK)
 			break; /* no run before year 10000: the gaps seen are all there are */
 		gap = (int64_t)next - (int64_t)prev;

@@ -78,16 +78,18 @@ enum kr_status kr_cron_next(const struct kr_cron *cron, time_t after, time_t *ne
 			    struct kr_error *err);
 
 /*
- * How often `cron` fires: the shortest gap between two consecutive runs (kr_cron_next)
- * among its first KR_CRON_GAP_RUNS runs from 2000-01-01T00:00:00Z, in seconds, and
- * whether every gap there was that one (*uniform; "0-59/5 * * * *" yes, "0,10,50 * * * *"
- * no). The start is fixed, so a spec's validation never depends on the clock. The window
- * opens with the first hour the schedule fires in, and every hour it fires in, it fires
- * at each minute of field 1: so *min_s < 3600 exactly when the schedule can fire more than
- * once in an hour. A schedule with one run in the window gives INT64_MAX. KR_EINVAL only
- * when it has no run at all (which kr_cron_parse refuses).
+ * How often `cron` fires: the shortest gap, in seconds, between two consecutive runs
+ * (kr_cron_next) from its first run after 2000-01-01T00:00:00Z: over the runs in the 8
+ * days from that one, at least 2 and at most KR_CRON_GAP_RUNS of them (so a rare schedule
+ * costs two searches); and whether every gap there was that one (*uniform; "0-59/5 * * * *"
+ * yes, "0,10,50 * * * *" no). The start is fixed, so a spec's validation never depends on
+ * the clock. The window opens with the first hour the schedule fires in, and in every hour
+ * it fires in, it fires at each minute of field 1: so *min_s < 3600 exactly when the
+ * schedule can fire more than once in an hour. INT64_MAX when it runs only once before
+ * year 10000. KR_EINVAL only when it never runs (which kr_cron_parse refuses).
  */
-#define KR_CRON_GAP_RUNS 128
+#define KR_CRON_GAP_RUNS     128
+#define KR_CRON_GAP_WINDOW_S (8 * 86400)
 enum kr_status kr_cron_min_gap(const struct kr_cron *cron, int64_t *min_s, bool *uniform,
 			       struct kr_error *err);
 

@@ -460,8 +460,8 @@ static void test_cron_min_gap(void **state)
 	    {"30 0,1 * * *", 3600, false}, /* 00:30, 01:30, then 00:30 the next day */
 	    {"0 */2 * * *", 7200, true},
 	    {"@daily", 86400, true},
-	    {"0 3 1 */3 *", 90 * 86400, false},
-	    {"0 0 29 2 *", 4 * 365 * 86400 + 86400, false}, /* leap days; 2100 is not one */
+	    {"0 3 1 */3 *", 91 * 86400, true},		 /* two runs: Jan 1st, Apr 1st 2000 */
+	    {"0 0 29 2 *", (4 * 365 + 1) * 86400, true}, /* 2000-02-29, 2004-02-29 */
 	};
 
 	(void)state;
