@@ -24,7 +24,7 @@
  * label value, a banner): a KeyRotation's author picks the URL, and status and Events must
  * not become a way to read endpoints the author cannot reach. They say what was wrong
  * instead (HTTP status, "not JSON", the line number and the rule broken, a timeout). The
- * one exception is a short identifier such as Prometheus's errorType (kr_egress_token).
+ * one exception is a short identifier such as Prometheus's errorType (kr_text_token).
  */
 
 /* ---- measurements ---------------------------------------------------------------- */

@@ -246,7 +246,7 @@ static enum kr_status ft_perform(struct ft_req *r, struct kr_error *err)
 	CURLcode code = curl_easy_perform(r->curl);
 	const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
 
-	kr_egress_sanitize(r->errbuf);
+	kr_text_sanitize(r->errbuf);
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	if (code != CURLE_OK && r->guard.refused)
 		return kr_error_set(err, KR_EAUTH, "%s: %s", r->server, r->guard.why.msg);
@@ -316,7 +316,7 @@ enum kr_status kr_analysis_query_prometheus(const char *url, const char *query,
 		if (rc != KR_OK)
 			kr_error_set(&local, rc, "%s: %s", r.server, m->reason.msg);
 	}
-	kr_egress_sanitize(local.msg);
+	kr_text_sanitize(local.msg);
 	if (rc != KR_OK)
 		m->reason = local;
 	m->at = ft_now();
@@ -365,7 +365,7 @@ enum kr_status kr_analysis_scrape(const char *url, const struct kr_analysis_http
 			kr_error_prefix(err, "%s: ", r.server);
 	}
 	if (rc != KR_OK && err)
-		kr_egress_sanitize(err->msg);
+		kr_text_sanitize(err->msg);
 	snap->at = ft_now();
 	ft_req_release(&r);
 	kr_promtext_release(&parser);

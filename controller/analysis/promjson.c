@@ -89,7 +89,7 @@ static enum kr_status pj_data(const cJSON *root, struct kr_measurement *m)
 		return kr_measurement_set_inconclusive(
 		    m, KR_EPROTO,
 		    "query returned a range vector (matrix), want an instant vector or a scalar");
-	if (kr_egress_token(type))
+	if (kr_text_token(type))
 		return kr_measurement_set_inconclusive(
 		    m, KR_EPROTO, "query returned a %s, want a vector or a scalar", type);
 	return kr_measurement_set_inconclusive(
@@ -99,7 +99,7 @@ static enum kr_status pj_data(const cJSON *root, struct kr_measurement *m)
 /* status "error": the HTTP status and errorType (when it is a plain identifier), no text. */
 static enum kr_status pj_error(const cJSON *root, long http_status, struct kr_measurement *m)
 {
-	const char *etype = kr_egress_token(pj_string(root, "errorType"));
+	const char *etype = kr_text_token(pj_string(root, "errorType"));
 
 	if (!etype)
 		return kr_measurement_set_inconclusive(
@@ -195,7 +195,7 @@ enum kr_status kr_promjson_decode(const char *body, size_t len, long http_status
 	if (status && strcmp(status, "error") == 0) {
 		rc = pj_error(root, http_status, m);
 	} else if (!status || strcmp(status, "success") != 0) {
-		rc = kr_egress_token(status)
+		rc = kr_text_token(status)
 			 ? kr_measurement_set_inconclusive(
 			       m, KR_EPROTO, "response has status \"%s\", want success", status)
 			 : kr_measurement_set_inconclusive(m, KR_EPROTO,

@@ -93,6 +93,6 @@ enum kr_status kr_analysis_verify_key(const char *url, const char *header,
 		rc = kr_error_set(err, KR_EIO, "verify %s: %s", redacted,
 				  errbuf[0] ? errbuf : curl_easy_strerror(code));
 	if (err)
-		kr_egress_sanitize(err->msg);
+		kr_text_sanitize(err->msg);
 	return rc;
 }

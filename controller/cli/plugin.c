@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "cli/cli.h"
 #include "cli/plan_print.h"
+#include "json/json.h"
 #include "cli/plugin_view.h"
 #include "kube/kube.h"
 #include "rotation/rotation.h"
@@ -334,6 +335,9 @@ static int kr_plugin_show(struct kr_kube_client *c, const struct kr_plugin_args 
 	code = kr_plugin_get(c, a, &obj);
 	if (code != KR_EXIT_OK)
 		return code;
+	/* Status text is written by the controller, but anyone who may write the status could
+	 * put terminal escapes there: nothing reaches the terminal unsanitised. */
+	kr_json_sanitize(obj);
 	if (a->cmd == KR_PLUGIN_STATUS)
 		code = kr_plugin_view_status(stdout, obj, a->json);
 	else if (a->cmd == KR_PLUGIN_HISTORY)

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "base/error.h"
+#include "base/text.h" /* kr_text_sanitize, kr_text_token */
 
 /*
  * A KeyRotation's author chooses the URLs the controller fetches (spec.analysis,
@@ -95,20 +96,5 @@ enum kr_status kr_egress_curl(const struct kr_egress *e, CURL *h, const char *ur
 
 /* true when `err` is a refusal by these rules (see above). */
 bool kr_egress_refused(const struct kr_error *err);
-
-/*
- * Make text from outside safe for a message, in place: an ESC sequence (ESC [ ... final,
- * ESC ] ... BEL/ST, or ESC and one byte) becomes one '?', and so does every other byte
- * below 0x20, 0x7f, a C1 control (U+0080..U+009F), a line or paragraph separator or bidi
- * control (U+2028..U+202E, U+2066..U+2069) and any byte that is not valid UTF-8.
- * NULL-safe. The text never grows. (sanitize.c)
- */
-void kr_egress_sanitize(char *s);
-
-/*
- * `token` if it is a short lower-case identifier ([a-z_]{1,32}, as Prometheus's
- * errorType "bad_data"), else NULL: the only kind of server-sent text a message may quote.
- */
-const char *kr_egress_token(const char *token);
 
 #endif

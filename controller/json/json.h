@@ -32,6 +32,13 @@ const char *kr_json_str(const cJSON *obj, const char *const *path);
 /* The number at `path`, or `dflt`. */
 double kr_json_num(const cJSON *obj, const char *const *path, double dflt);
 
+/*
+ * Every string value and member name of `obj` made safe to print (kr_text_sanitize: control
+ * characters, escape sequences and invalid UTF-8 become '?'), in place. For objects shown on
+ * a terminal whose text anyone with write access may have set. NULL-safe.
+ */
+void kr_json_sanitize(cJSON *obj);
+
 /* ---- getters ---- */
 
 /* Limits of a string field: length range and an optional pattern check. */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text.h"
 #include "json/json.h"
 
 /* ---- lookups ---- */
@@ -26,6 +27,18 @@ double kr_json_num(const cJSON *obj, const char *const *path, double dflt)
 	const cJSON *v = kr_json_at(obj, path);
 
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+void kr_json_sanitize(cJSON *obj)
+{
+	for (cJSON *it = obj; it; it = it->next) {
+		if (it->string)
+			kr_text_sanitize(it->string);
+		if (cJSON_IsString(it) && it->valuestring)
+			kr_text_sanitize(it->valuestring);
+		if (it->child)
+			kr_json_sanitize(it->child);
+	}
 }
 
 /* ---- rules ---- */

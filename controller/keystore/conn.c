@@ -1,4 +1,5 @@
 /* conn.c - the key store handle and its wire: connect, AUTH, SELECT, pipelines, one reconnect. */
+#include "base/text.h"
 #include "keystore/internal.h"
 
 #include <errno.h>
@@ -215,6 +216,7 @@ enum kr_status kr_ks_reply_check(struct kr_keystore *ks, const redisReply *reply
 	    kr_starts(text, "NOPERM") || strstr(text, "invalid password") ||
 	    strstr(text, "without any password configured"))
 		code = KR_EAUTH;
+	kr_text_sanitize(text); /* a server's text: no control or escape sequences */
 	return kr_error_set(err, code, "%s: %s: %s", ks->server, what, text);
 }
 

@@ -1,4 +1,5 @@
 /* inspect.c - what the store says about a few keys: one pipelined round trip, no scan. */
+#include "base/text.h"
 #include "keystore/internal.h"
 
 #include <stdio.h>
@@ -14,6 +15,7 @@ static void kr_ks_copy_str(const redisReply *r, char *out, size_t size)
 	out[0] = '\0';
 	if (r && r->type == REDIS_REPLY_STRING)
 		snprintf(out, size, "%.*s", (int)r->len, r->str);
+	kr_text_sanitize(out); /* the server's text may reach a message */
 }
 
 /* Fill states[i] from the replies of key i; KR_OK or the error reply's status. */

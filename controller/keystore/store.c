@@ -1,4 +1,5 @@
 /* store.c - the key-store operations: activate, revoke, is-active, bootstrap marker, reconcile. */
+#include "base/text.h"
 #include "keystore/internal.h"
 
 #include <stdio.h>
@@ -266,9 +267,10 @@ enum kr_status kr_keystore_get_bootstrap(struct kr_keystore *ks, char *out, size
 	rc = kr_ks_call(ks, &cmd, &reply, err);
 	if (rc != KR_OK)
 		return rc;
-	if (reply->type == REDIS_REPLY_STRING && size)
+	if (reply->type == REDIS_REPLY_STRING && size) {
 		snprintf(out, size, "%.*s", (int)reply->len, reply->str);
-	else if (reply->type != REDIS_REPLY_NIL)
+		kr_text_sanitize(out); /* the server's text may reach a message */
+	} else if (reply->type != REDIS_REPLY_NIL)
 		rc = kr_ks_bad_reply(ks, what, err);
 	kr_ks_reply_free(reply);
 	return rc;

@@ -29,14 +29,14 @@ static void inconclusive(struct kr_world *w, const char *msg)
 {
 	w->obs.measurement.kind = KR_MEASUREMENT_INCONCLUSIVE;
 	snprintf(w->obs.measurement.error, sizeof(w->obs.measurement.error), "%s", msg);
-	kr_egress_sanitize(w->obs.measurement.error);
+	kr_text_sanitize(w->obs.measurement.error);
 }
 
 /* The KeyRotation names an endpoint --allowed-endpoints does not allow: refuse it. */
 static void refuse(struct kr_world *w, const char *field, const char *msg)
 {
 	kr_refuse(&w->obs, MEASURE_REFUSAL_REASON, "%s: %s", field, msg);
-	kr_egress_sanitize(w->obs.refusal);
+	kr_text_sanitize(w->obs.refusal);
 }
 
 static const char *analysis_url_field(const struct kr_analysis_spec *an)
@@ -300,7 +300,7 @@ static void verify_error(struct kr_world *w, const char *msg)
 {
 	w->obs.verify.result = KR_VERIFY_ERROR;
 	snprintf(w->obs.verify.message, sizeof(w->obs.verify.message), "%s", msg);
-	kr_egress_sanitize(w->obs.verify.message);
+	kr_text_sanitize(w->obs.verify.message);
 }
 
 void kr_world_verify(struct kr_world *w)

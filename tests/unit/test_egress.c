@@ -339,26 +339,26 @@ static void test_sanitize_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(buf, sizeof(buf), "%s", cases[i].in);
-		kr_egress_sanitize(buf);
+		kr_text_sanitize(buf);
 		if (strcmp(buf, cases[i].out) != 0)
 			fail_msg("case %zu: \"%s\", want \"%s\"", i, buf, cases[i].out);
 	}
-	kr_egress_sanitize(NULL);
+	kr_text_sanitize(NULL);
 }
 
 static void test_token(void **state)
 {
 	(void)state;
-	assert_string_equal(kr_egress_token("bad_data"), "bad_data");
-	assert_string_equal(kr_egress_token("timeout"), "timeout");
-	assert_non_null(kr_egress_token("abcdefghijklmnopqrstuvwxyz_abcde")); /* 32 */
-	assert_null(kr_egress_token("abcdefghijklmnopqrstuvwxyz_abcdef"));    /* 33 */
-	assert_null(kr_egress_token(""));
-	assert_null(kr_egress_token(NULL));
-	assert_null(kr_egress_token("Bad_data"));
-	assert_null(kr_egress_token("bad data"));
-	assert_null(kr_egress_token("bad-data"));
-	assert_null(kr_egress_token("secret=hunter2"));
+	assert_string_equal(kr_text_token("bad_data"), "bad_data");
+	assert_string_equal(kr_text_token("timeout"), "timeout");
+	assert_non_null(kr_text_token("abcdefghijklmnopqrstuvwxyz_abcde")); /* 32 */
+	assert_null(kr_text_token("abcdefghijklmnopqrstuvwxyz_abcdef"));    /* 33 */
+	assert_null(kr_text_token(""));
+	assert_null(kr_text_token(NULL));
+	assert_null(kr_text_token("Bad_data"));
+	assert_null(kr_text_token("bad data"));
+	assert_null(kr_text_token("bad-data"));
+	assert_null(kr_text_token("secret=hunter2"));
 }
 
 /* ---- a listener on 127.0.0.1 ------------------------------------------------------------ */

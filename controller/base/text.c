@@ -1,8 +1,8 @@
-/* sanitize.c - text from outside made safe to quote in a status, an Event or a log line. */
+/* text.c - text from outside made safe to quote in a status, an Event or a log line. */
 #include <stddef.h>
 #include <string.h>
 
-#include "egress/egress.h"
+#include "base/text.h"
 
 /* The length of the escape sequence at `s` (s[0] is ESC), never past the NUL. */
 static size_t sz_escape(const unsigned char *s)
@@ -68,7 +68,7 @@ static int sz_unwanted(const unsigned char *s, size_t n)
 	return 0;
 }
 
-void kr_egress_sanitize(char *text)
+void kr_text_sanitize(char *text)
 {
 	unsigned char *r = (unsigned char *)text, *w = (unsigned char *)text;
 
@@ -95,7 +95,7 @@ void kr_egress_sanitize(char *text)
 	*w = '\0';
 }
 
-const char *kr_egress_token(const char *token)
+const char *kr_text_token(const char *token)
 {
 	size_t n = 0;
 
