@@ -326,19 +326,23 @@ static enum kr_status secret_ref(struct kr_world *w, const char *field, const ch
 		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
 	}
 	rc = kr_kube_get(w->client, &kr_kube_secrets, ns, name, &sec, err);
+	/*
+	 * Missing and not opted in read the same to the author, who may not be able to read
+	 * Secrets: the answer must not tell them whether a Secret of that name exists.
+	 */
+	if (optin && (rc == KR_ENOTFOUND || (rc == KR_OK && !kr_secret_opted_in(sec, w->name)))) {
+		kr_json_wipe_delete(sec);
+		kr_refuse(&w->obs, "CredentialSecretNotOptedIn",
+			  "%s: Secret %s/%s does not exist or is not opted in for this "
+			  "KeyRotation: create it with the annotation %s: %s (someone who may "
+			  "read that Secret must opt it in)",
+			  field, ns, name, KR_ANNOTATION_KEYROTATION, w->name);
+		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
+	}
 	if (rc == KR_ENOTFOUND)
 		return kr_error_set(err, rc, "%s: Secret %s/%s not found", field, ns, name);
 	if (rc != KR_OK)
 		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
-	if (optin && !kr_secret_opted_in(sec, w->name)) {
-		kr_json_wipe_delete(sec);
-		kr_refuse(
-		    &w->obs, "CredentialSecretNotOptedIn",
-		    "%s: Secret %s/%s is not opted in for this KeyRotation: add the annotation "
-		    "%s: %s to it (someone who may read that Secret must opt it in)",
-		    field, ns, name, KR_ANNOTATION_KEYROTATION, w->name);
-		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
-	}
 	*out = kr_secret_data_get_max(sec, key, max_text);
 	kr_json_wipe_delete(sec);
 	if (!*out)

@@ -92,16 +92,23 @@ static bool settles(enum kr_action_type t)
 	       t == KR_ACTION_PLAN;
 }
 
-/* Decide; a measurement or a verify is taken here and decided on again at once. */
+/*
+ * Decide; a measurement or a verify is taken here and decided on again at once, at the time
+ * it ended: a request that took up to its whole deadline is recorded as taken then, so the
+ * next one waits a full interval (and the worker is free meanwhile) instead of following at
+ * once, one deadline after another, for the rest of the reconcile's steps.
+ */
 static bool decide(struct kr_world *w, struct kr_action *a)
 {
 	kr_rotation_decide(&w->obs, a);
 	if (a->type == KR_ACTION_MEASURE) {
 		if (!kr_world_measure(w))
 			return false;
+		w->obs.now = kr_reconciler_now(w->r);
 		kr_rotation_decide(&w->obs, a);
 	} else if (a->type == KR_ACTION_VERIFY) {
 		kr_world_verify(w);
+		w->obs.now = kr_reconciler_now(w->r);
 		kr_rotation_decide(&w->obs, a);
 	}
 	return true;

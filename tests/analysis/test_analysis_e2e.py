@@ -404,8 +404,12 @@ class AnalysisE2E(unittest.TestCase):
             self.condition(st, "Degraded").get("message", ""), 20,
             "Degraded naming the missing Secret")
         self.assertEqual(held["phase"], "Rotating")  # held at the baseline, nothing changed
-        self.assertEqual(self.condition(held, "Degraded")["reason"], "AnalysisInconclusive")
+        # A missing credential Secret reads as one that did not opt in (the author may not
+        # learn which Secrets exist): refused, held where it is, both keys valid.
+        self.assertEqual(self.condition(held, "Degraded")["reason"], "Refused")
+        self.assertEqual(self.condition(held, "Ready")["reason"], "CredentialSecretNotOptedIn")
         self.assertIn("prom-auth", self.condition(held, "Degraded")["message"])
+        self.assertIn("does not exist or is not opted in", self.condition(held, "Ready")["message"])
         self.put_secret("prom-auth", {"password": "s3cret-pw\n"})  # as --from-file makes it
         st = self.wait_done()
         self.assert_succeeded(st)

@@ -1034,9 +1034,9 @@ static const struct refusal_case refusals[] = {
      "Secret ns/kr-rotation is not owned by this KeyRotation (no ownerReference to "
      "KeyRotation kr with uid 0000): delete or rename that Secret, or rename the KeyRotation"},
     {"CredentialSecretNotOptedIn",
-     "spec.verify.caSecretRef: Secret ns/ca is not opted in for this KeyRotation: add the "
-     "annotation keyrotator.io/keyrotation: kr to it (someone who may read that Secret must "
-     "opt it in)"},
+     "spec.verify.caSecretRef: Secret ns/ca does not exist or is not opted in for this "
+     "KeyRotation: create it with the annotation keyrotator.io/keyrotation: kr (someone who "
+     "may read that Secret must opt it in)"},
     {"InvalidSecretRef", "spec.secretRef.name: Secret ns/kr-rotation is this KeyRotation's own "
 			 "rotation Secret, which holds the keys in flight; name the consumers' "
 			 "Secret"},
