@@ -81,20 +81,6 @@ static enum kr_status get_int32(const cJSON *obj, const char *path, const char *
 	return KR_OK;
 }
 
-static enum kr_status get_bool(const cJSON *obj, const char *path, const char *field, bool *out,
-			       struct kr_error *err)
-{
-	const cJSON *v = kr_jr_member(obj, field);
-
-	*out = false;
-	if (!v)
-		return KR_OK;
-	if (!cJSON_IsBool(v))
-		return kr_error_set(err, KR_EINVAL, "%s.%s: must be true or false", path, field);
-	*out = cJSON_IsTrue(v);
-	return KR_OK;
-}
-
 /* A rate kept as text ("0.02"). */
 static enum kr_status get_rate(const cJSON *obj, const char *path, const char *field, bool *has,
 			       double *out, struct kr_error *err)
@@ -211,9 +197,9 @@ static enum kr_status decode_rotation(const cJSON *status, struct kr_rotation_pr
 	if (rc == KR_OK)
 		rc = get_int32(rot, path, "consecutiveErrors", 0, &p->errors, err);
 	if (rc == KR_OK)
-		rc = get_bool(rot, path, "oldKeyRevoked", &p->old_revoked, err);
+		rc = kr_jr_bool(rot, path, "oldKeyRevoked", &p->old_revoked, err);
 	if (rc == KR_OK)
-		rc = get_bool(rot, path, "newKeyRevoked", &p->new_revoked, err);
+		rc = kr_jr_bool(rot, path, "newKeyRevoked", &p->new_revoked, err);
 	if (rc == KR_OK)
 		rc = get_text(rot, path, "reason", p->reason, sizeof(p->reason), false, err);
 	return rc;
