@@ -281,6 +281,16 @@ class Conn:
         self.state = DEFERRED
         self.loop.call_later(seconds, lambda: self.resume(fn))
 
+    def park(self):
+        """Waits, answering nothing, until resume_soon (an --max-inflight slot)."""
+        self.state = DEFERRED
+
+    def closed(self):
+        return self.state == CLOSED
+
+    def resume_soon(self, fn):
+        self.loop.call_later(0, lambda: self.resume(fn))
+
     def resume(self, fn):
         if self.state == CLOSED:
             return
@@ -370,6 +380,8 @@ class Conn:
         if self.watch is not None:
             self.end_watch(dropped=True)
         self.state = CLOSED
+        if getattr(self.h, "slot", False):  # closed while served: give its slot back
+            self.h.release_slot()
         if self.events:
             self.loop.sel.unregister(self.sock)
             self.events = 0

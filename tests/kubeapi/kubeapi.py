@@ -28,6 +28,7 @@ from kresources import (ApiError, bad_request, builtin_types, crd_types,  # noqa
                         resource_not_found)
 from kstore import Filter, Store, parse_field_selector, parse_label_selector  # noqa: E402
 from khttp import read_headers  # noqa: E402
+import kcost  # noqa: E402
 import kloop  # noqa: E402
 import ktls  # noqa: E402
 import kyaml  # noqa: E402
@@ -62,6 +63,9 @@ class Api:
         self.lock = threading.Lock()
         self.faults = []
         self.delay_ms = 0
+        self.latency_ms = max(0.0, float(getattr(args, "latency_ms", 0) or 0))
+        n = getattr(args, "max_inflight", 0) or 0
+        self.inflight = kcost.Inflight(n) if n > 0 else None
         self.stats = {}
         self.watches = set()
         self.stalled = threading.Event()
@@ -206,6 +210,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "kubeapi-local"
     sys_version = ""
     loop_conn = None  # the kloop.Conn when the event loop serves this connection
+    slot = False      # holds one of --max-inflight's slots
 
     def setup(self):
         super().setup()
@@ -381,13 +386,41 @@ class Handler(BaseHTTPRequestHandler):
         req = self.classify(path)
         api.count(req["stat"], req["verb"])
         fault = api.take_fault(self.command, self.path)
-        delay = api.delay_ms + (int(fault.get("delayMs", 0)) if fault else 0)
+        gate = api.inflight
+        if gate is None:
+            return self.serve(req, fault)
+        if self.loop_conn is not None:  # now, or parked until a slot frees
+            return gate.enter(self.loop_conn, self, lambda: self.serve(req, fault))
+        gate.acquire()
+        self.slot = True
+        self.serve(req, fault)
+
+    def serve(self, req, fault):
+        """Answers after --latency-ms plus any delay (the event loop from a timer, so other
+        requests are served meanwhile), then gives the --max-inflight slot back."""
+        api = self.server.api
+        try:
+            delay = api.latency_ms + api.delay_ms + (float(fault.get("delayMs") or 0)
+                                                     if fault else 0)
+        except (TypeError, ValueError):
+            self.release_slot()
+            raise
         if delay:
             if self.loop_conn is not None:  # the event loop answers when the delay is over
-                return self.loop_conn.defer(delay / 1000.0,
-                                            lambda: self.guarded(self.answer, req, fault))
+                return self.loop_conn.defer(delay / 1000.0, lambda: self.finish(req, fault))
             time.sleep(delay / 1000.0)
-        self.answer(req, fault)
+        self.finish(req, fault)
+
+    def finish(self, req, fault):
+        try:
+            self.guarded(self.answer, req, fault)
+        finally:
+            self.release_slot()
+
+    def release_slot(self):
+        if self.slot:
+            self.slot = False
+            self.server.api.inflight.release()
 
     def answer(self, req, fault):
         if fault and fault.get("drop"):
@@ -800,6 +833,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.close_connection = False
+        self.release_slot()  # a long-running request: exempt from --max-inflight once it runs
         if expired:
             err = ApiError(410, "Expired", expired).status()
             err.pop("details", None)
@@ -874,7 +908,15 @@ class Handler(BaseHTTPRequestHandler):
         if p == "/stats/reset" and m == "POST":
             with api.lock:
                 api.stats = {}
+            if api.inflight:
+                api.inflight.reset()
             return self.send_json(200, api.stats_doc())
+        if p == "/cost":
+            doc = {"latencyMs": api.latency_ms, "maxInflight": 0, "inflight": None,
+                   "waiting": None, "peakInflight": None, "peakWaiting": None, "queued": None}
+            if api.inflight:
+                doc.update(api.inflight.doc())
+            return self.send_json(200, doc)
         if p == "/faults":
             with api.lock:
                 if m == "POST":
@@ -1010,6 +1052,12 @@ def parse_args(argv):
                     help="watch timeout when the client sends no timeoutSeconds")
     ap.add_argument("--history-limit", type=int, default=100000,
                     help="events kept for watch resumption before compaction")
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="answer every API request this much later (a real server's authn, "
+                    "admission and etcd); watches: their first response only")
+    ap.add_argument("--max-inflight", type=int, default=0,
+                    help="serve at most N API requests at once, queue the rest (0: no limit; "
+                    "established watches do not count)")
     ap.add_argument("--threaded", action="store_true",
                     help="one thread per connection (http.server) instead of the event loop; "
                     "also KUBEAPI_THREADED=1")
