@@ -5,9 +5,13 @@ redis-server and instant rollouts (rollout.py), N KeyRotations each with its Sec
 single-replica Deployments. Prints one table and writes the same figures as JSON.
 
     python3 tests/bench/bench.py [--quick] [--sizes 100,1000,10000] [--repeat 3] [--json F]
+                                 [--latency-ms MS] [--max-inflight N]
 
 Every figure is measured --repeat times and the median reported. --quick is the CI smoke
-(a few KeyRotations, one repeat, well under a minute); it checks only that figures exist."""
+(a few KeyRotations, one repeat, well under a minute); it checks only that figures exist.
+--latency-ms and --max-inflight make the local API server cost what a real one does (each
+request answered MS later, at most N served at once); the report gives them beside every
+figure."""
 
 import argparse
 import datetime
@@ -33,13 +37,22 @@ def parse_args(argv):
                     "build/controller/keyrotator, build-bench/controller/keyrotator)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke: 20 KeyRotations, 1 repeat, short windows (< 60 s)")
-    ap.add_argument("--sizes", default="100,1000", help="numbers of KeyRotations")
+    ap.add_argument("--sizes", help="numbers of KeyRotations (default 100,1000; "
+                    "--quick: 10,20)")
     ap.add_argument("--large", action="store_true",
                     help="also N=10000 (run --large-repeat times; minutes, see README)")
     ap.add_argument("--large-repeat", type=int, default=1,
                     help="runs of sizes above the focus size (default 1)")
-    ap.add_argument("--cold-timeout", type=float, default=180.0,
-                    help="give up a cold start after this many seconds (the size is cut short)")
+    ap.add_argument("--cold-timeout", type=float,
+                    help="give up a cold start after this many seconds (the size is cut "
+                    "short; default 180, plus 6 requests per KeyRotation at --latency-ms "
+                    "spread over the workers)")
+    ap.add_argument("--latency-ms", type=float, default=0.0,
+                    help="the API server answers every request this much later, as a real "
+                    "kube-apiserver (authn, admission, etcd) would; default 0")
+    ap.add_argument("--max-inflight", type=int, default=0,
+                    help="the API server serves at most N requests at once and queues the "
+                    "rest, as --max-requests-inflight; default 0, no limit")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure; median reported")
     ap.add_argument("--json", help="JSON output (default: <build dir>/bench.json)")
     ap.add_argument("--focus", type=int, help="size for idle, Secrets, latency and "
@@ -67,8 +80,10 @@ def parse_args(argv):
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args(argv)
     if a.quick:
-        a.sizes, a.repeat, a.idle_seconds, a.secrets = "10,20", 1, 6.0, 500
+        a.sizes = a.sizes or "10,20"
+        a.repeat, a.idle_seconds, a.secrets = 1, 6.0, 500
         a.latency_samples, a.throughput, a.namespaces = 10, "20", 2
+    a.sizes = a.sizes or "100,1000"
     a.sizes = sorted({int(x) for x in a.sizes.split(",") if x.strip()} |
                      ({10000} if a.large else set()))
     a.throughput = [int(x) for x in a.throughput.split(",") if x.strip()]
@@ -76,6 +91,8 @@ def parse_args(argv):
         below = [n for n in a.sizes if n <= 1000]
         a.focus = max(below) if below else min(a.sizes)
     a.throughput = [c for c in a.throughput if c <= a.focus]
+    if a.cold_timeout is None:
+        a.cold_timeout = 180.0 + max(a.sizes) * 6 * a.latency_ms / 1000.0 / max(1, a.workers)
     return a
 
 
@@ -191,6 +208,7 @@ class Bench:
         """Runs every size (saving the figures so far after each); returns the seconds."""
         a = self.args
         t0 = now()
+        self.log("API server: %s" % benchreport.cost_label(a.latency_ms, a.max_inflight))
         seeds = {0: self.seed(0)}
         for rep in range(a.repeat):
             self.runs.setdefault(0, []).append(self.run_size(0, seeds[0], rep))
@@ -231,7 +249,9 @@ def main(argv=None):
                                "idleSeconds": a.idle_seconds, "secrets": a.secrets,
                                "secretKiB": a.secret_kib, "latencySamples": a.latency_samples,
                                "throughput": a.throughput, "quick": a.quick,
-                               "namespaces": a.namespaces}})
+                               "namespaces": a.namespaces,
+                               "apiLatencyMs": a.latency_ms,
+                               "apiMaxInflight": a.max_inflight}})
         with open(out + ".tmp", "w") as f:
             json.dump(doc, f, indent=2, sort_keys=True)
             f.write("\n")

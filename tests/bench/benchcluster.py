@@ -38,9 +38,10 @@ def start_redis(root):
     raise RuntimeError("redis-server did not start")
 
 
-def start_kubeapi(root, seed_dir, name="kubeapi"):
+def start_kubeapi(root, seed_dir, name="kubeapi", latency_ms=0.0, max_inflight=0):
     """The API server over plain HTTP, loaded from seed_dir/state.json (hard-linked into a
-    run directory: the server replaces, never rewrites, the file)."""
+    run directory: the server replaces, never rewrites, the file); latency_ms and
+    max_inflight emulate a real server's cost (its --latency-ms and --max-inflight)."""
     run = os.path.join(root, name + ".state")
     os.makedirs(run, exist_ok=True)
     dst = os.path.join(run, "state.json")
@@ -59,7 +60,8 @@ def start_kubeapi(root, seed_dir, name="kubeapi"):
     p = Proc(name, [sys.executable, os.path.join(REPO, "tests", "kubeapi", "kubeapi.py"),
                     "--port", "0", "--token", TOKEN, "--ready-file", ready,
                     "--kubeconfig-out", kubeconfig, "--state-dir", run,
-                    "--bookmark-interval", "5"], root)
+                    "--bookmark-interval", "5", "--latency-ms", "%g" % latency_ms,
+                    "--max-inflight", str(max_inflight)], root)
     wait_for(lambda: p.alive() or os.path.exists(ready), 120, "kubeapi", 0.05)
     with open(ready) as f:
         url = f.read().split()[1]
@@ -69,6 +71,13 @@ def start_kubeapi(root, seed_dir, name="kubeapi"):
 def kube_stats(url):
     with urllib.request.urlopen(url + "/_kubeapi/stats") as r:
         import json
+        return json.load(r)
+
+
+def kube_cost(url):
+    """The API server's emulated cost and its --max-inflight queue since the last reset."""
+    import json
+    with urllib.request.urlopen(url + "/_kubeapi/cost") as r:
         return json.load(r)
 
 

@@ -21,6 +21,34 @@ def rnd(x, nd=3):
     return None if x is None else round(x, nd)
 
 
+def cost_label(latency_ms, max_inflight):
+    """The API server's emulated cost, as the table states it beside each figure."""
+    if not latency_ms and not max_inflight:
+        return "API server in memory: +0 ms a request, no inflight limit"
+    return "API +%g ms a request, %s" % (
+        latency_ms or 0, "max %d in flight" % max_inflight if max_inflight
+        else "no inflight limit")
+
+
+def per_keyrotation(runs, n, key, by_verb_key):
+    """Requests per KeyRotation: reads, writes and each "verb resource" (median over runs;
+    lists and watches are per informer, not per KeyRotation, and divided all the same)."""
+    if not n:
+        return None
+    out = {"reads": rnd(div(med(runs, key, "reads"), n)),
+           "writes": rnd(div(med(runs, key, "writes"), n))}
+    verbs = sorted({v for r in runs for v in (r.get(by_verb_key) or {})})
+    if verbs:
+        out["by_verb"] = {v: rnd(div(median([(r.get(by_verb_key) or {}).get(v, 0)
+                                             for r in runs if by_verb_key in r]), n))
+                          for v in verbs}
+    return out
+
+
+def div(x, n):
+    return None if x is None else x / float(n)
+
+
 def size_figures(runs, n, empty_rss):
     f = {"n": n, "repeats": len(runs),
          "rss_kib": med(runs, "rss", "VmRSS"), "rss_hwm_kib": med(runs, "rss", "VmHWM"),
@@ -33,6 +61,13 @@ def size_figures(runs, n, empty_rss):
          "restart_rss_kib": med(runs, "restart_rss", "VmRSS"),
          "cold_api_reads": med(runs, "cold_api", "reads"),
          "cold_api_writes": med(runs, "cold_api", "writes"),
+         "cold_api_per_keyrotation": per_keyrotation(runs, n, "cold_api", "cold_api_by_verb"),
+         "restart_api_reads": med(runs, "restart_api", "reads"),
+         "restart_api_writes": med(runs, "restart_api", "writes"),
+         "restart_api_per_keyrotation": per_keyrotation(runs, n, "restart_api",
+                                                        "restart_api_by_verb"),
+         "cold_api_queue": next((r["cold_api_queue"] for r in runs
+                                 if r.get("cold_api_queue")), None),
          "cold_valkey_commands": median([sum(r.get("cold_valkey", {}).values()) for r in runs]),
          "cold_cpu_s": rnd(med(runs, "cold_cpu_s")),
          "cold_kubeapi_cpu_s": rnd(med(runs, "cold_kubeapi_cpu_s")),
@@ -132,6 +167,10 @@ def targets(doc):
     tp = foc.get("throughput", {}).get("1000")
     if tp:
         t.append(target("1000 rotations at once", tp["seconds"], 30, "s"))
+    cost = doc.get("api_cost")
+    if cost:
+        for x in t:
+            with_cost(x, cost)
     return t
 
 
@@ -148,16 +187,31 @@ def add_marginal(sizes):
         prev = s
 
 
+def with_cost(fig, cost):
+    """Each figure carries the API server cost it was measured at."""
+    if isinstance(fig, dict):
+        fig["api_latency_ms"] = cost["latency_ms"]
+        fig["api_max_inflight"] = cost["max_inflight"]
+    return fig
+
+
 def summarize(runs, args, rotations, floor=None):
+    cost = {"latency_ms": getattr(args, "latency_ms", 0.0) or 0.0,
+            "max_inflight": getattr(args, "max_inflight", 0) or 0}
     empty = size_figures(runs.get(0, []), 0, None)
     if floor:
         empty["floor_rss_kib"] = floor["VmRSS"]
         empty["floor_rss_anon_kib"] = floor["RssAnon"]
     sizes = [size_figures(runs[n], n, empty["rss_kib"]) for n in args.sizes if n in runs]
     add_marginal(sizes)
-    doc = {"figures": {"empty": empty, "sizes": sizes,
-                       "focus": focus_figures(runs.get(args.focus, [])),
+    focus = focus_figures(runs.get(args.focus, []))
+    for fig in [empty] + sizes + [focus.get("idle"), focus.get("secrets"),
+                                  focus.get("latency")] + \
+            list(focus.get("throughput", {}).values()):
+        with_cost(fig, cost)
+    doc = {"figures": {"empty": empty, "sizes": sizes, "focus": focus,
                        "focus_n": args.focus, "rotations_measured": rotations},
+           "api_cost": cost,
            "runs": {str(n): rs for n, rs in runs.items()}}
     doc["targets"] = targets(doc)
     return doc
@@ -171,9 +225,45 @@ def fmt(v, nd=2):
     return str(v)
 
 
+def short_name(k):
+    verb, res = k.split(" ", 1)
+    name, _, sub = res.partition("/")
+    return "%s %s%s" % (verb, name.split(".")[0], "/" + sub if sub else "")
+
+
+def requests_row(per, n):
+    """Reads and writes per KeyRotation, then each "verb resource" made about once per
+    KeyRotation or more (per KeyRotation) and the others (per informer or per KeyStore: the
+    lists, watches, KeyStore reads and writes) as totals."""
+    if not per:
+        return "n/a"
+    s = "%s reads + %s writes" % (fmt(per["reads"]), fmt(per["writes"]))
+    each, total = [], []
+    for k, v in sorted((per.get("by_verb") or {}).items(), key=lambda kv: (-(kv[1] or 0),
+                                                                           kv[0])):
+        if not v:
+            continue
+        if v >= 0.5:
+            each.append("%s %s" % (short_name(k), fmt(v)))
+        else:
+            total.append((short_name(k), round(v * n)))
+    if each:
+        s += ": %s" % ", ".join(each)
+    if total:
+        lists = sum(c for k, c in total if k.startswith("list "))
+        watches = sum(c for k, c in total if k.startswith("watch "))
+        rest = ["%s %d" % kc for kc in total if not kc[0].startswith(("list ", "watch "))]
+        s += "; in all %d lists, %d watches%s" % (lists, watches,
+                                                 "".join(", " + r for r in rest))
+    return s
+
+
 def table(doc):
     f, m = doc["figures"], doc["machine"]
-    rows = [("machine", "%s, %d CPUs, %d MiB" % (m["cpu"], m["nproc"], m["memMiB"]))]
+    cost = doc.get("api_cost") or {"latency_ms": 0, "max_inflight": 0}
+    rows = [("machine", "%s, %d CPUs, %d MiB" % (m["cpu"], m["nproc"], m["memMiB"])),
+            ("API server cost (every figure below)", cost_label(cost["latency_ms"],
+                                                                cost["max_inflight"]))]
     e = f["empty"]
     rows.append(("RSS at start, no objects", "%s MiB (anon %s MiB, PSS %s MiB)" % (
         fmt(e["rss_kib"] / MIB), fmt(e["rss_anon_kib"] / MIB),
@@ -199,9 +289,18 @@ def table(doc):
         rows.append((p + "cold start requests (reads/writes), Valkey cmds", "%s / %s, %s" % (
             fmt(s["cold_api_reads"]), fmt(s["cold_api_writes"]),
             fmt(s["cold_valkey_commands"]))))
+        rows.append((p + "cold start requests per KeyRotation",
+                     requests_row(s.get("cold_api_per_keyrotation"), s["n"])))
+        q = s.get("cold_api_queue") or {}
+        if q.get("queued") is not None:
+            rows.append((p + "cold start --max-inflight: peak in flight, waiting; queued",
+                         "%s, %s; %s" % (q["peakInflight"], q["peakWaiting"], q["queued"])))
         rows.append((p + "cold start CPU: controller, API server", "%s s, %s s" % (
             fmt(s["cold_cpu_s"], 3), fmt(s["cold_kubeapi_cpu_s"], 3))))
-        rows.append((p + "restart to all reconciled", "%s s" % fmt(s["restart_reconciled_s"], 3)))
+        rows.append((p + "restart: /readyz, all reconciled", "%s s, %s s" % (
+            fmt(s.get("restart_readyz_s"), 3), fmt(s["restart_reconciled_s"], 3))))
+        rows.append((p + "restart requests per KeyRotation",
+                     requests_row(s.get("restart_api_per_keyrotation"), s["n"])))
     foc = f.get("focus", {})
     p = "N=%d: " % f["focus_n"]
     if "idle" in foc:
@@ -237,10 +336,15 @@ def table(doc):
                              fmt(cpu["rollout_writer"]))))
     if not f["rotations_measured"]:
         rows.append(("rotation figures", "not measured (controller wrote no status)"))
+    if cost["latency_ms"] or cost["max_inflight"]:  # beside every figure, not only above
+        tag = "  [API +%g ms%s]" % (cost["latency_ms"], ", max %d in flight" % (
+            cost["max_inflight"]) if cost["max_inflight"] else "")
+        rows = rows[:2] + [(k, v + tag) for k, v in rows[2:]]
     w = max(len(r[0]) for r in rows)
     lines = ["%-*s  %s" % (w, k, v) for k, v in rows]
     lines.append("")
-    lines.append("targets (issue 9):")
+    lines.append("targets (issue 9, set for the in-memory API server; %s):" % cost_label(
+        cost["latency_ms"], cost["max_inflight"]))
     for t in doc["targets"]:
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         lines.append("  %-6s %-48s %s %s (target <= %s)" % (

@@ -6,7 +6,7 @@ import json
 import os
 import threading
 
-from benchcluster import (Controller, KRWatch, kube_stats, kube_stats_reset,
+from benchcluster import (Controller, KRWatch, kube_cost, kube_stats, kube_stats_reset,
                           start_kubeapi, start_rollout)
 from benchlib import (Kube, Resp, commandstats, median, now, percentile, proc_cpu,
                       stats_delta, wait_for)
@@ -47,6 +47,11 @@ def by_verb(stats, skip=("leases.",)):
     return out
 
 
+def queue(cost):
+    """What --max-inflight made wait since the last stats reset (None without it)."""
+    return {k: cost.get(k) for k in ("peakInflight", "peakWaiting", "queued")}
+
+
 def valkey_calls(delta):
     """Valkey commands the controller sent (our own INFO/CONFIG/PSUBSCRIBE left out)."""
     return {k: v for k, v in delta.items()
@@ -64,7 +69,9 @@ class Run:
         r = bench.valkey
         r.cmd("FLUSHALL")
         r.cmd("CONFIG", "RESETSTAT")
-        self.api, self.url, self.kubeconfig = start_kubeapi(self.root, seed_dir)
+        a = bench.args
+        self.api, self.url, self.kubeconfig = start_kubeapi(
+            self.root, seed_dir, latency_ms=a.latency_ms, max_inflight=a.max_inflight)
         self.rollout_log = os.path.join(self.root, "rollout-%s.log" % tag)
         self.rollout = start_rollout(self.root, self.url, self.rollout_log)
         self.watch = KRWatch(self.url)
@@ -140,6 +147,7 @@ class Run:
         st = kube_stats(self.url)
         o["cold_api"] = own_requests(st)
         o["cold_api_by_verb"] = by_verb(st)
+        o["cold_api_queue"] = queue(kube_cost(self.url))
         o["cold_valkey"] = valkey_calls(stats_delta(commandstats(self.b.valkey), v0))
         o["cold_cpu_s"] = proc_cpu(ctl.pid)
         o["cold_kubeapi_cpu_s"] = proc_cpu(self.api.pid) - api_cpu
@@ -153,9 +161,15 @@ class Run:
         self.ctl = ctl = self.start_controller("controller-restart")
         o = self.out
         o["restart_readyz_s"] = ctl.wait_ready(120)
-        o["restart_reconciled_s"] = self.wait_reconciled(ctl, 60 + self.n * 0.05)
+        # 3 reads per KeyRotation at --latency-ms each, spread over the workers
+        lat = self.b.args.latency_ms / 1000.0
+        o["restart_reconciled_s"] = self.wait_reconciled(
+            ctl, 60 + self.n * (0.05 + 4 * lat / max(1, self.b.args.workers)))
         self.settle(ctl)
-        o["restart_api"] = own_requests(kube_stats(self.url))
+        st = kube_stats(self.url)
+        o["restart_api"] = own_requests(st)
+        o["restart_api_by_verb"] = by_verb(st)
+        o["restart_api_queue"] = queue(kube_cost(self.url))
         o["restart_rss"] = ctl.rss()
 
     # ---- idle ----------------------------------------------------------------------------
@@ -331,7 +345,8 @@ class Run:
             # Who spent the two cores until the last rotation finished.
             "cpu_s": {"controller": cpu[self.ctl.pid], "api_server": cpu[self.api.pid],
                       "rollout_writer": cpu[self.rollout.pid]},
-            "valkey_per_rotation": sum(vk.values()) / count, "valkey": vk}
+            "valkey_per_rotation": sum(vk.values()) / count, "valkey": vk,
+            "api_queue": queue(kube_cost(self.url))}
 
 
 def ms(x):

@@ -9,6 +9,7 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
 
 class BenchSmoke(unittest.TestCase):
@@ -108,9 +109,51 @@ class BenchSmoke(unittest.TestCase):
         self.assertIn("marginal_bytes_per_keyrotation", sizes[-1])
         self.assertEqual(sizes[-1]["marginal_from"], sizes[-2]["n"])
 
+    def test_api_cost_beside_every_figure(self):
+        cost = self.doc["api_cost"]
+        self.assertEqual(cost, {"latency_ms": 0.0, "max_inflight": 0})
+        self.assertEqual(self.doc["config"]["apiLatencyMs"], 0.0)
+        f = self.doc["figures"]
+        for fig in [f["empty"]] + f["sizes"] + self.doc["targets"]:
+            self.assertEqual((fig["api_latency_ms"], fig["api_max_inflight"]), (0.0, 0), fig)
+
+    def test_requests_per_keyrotation_first_start_and_restart(self):
+        for s in self.doc["figures"]["sizes"]:
+            if not s["n"]:
+                continue
+            for key in ("cold_api_per_keyrotation", "restart_api_per_keyrotation"):
+                per = s[key]
+                self.assertGreater(per["reads"], 0, key)
+                self.assertIn("by_verb", per)
+            self.assertEqual(s["restart_api_writes"], s["restart_api_per_keyrotation"][
+                "writes"] * s["n"])
+
     def test_table_lists_the_targets(self):
         names = [t["name"] for t in self.doc["targets"]]
         self.assertTrue(any(n.startswith("RSS, no objects") for n in names))
+
+
+
+class ReportUnits(unittest.TestCase):
+    """The table's wording of the API server cost and of requests per KeyRotation."""
+
+    def test_cost_label(self):
+        import benchreport
+        self.assertIn("+0 ms", benchreport.cost_label(0, 0))
+        self.assertEqual(benchreport.cost_label(5, 400), "API +5 ms a request, max 400 in flight")
+
+    def test_requests_row(self):
+        import benchreport
+        per = {"reads": 3.012, "writes": 2.0,
+               "by_verb": {"get secrets.x": 2.0, "get keyrotations.keyrotator.io": 1.0,
+                           "list keyrotations.keyrotator.io": 0.001,
+                           "watch keyrotations.keyrotator.io": 0.001,
+                           "update keyrotations.keyrotator.io/status": 1.0,
+                           "create events": 1.0, "get keystores.keyrotator.io": 0.01}}
+        self.assertEqual(benchreport.requests_row(per, 1000),
+                         "3.01 reads + 2.00 writes: get secrets 2.00, create events 1.00, "
+                         "get keyrotations 1.00, update keyrotations/status 1.00; in all "
+                         "1 lists, 1 watches, get keystores 10")
 
 
 if __name__ == "__main__":
