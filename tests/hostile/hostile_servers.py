@@ -73,6 +73,11 @@ class HostileServer:
         with self.lock:
             return len(self.spans)
 
+    def open_connections(self):
+        """How many connections are open now (a drip or a hold in progress)."""
+        with self.lock:
+            return len(self.live)
+
     def active_between(self, t0, t1):
         """Was any connection open at some time in [t0, t1]?"""
         with self.lock:
