@@ -453,6 +453,13 @@ class Cluster:
     def api(self, method, path, body=None, ctype="application/json"):
         return self.kube.request(method, path, body, ctype)
 
+    def api_ok(self, method, path, body=None, ctype="application/json", codes=(200, 201)):
+        """api() that fails the test on any status but `codes`; returns the object."""
+        code, obj = self.api(method, path, body, ctype)
+        if code not in codes:
+            raise AssertionError("%s %s: HTTP %d %s" % (method, path, code, obj))
+        return obj
+
     def put_secret_key(self, key):
         """Create or update the consumers' Secret with `key`."""
         data = {SECRET_KEY: base64.b64encode(key.encode()).decode()}
