@@ -268,7 +268,12 @@ class RunningProcess(unittest.TestCase):
         os.chmod(kubeconfig, 0o644)
         cls.health = free_port()
         cls.log = open(os.path.join(cls.tmp, "controller.log"), "wb")
-        cmd = [binary(), "run", "--kubeconfig", kubeconfig, "--namespace", "default",
+        # A copy beside the kubeconfig: the build tree may lie under a directory only root
+        # may enter (.ci/run builds in a mktemp -d, mode 0700), and nobody must exec it.
+        exe = os.path.join(cls.tmp, "keyrotator")
+        shutil.copy2(binary(), exe)
+        os.chmod(exe, 0o755)
+        cmd = [exe, "run", "--kubeconfig", kubeconfig, "--namespace", "default",
                "--metrics-addr", "127.0.0.1:%d" % free_port(),
                "--health-addr", "127.0.0.1:%d" % cls.health]
         # Both start with core files allowed up to the hard limit: a 0 is then the process's.
