@@ -1,7 +1,6 @@
 /* run.c - `keyrotator run`: the controller process (flags, signals, HTTP, leader election). */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "runtime/controller.h"
 #include "runtime/http.h"
 #include "runtime/leader.h"
+#include "runtime/memory.h"
 #include "version.h"
 
 static const char kr_run_usage[] =
@@ -441,6 +441,9 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 					.workers = o->workers,
 					.leader_elect = o->leader_elect,
 					.stuck_worker_timeout_ms = o->stuck_worker_ms,
+					.sources = kr_reconciler_sources(),
+					.n_sources = KR_SRC_N,
+					.metrics_prefix = KR_METRICS_PREFIX,
 					.reconcile = kr_reconciler_reconcile,
 					.version = KR_VERSION};
 
@@ -458,8 +461,7 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 	st->ctl = kr_controller_new(&co, err);
 	if (!st->ctl)
 		return err->code;
-	kr_reconciler_attach(st->reconciler, st->ctl);
-	return KR_OK;
+	return kr_reconciler_attach(st->reconciler, st->ctl, err);
 }
 
 static enum kr_status kr_run_start(struct kr_run_state *st, struct kr_run_threads *t,
@@ -547,28 +549,7 @@ int kr_cli_run(int argc, char **argv)
 	sigaddset(&st.sigs, SIGTERM);
 	sigaddset(&st.sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &st.sigs, NULL);
-	/*
-	 * Four malloc arenas for all threads, not glibc's eight per core: an arena per thread
-	 * kept ~7 MiB more resident at 1,000 KeyRotations (tests/bench), and one arena made
-	 * the workers and informers queue on its lock (perf: a 10,000-KeyRotation cold start
-	 * spent a fifth of its CPU in futex waits and wake-ups under malloc and free; with
-	 * four, 14 s of CPU became 10-11 s, for 3.7 MiB more at 10,000 and none at 1,000).
-	 * Blocks of 64 KiB and more (list pages, Valkey read buffers, a sweep's probes) are
-	 * mapped on their own and unmapped when freed, instead of glibc's moving threshold,
-	 * which after the first big free keeps such blocks in the heap.
-	 * No fastbins: a parsed list page or response is thousands of small blocks freed at
-	 * once, and with fastbins each later larger request consolidated them all again
-	 * (perf: a quarter of a 10,000-KeyRotation cold start in malloc_consolidate,
-	 * _int_malloc and unlink_chunk); freed blocks now coalesce as they are freed, and
-	 * the per-thread tcache still serves the common small sizes.
-	 * MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ / GLIBC_TUNABLES in the environment win.
-	 */
-	if (!getenv("MALLOC_ARENA_MAX"))
-		mallopt(M_ARENA_MAX, 4);
-	if (!getenv("MALLOC_MMAP_THRESHOLD_"))
-		mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-	if (!getenv("GLIBC_TUNABLES"))
-		mallopt(M_MXFAST, 0);
+	kr_memory_tune(); /* the allocator, before any thread starts (memory.c says why) */
 	signal(SIGPIPE, SIG_IGN);
 	kr_error_clear(&err);
 	kr_kube_config_init(&cfg);

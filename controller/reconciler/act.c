@@ -249,7 +249,7 @@ static enum kr_status act_repair(struct kr_world *w, const struct kr_action *a,
 		rep.unknown_members = 0; /* counted in status.unknownMembers, not a repair */
 		kr_keystore_repair_describe(&rep, w->spec.store_active_set, &what);
 		kr_log_warn(w->log, "key store repaired: %s", what.data ? what.data : "");
-		kr_counter_add(kr_controller_families(w->r->ctl)->keystore_repairs_total, NULL,
+		kr_counter_add(w->r->fam.keystore_repairs_total, NULL,
 			       (double)changes);
 		kr_buf_release(&what);
 	}

@@ -1,11 +1,11 @@
 /* idle.c - the idle watch: quiet KeyRotations' key stores checked in batches, without the API. */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "reconciler/internal.h"
+#include "runtime/memory.h"
 
 /*
  * What a full reconcile leaves behind when it settles. Until the object or one of its
@@ -94,12 +94,12 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 {
 	static const struct {
 		const char *kind;
-		enum kr_controller_kind inf;
-	} kinds[] = {{"Deployment", KR_CTL_DEPLOYMENTS},
-		     {"StatefulSet", KR_CTL_STATEFULSETS},
-		     {"DaemonSet", KR_CTL_DAEMONSETS},
-		     {"KeyStore", KR_CTL_KEYSTORES},
-		     {"ClusterKeyStore", KR_CTL_CLUSTERKEYSTORES}};
+		enum kr_source inf;
+	} kinds[] = {{"Deployment", KR_SRC_DEPLOYMENTS},
+		     {"StatefulSet", KR_SRC_STATEFULSETS},
+		     {"DaemonSet", KR_SRC_DAEMONSETS},
+		     {"KeyStore", KR_SRC_KEYSTORES},
+		     {"ClusterKeyStore", KR_SRC_CLUSTERKEYSTORES}};
 	struct kr_buf all;
 	const cJSON *ref;
 
@@ -114,7 +114,7 @@ static void workloads_hash(struct kr_reconciler *r, const char *ns, const cJSON 
 			if (!strncmp(text, kinds[k].kind, strlen(kinds[k].kind)) &&
 			    text[strlen(kinds[k].kind)] == '/')
 				kr_informer_get_text(kr_controller_informer(r->ctl, kinds[k].inf),
-						     kinds[k].inf == KR_CTL_CLUSTERKEYSTORES ? ""
+						     kinds[k].inf == KR_SRC_CLUSTERKEYSTORES ? ""
 											     : ns,
 						     name + 1, &proj);
 		kr_workloads_hash_add(&all, text, proj);
@@ -185,7 +185,7 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 
 	if (now_ms - m->full_ms >= r->o.resync_period_ms)
 		return false;
-	if (kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns, name, &proj) !=
+	if (kr_informer_get(kr_controller_informer(r->ctl, KR_SRC_KEYROTATIONS), ns, name, &proj) !=
 	    KR_OK)
 		return false;
 	rv = kr_json_str(proj, (const char *[]){"rv", NULL});
@@ -305,7 +305,7 @@ static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
 		log.namespace_ = ns;
 		if (p && p[i].ok) {
 			if (r->ctl &&
-			    kr_informer_get(kr_controller_informer(r->ctl, KR_CTL_KEYROTATIONS), ns,
+			    kr_informer_get(kr_controller_informer(r->ctl, KR_SRC_KEYROTATIONS), ns,
 					    log.name, NULL) != KR_OK) {
 				memo_free(m); /* deleted while being checked */
 				continue;
@@ -358,7 +358,7 @@ static void sweep_once(struct sweep *s)
 		free(s->items);
 		s->items = NULL;
 		s->cap = 0;
-		malloc_trim(0);
+		kr_memory_trim();
 	}
 	pthread_mutex_lock(&r->lock);
 }

@@ -44,6 +44,7 @@ struct kr_reconciler {
 	char *instance;
 	char *clock_skew_file;
 	struct kr_controller *ctl;
+	struct kr_keyrotator_metrics fam; /* registered in ctl's registry at attach */
 	pthread_mutex_t lock; /* scrapes, idle, stopping */
 	struct kr_scrape_memo *scrapes;
 	struct kr_smap idle; /* "ns/name" -> struct kr_idle_memo * */

@@ -169,10 +169,10 @@ static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
 
 static enum kr_status observe_workloads(struct kr_world *w)
 {
-	static const enum kr_controller_kind inf_of[] = {
-	    [KR_WORKLOAD_DEPLOYMENT] = KR_CTL_DEPLOYMENTS,
-	    [KR_WORKLOAD_STATEFULSET] = KR_CTL_STATEFULSETS,
-	    [KR_WORKLOAD_DAEMONSET] = KR_CTL_DAEMONSETS,
+	static const enum kr_source inf_of[] = {
+	    [KR_WORKLOAD_DEPLOYMENT] = KR_SRC_DEPLOYMENTS,
+	    [KR_WORKLOAD_STATEFULSET] = KR_SRC_STATEFULSETS,
+	    [KR_WORKLOAD_DAEMONSET] = KR_SRC_DAEMONSETS,
 	};
 
 	struct kr_buf all;
@@ -246,7 +246,7 @@ static void conflict_collect(void *arg, const char *owner)
  */
 static void observe_conflict(struct kr_world *w)
 {
-	struct kr_informer *inf = kr_controller_informer(w->r->ctl, KR_CTL_KEYROTATIONS);
+	struct kr_informer *inf = kr_controller_informer(w->r->ctl, KR_SRC_KEYROTATIONS);
 	const char *created =
 	    kr_json_str(w->kr, (const char *[]){"metadata", "creationTimestamp", NULL});
 	struct conflict_owners o = {0};

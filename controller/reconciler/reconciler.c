@@ -58,14 +58,21 @@ void kr_reconciler_free(struct kr_reconciler *r)
 	free(r);
 }
 
-void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl)
+enum kr_status kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl,
+				    struct kr_error *err)
 {
+	enum kr_status rc;
+
 	r->ctl = ctl;
+	if (ctl && (rc = kr_metrics_register_keyrotator(kr_controller_metrics(ctl), &r->fam,
+							 err)) != KR_OK)
+		return rc;
 	if (ctl) /* the key stores' status pass: the first worker free after the caches list */
 		kr_workqueue_add(kr_controller_queue(ctl), KR_STORES_KEY);
 	if (ctl && !r->sweeping && kr_idle_start(r) != KR_OK)
 		kr_log_warn(NULL, "no key store sweeper thread: idle KeyRotations are checked "
 				  "only at their resync");
+	return KR_OK;
 }
 
 time_t kr_reconciler_now(const struct kr_reconciler *r)

@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "runtime/controller.h"
+#include "runtime/metrics.h"
 
 /*
  * One reconcile of a KeyRotation is a short loop:
@@ -80,11 +81,14 @@ struct kr_reconciler *kr_reconciler_new(const struct kr_reconciler_opts *o, stru
 void kr_reconciler_free(struct kr_reconciler *r);
 
 /*
- * The controller this reconciler works for (its informers, write fence, metrics and
- * queue). Set once, before kr_controller_start; starts the key store sweeper thread.
- * Borrowed: free the reconciler (which joins the sweeper) before the controller.
+ * The controller this reconciler works for (made with kr_reconciler_sources(); its
+ * informers, write fence, metrics and queue). Set once, before kr_controller_start:
+ * registers keyrotator's metric families in its registry and starts the key store
+ * sweeper thread. Borrowed: free the reconciler (which joins the sweeper) before the
+ * controller. Fails only when the families cannot be registered.
  */
-void kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl);
+enum kr_status kr_reconciler_attach(struct kr_reconciler *r, struct kr_controller *ctl,
+				    struct kr_error *err);
 
 /* A kr_reconcile_fn (runtime/controller.h); `arg` is the struct kr_reconciler *. */
 enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client, const char *ns,
@@ -92,5 +96,68 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 
 /* The reconciler's clock: time(NULL) plus the skew file's seconds. */
 time_t kr_reconciler_now(const struct kr_reconciler *r);
+
+/* ---- what the controller runtime runs for keyrotator (sources.c, metrics.c) ---- */
+
+/* keyrotator's informers, as indices of kr_reconciler_sources() and kr_controller_informer. */
+enum kr_source {
+	KR_SRC_KEYROTATIONS, /* primary: the KeyRotation whole (small), refs for the index */
+	KR_SRC_DEPLOYMENTS,
+	KR_SRC_STATEFULSETS,
+	KR_SRC_DAEMONSETS,
+	KR_SRC_KEYSTORES,	 /* whole spec (small; an admin writes a few) */
+	KR_SRC_CLUSTERKEYSTORES, /* cluster-scoped: watched across namespaces */
+	KR_SRC_N
+};
+
+/* The KR_SRC_N sources, for kr_controller_opts.sources. */
+const struct kr_controller_source *kr_reconciler_sources(void);
+
+/*
+ * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...], one
+ * per workload of its stages, then its key store "KeyStore/ns/name" or
+ * "ClusterKeyStore//name"; "secret": spec.secretRef.name; "created": its
+ * creationTimestamp; "rv": its resourceVersion; "object": the object without
+ * managedFields and kubectl's last-applied-configuration}. Exposed for tests.
+ * Returns an owned tree (cJSON_Delete) or NULL.
+ */
+cJSON *kr_reconciler_project_keyrotation(void *arg, const cJSON *object);
+/*
+ * The projection stored for a KeyStore or ClusterKeyStore: {"generation", "spec"} (the
+ * whole spec: a store is small and the reconciler resolves keyStoreRef from it; status is
+ * left out so the controller's own status writes wake no KeyRotation).
+ */
+cJSON *kr_reconciler_project_store(void *arg, const cJSON *object);
+/*
+ * The projection stored for a workload: generation, replicas, paused, keyId (the
+ * keyrotator.io/key-id pod-template annotation), updateStrategy, and of status only the
+ * counts and revisions rollout completion reads plus progressDeadlineExceeded (true when
+ * the Progressing condition says ProgressDeadlineExceeded).
+ */
+cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object);
+
+/*
+ * keyrotator's own metric families (the runtime's are in metrics.h), each
+ * "keyrotator_" + the field name:
+ *   rotations_total{outcome}          "succeeded", "rolled_back", "failed" (all from the start)
+ *   rotation_duration_seconds         histogram, 1s..3h, observed when a rotation ends
+ *   unauthorized_rate{namespace,name} gauge, 401/s last measured during a rotation
+ *   key_age_seconds{namespace,name}   gauge, age of the current key
+ *   keystore_repairs_total            counter
+ */
+struct kr_keyrotator_metrics {
+	struct kr_metric *rotations_total;
+	struct kr_metric *rotation_duration_seconds;
+	struct kr_metric *unauthorized_rate;
+	struct kr_metric *key_age_seconds;
+	struct kr_metric *keystore_repairs_total;
+};
+
+#define KR_METRICS_PREFIX "keyrotator"
+
+/* Register the above in `m`. Fails like kr_metrics_register (KR_EEXIST if called twice). */
+enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m,
+					      struct kr_keyrotator_metrics *out,
+					      struct kr_error *err);
 
 #endif

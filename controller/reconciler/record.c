@@ -247,7 +247,7 @@ static const char *outcome_label(enum kr_outcome o)
 
 static void record_metrics(struct kr_world *w, const struct kr_action *a)
 {
-	const struct kr_keyrotator_metrics *fam = kr_controller_families(w->r->ctl);
+	const struct kr_keyrotator_metrics *fam = &w->r->fam;
 	const struct kr_rotation_status *st = &w->doc.status;
 	const char *obj[] = {w->ns, w->name};
 

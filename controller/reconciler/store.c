@@ -45,8 +45,8 @@ void kr_world_resolve_store(struct kr_world *w)
 				   sp->store_ref_name);
 	if (w->r->ctl)
 		kr_informer_get_text(kr_controller_informer(w->r->ctl, cluster
-									   ? KR_CTL_CLUSTERKEYSTORES
-									   : KR_CTL_KEYSTORES),
+									   ? KR_SRC_CLUSTERKEYSTORES
+									   : KR_SRC_KEYSTORES),
 				     cluster ? "" : w->ns, sp->store_ref_name, &w->store_text);
 	store = w->store_text ? cJSON_Parse(w->store_text) : NULL;
 	if (!store) {

@@ -179,9 +179,9 @@ static enum kr_status write_status(struct kr_kube_client *client, bool cluster, 
 }
 
 static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
-		      enum kr_controller_kind k, struct kr_smap *seen, const struct kr_log_ctx *log)
+		      enum kr_source k, struct kr_smap *seen, const struct kr_log_ctx *log)
 {
-	bool cluster = k == KR_CTL_CLUSTERKEYSTORES;
+	bool cluster = k == KR_SRC_CLUSTERKEYSTORES;
 	const struct kr_kube_resource *res =
 	    cluster ? &kr_kube_clusterkeystores : &kr_kube_keystores;
 	cJSON *snap = kr_informer_snapshot(kr_controller_informer(r->ctl, k));
@@ -251,8 +251,8 @@ void kr_stores_pass(struct kr_reconciler *r, struct kr_kube_client *client,
 {
 	struct kr_smap seen = {.drop = memo_free};
 
-	pass_kind(r, client, KR_CTL_KEYSTORES, &seen, res->log);
-	pass_kind(r, client, KR_CTL_CLUSTERKEYSTORES, &seen, res->log);
+	pass_kind(r, client, KR_SRC_KEYSTORES, &seen, res->log);
+	pass_kind(r, client, KR_SRC_CLUSTERKEYSTORES, &seen, res->log);
 	r->store_memo.drop = memo_free;
 	kr_smap_release(&r->store_memo); /* stores gone since: forgotten */
 	r->store_memo = seen;

@@ -1,8 +1,6 @@
 /* controller.c - informers wake KeyRotation keys; workers reconcile them, one key at a time. */
 #include "runtime/controller.h"
-#include "json/json.h"
 
-#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,6 +12,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "runtime/memory.h"
 
 struct kr_ctl_worker {
 	struct kr_controller *c;
@@ -30,21 +29,22 @@ struct kr_ctl_worker {
 	char busy_id[20];      /* its reconcileID */
 };
 
-/* What an informer's change handler needs: the controller and the kind it watches. */
+/* What an informer's change handler needs: the controller and the source it watches. */
 struct kr_ctl_source {
 	struct kr_controller *c;
-	const char *kind;
+	const struct kr_controller_source *s;
 };
 
 struct kr_controller {
 	struct kr_controller_opts o;
 	char *ns;
 	struct kr_metrics *metrics;
-	struct kr_keyrotator_metrics fam;
+	struct kr_runtime_metrics fam;
 	struct kr_workqueue *queue;
 	struct kr_refindex *index;
-	struct kr_informer *inf[KR_CTL_NKINDS];
-	struct kr_ctl_source src[KR_CTL_NKINDS];
+	struct kr_informer *inf[KR_CONTROLLER_MAX_SOURCES];
+	struct kr_ctl_source src[KR_CONTROLLER_MAX_SOURCES];
+	int nsrc;
 	struct kr_ctl_worker *workers;
 	int nworkers, started, stopped;
 	int64_t stuck_ms;     /* a reconcile longer than this is stuck */
@@ -52,17 +52,11 @@ struct kr_controller {
 	pthread_cond_t cond;
 	atomic_int leading, stopping, synced;
 	atomic_int workers_up;	    /* every worker thread was created: alive() may check them */
-	atomic_uint since_trim;	    /* reconciles since the heap was last trimmed */
-	_Atomic int64_t trimmed_ms; /* kr_mono_ms() of that trim */
+	struct kr_trimmer trim;	    /* memory.h: the heap given back after bursts */
 	uint64_t seen_adds, seen_retries;
 };
 
-static const struct kr_kube_resource *const kr_ctl_resources[KR_CTL_NKINDS] = {
-    &kr_kube_keyrotations, &kr_kube_deployments, &kr_kube_statefulsets,
-    &kr_kube_daemonsets,   &kr_kube_keystores,	 &kr_kube_clusterkeystores,
-};
-
-/* ---- projections ---- */
+/* ---- keys and references ---- */
 
 const char *kr_controller_split_key(const char *key, char *ns, size_t size)
 {
@@ -81,126 +75,6 @@ char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const
 {
 	snprintf(buf, size, "%s/%s/%s", kind, ns, name);
 	return buf;
-}
-
-static void kr_ctl_add_ref(cJSON *refs, const char *kind, const char *ns, const char *name)
-{
-	char ref[600];
-
-	if (!kind || !name || !name[0])
-		return;
-	kr_controller_workload_ref(ref, sizeof(ref), kind, ns, name);
-	cJSON_AddItemToArray(refs, cJSON_CreateString(ref));
-}
-
-static void kr_ctl_copy(cJSON *to, const char *as, const cJSON *from, const char *const *path)
-{
-	const cJSON *v = kr_json_at(from, path);
-
-	if (v)
-		cJSON_AddItemToObject(to, as, cJSON_Duplicate(v, 1));
-}
-
-cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object)
-{
-	const char *ns = kr_json_str(object, (const char *[]){"metadata", "namespace", NULL});
-	const char *name = kr_json_str(object, (const char *[]){"metadata", "name", NULL});
-	const cJSON *stages = kr_json_at(object, (const char *[]){"spec", "stages", NULL});
-	const cJSON *stage, *wl;
-	cJSON *proj = cJSON_CreateObject(), *refs = cJSON_AddArrayToObject(proj, "refs");
-
-	(void)arg;
-	if (!refs || !ns || !name)
-		return proj;
-	/* For the "two KeyRotations name one Secret" check: which Secret, and who came first. */
-	kr_ctl_copy(proj, "secret", object, (const char *[]){"spec", "secretRef", "name", NULL});
-	kr_ctl_copy(proj, "created", object,
-		    (const char *[]){"metadata", "creationTimestamp", NULL});
-	/* Lets the reconciler tell "nothing changed since the last full reconcile". */
-	kr_ctl_copy(proj, "rv", object, (const char *[]){"metadata", "resourceVersion", NULL});
-	cJSON_ArrayForEach(stage, stages)
-	{
-		cJSON_ArrayForEach(wl, cJSON_GetObjectItemCaseSensitive(stage, "workloads"))
-		    kr_ctl_add_ref(refs, kr_json_str(wl, (const char *[]){"kind", NULL}), ns,
-				   kr_json_str(wl, (const char *[]){"name", NULL}));
-	}
-	/* The key store it names, last: "KeyStore/ns/name" or "ClusterKeyStore//name". */
-	if (kr_json_at(object, (const char *[]){"spec", "keyStoreRef", NULL})) {
-		const char *kind =
-		    kr_json_str(object, (const char *[]){"spec", "keyStoreRef", "kind", NULL});
-		bool cluster = kind && !strcmp(kind, "ClusterKeyStore");
-
-		kr_ctl_add_ref(
-		    refs, cluster ? "ClusterKeyStore" : "KeyStore", cluster ? "" : ns,
-		    kr_json_str(object, (const char *[]){"spec", "keyStoreRef", "name", NULL}));
-	}
-	return proj;
-}
-
-/*
- * Only the status fields rollout completion reads (kubectl rollout status), and whether
- * the Deployment's progress deadline passed: not the conditions' texts and times.
- */
-static void kr_ctl_project_status(cJSON *proj, const cJSON *status)
-{
-	static const char *const fields[] = {"observedGeneration",
-					     "replicas",
-					     "updatedReplicas",
-					     "readyReplicas",
-					     "availableReplicas",
-					     "updateRevision",
-					     "currentRevision",
-					     "desiredNumberScheduled",
-					     "updatedNumberScheduled",
-					     "numberAvailable",
-					     NULL};
-	cJSON *out = cJSON_AddObjectToObject(proj, "status");
-	const cJSON *c;
-
-	if (!out || !status)
-		return;
-	for (size_t i = 0; fields[i]; i++)
-		kr_ctl_copy(out, fields[i], status, (const char *[]){fields[i], NULL});
-	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
-	{
-		const char *type = kr_json_str(c, (const char *[]){"type", NULL});
-		const char *reason = kr_json_str(c, (const char *[]){"reason", NULL});
-
-		if (type && reason && !strcmp(type, "Progressing") &&
-		    !strcmp(reason, "ProgressDeadlineExceeded"))
-			cJSON_AddTrueToObject(out, "progressDeadlineExceeded");
-	}
-}
-
-cJSON *kr_controller_project_workload(void *arg, const cJSON *object)
-{
-	cJSON *proj = cJSON_CreateObject();
-
-	(void)arg;
-	if (!proj)
-		return NULL;
-	kr_ctl_copy(proj, "generation", object, (const char *[]){"metadata", "generation", NULL});
-	kr_ctl_copy(proj, "replicas", object, (const char *[]){"spec", "replicas", NULL});
-	kr_ctl_copy(proj, "paused", object, (const char *[]){"spec", "paused", NULL});
-	kr_ctl_copy(proj, "keyId", object,
-		    (const char *[]){"spec", "template", "metadata", "annotations",
-				     "keyrotator.io/key-id", NULL});
-	kr_ctl_copy(proj, "updateStrategy", object,
-		    (const char *[]){"spec", "updateStrategy", NULL});
-	kr_ctl_project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));
-	return proj;
-}
-
-cJSON *kr_controller_project_store(void *arg, const cJSON *object)
-{
-	cJSON *proj = cJSON_CreateObject();
-
-	(void)arg;
-	if (!proj)
-		return NULL;
-	kr_ctl_copy(proj, "generation", object, (const char *[]){"metadata", "generation", NULL});
-	kr_ctl_copy(proj, "spec", object, (const char *[]){"spec", NULL});
-	return proj;
 }
 
 /* ---- queue and metrics ---- */
@@ -241,34 +115,39 @@ static void kr_ctl_index_ref(struct kr_controller *c, const char *ref, const cha
 		kr_refindex_remove(c->index, ref, owner);
 }
 
-/* The workloads a KeyRotation names, and its Secret ("Secret/ns/name": who else names it). */
-static void kr_ctl_index_refs(struct kr_controller *c, const cJSON *proj, const char *ns,
-			      const char *owner, int add)
-{
-	const cJSON *ref, *secret = cJSON_GetObjectItemCaseSensitive(proj, "secret");
-	char sref[600];
+struct kr_ctl_index_arg {
+	struct kr_controller *c;
+	const char *owner;
+	int add;
+};
 
-	cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(proj, "refs"))
-	{
-		if (cJSON_IsString(ref))
-			kr_ctl_index_ref(c, ref->valuestring, owner, add);
-	}
-	if (!cJSON_IsString(secret))
-		return;
-	kr_controller_workload_ref(sref, sizeof(sref), "Secret", ns, secret->valuestring);
-	kr_ctl_index_ref(c, sref, owner, add);
+static void kr_ctl_index_one(void *arg, const char *ref)
+{
+	struct kr_ctl_index_arg *a = arg;
+
+	kr_ctl_index_ref(a->c, ref, a->owner, a->add);
 }
 
-static void kr_ctl_on_keyrotation(void *arg, enum kr_kube_event_type type, const char *ns,
-				  const char *name, const cJSON *old_proj, const cJSON *new_proj)
+/* What a primary object's projection refers to, into (add) or out of the reverse index. */
+static void kr_ctl_index_refs(struct kr_ctl_source *s, const cJSON *proj, const char *ns,
+			      const char *owner, int add)
+{
+	struct kr_ctl_index_arg a = {s->c, owner, add};
+
+	if (proj && s->s->refs)
+		s->s->refs(proj, ns, kr_ctl_index_one, &a);
+}
+
+static void kr_ctl_on_primary(void *arg, enum kr_kube_event_type type, const char *ns,
+			      const char *name, const cJSON *old_proj, const cJSON *new_proj)
 {
 	struct kr_ctl_source *s = arg;
 	char key[512];
 
 	(void)type;
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	kr_ctl_index_refs(s->c, new_proj, ns, key, 1);
-	kr_ctl_index_refs(s->c, old_proj, ns, key, 0);
+	kr_ctl_index_refs(s, new_proj, ns, key, 1);
+	kr_ctl_index_refs(s, old_proj, ns, key, 0);
 	kr_ctl_enqueue(s->c, key);
 }
 
@@ -279,7 +158,7 @@ static void kr_ctl_on_reference(void *arg, enum kr_kube_event_type type, const c
 	char ref[600];
 
 	(void)type, (void)old_proj, (void)new_proj;
-	snprintf(ref, sizeof(ref), "%s/%s/%s", s->kind, ns ? ns : "", name); /* "" cluster-scoped */
+	kr_controller_workload_ref(ref, sizeof(ref), s->s->res->kind, ns ? ns : "", name);
 	kr_refindex_lookup(s->c->index, ref, kr_ctl_enqueue, s->c);
 }
 
@@ -287,8 +166,7 @@ static void kr_ctl_on_error(void *arg, const struct kr_error *err)
 {
 	struct kr_ctl_source *s = arg;
 
-	kr_log_warn(NULL, "watching %s (will retry): %s", kr_ctl_resources[s - s->c->src]->plural,
-		    err->msg);
+	kr_log_warn(NULL, "watching %s (will retry): %s", s->s->res->plural, err->msg);
 }
 
 /* A cache finished its list: workers waiting for every cache may start. */
@@ -301,29 +179,21 @@ static void kr_ctl_on_synced(void *arg)
 	pthread_mutex_unlock(&s->c->lock);
 }
 
-static enum kr_status kr_ctl_make_informer(struct kr_controller *c, enum kr_controller_kind k,
-					   struct kr_error *err)
+static enum kr_status kr_ctl_make_informer(struct kr_controller *c, int k, struct kr_error *err)
 {
+	const struct kr_controller_source *src = &c->o.sources[k];
 	struct kr_informer_opts io = {
-	    .watch = {.res = kr_ctl_resources[k],
-		      .ns = c->ns,
+	    .watch = {.res = src->res,
+		      .ns = src->res->namespaced ? c->ns : NULL,
 		      .idle_timeout_s = c->o.watch_idle_timeout_s},
-	    .project = kr_controller_project_workload,
-	    .on_change = kr_ctl_on_reference,
+	    .project = src->project,
+	    .on_change = src->primary ? kr_ctl_on_primary : kr_ctl_on_reference,
 	    .on_error = kr_ctl_on_error,
 	    .on_synced = kr_ctl_on_synced,
 	    .change_arg = &c->src[k],
 	};
 
-	c->src[k] = (struct kr_ctl_source){c, kr_ctl_resources[k]->kind};
-	if (!kr_ctl_resources[k]->namespaced)
-		io.watch.ns = NULL;
-	if (k == KR_CTL_KEYSTORES || k == KR_CTL_CLUSTERKEYSTORES)
-		io.project = kr_controller_project_store;
-	if (k == KR_CTL_KEYROTATIONS) {
-		io.project = kr_controller_project_keyrotation;
-		io.on_change = kr_ctl_on_keyrotation;
-	}
+	c->src[k] = (struct kr_ctl_source){c, src};
 	c->inf[k] = kr_informer_new(c->o.cfg, &io, err);
 	return c->inf[k] ? KR_OK : err ? err->code : KR_ENOMEM;
 }
@@ -354,13 +224,20 @@ struct kr_controller *kr_controller_new(const struct kr_controller_opts *o, stru
 	if (!c->metrics || !c->queue || !c->index || !c->workers ||
 	    (o->namespace_ && o->namespace_[0] && !c->ns))
 		goto out;
-	rc = kr_metrics_register_keyrotator(c->metrics, o->version ? o->version : "unknown",
-					    &c->fam, err);
+	rc = kr_metrics_register_runtime(c->metrics,
+					 o->metrics_prefix ? o->metrics_prefix : "controller",
+					 o->version ? o->version : "unknown", &c->fam, err);
 	if (rc != KR_OK)
 		goto out;
 	kr_gauge_set(c->fam.leader, NULL, o->leader_elect ? 0 : 1);
-	for (int k = 0; k < KR_CTL_NKINDS && rc == KR_OK; k++)
-		rc = kr_ctl_make_informer(c, (enum kr_controller_kind)k, err);
+	c->nsrc = o->n_sources;
+	if (c->nsrc < 0 || c->nsrc > KR_CONTROLLER_MAX_SOURCES || (c->nsrc && !o->sources)) {
+		rc = kr_error_set(err, KR_EINVAL, "controller: %d sources (at most %d)", c->nsrc,
+				  KR_CONTROLLER_MAX_SOURCES);
+		goto out;
+	}
+	for (int k = 0; k < c->nsrc && rc == KR_OK; k++)
+		rc = kr_ctl_make_informer(c, k, err);
 out:
 	if (rc == KR_ENOMEM)
 		kr_error_set(err, rc, "controller: out of memory");
@@ -376,7 +253,7 @@ void kr_controller_free(struct kr_controller *c)
 	if (!c)
 		return;
 	kr_controller_stop(c);
-	for (int k = 0; k < KR_CTL_NKINDS; k++)
+	for (int k = 0; k < c->nsrc; k++)
 		kr_informer_free(c->inf[k]);
 	for (int i = 0; c->workers && i < c->nworkers; i++) {
 		kr_kube_client_free(c->workers[i].client);
@@ -501,45 +378,23 @@ static int kr_ctl_synced(struct kr_controller *c)
 {
 	if (atomic_load(&c->synced))
 		return 1;
-	for (int k = 0; k < KR_CTL_NKINDS; k++)
+	for (int k = 0; k < c->nsrc; k++)
 		if (!kr_informer_has_synced(c->inf[k]))
 			return 0;
 	atomic_store(&c->synced, 1);
 	return 1;
 }
 
-/*
- * After a burst (a cold start, many rotations at once) the queue drains and the heap is
- * mostly free but resident: give it back (malloc_trim), so steady-state RSS is what
- * the caches hold, not the burst's high-water mark. Quiet times trim nothing. A trim walks
- * the whole heap under the allocator's lock, so during a burst, where the queue empties
- * and refills many times, it runs at most once per KR_CTL_TRIM_GAP_MS: trimming after every
- * 64 reconciles cost a cold start of 10,000 KeyRotations a tenth of its CPU.
- */
-#define KR_CTL_TRIM_AFTER  64
-#define KR_CTL_TRIM_GAP_MS 1000
-/* A queue key no KeyRotation can have (theirs are "namespace/name"): a deferred trim. */
+/* A queue key no primary object can have (theirs are "namespace/name"): a deferred trim. */
 #define KR_CTL_TRIM_KEY ":trim"
 
 static void kr_ctl_trim(struct kr_controller *c, bool deferred)
 {
-	int64_t now, wait;
+	long defer_ms;
 
-	if (!deferred && atomic_fetch_add(&c->since_trim, 1) + 1 < KR_CTL_TRIM_AFTER)
-		return;
-	if (kr_workqueue_len(c->queue) != 0)
-		return;
-	now = kr_mono_ms();
-	wait = KR_CTL_TRIM_GAP_MS - (now - atomic_load(&c->trimmed_ms));
-	if (wait > 0) { /* too soon: once the gap is over, unless the burst goes on */
-		kr_workqueue_add_after(c->queue, KR_CTL_TRIM_KEY, wait);
-		return;
-	}
-	if (deferred && atomic_load(&c->since_trim) < KR_CTL_TRIM_AFTER)
-		return;
-	atomic_store(&c->trimmed_ms, now);
-	atomic_store(&c->since_trim, 0);
-	malloc_trim(0);
+	kr_memory_trim_after(&c->trim, (long)kr_workqueue_len(c->queue), deferred, &defer_ms);
+	if (defer_ms > 0)
+		kr_workqueue_add_after(c->queue, KR_CTL_TRIM_KEY, defer_ms);
 }
 
 static void *kr_ctl_worker_main(void *arg)
@@ -585,7 +440,7 @@ enum kr_status kr_controller_start(struct kr_controller *c, struct kr_error *err
 		if (!c->workers[i].client)
 			return err ? err->code : KR_EIO;
 	}
-	for (int k = 0; k < KR_CTL_NKINDS && rc == KR_OK; k++)
+	for (int k = 0; k < c->nsrc && rc == KR_OK; k++)
 		rc = kr_informer_start(c->inf[k], err);
 	for (int i = 0; i < c->nworkers && rc == KR_OK; i++) {
 		struct kr_ctl_worker *w = &c->workers[i];
@@ -616,7 +471,7 @@ void kr_controller_stop(struct kr_controller *c)
 	for (int i = 0; i < c->nworkers; i++)
 		if (c->workers[i].c)
 			pthread_join(c->workers[i].thread, NULL);
-	for (int k = 0; k < KR_CTL_NKINDS; k++)
+	for (int k = 0; k < c->nsrc; k++)
 		kr_informer_stop(c->inf[k]);
 }
 
@@ -697,7 +552,7 @@ int kr_controller_ready(struct kr_controller *c, char *reason, size_t size)
 	if (kr_ctl_stuck(c, reason, size))
 		return 0;
 
-	for (int k = 0; k < KR_CTL_NKINDS; k++) {
+	for (int k = 0; k < c->nsrc; k++) {
 		if (kr_informer_has_synced(c->inf[k]))
 			continue;
 		if (ready)
@@ -712,7 +567,7 @@ int kr_controller_ready(struct kr_controller *c, char *reason, size_t size)
 
 int kr_controller_alive(struct kr_controller *c, char *reason, size_t size)
 {
-	for (int k = 0; k < KR_CTL_NKINDS; k++) {
+	for (int k = 0; k < c->nsrc; k++) {
 		if (!kr_informer_alive(c->inf[k])) {
 			snprintf(reason, size, "informer %s stopped", kr_informer_name(c->inf[k]));
 			return 0;
@@ -732,14 +587,14 @@ struct kr_metrics *kr_controller_metrics(struct kr_controller *c)
 	return c->metrics;
 }
 
-const struct kr_keyrotator_metrics *kr_controller_families(struct kr_controller *c)
+const struct kr_runtime_metrics *kr_controller_families(struct kr_controller *c)
 {
 	return &c->fam;
 }
 
-struct kr_informer *kr_controller_informer(struct kr_controller *c, enum kr_controller_kind k)
+struct kr_informer *kr_controller_informer(struct kr_controller *c, int i)
 {
-	return c->inf[k];
+	return i >= 0 && i < c->nsrc ? c->inf[i] : NULL;
 }
 
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c)

@@ -2,6 +2,7 @@
 #ifndef KR_CONTROLLER_H
 #define KR_CONTROLLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/error.h"
@@ -12,22 +13,36 @@
 #include "runtime/workqueue.h"
 
 /*
- * A kr_controller owns: informers for KeyRotations, Deployments, StatefulSets and
- * DaemonSets (scoped to one namespace or all); the workqueue of KeyRotation keys
- * "namespace/name"; N worker threads, each with its own kr_kube_client; and the metrics
- * registry with keyrotator's families.
+ * A kr_controller owns: one informer per source the caller describes (scoped to one
+ * namespace or all); the workqueue of primary object keys "namespace/name"; N worker
+ * threads, each with its own kr_kube_client; the metrics registry with the runtime's
+ * families (reconciles, workqueue, leader, build info, named after `metrics_prefix`).
+ * It knows no schema: what each cache keeps and what a primary object refers to come
+ * from the sources (reconciler/sources.c describes keyrotator's).
  *
- * Secrets are never listed or watched: RBAC grants get/create/update/patch on Secrets
- * only, so memory never holds unrelated Secrets and a compromised controller cannot
- * enumerate them. The reconciler GETs the two Secrets it needs and uses requeue-after
- * timers where it waits on them.
- *
- * What wakes a KeyRotation: any change to it; a change to a workload its
- * spec.stages[].workloads[] names (kind/namespace/name via a reverse index).
+ * What wakes a primary object: any change to it; a change to an object of another source
+ * that its projection refers to ("Kind/ns/name" via a reverse index).
  *
  * With leader election the informers run from the start (a standby is warm) but the
  * workers reconcile only between kr_controller_set_leading(c, 1) and (c, 0).
  */
+
+/* Called by a source's `refs` for each reference of a primary object's projection. */
+typedef void (*kr_controller_ref_fn)(void *arg, const char *ref);
+
+/* One informer of the controller. */
+struct kr_controller_source {
+	const struct kr_kube_resource *res;
+	kr_informer_project_fn project; /* what its cache keeps; NULL: keys only */
+	/*
+	 * Exactly one source is primary: a change enqueues the object's own key, and `refs`
+	 * (may be NULL) lists what its projection names, for the reverse index. A change to
+	 * an object of any other source enqueues the primary objects that name
+	 * "Kind/ns/name" (Kind: res->kind; ns "" when cluster-scoped).
+	 */
+	bool primary;
+	void (*refs)(const cJSON *proj, const char *ns, kr_controller_ref_fn add, void *arg);
+};
 
 /* What one reconcile asks of the loop. */
 struct kr_reconcile_result {
@@ -48,6 +63,11 @@ typedef enum kr_status (*kr_reconcile_fn)(void *arg, struct kr_kube_client *clie
 
 struct kr_controller_opts {
 	struct kr_kube_config *cfg; /* borrowed, must outlive the controller */
+	/* The informers (borrowed, must outlive the controller); kr_controller_informer(c, i)
+	 * is sources[i]'s. */
+	const struct kr_controller_source *sources;
+	int n_sources;
+	const char *metrics_prefix; /* "keyrotator": keyrotator_reconcile_total, ...; borrowed */
 	const char *namespace_;	    /* NULL or "": every namespace; borrowed */
 	int workers;		    /* 0: KR_WORKQUEUE_DEFAULT_WORKERS */
 	int leader_elect;	    /* 1: reconcile only while set_leading(1) */
@@ -69,16 +89,7 @@ struct kr_controller_opts {
 
 #define KR_CONTROLLER_STUCK_DEFAULT_MS 300000L /* 5 minutes */
 
-/* The informers a controller owns (kr_controller_informer). */
-enum kr_controller_kind {
-	KR_CTL_KEYROTATIONS,
-	KR_CTL_DEPLOYMENTS,
-	KR_CTL_STATEFULSETS,
-	KR_CTL_DAEMONSETS,
-	KR_CTL_KEYSTORES,	 /* whole objects (small; an admin writes a few) */
-	KR_CTL_CLUSTERKEYSTORES, /* cluster-scoped: watched across namespaces */
-	KR_CTL_NKINDS
-};
+#define KR_CONTROLLER_MAX_SOURCES 16
 
 struct kr_controller;
 
@@ -122,13 +133,11 @@ int kr_controller_alive(struct kr_controller *c, char *reason, size_t size);
 
 /* Borrowed handles, valid until kr_controller_free. */
 struct kr_metrics *kr_controller_metrics(struct kr_controller *c);
-const struct kr_keyrotator_metrics *kr_controller_families(struct kr_controller *c);
-struct kr_informer *kr_controller_informer(struct kr_controller *c, enum kr_controller_kind k);
+const struct kr_runtime_metrics *kr_controller_families(struct kr_controller *c);
+/* The informer of sources[i]. */
+struct kr_informer *kr_controller_informer(struct kr_controller *c, int i);
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
-/*
- * Reverse index: "Deployment/ns/name" (or StatefulSet/DaemonSet) -> KeyRotation "ns/name";
- * also "Secret/ns/name" -> the KeyRotations whose spec.secretRef names it.
- */
+/* Reverse index: "Kind/ns/name" -> the primary objects "ns/name" whose `refs` name it. */
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 
 /*
@@ -139,32 +148,10 @@ struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
 const char *kr_controller_split_key(const char *key, char *ns, size_t size);
 
 /*
- * The reference of a workload as the reverse index and the KeyRotation projection hold it:
- * "Deployment/ns/name" (`kind` as spec.stages[].workloads[].kind spells it). Truncated to
- * `size`; returns `buf`.
+ * A reference as the reverse index holds it: "Kind/ns/name" (ns "" when cluster-scoped).
+ * Truncated to `size`; returns `buf`.
  */
 char *kr_controller_workload_ref(char *buf, size_t size, const char *kind, const char *ns,
 				 const char *name);
-
-/*
- * The projection stored for a KeyRotation: {"refs": ["Deployment/ns/name", ...], one
- * per workload of its stages; "secret": spec.secretRef.name; "created": its
- * creationTimestamp; "rv": its resourceVersion}. Exposed for tests.
- * Returns an owned tree (cJSON_Delete) or NULL.
- */
-cJSON *kr_controller_project_keyrotation(void *arg, const cJSON *object);
-/*
- * The projection stored for a KeyStore or ClusterKeyStore: {"generation", "spec"} (the
- * whole spec: a store is small and the reconciler resolves keyStoreRef from it; status is
- * left out so the controller's own status writes wake no KeyRotation).
- */
-cJSON *kr_controller_project_store(void *arg, const cJSON *object);
-/*
- * The projection stored for a workload: generation, replicas, paused, keyId (the
- * keyrotator.io/key-id pod-template annotation), updateStrategy, and of status only the
- * counts and revisions rollout completion reads plus progressDeadlineExceeded (true when
- * the Progressing condition says ProgressDeadlineExceeded).
- */
-cJSON *kr_controller_project_workload(void *arg, const cJSON *object);
 
 #endif

@@ -634,64 +634,71 @@ enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out)
 /* ---- keyrotator's families ---- */
 
 /* clang-format off */
-static const double reconcile_buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
-static const double rotation_buckets[] = { 1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200,
-					   10800 };
-/* clang-format on */
+static const double reconcile_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					   0.5,	  1,	2.5,   5,    10};
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m, const char *version,
-					      struct kr_keyrotator_metrics *out,
-					      struct kr_error *err)
+enum kr_status kr_metrics_register_table(struct kr_metrics *m, const char *prefix,
+					 const struct kr_metric_row *rows, size_t n,
+					 struct kr_error *err)
 {
-	/* clang-format off */
-#define FAMILY(field, type, buckets, nbuckets, help, ...) \
-	{ { type, "keyrotator_" #field, help, { __VA_ARGS__ }, buckets, nbuckets }, &out->field }
-	const struct {
-		struct kr_metric_desc d;
-		struct kr_metric **slot;
-	} table[] = {
-		FAMILY(rotations_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Rotations finished, by outcome (succeeded, rolled_back, failed).", "outcome"),
-		FAMILY(rotation_duration_seconds, KR_METRIC_HISTOGRAM,
-		       rotation_buckets, ARRAY_LEN(rotation_buckets),
-		       "Time from the start of a rotation to its end.", NULL),
-		FAMILY(reconcile_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Reconciles of KeyRotation objects, by result (success, error, requeue).",
-		       "result"),
-		FAMILY(reconcile_duration_seconds, KR_METRIC_HISTOGRAM,
-		       reconcile_buckets, ARRAY_LEN(reconcile_buckets),
-		       "Time spent in one reconcile.", NULL),
-		FAMILY(workqueue_depth, KR_METRIC_GAUGE, NULL, 0,
-		       "Items waiting in the work queue.", NULL),
-		FAMILY(workqueue_adds_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Items added to the work queue.", NULL),
-		FAMILY(workqueue_retries_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Items re-added to the work queue after a failure, with backoff.", NULL),
-		FAMILY(unauthorized_rate, KR_METRIC_GAUGE, NULL, 0,
-		       "Last measured 401 responses per second during a rotation.",
-		       "namespace", "name"),
-		FAMILY(key_age_seconds, KR_METRIC_GAUGE, NULL, 0,
-		       "Age of the current key of a KeyRotation.", "namespace", "name"),
-		FAMILY(keystore_repairs_total, KR_METRIC_COUNTER, NULL, 0,
-		       "Key store entries repaired by reconcile (drift fixed).", NULL),
-		FAMILY(leader, KR_METRIC_GAUGE, NULL, 0,
-		       "1 while this replica holds the leader lease, else 0.", NULL),
-		FAMILY(build_info, KR_METRIC_GAUGE, NULL, 0,
-		       "Always 1; the version label says which build is running.", "version"),
-	};
-#undef FAMILY
-	/* clang-format on */
-	enum kr_status rc;
+	for (size_t i = 0; i < n; i++) {
+		struct kr_metric_desc d = rows[i].desc;
+		char name[256];
+		enum kr_status rc;
 
-	for (size_t i = 0; i < ARRAY_LEN(table); i++) {
-		rc = kr_metrics_register(m, &table[i].d, table[i].slot, err);
+		snprintf(name, sizeof(name), "%s%s%s", prefix ? prefix : "",
+			 prefix && prefix[0] ? "_" : "", d.name);
+		d.name = name;
+		rc = kr_metrics_register(m, &d, rows[i].slot, err);
 		if (rc != KR_OK)
 			return rc;
+		for (const char *const *v = rows[i].zero_values; v && *v; v++)
+			if ((rc = kr_counter_add(*rows[i].slot, KR_LV(*v), 0)) != KR_OK)
+				return kr_error_set(err, rc, "metric %s: %s", name,
+						    kr_strerror(rc));
 	}
+	return KR_OK;
+}
+
+enum kr_status kr_metrics_register_runtime(struct kr_metrics *m, const char *prefix,
+					   const char *version, struct kr_runtime_metrics *out,
+					   struct kr_error *err)
+{
+	static const char *const results[] = KR_RECONCILE_RESULTS;
+	static const char *const results0[] = {results[0], results[1], results[2], NULL};
+	/* clang-format off */
+	const struct kr_metric_row rows[] = {
+		{{KR_METRIC_COUNTER, "reconcile_total",
+		  "Reconciles, by result (success, error, requeue).", {"result"}, NULL, 0},
+		 &out->reconcile_total, results0},
+		{{KR_METRIC_HISTOGRAM, "reconcile_duration_seconds", "Time spent in one reconcile.",
+		  {NULL}, reconcile_buckets, ARRAY_LEN(reconcile_buckets)},
+		 &out->reconcile_duration_seconds, NULL},
+		{{KR_METRIC_GAUGE, "workqueue_depth", "Items waiting in the work queue.", {NULL},
+		  NULL, 0}, &out->workqueue_depth, NULL},
+		{{KR_METRIC_COUNTER, "workqueue_adds_total", "Items added to the work queue.",
+		  {NULL}, NULL, 0}, &out->workqueue_adds_total, NULL},
+		{{KR_METRIC_COUNTER, "workqueue_retries_total",
+		  "Items re-added to the work queue after a failure, with backoff.", {NULL}, NULL,
+		  0}, &out->workqueue_retries_total, NULL},
+		{{KR_METRIC_GAUGE, "leader", "1 while this replica holds the leader lease, else 0.",
+		  {NULL}, NULL, 0}, &out->leader, NULL},
+		{{KR_METRIC_GAUGE, "build_info",
+		  "Always 1; the version label says which build is running.", {"version"}, NULL,
+		  0}, &out->build_info, NULL},
+	};
+	/* clang-format on */
+	enum kr_status rc = kr_metrics_register_table(m, prefix, rows, ARRAY_LEN(rows), err);
+
+	if (rc != KR_OK)
+		return rc;
+	/* The counters without labels are series from the start, too. */
+	kr_counter_add(out->workqueue_adds_total, NULL, 0);
+	kr_counter_add(out->workqueue_retries_total, NULL, 0);
 	rc = kr_gauge_set(out->build_info, KR_LV(version ? version : "unknown"), 1);
 	if (rc != KR_OK)
-		return kr_error_set(err, rc, "metric keyrotator_build_info: %s", kr_strerror(rc));
+		return kr_error_set(err, rc, "metric build_info: %s", kr_strerror(rc));
 	return KR_OK;
 }

@@ -105,43 +105,51 @@ enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out);
 #define KR_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /*
- * keyrotator's standard families (DESIGN.md section 3, plus the workqueue and build
- * info families). Labels and the values callers should use:
- *   rotations_total{outcome}          "completed", "rolled_back", "failed"
- *   rotation_duration_seconds         histogram, 1s..3h, observed when a rotation ends
- *   reconcile_total{result}           "success", "error", "requeue"
+ * The runtime's own families, named `prefix` + "_" + the field name (keyrotator_...):
+ *   reconcile_total{result}           "success", "error", "requeue" (all three from the start)
  *   reconcile_duration_seconds        histogram, 5ms..10s
  *   workqueue_depth                   gauge
  *   workqueue_adds_total              counter
  *   workqueue_retries_total           counter (rate-limited re-adds)
- *   unauthorized_rate{namespace,name} gauge, 401/s last measured during a rotation
- *   key_age_seconds{namespace,name}   gauge, age of the current key
- *   keystore_repairs_total            counter
  *   leader                            gauge, 1 while this replica holds the lease
  *   build_info{version}               gauge, always 1
- * Each name is "keyrotator_" + the field name. Handles are owned by the registry.
+ * A controller's domain families are its own (reconciler.h: keyrotator's). Handles are
+ * owned by the registry.
  */
-struct kr_keyrotator_metrics {
-	struct kr_metric *rotations_total;
-	struct kr_metric *rotation_duration_seconds;
+struct kr_runtime_metrics {
 	struct kr_metric *reconcile_total;
 	struct kr_metric *reconcile_duration_seconds;
 	struct kr_metric *workqueue_depth;
 	struct kr_metric *workqueue_adds_total;
 	struct kr_metric *workqueue_retries_total;
-	struct kr_metric *unauthorized_rate;
-	struct kr_metric *key_age_seconds;
-	struct kr_metric *keystore_repairs_total;
 	struct kr_metric *leader;
 	struct kr_metric *build_info;
 };
 
+/* The reconcile results reconcile_total counts, each a series from the start. */
+#define KR_RECONCILE_RESULTS {"success", "error", "requeue"}
+
 /*
- * Register all of the above in `m` and set build_info{version=`version`} to 1.
- * `version` is borrowed. Fails like kr_metrics_register (KR_EEXIST if called twice).
+ * Register the above in `m` with names "<prefix>_..." and set build_info{version} to 1.
+ * `prefix` and `version` are borrowed. Fails like kr_metrics_register.
  */
-enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m, const char *version,
-					      struct kr_keyrotator_metrics *out,
-					      struct kr_error *err);
+enum kr_status kr_metrics_register_runtime(struct kr_metrics *m, const char *prefix,
+					   const char *version, struct kr_runtime_metrics *out,
+					   struct kr_error *err);
+
+/*
+ * One row of a table of families: `desc` registered into `*slot`; a counter with one label
+ * and `zero_values` (NULL-terminated) starts with those series at 0, so rate() and alerts
+ * see them before the first event. kr_metrics_register_table registers `n` rows.
+ */
+struct kr_metric_row {
+	struct kr_metric_desc desc;
+	struct kr_metric **slot;
+	const char *const *zero_values;
+};
+
+enum kr_status kr_metrics_register_table(struct kr_metrics *m, const char *prefix,
+					 const struct kr_metric_row *rows, size_t n,
+					 struct kr_error *err);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "reconciler/reconciler.h"
 #include "runtime/controller.h"
 #include "testlib.h"
 
@@ -152,6 +153,9 @@ static int cond_alive_and_ready(void *arg)
 static void start(struct fixture *f, long stuck_ms)
 {
 	struct kr_controller_opts o = {.cfg = &f->cfg,
+				       .sources = kr_reconciler_sources(),
+				       .n_sources = KR_SRC_N,
+				       .metrics_prefix = KR_METRICS_PREFIX,
 				       .namespace_ = "default",
 				       .workers = 2,
 				       .reconcile = hold,

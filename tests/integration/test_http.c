@@ -18,6 +18,7 @@
 #include "base/buf.h"
 #include "base/error.h"
 #include "runtime/http.h"
+#include "reconciler/reconciler.h"
 #include "runtime/metrics.h"
 #include "testlib.h"
 
@@ -105,6 +106,7 @@ static void http_do(int port, const char *method, const char *path, struct reply
 
 struct fixture {
 	struct kr_metrics *metrics;
+	struct kr_runtime_metrics rt;
 	struct kr_keyrotator_metrics km;
 	struct kr_http_server *server;
 	int port;
@@ -118,8 +120,10 @@ static int setup(void **state)
 
 	assert_non_null(fx);
 	fx->metrics = kr_metrics_new();
-	assert_int_equal(kr_metrics_register_keyrotator(fx->metrics, "0.1.0-test", &fx->km, &err),
+	assert_int_equal(kr_metrics_register_runtime(fx->metrics, KR_METRICS_PREFIX, "0.1.0-test",
+					     &fx->rt, &err),
 			 KR_OK);
+	assert_int_equal(kr_metrics_register_keyrotator(fx->metrics, &fx->km, &err), KR_OK);
 	h.metrics = fx->metrics;
 	atomic_store(&ready, 0);
 	atomic_store(&alive, 1);
@@ -259,23 +263,23 @@ static int run_promtool(const char *promtool, const char *input, const char *log
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static void fill_every_family(struct kr_keyrotator_metrics *km)
+static void fill_every_family(struct kr_runtime_metrics *rt, struct kr_keyrotator_metrics *km)
 {
-	kr_counter_inc(km->rotations_total, KR_LV("completed"));
+	kr_counter_inc(km->rotations_total, KR_LV("succeeded"));
 	kr_counter_inc(km->rotations_total, KR_LV("rolled_back"));
 	kr_histogram_observe(km->rotation_duration_seconds, NULL, 95.5);
-	kr_counter_add(km->reconcile_total, KR_LV("success"), 12);
-	kr_counter_inc(km->reconcile_total, KR_LV("error"));
-	kr_histogram_observe(km->reconcile_duration_seconds, NULL, 0.0123);
-	kr_histogram_observe(km->reconcile_duration_seconds, NULL, 30);
-	kr_gauge_set(km->workqueue_depth, NULL, 3);
-	kr_counter_add(km->workqueue_adds_total, NULL, 17);
-	kr_counter_inc(km->workqueue_retries_total, NULL);
+	kr_counter_add(rt->reconcile_total, KR_LV("success"), 12);
+	kr_counter_inc(rt->reconcile_total, KR_LV("error"));
+	kr_histogram_observe(rt->reconcile_duration_seconds, NULL, 0.0123);
+	kr_histogram_observe(rt->reconcile_duration_seconds, NULL, 30);
+	kr_gauge_set(rt->workqueue_depth, NULL, 3);
+	kr_counter_add(rt->workqueue_adds_total, NULL, 17);
+	kr_counter_inc(rt->workqueue_retries_total, NULL);
 	kr_gauge_set(km->unauthorized_rate, KR_LV("sirius", "api"), 0.2);
 	/* Odd but legal label values must come out escaped, or promtool rejects the page. */
 	kr_gauge_set(km->key_age_seconds, KR_LV("we\"ird", "back\\slash\nnewline"), 7776000);
 	kr_counter_inc(km->keystore_repairs_total, NULL);
-	kr_gauge_set(km->leader, NULL, 1);
+	kr_gauge_set(rt->leader, NULL, 1);
 }
 
 static void test_metrics_pass_promtool(void **state)
@@ -290,7 +294,7 @@ static void test_metrics_pass_promtool(void **state)
 	if (promtool == NULL)
 		fail_msg("promtool not found on PATH: install Debian's \"prometheus\" package "
 			 "(it provides /usr/bin/promtool); this test does not skip");
-	fill_every_family(&fx->km);
+	fill_every_family(&fx->rt, &fx->km);
 	http_do(fx->port, "GET", "/metrics", &r);
 	assert_int_equal(r.status, 200);
 	snprintf(input, sizeof(input), "%s/metrics.txt", kr_test_tmpdir("http"));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reconciler/reconciler.h"
 #include "runtime/controller.h"
 #include "runtime/informer.h"
 #include "testlib.h"
@@ -142,7 +143,7 @@ static void start_informer(struct fixture *f, int idle_timeout_s)
 		      .idle_timeout_s = idle_timeout_s,
 		      .backoff_initial_ms = 50,
 		      .backoff_max_ms = 500},
-	    .project = kr_controller_project_workload,
+	    .project = kr_reconciler_project_workload,
 	};
 	struct kr_error err;
 
@@ -362,6 +363,9 @@ static void test_deployment_change_wakes_its_keyrotation(void **state)
 {
 	struct fixture *f = *state;
 	struct kr_controller_opts o = {.cfg = &f->cfg,
+				       .sources = kr_reconciler_sources(),
+				       .n_sources = KR_SRC_N,
+				       .metrics_prefix = KR_METRICS_PREFIX,
 				       .namespace_ = "default",
 				       .workers = 2,
 				       .reconcile = record,
@@ -404,6 +408,9 @@ static void test_keystore_change_wakes_its_keyrotations(void **state)
 {
 	struct fixture *f = *state;
 	struct kr_controller_opts o = {.cfg = &f->cfg,
+				       .sources = kr_reconciler_sources(),
+				       .n_sources = KR_SRC_N,
+				       .metrics_prefix = KR_METRICS_PREFIX,
 				       .namespace_ = "default",
 				       .workers = 2,
 				       .reconcile = record,

@@ -14,6 +14,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "reconciler/reconciler.h"
 #include "runtime/metrics.h"
 
 enum op_kind { END = 0, INC, ADD, SET, GADD, GINC, GDEC, OBS, DEL };
@@ -275,6 +276,20 @@ static void test_series_limit(void **state)
 	kr_metrics_free(m);
 }
 
+/* The runtime's families and keyrotator's, registered as `keyrotator run` does. */
+struct all_metrics {
+	struct kr_runtime_metrics rt;
+	struct kr_keyrotator_metrics km;
+};
+
+static enum kr_status register_all(struct kr_metrics *m, const char *version,
+				   struct all_metrics *a, struct kr_error *err)
+{
+	enum kr_status rc = kr_metrics_register_runtime(m, KR_METRICS_PREFIX, version, &a->rt, err);
+
+	return rc == KR_OK ? kr_metrics_register_keyrotator(m, &a->km, err) : rc;
+}
+
 static void test_keyrotator_families(void **state)
 {
 	static const char *const want[] = {
@@ -292,34 +307,42 @@ static void test_keyrotator_families(void **state)
 	    "keyrotator_leader 1\n",
 	    "keyrotator_build_info{version=\"1.2.3\"} 1\n",
 	    "keyrotator_reconcile_total{result=\"success\"} 1\n",
+	    /* Counters with labels start at 0 for every value alerts may name. */
+	    "keyrotator_reconcile_total{result=\"error\"} 0\n",
+	    "keyrotator_reconcile_total{result=\"requeue\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"succeeded\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"rolled_back\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"failed\"} 0\n",
 	};
-	struct kr_keyrotator_metrics km;
+	struct all_metrics a;
 	struct kr_metrics *m = kr_metrics_new();
 	struct kr_error err;
 	struct kr_buf b;
 
 	(void)state;
 	kr_buf_init(&b);
-	assert_int_equal(kr_metrics_register_keyrotator(m, "1.2.3", &km, &err), KR_OK);
-	assert_int_equal(kr_counter_inc(km.reconcile_total, KR_LV("success")), KR_OK);
-	assert_int_equal(kr_histogram_observe(km.reconcile_duration_seconds, NULL, 0.001), KR_OK);
-	assert_int_equal(kr_gauge_set(km.unauthorized_rate, KR_LV("sirius", "api"), 0.25), KR_OK);
-	assert_int_equal(kr_gauge_set(km.key_age_seconds, KR_LV("sirius", "api"), 3600), KR_OK);
-	assert_int_equal(kr_gauge_set(km.leader, NULL, 1), KR_OK);
+	assert_int_equal(register_all(m, "1.2.3", &a, &err), KR_OK);
+	assert_int_equal(kr_counter_inc(a.rt.reconcile_total, KR_LV("success")), KR_OK);
+	assert_int_equal(kr_histogram_observe(a.rt.reconcile_duration_seconds, NULL, 0.001), KR_OK);
+	assert_int_equal(kr_gauge_set(a.km.unauthorized_rate, KR_LV("sirius", "api"), 0.25), KR_OK);
+	assert_int_equal(kr_gauge_set(a.km.key_age_seconds, KR_LV("sirius", "api"), 3600), KR_OK);
+	assert_int_equal(kr_gauge_set(a.rt.leader, NULL, 1), KR_OK);
 	assert_int_equal(kr_metrics_render(m, &b), KR_OK);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (strstr(b.data, want[i]) == NULL)
 			fail_msg("missing \"%s\" in:\n%s", want[i], b.data);
-	/* Labelled families without series stay out until first use. */
-	assert_null(strstr(b.data, "keyrotator_rotations_total"));
-	assert_int_equal(kr_metrics_register_keyrotator(m, "1.2.3", &km, &err), KR_EEXIST);
+	/* Labelled families without zero values stay out until first use. */
+	assert_null(strstr(b.data, "keyrotator_rotation_duration_seconds_count{"));
+	assert_int_equal(kr_metrics_register_keyrotator(m, &a.km, &err), KR_EEXIST);
+	assert_int_equal(kr_metrics_register_runtime(m, KR_METRICS_PREFIX, "1.2.3", &a.rt, &err),
+			 KR_EEXIST);
 	kr_buf_release(&b);
 	kr_metrics_free(m);
 }
 
 static void test_delete_object_removes_its_series(void **state)
 {
-	struct kr_keyrotator_metrics km;
+	struct all_metrics a;
 	struct kr_metrics *m = kr_metrics_new();
 	struct kr_metric_desc other = {KR_METRIC_GAUGE, "x", "h", {"name"}, NULL, 0};
 	struct kr_metric *x;
@@ -328,19 +351,19 @@ static void test_delete_object_removes_its_series(void **state)
 
 	(void)state;
 	kr_buf_init(&b);
-	assert_int_equal(kr_metrics_register_keyrotator(m, "v", &km, NULL), KR_OK);
+	assert_int_equal(register_all(m, "v", &a, NULL), KR_OK);
 	assert_int_equal(kr_metrics_register(m, &other, &x, NULL), KR_OK);
-	kr_gauge_set(km.key_age_seconds, KR_LV("ns1", "a"), 1);
-	kr_gauge_set(km.key_age_seconds, KR_LV("ns1", "b"), 2);
-	kr_gauge_set(km.key_age_seconds, KR_LV("ns2", "a"), 3);
-	kr_gauge_set(km.unauthorized_rate, KR_LV("ns1", "a"), 4);
+	kr_gauge_set(a.km.key_age_seconds, KR_LV("ns1", "a"), 1);
+	kr_gauge_set(a.km.key_age_seconds, KR_LV("ns1", "b"), 2);
+	kr_gauge_set(a.km.key_age_seconds, KR_LV("ns2", "a"), 3);
+	kr_gauge_set(a.km.unauthorized_rate, KR_LV("ns1", "a"), 4);
 	kr_gauge_set(x, KR_LV("a"), 5); /* no namespace label: not an object's series */
 
 	assert_int_equal(kr_metrics_delete_object(m, "ns1", "a"), 2);
-	assert_int_equal(kr_metric_get(km.key_age_seconds, KR_LV("ns1", "a"), &v, NULL),
+	assert_int_equal(kr_metric_get(a.km.key_age_seconds, KR_LV("ns1", "a"), &v, NULL),
 			 KR_ENOTFOUND);
-	assert_int_equal(kr_metric_get(km.key_age_seconds, KR_LV("ns1", "b"), &v, NULL), KR_OK);
-	assert_int_equal(kr_metric_get(km.key_age_seconds, KR_LV("ns2", "a"), &v, NULL), KR_OK);
+	assert_int_equal(kr_metric_get(a.km.key_age_seconds, KR_LV("ns1", "b"), &v, NULL), KR_OK);
+	assert_int_equal(kr_metric_get(a.km.key_age_seconds, KR_LV("ns2", "a"), &v, NULL), KR_OK);
 	assert_int_equal(kr_metric_get(x, KR_LV("a"), &v, NULL), KR_OK);
 	assert_int_equal(kr_metrics_render(m, &b), KR_OK);
 	assert_null(strstr(b.data, "keyrotator_unauthorized_rate"));
@@ -354,7 +377,7 @@ static void test_delete_object_removes_its_series(void **state)
 #define N_ITERS	  20000
 
 struct thread_arg {
-	struct kr_keyrotator_metrics *km;
+	struct all_metrics *km;
 	struct kr_metrics *m;
 	int id;
 };
@@ -366,11 +389,11 @@ static void *hammer(void *p)
 
 	snprintf(ns, sizeof(ns), "ns%d", a->id % 2);
 	for (int i = 0; i < N_ITERS; i++) {
-		kr_counter_inc(a->km->reconcile_total, KR_LV(i % 2 ? "success" : "error"));
-		kr_gauge_inc(a->km->workqueue_depth, NULL);
-		kr_gauge_dec(a->km->workqueue_depth, NULL);
-		kr_histogram_observe(a->km->reconcile_duration_seconds, NULL, 0.5);
-		kr_gauge_set(a->km->key_age_seconds, KR_LV(ns, "obj"), i);
+		kr_counter_inc(a->km->rt.reconcile_total, KR_LV(i % 2 ? "success" : "error"));
+		kr_gauge_inc(a->km->rt.workqueue_depth, NULL);
+		kr_gauge_dec(a->km->rt.workqueue_depth, NULL);
+		kr_histogram_observe(a->km->rt.reconcile_duration_seconds, NULL, 0.5);
+		kr_gauge_set(a->km->km.key_age_seconds, KR_LV(ns, "obj"), i);
 		if (i % 1000 == 0) {
 			struct kr_buf b;
 
@@ -385,27 +408,27 @@ static void *hammer(void *p)
 
 static void test_concurrent_updates_add_up(void **state)
 {
-	struct kr_keyrotator_metrics km;
+	struct all_metrics km;
 	struct kr_metrics *m = kr_metrics_new();
 	struct thread_arg args[N_THREADS];
 	pthread_t t[N_THREADS];
 	double v, sum;
 
 	(void)state;
-	assert_int_equal(kr_metrics_register_keyrotator(m, "v", &km, NULL), KR_OK);
+	assert_int_equal(register_all(m, "v", &km, NULL), KR_OK);
 	for (int i = 0; i < N_THREADS; i++) {
 		args[i] = (struct thread_arg){&km, m, i};
 		assert_int_equal(pthread_create(&t[i], NULL, hammer, &args[i]), 0);
 	}
 	for (int i = 0; i < N_THREADS; i++)
 		pthread_join(t[i], NULL);
-	assert_int_equal(kr_metric_get(km.reconcile_total, KR_LV("success"), &v, NULL), KR_OK);
+	assert_int_equal(kr_metric_get(km.rt.reconcile_total, KR_LV("success"), &v, NULL), KR_OK);
 	assert_true(v == N_THREADS * N_ITERS / 2);
-	assert_int_equal(kr_metric_get(km.reconcile_total, KR_LV("error"), &v, NULL), KR_OK);
+	assert_int_equal(kr_metric_get(km.rt.reconcile_total, KR_LV("error"), &v, NULL), KR_OK);
 	assert_true(v == N_THREADS * N_ITERS / 2);
-	assert_int_equal(kr_metric_get(km.workqueue_depth, NULL, &v, NULL), KR_OK);
+	assert_int_equal(kr_metric_get(km.rt.workqueue_depth, NULL, &v, NULL), KR_OK);
 	assert_true(v == 0);
-	assert_int_equal(kr_metric_get(km.reconcile_duration_seconds, NULL, &v, &sum), KR_OK);
+	assert_int_equal(kr_metric_get(km.rt.reconcile_duration_seconds, NULL, &v, &sum), KR_OK);
 	assert_true(v == N_THREADS * N_ITERS);
 	assert_true(sum == N_THREADS * N_ITERS * 0.5);
 	kr_metrics_free(m);
