@@ -2,13 +2,19 @@
 # an empty image holding the binary, the shared libraries it links and nothing else (no shell).
 #   docker build -t keyrotator/keyrotator:0.1.0 .
 #
+# BASE is the one Debian image both stages start from; pin it by digest for a reproducible
+# build (the digest of the image you tested, e.g. from `docker buildx imagetools inspect`):
+#   docker build --build-arg BASE=debian:bookworm-slim@sha256:<digest> \
+#     -t keyrotator/keyrotator:0.1.0 .
 # RUNTIME_PACKAGES is the one list of Debian packages whose libraries the binary links
 # directly (libc6 aside); tests/packaging checks it against `ldd` + `dpkg -S` of the binary.
-ARG DEBIAN=debian:bookworm
+ARG BASE=debian:bookworm-slim
 ARG RUNTIME_PACKAGES="libcurl4 libcjson1 libhiredis0.14 libyaml-0-2 libssl3 libmicrohttpd12"
 
 # ---- build: compile and strip the binary ----
-FROM ${DEBIAN} AS build
+FROM ${BASE} AS build
+# apt-get asks no questions (and prints no debconf warnings) in a build.
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
@@ -23,7 +29,8 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKR_BUILD_TESTS=OFF \
  && build/controller/keyrotator version
 
 # ---- rootfs: the runtime libraries, resolved by ldd and copied into /rootfs ----
-FROM ${DEBIAN}-slim AS rootfs
+FROM ${BASE} AS rootfs
+ARG DEBIAN_FRONTEND=noninteractive
 ARG RUNTIME_PACKAGES
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ${RUNTIME_PACKAGES} ca-certificates \

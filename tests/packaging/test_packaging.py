@@ -584,13 +584,30 @@ class TestDockerfile(unittest.TestCase):
     def test_stages_and_runtime_user(self):
         text = dockerfile()
         froms = re.findall(r"^FROM (\S+)", text, re.M)
-        self.assertEqual(froms, ["${DEBIAN}", "${DEBIAN}-slim", "scratch"])
-        self.assertRegex(text, re.compile(r"^ARG DEBIAN=debian:bookworm$", re.M))
+        # One ARG names the base of every Debian stage, so that a digest pins all of them
+        # (BASE=debian:bookworm-slim@sha256:...; a suffix such as "${BASE}-slim" would break).
+        self.assertEqual(froms, ["${BASE}", "${BASE}", "scratch"])
+        self.assertRegex(text, re.compile(r"^ARG BASE=debian:bookworm-slim$", re.M))
+        self.assertEqual(text.index("ARG BASE="), text.index("ARG "), "ARG BASE is first")
         final = text.split("FROM scratch")[1]
         self.assertNotIn("RUN ", final, "the runtime image has no shell to RUN with")
         self.assertRegex(final, re.compile(r"^USER 65532:65532$", re.M))
         self.assertIn('ENTRYPOINT ["/usr/local/bin/keyrotator"]', final)
         self.assertIn("-DKR_BUILD_TESTS=OFF", text)
+
+    def test_apt_is_noninteractive(self):
+        # Each stage that runs apt-get declares DEBIAN_FRONTEND=noninteractive before it (an
+        # ARG: build-time only, never in an image's environment).
+        stages = re.split(r"^FROM ", dockerfile(), flags=re.M)[1:]
+        with_apt = [s for s in stages if re.search(r"^RUN apt-get", s, re.M)]
+        self.assertEqual(len(with_apt), 2, "the build and rootfs stages")
+        for stage in with_apt:
+            name = stage.split("\n")[0]
+            m = re.search(r"^ARG DEBIAN_FRONTEND=noninteractive$", stage, re.M)
+            self.assertIsNotNone(m, f"stage {name}: no ARG DEBIAN_FRONTEND=noninteractive")
+            run = re.search(r"^RUN apt-get", stage, re.M).start()
+            self.assertLess(m.start(), run, f"stage {name}: ARG after apt-get")
+        self.assertNotRegex(dockerfile(), r"ENV\s+DEBIAN_FRONTEND")
 
     def test_dockerignore_admits_the_build_inputs(self):
         lines = (ROOT / ".dockerignore").read_text().split()
