@@ -193,8 +193,10 @@ static struct MHD_Daemon *start_on(struct kr_http_server *s, const struct addrin
 
 	if (ai->ai_family == AF_INET6)
 		flags |= wildcard ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-				ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	/* The logger first: libmicrohttpd logs while it parses the options that follow, and
+	 * complains (to stderr, at debug level) when the logger is not the first one. */
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+				on_mhd_log, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTION_LIMIT,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
 				MHD_OPTION_END);

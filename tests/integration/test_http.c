@@ -17,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "runtime/http.h"
 #include "reconciler/reconciler.h"
 #include "runtime/metrics.h"
@@ -422,6 +423,36 @@ static void test_bad_address_fails_server_new(void **state)
 	assert_null(s);
 }
 
+/*
+ * At debug level libmicrohttpd's own messages reach our log. Starting a server must not
+ * produce any: in particular not "MHD_OPTION_EXTERNAL_LOGGER is not the first option",
+ * which it says when options it parses before the logger could have logged to stderr.
+ */
+static void test_server_start_logs_nothing_from_microhttpd(void **state)
+{
+	struct kr_http_handlers h = {check_alive, NULL, NULL, NULL, NULL};
+	struct kr_http_server *s = NULL;
+	struct kr_error err;
+	enum kr_log_level was = kr_log_get_level();
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(mem);
+	kr_log_set_stream(mem);
+	kr_log_set_level(KR_LOG_DEBUG);
+	if (kr_http_server_new("127.0.0.1:0", &h, &s, &err) != KR_OK)
+		fail_msg("server: %s", err.msg);
+	kr_http_server_free(s);
+	kr_log_set_level(was);
+	kr_log_set_stream(NULL);
+	fclose(mem);
+	if (strstr(text, "http server:") != NULL)
+		fail_msg("libmicrohttpd logged while starting: %s", text);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +467,7 @@ int main(void)
 	    cmocka_unit_test(test_empty_host_serves_loopback),
 	    cmocka_unit_test(test_address_parsing),
 	    cmocka_unit_test(test_bad_address_fails_server_new),
+	    cmocka_unit_test(test_server_start_logs_nothing_from_microhttpd),
 	};
 	int rc;
 
