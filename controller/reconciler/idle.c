@@ -191,6 +191,11 @@ static bool memo_current(struct kr_reconciler *r, const struct kr_idle_memo *m, 
 	rv = kr_json_str(proj, (const char *[]){"rv", NULL});
 	same = rv && strcmp(rv, m->rv) == 0;
 	if (same) {
+		char key[600];
+
+		/* Our own write came back through the watch: the cache is current again. */
+		snprintf(key, sizeof(key), "%s/%s", ns, name);
+		kr_known_rv_settled(r, key, rv);
 		workloads_hash(r, ns, cJSON_GetObjectItemCaseSensitive(proj, "refs"), hash);
 		same = strcmp(hash, m->workloads) == 0;
 	}

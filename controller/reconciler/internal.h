@@ -53,6 +53,11 @@ struct kr_reconciler {
 	bool sweeping, have_wake, stopping;
 	struct kr_expect *expects;
 	struct kr_smap store_memo; /* stores.c: "Kind/ns/name" -> the status last written */
+	/*
+	 * observe.c: "ns/name" -> the newest resourceVersion of that KeyRotation this replica
+	 * has seen from the API itself (a write's answer, a GET), until the cache shows it.
+	 */
+	struct kr_smap known_rv;
 };
 
 /*
@@ -65,10 +70,13 @@ enum kr_carry_slot { KR_CARRY_KR, KR_CARRY_CONSUMER, KR_CARRY_RSECRET, KR_CARRY_
 struct kr_carry {
 	cJSON *obj[KR_CARRY_N];
 	bool known[KR_CARRY_N];
+	bool fresh; /* after a 409: the KeyRotation from the API, not from the cache */
+	bool want_rsecret; /* read `<name>-rotation` even with no rotation in flight */
 };
 
 /* Drop (and wipe) everything carried. */
 void kr_carry_clear(struct kr_carry *c);
+
 
 /*
  * One reconcile's view. Everything owned here is released by kr_world_release; raw
@@ -85,7 +93,8 @@ struct kr_world {
 
 	cJSON *kr;	 /* the KeyRotation as read */
 	cJSON *consumer; /* the consumers' Secret, NULL when absent */
-	cJSON *rsecret;	 /* `<name>-rotation`, NULL when absent */
+	cJSON *rsecret;	 /* `<name>-rotation`, NULL when absent (or not read) */
+	bool rsecret_unread; /* no rotation in flight: `<name>-rotation` was not read */
 	char rsecret_name[320];
 	struct kr_secret *consumer_key;
 	struct kr_secret *pending;
@@ -106,6 +115,14 @@ struct kr_world {
 	char store_ref[600];
 	char *store_text;
 };
+
+/*
+ * With no rotation in flight `<name>-rotation` is not read (FINISH and FAIL_FINISH empty it
+ * before the status leaves the rotation): the decision is made without it. When that
+ * decision would act on keys, the Secret matters (a stale one is cleared first, one this
+ * KeyRotation does not own refuses): true, and the reconcile reads it and decides again.
+ */
+bool kr_world_needs_rsecret(const struct kr_world *w, enum kr_action_type type);
 
 /*
  * observe.c: the value of key `key` of Secret `name` (same namespace), which the spec field
@@ -195,6 +212,16 @@ void kr_world_verify(struct kr_world *w);
 bool kr_world_check_endpoints(struct kr_world *w);
 /* measure.c: drop the scrape memo of ns/name. */
 void kr_world_forget(struct kr_reconciler *r, const char *ns, const char *name);
+
+/*
+ * observe.c: the cache shows KeyRotation `key` at `rv`: true when that is at least as new as
+ * anything this replica saw of it from the API (and then forgets what it saw). A reconcile
+ * reads the KeyRotation from the cache only then; otherwise (the watch event of our own
+ * write is still on its way) it GETs it.
+ */
+bool kr_known_rv_settled(struct kr_reconciler *r, const char *key, const char *rv);
+/* Free the map (kr_reconciler_free). */
+void kr_known_rv_free_all(struct kr_reconciler *r);
 
 /* record.c: write status (when it changed), history, Event, metrics after `a` succeeded. */
 enum kr_status kr_world_record(struct kr_world *w, const struct kr_action *a, bool acted,

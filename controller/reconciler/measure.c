@@ -293,6 +293,7 @@ void kr_world_forget(struct kr_reconciler *r, const char *ns, const char *name)
 			free(m);
 			break;
 		}
+	free(kr_smap_take(&r->known_rv, key));
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -26,6 +26,108 @@ static bool from_carry(struct kr_world *w, enum kr_carry_slot slot, cJSON **out)
 	return true;
 }
 
+/* ---- the KeyRotation: from the informer cache when it is current ---- */
+
+static void known_rv_drop(void *v)
+{
+	free(v);
+}
+
+bool kr_known_rv_settled(struct kr_reconciler *r, const char *key, const char *rv)
+{
+	struct kr_smap_entry *e;
+	bool settled = true;
+
+	pthread_mutex_lock(&r->lock);
+	e = kr_smap_find(&r->known_rv, key);
+	if (e && (!rv || strcmp(e->val, rv) != 0))
+		settled = false;
+	else if (e)
+		free(kr_smap_take(&r->known_rv, key));
+	pthread_mutex_unlock(&r->lock);
+	return settled;
+}
+
+/* The API answered KeyRotation `key` at `rv`: the newest this replica knows. */
+static void known_rv_set(struct kr_reconciler *r, const char *key, const char *rv)
+{
+	struct kr_smap_entry *e;
+	char *copy;
+
+	if (!r->ctl || !rv || !(copy = strdup(rv)))
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->known_rv.drop = known_rv_drop;
+	e = kr_smap_upsert(&r->known_rv, key);
+	if (e) {
+		free(e->val);
+		e->val = copy;
+	} else {
+		free(copy); /* out of memory: the next reconcile may read a stale cache, and 409 */
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void kr_known_rv_free_all(struct kr_reconciler *r)
+{
+	r->known_rv.drop = known_rv_drop;
+	kr_smap_release(&r->known_rv);
+}
+
+static const char *rv_of(const cJSON *obj)
+{
+	return kr_json_str(obj, (const char *[]){"metadata", "resourceVersion", NULL});
+}
+
+/*
+ * The KeyRotation as the informer cache holds it (the projection's "object"), when that is
+ * as new as anything this replica has seen from the API: no GET. Writes stay safe on a
+ * stale cache anyway: each is conditional on the resourceVersion, and a 409 reads afresh.
+ */
+static cJSON *keyrotation_cached(struct kr_world *w, const char *key)
+{
+	struct kr_informer *inf;
+	cJSON *proj = NULL, *obj;
+
+	if (!w->r->ctl || (w->carry && w->carry->fresh))
+		return NULL;
+	inf = kr_controller_informer(w->r->ctl, KR_SRC_KEYROTATIONS);
+	if (!inf || kr_informer_get(inf, w->ns, w->name, &proj) != KR_OK)
+		return NULL; /* not cached (gone?): the API says */
+	obj = cJSON_DetachItemFromObjectCaseSensitive(proj, "object");
+	cJSON_Delete(proj);
+	if (obj && !kr_known_rv_settled(w->r, key, rv_of(obj))) {
+		cJSON_Delete(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static enum kr_status observe_keyrotation(struct kr_world *w, struct kr_error *err)
+{
+	char key[600];
+	enum kr_status rc;
+
+	if (from_carry(w, KR_CARRY_KR, &w->kr) && w->kr)
+		return KR_OK;
+	snprintf(key, sizeof(key), "%s/%s", w->ns, w->name);
+	if ((w->kr = keyrotation_cached(w, key)))
+		return KR_OK;
+	rc = kr_kube_get(w->client, &kr_kube_keyrotations, w->ns, w->name, &w->kr, err);
+	if (rc == KR_OK)
+		known_rv_set(w->r, key, rv_of(w->kr));
+	return rc;
+}
+
+/* Our write's answer: the newest version of the KeyRotation (kr_world_release). */
+static void observe_written(struct kr_world *w)
+{
+	char key[600];
+
+	snprintf(key, sizeof(key), "%s/%s", w->ns, w->name);
+	known_rv_set(w->r, key, rv_of(w->written[KR_CARRY_KR]));
+}
+
 /* GET that treats NotFound as "absent": KR_OK with *out NULL. */
 static enum kr_status get_optional(struct kr_world *w, const struct kr_kube_resource *res,
 				   const char *name, cJSON **out, struct kr_error *err)
@@ -81,6 +183,37 @@ static enum kr_status secret_get(struct kr_world *w, enum kr_carry_slot slot, co
 	return KR_OK;
 }
 
+/* A rotation in flight: its keys are in `<name>-rotation`. */
+static bool rotation_in_flight(const struct kr_world *w)
+{
+	enum kr_phase p = w->doc.status.phase;
+
+	return (p != KR_PHASE_IDLE && p != KR_PHASE_FAILED) || w->doc.status.pending_key.id[0];
+}
+
+static bool rsecret_wanted(const struct kr_world *w)
+{
+	return rotation_in_flight(w) ||
+	       (w->carry && (w->carry->want_rsecret || w->carry->known[KR_CARRY_RSECRET]));
+}
+
+bool kr_world_needs_rsecret(const struct kr_world *w, enum kr_action_type type)
+{
+	if (!w->rsecret_unread)
+		return false;
+	switch (type) {
+	case KR_ACTION_NONE:
+	case KR_ACTION_WAIT:
+	case KR_ACTION_REFUSE:
+	case KR_ACTION_PLAN:
+	case KR_ACTION_UPDATE_STATUS:	/* adopting the Secret's key, nextRotationTime */
+	case KR_ACTION_REPAIR_KEYSTORE: /* idle: from the consumers' Secret only */
+		return false;
+	default:
+		return true;
+	}
+}
+
 /*
  * Both Secrets, checked (kr_secrets_usable) before any of their data is decoded. When
  * this KeyRotation may not use them, they are wiped and dropped: the decision refuses.
@@ -93,8 +226,10 @@ static enum kr_status observe_secrets(struct kr_world *w, struct kr_error *err)
 	    !kr_secrets_usable(&w->obs, w->uid, w->spec.secret_name, w->rsecret_name, NULL, NULL))
 		return KR_OK; /* refused already, or by the names alone: read nothing */
 	rc = secret_get(w, KR_CARRY_CONSUMER, w->spec.secret_name, &w->consumer, err);
-	if (rc == KR_OK)
+	if (rc == KR_OK && rsecret_wanted(w))
 		rc = secret_get(w, KR_CARRY_RSECRET, w->rsecret_name, &w->rsecret, err);
+	else
+		w->rsecret_unread = true;
 	if (rc != KR_OK)
 		return rc;
 	if (!kr_secrets_usable(&w->obs, w->uid, w->spec.secret_name, w->rsecret_name, w->consumer,
@@ -392,11 +527,9 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 
 	w->obs.now = kr_reconciler_now(w->r);
 	kr_status_doc_init(&w->doc);
-	if (!from_carry(w, KR_CARRY_KR, &w->kr) || !w->kr) {
-		rc = kr_kube_get(w->client, &kr_kube_keyrotations, w->ns, w->name, &w->kr, err);
-		if (rc != KR_OK)
-			return rc;
-	}
+	rc = observe_keyrotation(w, err);
+	if (rc != KR_OK)
+		return rc;
 	observe_meta(w);
 	observe_status(w);
 	snprintf(w->rsecret_name, sizeof(w->rsecret_name), "%s%s", w->name,
@@ -424,6 +557,8 @@ void kr_world_release(struct kr_world *w)
 {
 	cJSON **read[KR_CARRY_N] = {&w->kr, &w->consumer, &w->rsecret};
 
+	if (w->wrote[KR_CARRY_KR] && w->written[KR_CARRY_KR])
+		observe_written(w);
 	for (int i = 0; i < KR_CARRY_N; i++) {
 		if (!w->carry) {
 			kr_json_wipe_delete(w->written[i]);
@@ -437,6 +572,8 @@ void kr_world_release(struct kr_world *w)
 	}
 	if (w->carry && (!w->have_spec || w->obs.refusal_reason[0])) /* Secrets not read */
 		w->carry->known[KR_CARRY_CONSUMER] = w->carry->known[KR_CARRY_RSECRET] = false;
+	if (w->carry && w->rsecret_unread && !w->wrote[KR_CARRY_RSECRET])
+		w->carry->known[KR_CARRY_RSECRET] = false;
 	kr_keystore_free(w->ks);
 	free(w->wls);
 	if (w->have_spec)

@@ -52,6 +52,7 @@ void kr_reconciler_free(struct kr_reconciler *r)
 	kr_idle_free_all(r);
 	kr_expect_free_all(r);
 	kr_smap_release(&r->store_memo);
+	kr_known_rv_free_all(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r->instance);
 	free(r->clock_skew_file);
@@ -139,6 +140,13 @@ static enum step_result step(struct kr_world *w, long *requeue_ms, struct kr_err
 		*requeue_ms = 1000; /* the rate needs a second counter reading */
 		return STEP_SETTLED;
 	}
+	if (kr_world_needs_rsecret(w, a.type) && w->carry) {
+		/* It acts on keys: look at `<name>-rotation` too, and decide again. */
+		kr_log_debug(w->log, "%s: reading %s first", kr_action_name(a.type),
+			     w->rsecret_name);
+		w->carry->want_rsecret = true;
+		return STEP_AGAIN;
+	}
 	acted = !settles(a.type) && !kr_action_is_status_only(a.type);
 	KR_LOG(settles(a.type) ? KR_LOG_DEBUG : KR_LOG_INFO, w->log, "%s: %s",
 	       kr_action_name(a.type), a.reason);
@@ -198,8 +206,10 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 		requeue = 0;
 		sr = step(&w, &requeue, &res->err, &conflict);
 		kr_world_release(&w);
-		if (conflict) /* someone else wrote: read everything afresh */
+		if (conflict) { /* someone else wrote: read everything afresh, from the API */
 			kr_carry_clear(&carry);
+			carry.fresh = true;
+		}
 	}
 	kr_carry_clear(&carry);
 	switch (sr) {
