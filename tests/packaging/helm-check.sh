@@ -75,6 +75,7 @@ if grep -q -e 'name: keyrotator-view$' -e 'name: keyrotator-keystore-admin$' \
   exit 1
 fi
 render everything --set serviceMonitorEnabled=true,podDisruptionBudgetEnabled=true \
+  --set prometheusRuleEnabled=true,grafanaDashboardEnabled=true \
   --set leaderElect=true,imageTag=dev,priorityClassName=high \
   --set 'extraEnv[0].name=KEYROTATOR_LOG_LEVEL,extraEnv[0].value=debug'
 grep -q '^kind: ServiceMonitor$' "$tmp/everything.yaml"
@@ -83,5 +84,56 @@ render single --set replicaCount=1,leaderElect=false,podDisruptionBudgetEnabled=
 if grep -q -- '--leader-elect' "$tmp/single.yaml"; then
   echo "helm-check: leaderElect=false still passes --leader-elect" >&2
   exit 1
+fi
+# Everything on, with a 53-character release name without "keyrotator" (the longest Helm
+# accepts): every name fits (the metrics Service is a DNS-1035 label of at most 63).
+long=$(printf 'r%.0s' $(seq 53))
+"$helm" template "$long" "$chart" --namespace keyrotator-system \
+  --set serviceMonitorEnabled=true,prometheusRuleEnabled=true,grafanaDashboardEnabled=true \
+  >"$tmp/long.yaml"
+svc=$(awk '/^kind: Service$/ { s = 1 } s && /^  name: / { print $2; exit }' "$tmp/long.yaml")
+if [ "${#svc}" -gt 63 ] || [ "${svc%-metrics}" = "$svc" ]; then
+  echo "helm-check: metrics Service name '$svc' (${#svc} characters)" >&2
+  exit 1
+fi
+if awk '/^  name: / && length($2) > 253 { bad = 1 } END { exit !bad }' "$tmp/long.yaml"; then
+  echo "helm-check: an object name longer than 253 characters" >&2
+  exit 1
+fi
+
+# Values the schema (or a template guard) refuses, each with a message naming the value.
+refuse() {
+  local want=$1; shift
+  if "$helm" template keyrotator "$chart" "$@" >"$tmp/refused.out" 2>&1; then
+    echo "helm-check: $* was accepted" >&2
+    exit 1
+  fi
+  if ! grep -q -- "$want" "$tmp/refused.out"; then
+    echo "helm-check: $* refused without naming '$want':" >&2
+    cat "$tmp/refused.out" >&2
+    exit 1
+  fi
+}
+refuse workers --set workers=0
+refuse workers --set workers=65
+refuse logLevel --set logLevel=verbose
+refuse replicaCount --set replicaCount=0
+refuse leaderElect --set replicaCount=2,leaderElect=false
+refuse metricsPort --set metricsPort=9000,healthPort=9000
+
+# NOTES.txt says what the values make true (helm template does not print NOTES; helm
+# install --dry-run does, but Helm 3.11 needs a reachable cluster for it).
+if "$helm" install --dry-run keyrotator "$chart" -n keyrotator-system >"$tmp/notes2.txt" \
+    2>"$tmp/notes.err"; then
+  grep -q 'all 2 replicas Ready; one holds the Lease' "$tmp/notes2.txt"
+  "$helm" install --dry-run keyrotator "$chart" -n keyrotator-system \
+    --set replicaCount=1,leaderElect=false >"$tmp/notes1.txt"
+  grep -q 'its one replica Ready; no leader election' "$tmp/notes1.txt"
+  if grep -q -e 'replicas Ready' -e 'get lease' "$tmp/notes1.txt"; then
+    echo "helm-check: NOTES speak of replicas or a Lease for one replica without election" >&2
+    exit 1
+  fi
+else
+  echo "helm-check: NOTES not checked with helm (no cluster: $(head -c 200 "$tmp/notes.err"))"
 fi
 echo "helm-check: ok"

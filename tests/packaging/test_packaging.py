@@ -12,8 +12,12 @@ import json
 import os
 import re
 import subprocess
+import sys
 import unittest
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import helmlite  # noqa: E402
 
 ROOT = Path(os.environ.get("KR_ROOT", Path(__file__).resolve().parents[2]))
 YAML2JSON = os.environ.get("KR_YAML2JSON", "")
@@ -503,6 +507,269 @@ class TestChart(unittest.TestCase, SecurityChecks):
         self.assertIn("never upgrades", readme)
         for word in ("roles.create", "keyrotator-keystore-admin", "KeyStore", "ClusterKeyStore"):
             self.assertIn(word, readme)
+
+
+# ---- the chart rendered (helmlite: no helm binary needed) ----
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# Every option on, so that every template renders objects.
+EVERYTHING = {"serviceMonitorEnabled": True, "prometheusRuleEnabled": True,
+              "grafanaDashboardEnabled": True, "podDisruptionBudgetEnabled": True}
+# Release names Helm accepts: DNS-1123 subdomains of at most 53 characters.
+RELEASES = ["a", "1", "9lives", "kr", "keyrotator", "my.team.release", "a" * 53,
+            "x" * 45, "x" * 52, "team-payments-keyrotator-" + "z" * 28,
+            "a" * 30 + "." + "b" * 22, "z" * 43 + "." + "q" * 9]
+# Values the schema refuses, each with what the message must say. The first four are the
+# issue's: each installed "successfully" and then crash-looped.
+BAD_VALUES = [
+    ({"workers": 0}, "workers: Must be greater than or equal to 1"),
+    ({"workers": 65}, "workers: Must be less than or equal to 64"),
+    ({"logLevel": "verbose"}, 'logLevel: must be one of the following: "debug", "info"'),
+    ({"replicaCount": 0}, "replicaCount: Must be greater than or equal to 1"),
+    ({"replicaCount": 2, "leaderElect": False}, 'leaderElect: Does not match: true'),
+    ({"workers": "4"}, "workers: Invalid type. Expected: integer, given: string"),
+    ({"worker": 4}, "Additional property worker is not allowed"),
+    ({"imagePullPolicy": "Sometimes"}, "imagePullPolicy: must be one of the following"),
+    ({"metricsPort": 0}, "metricsPort: Must be greater than or equal to 1"),
+    ({"healthPort": 65536}, "healthPort: Must be less than or equal to 65535"),
+    ({"watchNamespace": "Team_A"}, "watchNamespace: Does not match pattern"),
+    ({"fullnameOverride": "123"}, "fullnameOverride: Does not match pattern"),
+    ({"leaderElectionId": "Bad Lease"}, "leaderElectionId: Does not match pattern"),
+    ({"serviceMonitorInterval": "30 seconds"}, "serviceMonitorInterval: Does not match pattern"),
+    ({"podDisruptionBudgetMaxUnavailable": "half"},
+     "podDisruptionBudgetMaxUnavailable: Must validate at least one schema"),
+    ({"alertKeyAgeSeconds": 60}, "alertKeyAgeSeconds: Must be greater than or equal to 3600"),
+    ({"roles": {"create": "yes"}}, "roles.create: Invalid type. Expected: boolean"),
+    ({"extraEnv": [{"value": "x"}]}, "extraEnv.0: name is required"),
+    ({"resources": {"limit": {}}}, "resources: Additional property limit is not allowed"),
+    ({"podAnnotations": {"a": 1}}, "podAnnotations.a: Invalid type. Expected: string"),
+    ({"imageTag": 1.5}, "imageTag: Invalid type. Expected: string, given: number"),
+]
+
+
+def schema():
+    return json.loads((CHART / "values.schema.json").read_text())
+
+
+def render(overrides=None, **kw):
+    if not YAML2JSON:
+        raise unittest.SkipTest("KR_YAML2JSON not set")
+    return helmlite.render(CHART, YAML2JSON, overrides, **kw)
+
+
+def rendered_docs(out):
+    docs = []
+    for name, text in sorted(out.items()):
+        if name.endswith(".yaml") and text.strip():
+            docs += [(name, d) for d in load_text_yaml(text, name) if d]
+    return docs
+
+
+class TestChartSchema(unittest.TestCase):
+    def setUp(self):
+        [self.values] = load_yaml(CHART / "values.yaml")
+        self.schema = schema()
+
+    def test_defaults_pass(self):
+        self.assertEqual(helmlite.validate(self.schema, self.values), [])
+
+    def test_schema_covers_every_value(self):
+        props = self.schema["properties"]
+        self.assertEqual(set(props) - {"global"}, set(self.values),
+                         "values.schema.json properties vs values.yaml")
+        self.assertEqual(set(self.schema["required"]), set(self.values))
+        self.assertIs(self.schema["additionalProperties"], False)
+        for name, prop in props.items():
+            self.assertGreater(len(prop.get("description", "")), 5, f"{name}: no description")
+
+    def test_bad_values_are_refused_with_a_message(self):
+        for overrides, want in BAD_VALUES:
+            values = helmlite.merge(self.values, overrides)
+            errors = "\n".join(helmlite.validate(self.schema, values))
+            self.assertIn(want, errors, overrides)
+            with self.assertRaises(helmlite.Fail, msg=overrides) as ctx:
+                render(overrides)
+            self.assertIn("values don't meet the specifications of the schema", str(ctx.exception))
+            self.assertIn(want, str(ctx.exception))
+
+    def test_good_values_pass(self):
+        for overrides in ({"workers": 1}, {"workers": 64}, {"logLevel": "warning"},
+                          {"replicaCount": 1, "leaderElect": False}, {"replicaCount": 3},
+                          {"podDisruptionBudgetMaxUnavailable": "50%"},
+                          {"resources": {"requests": {"cpu": 1, "memory": "64Mi"}}},
+                          {"imageTag": "0.1.0-rc1"}, {"watchNamespace": "sirius"},
+                          {"global": {"imageRegistry": "x"}}):
+            values = helmlite.merge(self.values, overrides)
+            self.assertEqual(helmlite.validate(self.schema, values), [], overrides)
+
+    def test_the_schema_accepts_what_the_binary_accepts(self):
+        # The chart's rendered args run through the binary's own flag parser: exit 2 (bad
+        # flags) exactly for the values the schema refuses. The kubeconfig does not exist,
+        # so accepted flags end in exit 1 at once.
+        if not BINARY:
+            self.skipTest("KR_BINARY not set")
+        cases = [({"workers": w}, 1 <= w <= 64) for w in (0, 1, 2, 64, 65)]
+        cases += [({"logLevel": lv}, lv in self.schema["properties"]["logLevel"]["enum"])
+                  for lv in ("debug", "info", "warn", "warning", "error", "verbose", "trace")]
+        for overrides, accepted in cases:
+            values = helmlite.merge(self.values, overrides)
+            self.assertEqual(helmlite.validate(self.schema, values) == [], accepted, overrides)
+            [dep] = [d for n, d in rendered_docs(render(overrides, schema=False))
+                     if d["kind"] == "Deployment"]
+            args = pod_spec(dep)["containers"][0]["args"]
+            out = subprocess.run([BINARY, *args, "--kubeconfig=/nonexistent/kubeconfig"],
+                                 capture_output=True, text=True, timeout=30,
+                                 env={"PATH": os.environ.get("PATH", "")})
+            self.assertEqual(out.returncode != 2, accepted, (overrides, out.stderr))
+
+
+def values_table(values, schema):
+    """The chart README's values table, from values.yaml (order, defaults) and the schema
+    (types, ranges, meaning)."""
+    def kind(p):
+        if "enum" in p:
+            return " \\| ".join(f"`{v}`" for v in p["enum"])
+        if "anyOf" in p:
+            return " or ".join(kind(x) for x in p["anyOf"])
+        t = p["type"] if isinstance(p["type"], str) else "/".join(p["type"])
+        if "minimum" in p or "maximum" in p:
+            t += f" {p.get('minimum', '')}..{p.get('maximum', '')}"
+        return t
+    rows = ["| value | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for k, v in values.items():
+        p = schema["properties"][k]
+        rows.append(f"| `{k}` | {kind(p)} | `{json.dumps(v)}` | {p['description']} |")
+    return "\n".join(rows)
+
+
+class TestChartValuesReference(unittest.TestCase):
+    def test_readme_values_table_is_the_schema(self):
+        [values] = load_yaml(CHART / "values.yaml")
+        want = values_table(values, schema())
+        readme = (CHART / "README.md").read_text()
+        m = re.search(r"<!-- values:begin -->\n(.*?)\n<!-- values:end -->", readme, re.S)
+        self.assertIsNotNone(m, "charts/keyrotator/README.md: no values table markers")
+        self.assertEqual(m.group(1), want, "charts/keyrotator/README.md's values table differs "
+                         "from values.yaml + values.schema.json; the table should read:\n" + want)
+
+
+class TestChartRendering(unittest.TestCase):
+    def test_every_template_renders_and_parses(self):
+        docs = rendered_docs(render(EVERYTHING))
+        kinds = sorted(d["kind"] for _, d in docs)
+        for kind in ("ConfigMap", "Deployment", "PodDisruptionBudget", "PrometheusRule",
+                     "Service", "ServiceAccount", "ServiceMonitor"):
+            self.assertIn(kind, kinds)
+        for name, d in docs:
+            labels = d["metadata"]["labels"]
+            for key in STANDARD_LABELS:
+                self.assertIn(key, labels, f"{name} {d['kind']}")
+        [sm] = [d for _, d in docs if d["kind"] == "ServiceMonitor"]
+        self.assertIs(sm["spec"]["endpoints"][0]["honorLabels"], True)
+        # Off by default: no monitoring objects (their CRDs may not exist).
+        kinds = {d["kind"] for _, d in rendered_docs(render())}
+        self.assertFalse(kinds & {"ServiceMonitor", "PrometheusRule", "ConfigMap"}, kinds)
+
+    def test_dashboard_configmap(self):
+        [cm] = [d for _, d in rendered_docs(render(EVERYTHING)) if d["kind"] == "ConfigMap"]
+        self.assertEqual(cm["metadata"]["labels"]["grafana_dashboard"], "1")
+        text = (CHART / "files" / "keyrotator-dashboard.json").read_text()
+        self.assertEqual(cm["data"]["keyrotator.json"], text.rstrip("\n"))
+        self.assertEqual(json.loads(cm["data"]["keyrotator.json"])["uid"], "keyrotator")
+        plain = ROOT / "manifests" / "monitoring" / "keyrotator-dashboard.json"
+        self.assertEqual(plain.read_text(), text,
+                         "manifests/monitoring/keyrotator-dashboard.json differs from "
+                         "charts/keyrotator/files/keyrotator-dashboard.json: copy it")
+        cm = [d for _, d in rendered_docs(render(dict(EVERYTHING, grafanaDashboardLabels={
+            "dash": "yes"}, grafanaDashboardAnnotations={"grafana_folder": "Security"})))
+            if d["kind"] == "ConfigMap"][0]
+        self.assertEqual(cm["metadata"]["labels"]["dash"], "yes")
+        self.assertEqual(cm["metadata"]["annotations"], {"grafana_folder": "Security"})
+
+    def test_every_name_is_valid_for_any_release_name(self):
+        for release in RELEASES:
+            self.assertRegex(release, DNS_SUBDOMAIN)
+            self.assertLessEqual(len(release), 53)
+            for ns in ("", "n" * 63):
+                out = render(dict(EVERYTHING, watchNamespace=ns), release=release)
+                for name, d in rendered_docs(out):
+                    where = f"release {release!r} watchNamespace {ns!r}: {name} {d['kind']}"
+                    obj = d["metadata"]["name"]
+                    self.assertRegex(obj, DNS_SUBDOMAIN, where)
+                    self.assertLessEqual(len(obj), 253, where)
+                    if d["kind"] in ("Service", "ServiceAccount", "Deployment"):
+                        # Services are DNS-1035 labels; a ServiceAccount's and a Deployment's
+                        # name end up in label values and pod names, so keep them short too.
+                        self.assertLessEqual(len(obj), 63, where)
+                    if d["kind"] == "Service":
+                        self.assertRegex(obj, DNS_1035_LABEL, where)
+                        self.assertTrue(obj.endswith("-metrics"), where)
+                    for k, v in d["metadata"].get("labels", {}).items():
+                        self.assertLessEqual(len(v), 63, f"{where}: label {k}")
+                        self.assertRegex(v, LABEL_VALUE, f"{where}: label {k}")
+
+    def test_the_long_name_case_of_the_issue(self):
+        # 45-53 characters without "keyrotator": "<release>-keyrotator" is cut to 63, and
+        # "-metrics" used to be appended after the cut (71 characters).
+        for n in range(45, 54):
+            release = "r" * n
+            [svc] = [d for _, d in rendered_docs(render(release=release))
+                     if d["kind"] == "Service"]
+            name = svc["metadata"]["name"]
+            self.assertLessEqual(len(name), 63, name)
+            self.assertTrue(name.startswith("r" * 40) and name.endswith("-metrics"), name)
+        # Short names are unchanged.
+        [svc] = [d for _, d in rendered_docs(render()) if d["kind"] == "Service"]
+        self.assertEqual(svc["metadata"]["name"], "keyrotator-metrics")
+        [svc] = [d for _, d in rendered_docs(render(release="prod"))
+                 if d["kind"] == "Service"]
+        self.assertEqual(svc["metadata"]["name"], "prod-keyrotator-metrics")
+
+    def test_template_guards(self):
+        # What the schema says is also what the templates say on their own (helm versions
+        # or tools that skip the schema).
+        with self.assertRaises(helmlite.Fail) as ctx:
+            render({"replicaCount": 3, "leaderElect": False}, schema=False)
+        self.assertIn("replicaCount=3 with leaderElect=false: 3 controllers would reconcile",
+                      str(ctx.exception))
+        self.assertIn("templates/deployment.yaml", str(ctx.exception))
+        with self.assertRaises(helmlite.Fail) as ctx:
+            render({"metricsPort": 9000, "healthPort": 9000})
+        self.assertIn("metricsPort and healthPort are both 9000", str(ctx.exception))
+        render({"replicaCount": 1, "leaderElect": False})  # one replica needs no election
+
+    def test_notes_say_what_is_true(self):
+        cases = [
+            ({}, "all 2 replicas Ready; one holds the Lease, the others are warm standbys",
+             True),
+            ({"replicaCount": 3},
+             "all 3 replicas Ready; one holds the Lease, the others are warm standbys", True),
+            ({"replicaCount": 1}, "its one replica Ready, holding the Lease", True),
+            ({"replicaCount": 1, "leaderElect": False},
+             "its one replica Ready; no leader election", False),
+        ]
+        for overrides, want, lease in cases:
+            notes = render(overrides)["NOTES.txt"]
+            self.assertIn(f"Check the controller is up ({want}):", notes, overrides)
+            self.assertEqual("get lease keyrotator" in notes, lease, overrides)
+            if overrides.get("replicaCount", 2) == 1:
+                self.assertNotIn("both replicas", notes)
+                self.assertNotIn("replicas Ready", notes)
+        notes = render(EVERYTHING)["NOTES.txt"]
+        for word in ("ServiceMonitor keyrotator scrapes it every 30s",
+                     "PrometheusRule keyrotator", "ConfigMap keyrotator-dashboard"):
+            self.assertIn(word, notes)
+        notes = render()["NOTES.txt"]
+        for word in ("serviceMonitorEnabled=true", "prometheusRuleEnabled=true",
+                     "grafanaDashboardEnabled=true"):
+            self.assertIn(word, notes)
+        # The Service NOTES names is the one rendered, long release names included.
+        release = "r" * 53
+        out = render(release=release)
+        [svc] = [d for _, d in rendered_docs(out) if d["kind"] == "Service"]
+        self.assertIn(f"Service {svc['metadata']['name']}, port 8080", out["NOTES.txt"])
 
 
 # ---- the container image ----
