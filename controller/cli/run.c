@@ -451,6 +451,9 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 	if (!st->reconciler)
 		return err->code;
 	co.reconcile_arg = st->reconciler;
+	co.event_instance = kr_reconciler_instance(st->reconciler);
+	co.clock = kr_reconciler_clock;
+	co.clock_arg = st->reconciler;
 	if (o->leader_elect) {
 		st->leader = kr_leader_new(cfg, &lo, &cb, err);
 		if (!st->leader)

@@ -76,6 +76,16 @@ enum kr_status kr_reconciler_attach(struct kr_reconciler *r, struct kr_controlle
 	return KR_OK;
 }
 
+const char *kr_reconciler_instance(const struct kr_reconciler *r)
+{
+	return r->instance;
+}
+
+time_t kr_reconciler_clock(void *r)
+{
+	return kr_reconciler_now(r);
+}
+
 time_t kr_reconciler_now(const struct kr_reconciler *r)
 {
 	time_t now = time(NULL);

@@ -96,6 +96,10 @@ enum kr_status kr_reconciler_reconcile(void *arg, struct kr_kube_client *client,
 
 /* The reconciler's clock: time(NULL) plus the skew file's seconds. */
 time_t kr_reconciler_now(const struct kr_reconciler *r);
+/* The same for kr_controller_opts.clock (Events' timestamps); `r` a struct kr_reconciler *. */
+time_t kr_reconciler_clock(void *r);
+/* The Events' reportingInstance: opts.instance, or the host name. */
+const char *kr_reconciler_instance(const struct kr_reconciler *r);
 
 /* ---- what the controller runtime runs for keyrotator (sources.c, metrics.c) ---- */
 

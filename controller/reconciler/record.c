@@ -9,48 +9,17 @@
 
 /* ---- Events ---- */
 
+/*
+ * Queued to the controller's Event recorder (runtime/events.h), which writes it off this
+ * thread and counts repeats up; only the log line is written here and now.
+ */
 void kr_world_event(struct kr_world *w, bool warning, const char *reason, const char *message)
 {
-	static unsigned counter;
-	struct timespec ts;
-	char name[400], now[32];
-	cJSON *ev = cJSON_CreateObject(), *meta, *io, *src;
-	struct kr_error e = {0};
+	const struct kr_event_object obj = {"keyrotator.io/v1alpha1", "KeyRotation", w->ns,
+					    w->name, w->uid};
 
-	if (!ev || kr_world_fenced(w, NULL) != KR_OK) {
-		cJSON_Delete(ev);
-		return;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(name, sizeof(name), "%s.%llx%04x", w->name,
-		 (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec,
-		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED) & 0xffff);
-	kr_time_format_rfc3339(kr_reconciler_now(w->r), now, sizeof(now));
-	cJSON_AddStringToObject(ev, "apiVersion", "v1");
-	cJSON_AddStringToObject(ev, "kind", "Event");
-	meta = cJSON_AddObjectToObject(ev, "metadata");
-	cJSON_AddStringToObject(meta, "name", name);
-	cJSON_AddStringToObject(meta, "namespace", w->ns);
-	io = cJSON_AddObjectToObject(ev, "involvedObject");
-	cJSON_AddStringToObject(io, "apiVersion", "keyrotator.io/v1alpha1");
-	cJSON_AddStringToObject(io, "kind", "KeyRotation");
-	cJSON_AddStringToObject(io, "namespace", w->ns);
-	cJSON_AddStringToObject(io, "name", w->name);
-	if (w->uid[0])
-		cJSON_AddStringToObject(io, "uid", w->uid);
-	cJSON_AddStringToObject(ev, "reason", reason);
-	cJSON_AddStringToObject(ev, "message", message);
-	cJSON_AddStringToObject(ev, "type", warning ? "Warning" : "Normal");
-	src = cJSON_AddObjectToObject(ev, "source");
-	cJSON_AddStringToObject(src, "component", "keyrotator");
-	cJSON_AddStringToObject(ev, "firstTimestamp", now);
-	cJSON_AddStringToObject(ev, "lastTimestamp", now);
-	cJSON_AddNumberToObject(ev, "count", 1);
-	cJSON_AddStringToObject(ev, "reportingComponent", "keyrotator");
-	cJSON_AddStringToObject(ev, "reportingInstance", w->r->instance);
-	if (kr_kube_create(w->client, &kr_kube_events, w->ns, ev, NULL, &e) != KR_OK)
-		kr_log_warn(w->log, "event %s not recorded: %s", reason, e.msg);
-	cJSON_Delete(ev);
+	if (w->r->ctl && kr_world_fenced(w, NULL) == KR_OK)
+		kr_events_emit(kr_controller_events(w->r->ctl), &obj, warning, reason, message);
 	KR_LOG(warning ? KR_LOG_WARN : KR_LOG_INFO, w->log, "event %s: %s", reason, message);
 }
 

@@ -41,6 +41,7 @@ struct kr_controller {
 	struct kr_metrics *metrics;
 	struct kr_runtime_metrics fam;
 	struct kr_workqueue *queue;
+	struct kr_events *events;
 	struct kr_refindex *index;
 	struct kr_informer *inf[KR_CONTROLLER_MAX_SOURCES];
 	struct kr_ctl_source src[KR_CONTROLLER_MAX_SOURCES];
@@ -230,6 +231,18 @@ struct kr_controller *kr_controller_new(const struct kr_controller_opts *o, stru
 	if (rc != KR_OK)
 		goto out;
 	kr_gauge_set(c->fam.leader, NULL, o->leader_elect ? 0 : 1);
+	c->events = kr_events_new(
+	    &(struct kr_events_opts){.cfg = o->cfg,
+				     .component = o->metrics_prefix,
+				     .instance = o->event_instance,
+				     .dropped = c->fam.events_dropped_total,
+				     .now = o->clock,
+				     .now_arg = o->clock_arg},
+	    err);
+	if (!c->events) {
+		rc = err ? err->code : KR_ENOMEM;
+		goto out;
+	}
 	c->nsrc = o->n_sources;
 	if (c->nsrc < 0 || c->nsrc > KR_CONTROLLER_MAX_SOURCES || (c->nsrc && !o->sources)) {
 		rc = kr_error_set(err, KR_EINVAL, "controller: %d sources (at most %d)", c->nsrc,
@@ -260,6 +273,7 @@ void kr_controller_free(struct kr_controller *c)
 		pthread_mutex_destroy(&c->workers[i].busy_lock);
 	}
 	free(c->workers);
+	kr_events_free(c->events);
 	kr_workqueue_free(c->queue);
 	kr_refindex_free(c->index);
 	kr_metrics_free(c->metrics);
@@ -440,6 +454,7 @@ enum kr_status kr_controller_start(struct kr_controller *c, struct kr_error *err
 		if (!c->workers[i].client)
 			return err ? err->code : KR_EIO;
 	}
+	rc = kr_events_start(c->events, err);
 	for (int k = 0; k < c->nsrc && rc == KR_OK; k++)
 		rc = kr_informer_start(c->inf[k], err);
 	for (int i = 0; i < c->nworkers && rc == KR_OK; i++) {
@@ -471,6 +486,7 @@ void kr_controller_stop(struct kr_controller *c)
 	for (int i = 0; i < c->nworkers; i++)
 		if (c->workers[i].c)
 			pthread_join(c->workers[i].thread, NULL);
+	kr_events_stop(c->events, KR_CONTROLLER_EVENTS_DRAIN_MS);
 	for (int k = 0; k < c->nsrc; k++)
 		kr_informer_stop(c->inf[k]);
 }
@@ -595,6 +611,11 @@ const struct kr_runtime_metrics *kr_controller_families(struct kr_controller *c)
 struct kr_informer *kr_controller_informer(struct kr_controller *c, int i)
 {
 	return i >= 0 && i < c->nsrc ? c->inf[i] : NULL;
+}
+
+struct kr_events *kr_controller_events(struct kr_controller *c)
+{
+	return c->events;
 }
 
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c)

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "kube/kube.h"
+#include "runtime/events.h"
 #include "runtime/informer.h"
 #include "runtime/metrics.h"
 #include "runtime/workqueue.h"
@@ -68,6 +69,11 @@ struct kr_controller_opts {
 	const struct kr_controller_source *sources;
 	int n_sources;
 	const char *metrics_prefix; /* "keyrotator": keyrotator_reconcile_total, ...; borrowed */
+	/* Events (kr_controller_events): reportingInstance (NULL: none), and the clock of
+	 * their timestamps (NULL: time(NULL)); the component is metrics_prefix. */
+	const char *event_instance;
+	time_t (*clock)(void *arg);
+	void *clock_arg;
 	const char *namespace_;	    /* NULL or "": every namespace; borrowed */
 	int workers;		    /* 0: KR_WORKQUEUE_DEFAULT_WORKERS */
 	int leader_elect;	    /* 1: reconcile only while set_leading(1) */
@@ -130,6 +136,13 @@ int kr_controller_ready(struct kr_controller *c, char *reason, size_t size);
  * stuck in a reconcile, one error line is logged for it.
  */
 int kr_controller_alive(struct kr_controller *c, char *reason, size_t size);
+
+/*
+ * The Event recorder (events.h): started with the controller; kr_controller_stop sends
+ * what is queued for up to KR_CONTROLLER_EVENTS_DRAIN_MS after the workers ended.
+ */
+#define KR_CONTROLLER_EVENTS_DRAIN_MS 2000
+struct kr_events *kr_controller_events(struct kr_controller *c);
 
 /* Borrowed handles, valid until kr_controller_free. */
 struct kr_metrics *kr_controller_metrics(struct kr_controller *c);

@@ -688,6 +688,9 @@ enum kr_status kr_metrics_register_runtime(struct kr_metrics *m, const char *pre
 		{{KR_METRIC_GAUGE, "build_info",
 		  "Always 1; the version label says which build is running.", {"version"}, NULL,
 		  0}, &out->build_info, NULL},
+		{{KR_METRIC_COUNTER, "events_dropped_total",
+		  "Events not sent: the queue to the API server was full.", {NULL}, NULL, 0},
+		 &out->events_dropped_total, NULL},
 	};
 	/* clang-format on */
 	enum kr_status rc = kr_metrics_register_table(m, prefix, rows, ARRAY_LEN(rows), err);
@@ -697,6 +700,7 @@ enum kr_status kr_metrics_register_runtime(struct kr_metrics *m, const char *pre
 	/* The counters without labels are series from the start, too. */
 	kr_counter_add(out->workqueue_adds_total, NULL, 0);
 	kr_counter_add(out->workqueue_retries_total, NULL, 0);
+	kr_counter_add(out->events_dropped_total, NULL, 0);
 	rc = kr_gauge_set(out->build_info, KR_LV(version ? version : "unknown"), 1);
 	if (rc != KR_OK)
 		return kr_error_set(err, rc, "metric build_info: %s", kr_strerror(rc));

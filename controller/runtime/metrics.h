@@ -113,6 +113,7 @@ enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out);
  *   workqueue_retries_total           counter (rate-limited re-adds)
  *   leader                            gauge, 1 while this replica holds the lease
  *   build_info{version}               gauge, always 1
+ *   events_dropped_total              counter, Events dropped on a full queue (events.h)
  * A controller's domain families are its own (reconciler.h: keyrotator's). Handles are
  * owned by the registry.
  */
@@ -124,6 +125,7 @@ struct kr_runtime_metrics {
 	struct kr_metric *workqueue_retries_total;
 	struct kr_metric *leader;
 	struct kr_metric *build_info;
+	struct kr_metric *events_dropped_total;
 };
 
 /* The reconcile results reconcile_total counts, each a series from the start. */

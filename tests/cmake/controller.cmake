@@ -11,3 +11,7 @@ endif()
 if(TARGET kr_runtime)
   kr_unit_test(test_index LIBS kr_runtime)
 endif()
+# The Event recorder: queued off the caller, counted up, combined, bounded (runtime/events.h).
+if(TARGET kr_runtime)
+  kr_integration_test(test_events LABELS apiserver LIBS kr_runtime)
+endif()
