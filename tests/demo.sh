@@ -27,7 +27,7 @@ cleanup() {
   echo "==> stopping the controller and the cluster, removing $work"
   [ -n "$sleep_pid" ] && kill "$sleep_pid" 2>/dev/null
   [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null || true
-  python3 "$KR_ROOT/tests/sim/cluster.py" down --dir "$work/cluster" >/dev/null 2>&1 || true
+  "$KR_ROOT/tests/py" "$KR_ROOT/tests/sim/cluster.py" down --dir "$work/cluster" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,12 +45,12 @@ wait_for() {
     sleep 0.1
   done
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$KR_ROOT/tests/py" -c 'import krtest; print(krtest.free_port())'; }
 
 step "starting the simulated cluster: API server, Valkey (redis-server), prometheus, and Sirius"
 echo "    sirius-api (2 pods) checks X-API-Key against Valkey; sirius-ui (2) and sirius-engine (1)"
 echo "    call it 10 times a second each with the key from Secret sirius-api-key, counting 401s."
-python3 "$KR_ROOT/tests/sim/cluster.py" up --dir "$work/cluster" --seed-key --prometheus --detach \
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/sim/cluster.py" up --dir "$work/cluster" --seed-key --prometheus --detach \
   >/dev/null
 # shellcheck disable=SC1091
 source "$work/cluster/cluster.env"
@@ -90,11 +90,11 @@ spec:
     storeAs: sha256
 EOF
 sed 's/^/    /' "$work/keystore.yaml"
-python3 "$KR_ROOT/tests/demo/watch.py" apply "$work/keystore.yaml" | sed 's/^/    /'
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/demo/watch.py" apply "$work/keystore.yaml" | sed 's/^/    /'
 echo "    The pods already read Secret sirius-api-key. The controller adopts a Secret it did not"
 echo "    create only when the Secret names the KeyRotation in an annotation:"
 echo "    \$ kubectl -n sirius annotate secret sirius-api-key keyrotator.io/keyrotation=sirius-service-key"
-python3 "$KR_ROOT/tests/demo/watch.py" annotate sirius-api-key \
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/demo/watch.py" annotate sirius-api-key \
   keyrotator.io/keyrotation=sirius-service-key | sed 's/^/    /'
 
 step "applying a KeyRotation (manifests/examples/sirius-keyrotation.yaml at demo speed)"
@@ -127,8 +127,8 @@ spec:
   historyLimit: 10
 EOF
 sed -n '/^apiVersion/,$p' "$work/keyrotation.yaml" | sed 's/^/    /'
-python3 "$KR_ROOT/tests/demo/watch.py" apply "$work/keyrotation.yaml"
-python3 "$KR_ROOT/tests/demo/watch.py" adopted sirius-service-key
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/demo/watch.py" apply "$work/keyrotation.yaml"
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/demo/watch.py" adopted sirius-service-key
 
 step "what a rotation will do: keyrotator plan -f (the KeyRotation and its KeyStore)"
 { cat "$work/keyrotation.yaml"; echo ---; cat "$work/keystore.yaml"; } >"$work/sirius.yaml"
@@ -139,7 +139,7 @@ step "the key store before: keyrotator keys list (ids only, never keys)"
 
 step "rotating, live (status, Events and the consumers' counters from the API and the pods)"
 rc=0
-python3 "$KR_ROOT/tests/demo/watch.py" rotate sirius-service-key -- \
+"$KR_ROOT/tests/py" "$KR_ROOT/tests/demo/watch.py" rotate sirius-service-key -- \
   "$bin" kubectl rotate sirius-service-key -n "$NAMESPACE" --kubeconfig "$KUBECONFIG" || rc=$?
 
 step "the key store after: keyrotator keys list"
@@ -160,7 +160,7 @@ ${bold}Poke at it${off}$([ "$keep" -eq 1 ] || echo " (run 'bash tests/demo.sh --
     -d '{"metadata":{"annotations":{"keyrotator.io/rotate":"'\$(date +%s)'"}}}' \\
     $KUBEAPI_URL/apis/keyrotator.io/v1alpha1/namespaces/sirius/keyrotations/sirius-service-key
   KUBECONFIG=$KUBECONFIG NAMESPACE=sirius SIM_STATE_DIR=$SIM_STATE_DIR VALKEY_ADDR=$VALKEY_ADDR API_SERVICE_URL=$API_SERVICE_URL \\
-    python3 $KR_ROOT/tests/demo/watch.py rotate sirius-service-key -- true   # watch the next one
+    $KR_ROOT/tests/py $KR_ROOT/tests/demo/watch.py rotate sirius-service-key -- true   # watch the next one
   controller logs: $work/controller.log   metrics: http://127.0.0.1:$metrics_port/metrics
 EOF
 if [ "$keep" -eq 1 ]; then

@@ -14,11 +14,9 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.parse
@@ -26,14 +24,14 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "sim"))
-from cluster import (NAMESPACE, OPT_IN, SECRET, Cluster, free_port, key_id,  # noqa: E402
-                     key_store_ref, wait_for)
+import krtest
+import krtest.servers
+from cluster import NAMESPACE, OPT_IN, SECRET, Cluster, key_id, key_store_ref
+from krtest import free_port, listening, stop, wait_for
+from krtest.controller import Controller, binary
 
-KR_BINARY = os.environ.get("KR_BINARY", "keyrotator")
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations" % NAMESPACE
 KR_NAME = "sirius"
-SETPRIV = shutil.which("setpriv")
 STAGES = [{"name": "api", "workloads": [{"kind": "Deployment", "name": "sirius-api"}]},
           {"name": "ui", "workloads": [{"kind": "Deployment", "name": "sirius-ui"}]},
           {"name": "engine", "workloads": [{"kind": "Deployment", "name": "sirius-engine"}]}]
@@ -42,33 +40,13 @@ QUERY = 'sum(rate(http_requests_total{job="counter",code="401"}[4s])) or vector(
 
 def spawn(root, name, cmd):
     """A child that dies with this process; output in root/name.log."""
-    if SETPRIV:
-        cmd = [SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
-    with open(os.path.join(root, name + ".log"), "ab") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-
-def stop(p):
-    """SIGTERM (SIGKILL after 10 s); the exit code, or None when there was no process."""
-    if p and p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode if p else None
+    return krtest.spawn(cmd, os.path.join(root, name + ".log"))
 
 
 def http(method, url, timeout=3):
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return r.read().decode()
-
-
-def port_open(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class CounterService:
@@ -79,7 +57,7 @@ class CounterService:
         self.tls = "--tls-cert" in extra
         self.p = spawn(root, name, [sys.executable, os.path.join(HERE, "counter_service.py"),
                                     "--port", str(self.port)] + list(extra))
-        wait_for(lambda: self.p.poll() is not None or port_open(self.port), 15, name)
+        wait_for(lambda: self.p.poll() is not None or listening(self.port), 15, name)
         if self.p.poll() is not None:
             raise RuntimeError("%s exited; see %s/%s.log" % (name, root, name))
         self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
@@ -100,34 +78,13 @@ class CounterService:
         stop(self.p)
 
 
-class Prometheus:
+class Prometheus(krtest.servers.Prometheus):
     """Debian's prometheus on loopback, scraping one target every second (job "counter")."""
 
     def __init__(self, root, target):
-        self.root, self.target = root, target
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.cfg = os.path.join(root, "prometheus.yml")
-        with open(self.cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    "scrape_configs:\n- job_name: counter\n  static_configs:\n"
-                    "  - targets: ['%s']\n" % target)
-        self.p = None
-
-    def start(self):
-        self.p = spawn(self.root, "prometheus", [
-            "prometheus", "--config.file", self.cfg, "--web.listen-address",
-            "127.0.0.1:%d" % self.port, "--storage.tsdb.path",
-            os.path.join(self.root, "prometheus-data")])
-
-        def ready():
-            if self.p.poll() is not None:
-                raise RuntimeError("prometheus exited; see %s/prometheus.log" % self.root)
-            try:
-                return http("GET", self.url + "/-/ready", 1) is not None
-            except OSError:
-                return False
-        wait_for(ready, 30, "prometheus")
+        super().__init__(root, "- job_name: counter\n  static_configs:\n"
+                         "  - targets: ['%s']\n" % target,
+                         lambda cmd: spawn(root, "prometheus", cmd))
 
     def value(self):
         """The query's current value, or None."""
@@ -138,24 +95,19 @@ class Prometheus:
         except (OSError, KeyError, IndexError, ValueError):
             return None
 
-    def kill(self):
-        """Gone at once (SIGTERM would flush the TSDB for seconds first)."""
-        if self.p and self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
-
 
 class AnalysisE2E(unittest.TestCase):
     """One simulated cluster, counter service and Prometheus per test; one controller each."""
 
     @classmethod
     def setUpClass(cls):
-        for tool in ("prometheus", "redis-server", "openssl", KR_BINARY):
+        # tests/setup.sh installs these: missing, the test fails (it never passes untested).
+        for tool in ("prometheus", "redis-server", "openssl", binary()):
             if not shutil.which(tool) and not os.path.exists(tool):
-                raise unittest.SkipTest("%s is not installed" % tool)
+                raise RuntimeError("%s is not installed (tests/setup.sh installs it)" % tool)
 
     def setUp(self):
-        self.root = tempfile.mkdtemp(prefix="kr-analysis-e2e-")
+        self.root = krtest.mkdtemp("kr-analysis-e2e-")
         self.procs = []
         self.cluster = Cluster(os.path.join(self.root, "cluster"), seed_key=True,
                                client_rate=2)
@@ -170,7 +122,7 @@ class AnalysisE2E(unittest.TestCase):
         self.ctl = None
 
     def tearDown(self):
-        rc = stop(self.ctl)
+        rc = self.ctl.stop(10) if self.ctl else None
         self.prom.kill()
         for p in self.procs:
             p.close()
@@ -179,7 +131,7 @@ class AnalysisE2E(unittest.TestCase):
         if os.environ.get("KR_KEEP_LOGS") or rc not in (0, None) or self.failed():
             print("logs kept in %s" % self.root, file=sys.stderr)
         else:
-            shutil.rmtree(self.root, ignore_errors=True)
+            krtest.rmtree(self.root)
         # SIGTERM finishes the step in hand and exits 0 (a sanitizer build: no leak either).
         self.assertIn(rc, (0, None), "keyrotator exited with %s after SIGTERM" % rc)
 
@@ -193,11 +145,10 @@ class AnalysisE2E(unittest.TestCase):
 
     # ---- the controller and the KeyRotation ----
     def start_controller(self):
-        self.metrics_port = free_port()
-        self.ctl = spawn(self.root, "keyrotator", [
-            KR_BINARY, "run", "--kubeconfig", self.cluster.kubeconfig, "--namespace",
-            NAMESPACE, "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
-            "--health-addr", "127.0.0.1:%d" % free_port(), "--log-level", "debug"])
+        self.ctl = Controller(self.cluster.kubeconfig, os.path.join(self.root, "keyrotator.log"),
+                              namespace=NAMESPACE, extra=["--log-level", "debug"])
+        self.ctl.start(wait_ready=False)
+        self.metrics_port = self.ctl.metrics_port
 
     def create_rotation(self, analysis, **extra):
         spec = {"secretRef": {"name": SECRET, "key": "SIRIUS_API_KEY"},
@@ -220,9 +171,9 @@ class AnalysisE2E(unittest.TestCase):
     def kr(self):
         code, obj = self.cluster.api("GET", KR_PATH + "/" + KR_NAME)
         self.assertEqual(code, 200, obj)
-        if self.ctl.poll() is not None:
+        if self.ctl.proc.poll() is not None:
             self.fail("keyrotator exited with %s; see %s/keyrotator.log" % (
-                self.ctl.returncode, self.root))
+                self.ctl.proc.returncode, self.root))
         return obj
 
     def status(self):

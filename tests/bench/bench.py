@@ -22,12 +22,12 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchcluster import start_redis  # noqa: E402
-from benchlib import REPO, Resp, machine, median, now  # noqa: E402
-from benchrun import Run  # noqa: E402
-import benchreport  # noqa: E402
-import seed  # noqa: E402
+from benchcluster import start_redis
+from benchlib import REPO, machine, median, now
+from krtest import resp
+from benchrun import Run
+import benchreport
+import seed
 
 
 def parse_args(argv):
@@ -138,7 +138,7 @@ class Bench:
     def __init__(self, args, binary, root):
         self.args, self.binary, self.root = args, binary, root
         self.redis, self.valkey_port = start_redis(root)
-        self.valkey = Resp(self.valkey_port)
+        self.valkey = resp.Client("127.0.0.1", self.valkey_port, timeout=10)
         self.runs = {}     # n -> [run.out per repeat]
         self.rotations = not args.no_rotations
 

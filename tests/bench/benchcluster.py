@@ -2,40 +2,23 @@
 seeded state, the instant-rollout writer, a KeyRotation status watcher, and the controller."""
 
 import os
-import signal
 import sys
 import threading
 import time
 import urllib.request
 
-from benchlib import (HERE, REPO, TOKEN, Kube, Proc, Resp, free_port, now, proc_status,
-                      wait_for, watch_lines)
+import krtest.controller
+from benchlib import HERE, REPO, TOKEN, Kube, now, proc_status, wait_for, watch_lines
+from krtest import Proc
+from krtest.servers import start_redis as krtest_start_redis
 
 KR_PATH = "/apis/keyrotator.io/v1alpha1/keyrotations"
 
 
 def start_redis(root):
-    for _ in range(5):
-        port = free_port()
-        p = Proc("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no", "--dir", root,
-                           "--notify-keyspace-events", "Ks"], root)
-
-        def ping():
-            p.alive()
-            try:
-                r = Resp(port, timeout=1)
-                ok = r.cmd("PING") == "PONG"
-                r.close()
-                return ok
-            except OSError:
-                return False
-        try:
-            wait_for(ping, 10, "redis-server")
-            return p, port
-        except RuntimeError:
-            continue
-    raise RuntimeError("redis-server did not start")
+    """redis-server with keyspace notifications on sets (the latency probe's clock)."""
+    return krtest_start_redis(lambda cmd: Proc("redis", cmd, root), root,
+                              extra=("--notify-keyspace-events", "Ks"))
 
 
 def start_kubeapi(root, seed_dir, name="kubeapi", latency_ms=0.0, max_inflight=0):
@@ -180,54 +163,26 @@ class KRWatch:
         self.stopped = True
 
 
-class Controller:
-    """build/keyrotator run, with /readyz and /metrics on loopback."""
+class Controller(krtest.controller.Controller):
+    """build/keyrotator run, with /readyz and /metrics on loopback; started at once."""
 
     def __init__(self, binary, root, kubeconfig, workers, leader_elect, name="controller"):
-        self.metrics_port, self.health_port = free_port(), free_port()
-        cmd = [binary, "run", "--kubeconfig", kubeconfig,
-               "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
-               "--health-addr", "127.0.0.1:%d" % self.health_port,
-               "--workers", str(workers)]
-        if leader_elect:
-            cmd += ["--leader-elect", "--leader-election-namespace", "default",
-                    "--leader-election-id", "keyrotator-bench"]
-        self.proc = Proc(name, cmd, root)
-        self.pid = self.proc.pid
-        self.started = self.proc.started
-
-    def _get(self, port, path):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
-                                        timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, ""
-        except OSError:
-            return 0, ""
+        super().__init__(kubeconfig, os.path.join(root, name + ".log"),
+                         extra=["--workers", str(workers)], leader_elect=leader_elect,
+                         leader_namespace="default", leader_id="keyrotator-bench",
+                         binary_path=binary)
+        self.start(wait_ready=False)
 
     def wait_ready(self, timeout):
         """Seconds from process start to /readyz 200 (polled every 5 ms)."""
-        def ready():
-            self.proc.alive()
-            return self._get(self.health_port, "/readyz")[0] == 200
-        wait_for(ready, timeout, "controller /readyz", 0.005)
-        return now() - self.started
+        return super().wait_ready(timeout, 0.005)
 
     def metric_sum(self, name):
         """The sum of every series of one metric family (0 when absent)."""
-        code, text = self._get(self.metrics_port, "/metrics")
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and (line[len(name):len(name) + 1] in ("{", " ")):
-                try:
-                    total += float(line.rsplit(" ", 1)[1])
-                except ValueError:
-                    pass
-        return total
+        return self.metric(name) or 0.0
 
     def rss(self):
         return proc_status(self.pid)
 
     def stop(self):
-        return self.proc.stop(signal.SIGTERM, 30)
+        return super().stop(30)

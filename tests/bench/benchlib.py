@@ -8,18 +8,14 @@ import json
 import math
 import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
 import urllib.parse
 import zlib
 
+import krtest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SETPRIV = shutil.which("setpriv")
 TOKEN = "bench-token"
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -30,54 +26,10 @@ def now():
     return time.monotonic()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for(cond, timeout, what, interval=0.01):
-    deadline = now() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if now() > deadline:
-            raise TimeoutError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
+    """krtest.wait_for, polling every 10 ms by default (the benchmark times what it waits for)."""
+    return krtest.wait_for(cond, timeout, what, interval)
 
-
-# ---- processes ------------------------------------------------------------------------
-
-class Proc:
-    """A child process (killed with us via PR_SET_PDEATHSIG) logging to <dir>/<name>.log."""
-
-    def __init__(self, name, cmd, logdir, env=None):
-        self.name = name
-        self.log = os.path.join(logdir, name + ".log")
-        if SETPRIV:
-            cmd = [SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
-        with open(self.log, "ab") as log:
-            self.started = now()
-            self.p = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                      env=env)
-        self.pid = self.p.pid
-
-    def alive(self):
-        if self.p.poll() is not None:
-            raise RuntimeError("%s exited with %s; see %s" % (self.name, self.p.returncode,
-                                                              self.log))
-        return False
-
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        return self.p.returncode
 
 
 def proc_status(pid):
@@ -217,65 +169,9 @@ def watch_lines(url, path, token=TOKEN, timeout=3600):
 
 # ---- Valkey -------------------------------------------------------------------------------
 
-class Resp:
-    """A minimal RESP2 client on one socket (commands, INFO, pub/sub reads)."""
-
-    def __init__(self, port, host="127.0.0.1", timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.f = self.sock.makefile("rb")
-        self.lock = threading.Lock()
-
-    def send(self, *args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
-
-    def read(self):
-        line = self.f.readline()
-        if not line:
-            raise EOFError("valkey closed the connection")
-        t, rest = line[:1], line[1:-2]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            raise RuntimeError("valkey: " + rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.f.read(n + 2)
-            return data[:-2]
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise RuntimeError("valkey: bad reply %r" % line)
-
-    def cmd(self, *args):
-        with self.lock:
-            self.send(*args)
-            return self.read()
-
-    def pipeline(self, cmds):
-        with self.lock:
-            for c in cmds:
-                self.send(*c)
-            return [self.read() for _ in cmds]
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
 def commandstats(r):
     """{command: calls} from INFO commandstats."""
-    text = r.cmd("INFO", "commandstats").decode()
+    text = r.command("INFO", "commandstats").decode()
     out = {}
     for line in text.splitlines():
         if line.startswith("cmdstat_"):

@@ -8,9 +8,10 @@ import threading
 
 from benchcluster import (Controller, KRWatch, kube_cost, kube_stats, kube_stats_reset,
                           start_kubeapi, start_rollout)
-from benchlib import (Kube, Resp, commandstats, median, now, percentile, proc_cpu,
+from benchlib import (Kube, commandstats, median, now, percentile, proc_cpu,
                       stats_delta, wait_for)
 import seed
+from krtest import resp
 
 ROTATE = "keyrotator.io/rotate"
 MERGE = "application/merge-patch+json"
@@ -67,8 +68,8 @@ class Run:
         self.root = bench.root
         self.out = {}
         r = bench.valkey
-        r.cmd("FLUSHALL")
-        r.cmd("CONFIG", "RESETSTAT")
+        r.command("FLUSHALL")
+        r.command("CONFIG", "RESETSTAT")
         a = bench.args
         self.api, self.url, self.kubeconfig = start_kubeapi(
             self.root, seed_dir, latency_ms=a.latency_ms, max_inflight=a.max_inflight)
@@ -101,14 +102,14 @@ class Run:
                 last, since = cur, now()
             elif now() - since >= 1.0:
                 return True
-            ctl.proc.alive()
+            ctl.check()
             threading.Event().wait(0.1)
         return False
 
     def wait_reconciled(self, ctl, timeout):
         """Seconds from start to n reconciles done (keyrotator_reconcile_total), or None."""
         try:
-            wait_for(lambda: ctl.proc.alive() or
+            wait_for(lambda: ctl.check() and
                      ctl.metric_sum("keyrotator_reconcile_total") >= self.n,
                      timeout, "%d reconciles" % self.n, 0.01)
         except TimeoutError:
@@ -237,7 +238,7 @@ class Run:
         """Rotations one at a time: annotation set -> new key SADDed to the KeyRotation's
         activeSet (keyspace notification), and stage rollout complete -> next stage patched
         (the rollout writer's log). Returns None when rotations don't finish."""
-        sub = Resp(self.b.valkey_port, timeout=None)
+        sub = resp.Client("127.0.0.1", self.b.valkey_port, timeout=None)
         sub.send("PSUBSCRIBE", "__keyspace@0__:kr-*:active")
         sub.read()
         sadds = []

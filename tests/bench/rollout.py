@@ -17,8 +17,7 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import TOKEN, Kube, now, watch_lines  # noqa: E402
+from benchlib import TOKEN, Kube, now, watch_lines
 
 PATH = "/apis/apps/v1/deployments"
 KEY_ID = "keyrotator.io/key-id"

@@ -9,8 +9,7 @@ import sys
 
 from benchlib import REPO, b64, key_id, new_key
 
-sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
-import kubeapi  # noqa: E402
+import kubeapi
 
 CRDS = sorted(glob.glob(os.path.join(REPO, "crds", "*.yaml")))  # the controller watches all
 STAGES = ("api", "ui", "engine")

@@ -9,7 +9,6 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 
 class BenchSmoke(unittest.TestCase):

@@ -7,12 +7,13 @@ and without AUTH, and that no raw key ever appears in any output except the one 
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import tempfile
-import time
 import unittest
+
+import krtest
+from krtest import resp
+from krtest.servers import start_redis
 
 BINARY = os.environ.get("KR_BINARY", "keyrotator")
 KEY_RE = re.compile(r"^sk_[0-9A-Za-z]{43}[0-9A-Za-z]{6}$")
@@ -23,73 +24,31 @@ OUTPUTS = []
 KEYS = set()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Redis:
-    """A redis-server on a free loopback port in a temp dir, plus a tiny RESP client."""
+    """A redis-server (krtest.servers) in a temp dir of its own, configured with the lines
+    `extra` (requirepass, ACL users); cmd() sends one command on a new connection and
+    answers in str."""
 
     def __init__(self, extra=""):
-        self.dir = tempfile.mkdtemp(prefix="kr-cli-redis-")
-        self.port = free_port()
+        self.dir = krtest.mkdtemp("kr-cli-redis-")
         conf = os.path.join(self.dir, "redis.conf")
         with open(conf, "w") as f:
-            f.write(f"bind 127.0.0.1\nport {self.port}\ndir {self.dir}\nsave \"\"\n"
-                    f"appendonly no\nprotected-mode no\n{extra}")
-        self.log = open(os.path.join(self.dir, "redis.log"), "w")
-        self.proc = subprocess.Popen(["redis-server", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-        self.auth = None
+            f.write("protected-mode no\n" + extra)
+        self.proc, self.port = start_redis(
+            lambda cmd: krtest.spawn(cmd, os.path.join(self.dir, "redis.log")), self.dir,
+            conf=conf)
 
     def stop(self):
         self.proc.kill()
         self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        krtest.rmtree(self.dir)
 
     def cmd(self, *args):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            f = s.makefile("rb")
-            cmds = ([["AUTH", *self.auth]] if self.auth else []) + [list(args)]
-            for c in cmds:
-                wire = f"*{len(c)}\r\n".encode()
-                for a in c:
-                    a = a.encode() if isinstance(a, str) else a
-                    wire += b"$%d\r\n%s\r\n" % (len(a), a)
-                s.sendall(wire)
-                reply = self._read(f)
-            return reply
-
-    def _read(self, f):
-        line = f.readline().rstrip(b"\r\n")
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            return None if n < 0 else f.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read(f) for _ in range(n)]
-        raise RuntimeError(f"bad reply {line!r}")
+        c = resp.Client("127.0.0.1", self.port, timeout=5)
+        try:
+            return resp.decode(c.command(*args))
+        finally:
+            c.close()
 
     def env(self, **more):
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYROTATOR_")}
@@ -337,7 +296,7 @@ class KeysCli(unittest.TestCase):
         self.assertIn("WRONGTYPE", p.stderr)
 
     def test_unreachable_store(self):
-        port = free_port()
+        port = krtest.free_port()
         p = run(["keys", "list", "--addr", f"127.0.0.1:{port}", "--timeout", "2s"],
                 self.redis.env())
         self.assertEqual(p.returncode, 1)

@@ -14,14 +14,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
-import kubeapi_testlib as kt  # noqa: E402
+import kubeapi_testlib as kt
 
 BINARY = os.path.abspath(os.environ.get("KR_BINARY", "keyrotator"))
 YAML2JSON = os.environ.get("KR_YAML2JSON", "yaml2json")

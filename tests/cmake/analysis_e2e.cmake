@@ -4,7 +4,7 @@
 # revokeWhenUnusedFor.
 if(TARGET keyrotator)
   add_test(NAME test_analysis_e2e
-           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_analysis_e2e
+           COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_analysis_e2e
            WORKING_DIRECTORY ${KR_TESTS_DIR}/analysis)
   set_tests_properties(test_analysis_e2e PROPERTIES
     LABELS "analysis;prometheus;apiserver;redis" TIMEOUT 420

@@ -1,7 +1,7 @@
 # The benchmark's smoke (tests/bench): bench.py --quick against the built controller, so the
 # benchmark can't rot. It checks that every figure is produced and sane, never the targets.
 # Included by tests/CMakeLists.txt, which defines Python3_EXECUTABLE.
-add_test(NAME bench_smoke COMMAND ${Python3_EXECUTABLE} -m unittest -v test_bench
+add_test(NAME bench_smoke COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_bench
          WORKING_DIRECTORY ${KR_TESTS_DIR}/bench)
 set_tests_properties(bench_smoke PROPERTIES LABELS "bench" TIMEOUT 300
   ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

@@ -2,7 +2,7 @@
 # real traffic (zero 401s), and the demo's smoke run. Included by tests/CMakeLists.txt, which
 # defines Python3_EXECUTABLE.
 add_test(NAME e2e_scenarios
-         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_e2e
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_e2e
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
 set_tests_properties(e2e_scenarios PROPERTIES LABELS "e2e;redis;apiserver;prometheus"
   TIMEOUT 420 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

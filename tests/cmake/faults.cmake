@@ -5,7 +5,7 @@
 # completed or rolled back cleanly, a condition saying what happened, no raw key anywhere
 # (tests/faults/test_faults.py). About two minutes on 2 cores.
 add_test(NAME faults
-         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_faults
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_faults
          WORKING_DIRECTORY ${KR_TESTS_DIR}/faults)
 set_tests_properties(faults PROPERTIES LABELS "faults;apiserver;redis" TIMEOUT 600
   ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

@@ -11,12 +11,12 @@ endif()
 if(TARGET keyrotator)
   set(kr_elf_env "KR_BINARY=$<TARGET_FILE:keyrotator>;KR_BUILD_TYPE=${CMAKE_BUILD_TYPE}")
   add_test(NAME test_elf_hardening
-           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_elf_hardening.ElfHardening
+           COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_elf_hardening.ElfHardening
            WORKING_DIRECTORY ${KR_TESTS_DIR}/security)
   set_tests_properties(test_elf_hardening PROPERTIES LABELS "unit;security" TIMEOUT 60
     ENVIRONMENT "${kr_elf_env};KR_SANITIZE=${KR_SANITIZE}")
   add_test(NAME test_process_hardening
-           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_elf_hardening.RunningProcess
+           COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_elf_hardening.RunningProcess
            WORKING_DIRECTORY ${KR_TESTS_DIR}/security)
   set_tests_properties(test_process_hardening PROPERTIES LABELS "security;apiserver" TIMEOUT 120
     ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>;KR_PYTHON=${Python3_EXECUTABLE}")

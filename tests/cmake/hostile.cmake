@@ -44,7 +44,7 @@ endif()
 # attacks exits 0 within 20 s. About 70 s (a failing run up to ~8 min).
 if(TARGET keyrotator)
   add_test(NAME test_hostile_controller
-           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_hostile_controller
+           COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_hostile_controller
            WORKING_DIRECTORY ${KR_HOSTILE_DIR})
   set_tests_properties(test_hostile_controller PROPERTIES
     LABELS "hostile;apiserver;redis;e2e" TIMEOUT 900

@@ -10,7 +10,7 @@ endif()
 # and no raw key in any output but create's one stdout line.
 if(TARGET kr_keystore)
   add_test(NAME test_cli_keys
-           COMMAND ${Python3_EXECUTABLE} -m unittest -v test_cli_keys
+           COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_cli_keys
            WORKING_DIRECTORY ${KR_TESTS_DIR}/cli)
   set_tests_properties(test_cli_keys PROPERTIES LABELS "redis" TIMEOUT 300
     ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

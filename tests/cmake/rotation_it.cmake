@@ -3,7 +3,7 @@
 # --clock-skew-file, emergency, rollback, Valkey flushed mid-rotation, SIGKILL after every
 # step, refusals (tests/rotation/test_rotation.py).
 add_test(NAME rotation_it
-         COMMAND ${Python3_EXECUTABLE} -m unittest -v test_rotation
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_rotation
          WORKING_DIRECTORY ${KR_TESTS_DIR}/rotation)
 set_tests_properties(rotation_it PROPERTIES LABELS "rotation;apiserver;redis" TIMEOUT 600
   ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

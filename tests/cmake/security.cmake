@@ -31,7 +31,7 @@ endfunction()
 # kr_security_py(<name> [ENV ...]): tests/security/<name>.py with unittest.
 function(kr_security_py name)
   cmake_parse_arguments(T "" "" "ENV;LABELS" ${ARGN})
-  add_test(NAME ${name} COMMAND ${Python3_EXECUTABLE} -m unittest -v ${name}
+  add_test(NAME ${name} COMMAND ${Python3_EXECUTABLE} -m krtest.run -v ${name}
            WORKING_DIRECTORY ${KR_TESTS_DIR}/security)
   set_tests_properties(${name} PROPERTIES LABELS "unit;security;${T_LABELS}" TIMEOUT 120
     ENVIRONMENT "KR_ROOT=${CMAKE_SOURCE_DIR};${T_ENV}")
@@ -55,7 +55,7 @@ kr_security_test(test_secret_wipe LIBS kr_base LINK_OPTIONS -Wl,--wrap=free)
 # (local API server with every CRD, redis-server shared by two teams, recording fake Valkey and
 # HTTP servers on loopback): refusals with condition and Event, and no canary anywhere.
 if(TARGET keyrotator)
-  add_test(NAME test_attacks COMMAND ${Python3_EXECUTABLE} -m unittest -v test_attacks
+  add_test(NAME test_attacks COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_attacks
            WORKING_DIRECTORY ${KR_TESTS_DIR}/security)
   set_tests_properties(test_attacks PROPERTIES LABELS "security;apiserver;redis" TIMEOUT 600
     ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

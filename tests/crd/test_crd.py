@@ -14,8 +14,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
-import kubeapi_testlib as kt  # noqa: E402
+import kubeapi_testlib as kt
 
 CRDS = os.path.join(REPO, "crds")
 CRD = os.path.join(CRDS, "keyrotator.io_keyrotations.yaml")

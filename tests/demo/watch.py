@@ -26,12 +26,11 @@ import time
 import urllib.error
 import urllib.request
 
+import kyaml
+import simulator
+from krtest import resp
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tests", "sim"))
-sys.path.insert(0, os.path.join(REPO, "tests", "kubeapi"))
-import kyaml  # noqa: E402
-import resp  # noqa: E402
-import simulator  # noqa: E402
 
 ENV = os.environ
 NS = ENV.get("NAMESPACE", "sirius")

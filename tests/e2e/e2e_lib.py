@@ -12,10 +12,7 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -25,9 +22,10 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SIM = os.path.join(REPO, "tests", "sim")
-sys.path.insert(0, SIM)
-import cluster  # noqa: E402
-import resp  # noqa: E402
+import cluster
+import krtest.controller
+from krtest import listening, resp, rmtree  # noqa: F401 (for the scenarios)
+from krtest.controller import binary  # noqa: F401 (soak and the attack suite use it)
 
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations"
 DEPLOY_PATH = "/apis/apps/v1/namespaces/%s/deployments"
@@ -53,10 +51,6 @@ def member(key, store_as="sha256"):
     return hashlib.sha256(key.encode()).hexdigest() if store_as == "sha256" else key
 
 
-def free_port():
-    return cluster.free_port()
-
-
 def ping(url, key=None, timeout=3):
     """HTTP status of GET <url>/api/v1/ping with X-API-Key (None: no answer)."""
     headers = {"Connection": "close"}
@@ -70,17 +64,6 @@ def ping(url, key=None, timeout=3):
         return e.code
     except OSError:
         return None
-
-
-def binary():
-    """The keyrotator binary: $KR_BINARY (ctest sets it), else the first build dir that has one."""
-    if os.environ.get("KR_BINARY"):
-        return os.environ["KR_BINARY"]
-    for d in ("build", "build-e2e"):
-        p = os.path.join(REPO, d, "controller", "keyrotator")
-        if os.access(p, os.X_OK):
-            return p
-    raise RuntimeError("no keyrotator binary: set KR_BINARY or build into build/")
 
 
 class SimFixture:
@@ -315,96 +298,22 @@ def _catch_signals():
         signal.signal(signal.SIGTERM, _on_signal)
 
 
-class Controller:
-    """One `keyrotator run` process; start/kill/stop it any number of times."""
+class Controller(krtest.controller.Controller):
+    """`keyrotator run` against the fixture's cluster and namespace (instance `instance`,
+    log <workdir>/controller-<instance>.log); registers itself with the fixture, whose down()
+    stops what still runs."""
 
     def __init__(self, fx, workdir, instance="e2e", leader_elect=False, extra=()):
-        self.fx, self.instance, self.leader_elect = fx, instance, leader_elect
-        self.log_path = os.path.join(workdir, "controller-%s.log" % instance)
-        self.extra, self.proc = list(extra), None
-        self.starts = 0
+        super().__init__(None, os.path.join(workdir, "controller-%s.log" % instance),
+                         instance=instance, extra=extra, leader_elect=leader_elect)
+        self.fx = fx
         if isinstance(getattr(fx, "controllers", None), list):  # soak passes a bare fx
             fx.controllers.append(self)
 
     def start(self):
-        self.metrics_port, self.health_port = free_port(), free_port()
-        cmd = [binary(), "run", "--kubeconfig", self.fx.kubeconfig, "--namespace",
-               self.fx.namespace, "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
-               "--health-addr", "127.0.0.1:%d" % self.health_port, "--instance", self.instance,
-               ] + self.extra
-        if self.leader_elect:
-            cmd += ["--leader-elect", "--leader-election-namespace", self.fx.namespace]
-        if cluster.SETPRIV:
-            cmd = [cluster.SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        log.close()
-        self.starts += 1
-        wait_for(lambda: self._alive() and self._get("/readyz", self.health_port) == 200, 20,
-                 "keyrotator %s /readyz" % self.instance)
-        return self
-
-    def _alive(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("keyrotator %s exited %s; see %s" % (
-                self.instance, self.proc.returncode, self.log_path))
-        return True
-
-    @staticmethod
-    def _get(path, port):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
-                return r.status if path != "/metrics" else r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code
-        except OSError:
-            return None
-
-    def metric(self, name):
-        """Sum of the samples of metric `name` (a full name with labels, or a bare name)."""
-        text = self._get("/metrics", self.metrics_port) or ""
-        total = None
-        for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{") or line == name:
-                if "{" not in name or line.startswith(name):
-                    total = (total or 0) + float(line.rsplit(" ", 1)[1])
-        return total
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self):
-        """SIGTERM; returns the exit code."""
-        if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.terminate()
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
-    def log_lines(self, level=None):
-        out = []
-        with open(self.log_path, errors="replace") as f:
-            for line in f:
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue
-                if level is None or d.get("level") in level:
-                    out.append(d)
-        return out
-
-    def tail(self, n=40):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
+        self.kubeconfig, self.namespace = self.fx.kubeconfig, self.fx.namespace
+        self.leader_namespace = self.fx.namespace
+        return super().start(ready_timeout=20)
 
 
 def keyrotation(fx, name=KEYROTATION, stages=None, analysis=False, **spec):
@@ -529,12 +438,3 @@ class KeyWatcher(threading.Thread):
     def stop(self):
         self.stopping.set()
         self.join(5)
-
-
-def rmtree(path):
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def listening(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -9,7 +9,7 @@ workload controllers; each scenario in its own keyrotator-e2e-<hex> namespace, d
 it): see README "End-to-end tests", "Against a real cluster". No scenario uses anything only
 the local API server offers (its /_kubeapi/ admin API: faults, counters, compaction).
 
-    cd tests/e2e && KR_BINARY=../../build/controller/keyrotator python3 -m unittest -v test_e2e
+    cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e
 """
 import os
 import random
@@ -18,9 +18,8 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import e2e_lib as e  # noqa: E402
-from e2e_lib import CONSUMERS, condition, key_id, member, wait_for  # noqa: E402
+import e2e_lib as e
+from e2e_lib import CONSUMERS, condition, key_id, member, wait_for
 
 
 class E2ECase(unittest.TestCase):

@@ -7,7 +7,7 @@ only when the suite installed them, and that a namespace that existed before (wi
 KeyRotation, KeyStore, Secret and Deployment) was not touched.
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator \
-        python3 -m unittest -v test_e2e_external
+        ../py -m unittest -v test_e2e_external
 
 KEYROTATOR_E2E_EXTERNAL_TESTS (space-separated test_e2e names) overrides what runs in the
 pre-existing-CRD phase (default: every scenario but 1, which runs in the first phase).
@@ -24,13 +24,11 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import e2e_lib as e  # noqa: E402
-from e2e_lib import cluster, wait_for  # noqa: E402
+import e2e_lib as e
+from e2e_lib import cluster, wait_for
 
-sys.path.insert(0, os.path.join(e.REPO, "tests", "kubeapi"))
-import ktls  # noqa: E402
-import simulator  # noqa: E402  (tests/sim, on the path through e2e_lib)
+import ktls
+import simulator
 
 CONTEXT = "e2e-ext"
 BYSTANDER = "team-bystander"

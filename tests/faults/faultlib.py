@@ -15,12 +15,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "rotation"))
-sys.path.insert(0, os.path.join(REPO, "tests", "security"))
-from rotlib import (EVENTS, KR_PATH, SIRIUS, RotationCase, key_id, member,  # noqa: E402
+from rotlib import (EVENTS, KR_PATH, SIRIUS, RotationCase, key_id, member,
                     sirius_spec, wait_for)
-import resp  # noqa: E402  (tests/sim, on the path through rotlib)
-import scan_keys  # noqa: E402
+from krtest import resp
+from krtest.servers import start_redis
+import scan_keys
 
 KR = "sirius-service-key"
 NS_NAME = "sirius/" + KR
@@ -291,14 +290,6 @@ class Valkey:
     def __init__(self, cluster):
         self.c = cluster
 
-    def cmd(self, port):
-        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", self.c.root,
-               "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-               "--enable-debug-command", "local"]
-        if self.c.password:
-            cmd += ["--requirepass", self.c.password]
-        return cmd
-
     def proc(self):
         return next(p for name, p in self.c.procs if name == "redis")
 
@@ -315,13 +306,9 @@ class Valkey:
                 os.unlink(os.path.join(self.c.root, f))
 
     def start(self):
-        p = self.c._spawn("redis", self.cmd(self.c.valkey_port))
-        wait_for(lambda: p.poll() is None and self.c._ping() or
-                 (p.poll() is not None and self._died(p)), 15, "redis-server on port %d" %
-                 self.c.valkey_port)
-
-    def _died(self, p):
-        raise RuntimeError("redis-server exited with %s" % p.returncode)
+        start_redis(lambda cmd: self.c._spawn("redis", cmd), self.c.root,
+                    port=self.c.valkey_port, timeout=15, password=self.c.password, aof=True,
+                    extra=("--enable-debug-command", "local"))
 
     def restart(self, keep_data):
         self.kill()

@@ -39,10 +39,8 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import types
@@ -50,11 +48,10 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import hostile_servers as hs  # noqa: E402
-import e2e_lib  # noqa: E402  (the controller process; it puts tests/sim on sys.path)
-import cluster  # noqa: E402
+import hostile_servers as hs
+import e2e_lib
+import cluster
+import krtest
 
 NS = "hostile"
 GROUP = "/apis/keyrotator.io/v1alpha1"
@@ -160,7 +157,7 @@ class HostileController(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="kr-hostile-")
+        cls.root = krtest.mkdtemp("kr-hostile-")
         cls.c = cls.ctl = cls.rss = None
         cls.servers = {}
         try:
@@ -202,10 +199,7 @@ class HostileController(unittest.TestCase):
             cls.ctl.stop()
         if cls.c is not None:
             cls.c.down()
-        if os.environ.get("KR_KEEP_TMP"):
-            print("kept", cls.root, file=sys.stderr)
-        else:
-            shutil.rmtree(cls.root, ignore_errors=True)
+        krtest.rmtree(cls.root)
 
     # ---- objects ----
     @classmethod
@@ -221,7 +215,7 @@ class HostileController(unittest.TestCase):
         """A KeyRotation of one stage, its own consumer Deployment `name` (reading Secret
         <name>-key, which the controller creates at the bootstrap) and KeyStore `store`."""
         self.c.create_deployment(name, "sim/client", [
-            {"name": "API_URL", "value": "http://127.0.0.1:%d" % cluster.free_port()},
+            {"name": "API_URL", "value": "http://127.0.0.1:%d" % krtest.free_port()},
             {"name": "NAME", "value": name}, {"name": "RATE", "value": "0.2"},
             {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": name + "-key",
                                                                "key": "API_KEY"}}}])
@@ -372,7 +366,7 @@ class HostileController(unittest.TestCase):
                 n: self.status(n).get("conditions") for n in ATTACKS if n not in still})
         with self.subTest("controller alive, /healthz 200"):
             self.assertIsNone(self.ctl.proc.poll(), "keyrotator run exited")
-            self.assertEqual(self.ctl._get("/healthz", self.ctl.health_port), 200)
+            self.assertEqual(self.ctl.get(self.ctl.health_port, "/healthz")[0], 200)
 
     def sigterm_amid_attacks(self, timings):
         """SIGTERM while both drips have a request in progress: exit 0 within STOP_S. The

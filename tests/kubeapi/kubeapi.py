@@ -21,17 +21,15 @@ import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from kpatch import PatchError, json_patch, merge_patch, strategic_merge_patch  # noqa: E402
-from kresources import (ApiError, bad_request, builtin_types, crd_types,  # noqa: E402
+from kpatch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kresources import (ApiError, bad_request, builtin_types, crd_types,
                         resource_not_found)
-from kstore import Filter, Store, parse_field_selector, parse_label_selector  # noqa: E402
-from khttp import read_headers  # noqa: E402
-import kcost  # noqa: E402
-import kloop  # noqa: E402
-import ktls  # noqa: E402
-import kyaml  # noqa: E402
+from kstore import Filter, Store, parse_field_selector, parse_label_selector
+from khttp import read_headers
+import kcost
+import kloop
+import ktls
+import kyaml
 
 MAX_BODY = 3 * 1024 * 1024
 READ_VERBS = ("get", "list", "watch")

@@ -10,26 +10,18 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "sim"))
-import cluster  # noqa: E402
-from cluster import NAMESPACE, free_port, key_id, wait_for  # noqa: E402,F401
-
-BINARY = os.path.abspath(os.environ.get("KR_BINARY", "keyrotator"))
-SETPRIV = shutil.which("setpriv")
+import cluster
+import krtest.controller
+from cluster import NAMESPACE, key_id
+from krtest import wait_for
+from krtest.controller import metric_sum, parse_metrics  # noqa: F401 (for the tests)
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations" % NAMESPACE
 SECRETS = "/api/v1/namespaces/%s/secrets" % NAMESPACE
 EVENTS = "/api/v1/namespaces/%s/events" % NAMESPACE
@@ -61,25 +53,6 @@ def sirius_spec(secret="sirius-api-key", stages=None, timeout="60s", key_store=c
             "stages": stages, "validationPeriod": "1s"}
     spec.update(extra)
     return spec
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value} from Prometheus text."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)', line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
-
-
-def metric_sum(metrics, name, **labels):
-    return sum(v for (n, ls), v in metrics.items()
-               if n == name and all((k, val) in ls for k, val in labels.items()))
 
 
 class DelayProxy:
@@ -148,142 +121,20 @@ class DelayProxy:
         self.sock.close()
 
 
-class Controller:
-    """`keyrotator run` against a cluster. Its stderr goes to `log_path` (appended across
-    restarts) through a reader thread, which can SIGKILL the process when a line matches
-    `kill_on`: a callable taking the decoded log object and returning None (no kill) or
-    the delay in seconds before the SIGKILL (0: at once)."""
+class Controller(krtest.controller.Controller):
+    """`keyrotator run` (instance rotation-it) on the simulated cluster's namespace, logging
+    to <root>/controller.log; start(kill_on=f) SIGKILLs it on a log line (see
+    krtest.controller)."""
 
     def __init__(self, root, kubeconfig, skew_file=None, extra=()):
-        self.root, self.kubeconfig, self.skew_file = root, kubeconfig, skew_file
-        self.extra = list(extra)
-        self.log_path = os.path.join(root, "controller.log")
-        self.proc = None
-        self.reader = None
-        self.kill_on = None
-        self.killed_at = None  # the log object that triggered the last kill
-        self.starts = 0
-
-    def start(self, kill_on=None, wait_ready=True):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.metrics_port, self.health_port = free_port(), free_port()
-        cmd = [BINARY, "run", "--kubeconfig", self.kubeconfig, "--namespace", NAMESPACE,
-               "--metrics-addr", "127.0.0.1:%d" % self.metrics_port,
-               "--health-addr", "127.0.0.1:%d" % self.health_port,
-               "--instance", "rotation-it"] + self.extra
-        if self.skew_file:
-            cmd += ["--clock-skew-file", self.skew_file]
-        if SETPRIV:
-            cmd = [SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
-        self.kill_on, self.killed_at = kill_on, None
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL)
-        self.starts += 1
-        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
-        self.reader.start()
-        if wait_ready:
-            wait_for(lambda: self._alive() and self._get(self.health_port, "/readyz") == 200, 30,
-                     "the controller's /readyz")
-
-    def _read(self, proc):
-        timer, fired = None, threading.Event()
-
-        def kill(obj):
-            if not fired.is_set():
-                fired.set()
-                self.killed_at = obj
-                proc.send_signal(signal.SIGKILL)
-        with open(self.log_path, "ab") as log:
-            for raw in proc.stderr:
-                log.write(raw)
-                log.flush()
-                if self.kill_on is None or fired.is_set():
-                    continue
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    continue
-                delay = self.kill_on(obj)
-                if delay is None:
-                    continue
-                if delay <= 0:  # at once, before a later kill that is still pending
-                    if timer is not None:
-                        timer.cancel()
-                    timer = None
-                    kill(obj)
-                elif timer is None:
-                    timer = threading.Timer(delay, kill, (obj,))
-                    timer.start()
-        if timer is not None:
-            timer.cancel()
-        proc.stderr.close()
-
-    def _alive(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError("keyrotator run exited with %s; see %s" % (
-                self.proc.returncode, self.log_path))
-        return True
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def _get(self, port, path):
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-                self.last_body = r.read().decode()
-                return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
-        except OSError:
-            return None
-
-    def metrics(self):
-        """The parsed /metrics of the running controller."""
-        if self._get(self.metrics_port, "/metrics") != 200:
-            raise AssertionError("GET /metrics failed")
-        return parse_metrics(self.last_body)
-
-    def healthy(self):
-        return self._get(self.health_port, "/healthz") == 200
-
-    def wait_exit(self, timeout=15):
-        try:
-            rc = self.proc.wait(timeout)
-        finally:
-            self.reader.join(5)
-        return rc
-
-    def kill(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        return self.wait_exit()
-
-    def stop(self):
-        """SIGTERM; the exit code (0 expected)."""
-        if self.proc is None:
-            return None
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.wait_exit()
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.wait_exit()
-            return "timeout"
+        super().__init__(kubeconfig, os.path.join(root, "controller.log"), namespace=NAMESPACE,
+                         instance="rotation-it", extra=extra, skew_file=skew_file)
+        self.root = root
 
     def log_lines(self):
-        """Every JSON object the controller logged so far (all its runs)."""
-        out = []
-        try:
-            with open(self.log_path, "rb") as f:
-                for raw in f:
-                    try:
-                        out.append(json.loads(raw))
-                    except ValueError:
-                        out.append({"msg": raw.decode(errors="replace"), "unparsed": True})
-        except FileNotFoundError:
-            pass
-        return out
+        """Every line logged so far (all runs); a line that is not JSON is {"msg": line,
+        "unparsed": True}."""
+        return super().log_lines(unparsed=True)
 
     def actions(self, since=0):
         """[(ACTION, reason)] announced in the log, from line index `since`: the steps.
@@ -311,7 +162,7 @@ class RotationCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="kr-rotation-")
+        cls.root = krtest.mkdtemp("kr-rotation-")
         cls.c = cluster.Cluster(cls.root, seed_key=cls.seed_key, client_rate=cls.client_rate,
                                 valkey_password=cls.valkey_password)
         cls.c.__enter__()
@@ -344,10 +195,7 @@ class RotationCase(unittest.TestCase):
     def tearDownClass(cls):
         cls.ctl.stop()
         cls.c.down()
-        if os.environ.get("KR_KEEP_TMP"):
-            print("kept", cls.root, file=sys.stderr)
-        else:
-            shutil.rmtree(cls.root, ignore_errors=True)
+        krtest.rmtree(cls.root)
 
     @classmethod
     def set_skew(cls, seconds):

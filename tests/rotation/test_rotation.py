@@ -6,7 +6,7 @@ What is checked is what users rely on (DESIGN.md §1-2): the Secret's key, the V
 (sha256 member in api_keys:active, api_key:{hash}:meta status/revoked_at, the bootstrap
 marker), status, Events, the pod-template annotation keyrotator.io/key-id, and restarts.
 
-    KR_BINARY=build/controller/keyrotator python3 -m unittest -v test_rotation
+    KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_rotation
 (from tests/rotation; KR_KEEP_TMP=1 keeps the cluster directories.)
 """
 import base64

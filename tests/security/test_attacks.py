@@ -19,22 +19,19 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import types
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import attacklib as al  # noqa: E402
-import e2e_lib  # noqa: E402  (the controller process; it puts tests/sim on sys.path)
-import cluster  # noqa: E402
-import simulator  # noqa: E402
+import attacklib as al
+import e2e_lib
+import cluster
+import krtest
+import simulator
 
 TEAM_A, TEAM_B, SYSTEM = "team-a", "team-b", "keyrotator-system"
 GROUP = "/apis/keyrotator.io/v1alpha1"
@@ -91,7 +88,7 @@ class Attacks(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.root = tempfile.mkdtemp(prefix="kr-attacks-")
+        cls.root = krtest.mkdtemp("kr-attacks-")
         cls.c = cls.ctl = None
         cls.servers = []
         cls.old_pod_ns = os.environ.get("POD_NAMESPACE")
@@ -154,10 +151,7 @@ class Attacks(unittest.TestCase):
             os.environ.pop("POD_NAMESPACE", None)
         else:
             os.environ["POD_NAMESPACE"] = cls.old_pod_ns
-        if os.environ.get("KR_KEEP_TMP"):
-            print("kept", cls.root, file=sys.stderr)
-        else:
-            shutil.rmtree(cls.root, ignore_errors=True)
+        krtest.rmtree(cls.root)
 
     # ---- the cluster as an administrator set it up ----
     @classmethod
@@ -280,7 +274,7 @@ class Attacks(unittest.TestCase):
         """A consumer Deployment `name` that reads <name>-key/API_KEY, or secret/API_KEY
         (pending until the controller creates that Secret)."""
         self.c.create_deployment(name, "sim/client", [
-            {"name": "API_URL", "value": "http://127.0.0.1:%d" % cluster.free_port()},
+            {"name": "API_URL", "value": "http://127.0.0.1:%d" % krtest.free_port()},
             {"name": "NAME", "value": name}, {"name": "RATE", "value": "0.2"},
             {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
                 "name": secret or name + "-key", "key": "API_KEY"}}}])
@@ -714,7 +708,7 @@ class Attacks(unittest.TestCase):
                 self.assert_no_leak(f.read(), "the controller log", own_key_ok=True)
         with self.subTest("controller"):
             self.assertIsNone(self.ctl.proc.poll(), "keyrotator run exited")
-            self.assertEqual(self.ctl._get("/healthz", self.ctl.health_port), 200)
+            self.assertEqual(self.ctl.get(self.ctl.health_port, "/healthz")[0], 200)
 
 
 if __name__ == "__main__":

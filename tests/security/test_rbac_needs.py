@@ -11,15 +11,12 @@ and checks, for both install modes (cluster-wide and manifests/namespaced/):
 Environment: KR_YAML2JSON (the yaml2json tool), KR_ROOT (the repository).
 """
 import re
-import sys
 import unittest
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "packaging"))
-import test_packaging as packaging  # noqa: E402  (its YAML loader and manifest reader)
-from test_source_audit import ROOT, calls, strip_comments  # noqa: E402
+import test_packaging as packaging
+from test_source_audit import ROOT, calls, strip_comments
 
 SRC = ROOT / "controller"
 # User-side tools: they run with the user's credentials, not the controller's account.

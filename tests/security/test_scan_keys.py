@@ -15,8 +15,7 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import scan_keys  # noqa: E402
+import scan_keys
 
 # (prefix, random bytes, key) - the C test's known answers.
 VECTORS = [

@@ -16,12 +16,10 @@ import http.server
 import json
 import os
 import signal
-import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import resp  # noqa: E402
+from krtest import resp
 
 
 class KeyValidator:

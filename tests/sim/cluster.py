@@ -5,9 +5,9 @@ the Sirius workloads run by the workload simulator, an api "Service", and option
 prometheus scraping the api pods. Neither a KeyStore nor a Secret opt-in is made by `up`:
 create_key_store() and opt_in() are what an administrator does before a KeyRotation.
 
-    python3 tests/sim/cluster.py up --dir D [--detach] [--plaintext] [--seed-key]
+    tests/py tests/sim/cluster.py up --dir D [--detach] [--plaintext] [--seed-key]
                                             [--valkey-password] [--prometheus]
-    python3 tests/sim/cluster.py down --dir D
+    tests/py tests/sim/cluster.py down --dir D
 
 With `Cluster(dir, kubeconfig=K, namespace=NS)` the API server is an external one (a real
 kube-apiserver without the workload controllers; see the README's "Against a real cluster"):
@@ -29,24 +29,21 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-import resp  # noqa: E402
-import simulator  # noqa: E402
+import simulator
+from krtest import SETPRIV, free_port, resp, spawn, wait_for  # noqa: F401 (free_port: for users)
+from krtest.servers import Prometheus, start_redis
 
 NAMESPACE = "sirius"
 TOKEN = "sim-admin-token"
 SECRET, SECRET_KEY = "sirius-api-key", "SIRIUS_API_KEY"
-SETPRIV = shutil.which("setpriv")
 # Every CRD the controller watches: it waits for all of its caches, so the API server must
 # serve all of them (KeyRotation, KeyStore, ClusterKeyStore).
 CRD_FILES = sorted(glob.glob(os.path.join(REPO, "crds", "*.yaml")))
@@ -65,24 +62,6 @@ CLEANUP = ((KR_API, "keyrotations"), (KR_API, "keystores"), ("/apis/apps/v1", "d
            ("/apis/apps/v1", "statefulsets"), ("/apis/apps/v1", "daemonsets"),
            ("/api/v1", "secrets"), ("/apis/coordination.k8s.io/v1", "leases"),
            ("/api/v1", "events"), ("/apis/events.k8s.io/v1", "events"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, timeout, what):
-    """Poll cond() until it returns something truthy; raise TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def new_key(prefix="sk_"):
@@ -297,11 +276,7 @@ class Cluster:
 
     # ---- processes ----
     def _spawn(self, name, cmd, **kw):
-        if SETPRIV:
-            cmd = [SETPRIV, "--pdeathsig", "KILL", "--"] + cmd
-        log = open(os.path.join(self.root, name + ".log"), "ab")
-        p = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, **kw)
-        log.close()
+        p = spawn(cmd, os.path.join(self.root, name + ".log"), **kw)
         self.procs.append((name, p))
         with open(os.path.join(self.root, name + ".pid"), "w") as f:
             f.write("%d\n" % p.pid)
@@ -375,19 +350,10 @@ class Cluster:
         self.kube = simulator.Kube(self.kubeconfig, tempfile.gettempdir())
 
     def _redis(self):
-        for _ in range(5):
-            self.valkey_port = free_port()
-            cmd = ["redis-server", "--port", str(self.valkey_port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", self.root]
-            if self.password:
-                cmd += ["--requirepass", self.password]
-            p = self._spawn("redis", cmd)
-            try:
-                wait_for(lambda: self._alive(p, "redis") or self._ping(), 10, "redis-server")
-                return
-            except RuntimeError:  # the port was taken between free_port() and bind: retry
-                self.procs.remove(("redis", p))
-        raise RuntimeError("redis-server did not start")
+        p, self.valkey_port = start_redis(lambda cmd: self._spawn("redis", cmd), self.root,
+                                          password=self.password)
+        # A try that lost its port to another process has exited: forget it.
+        self.procs = [(n, q) for n, q in self.procs if n != "redis" or q is p]
 
     def valkey(self):
         return resp.Client("127.0.0.1", self.valkey_port, password=self.password)
@@ -415,27 +381,12 @@ class Cluster:
         self.api_url = "http://127.0.0.1:%d" % self.api_port
 
     def _prometheus(self):
-        self.prometheus_port = free_port()
-        cfg = os.path.join(self.root, "prometheus.yml")
-        with open(cfg, "w") as f:
-            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                    "scrape_configs:\n- job_name: sirius-api\n  file_sd_configs:\n"
-                    "  - files: ['%s']\n    refresh_interval: 1s\n"
-                    % os.path.join(self.state_dir, "endpoints", "sirius-api.json"))
-        p = self._spawn("prometheus", [
-            "prometheus", "--config.file", cfg, "--web.listen-address",
-            "127.0.0.1:%d" % self.prometheus_port,
-            "--storage.tsdb.path", os.path.join(self.root, "prometheus-data")])
-        self.prometheus_url = "http://127.0.0.1:%d" % self.prometheus_port
-
-        def ready():
-            self._alive(p, "prometheus")
-            try:
-                with urllib.request.urlopen(self.prometheus_url + "/-/ready", timeout=1) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-        wait_for(ready, 30, "prometheus")
+        prom = Prometheus(self.root, "- job_name: sirius-api\n  file_sd_configs:\n"
+                          "  - files: ['%s']\n    refresh_interval: 1s\n"
+                          % os.path.join(self.state_dir, "endpoints", "sirius-api.json"),
+                          lambda cmd: self._spawn("prometheus", cmd))
+        self.prometheus_port, self.prometheus_url = prom.port, prom.url
+        prom.start()
 
     # ---- the Sirius workloads ----
     def seed(self, key, label="bootstrap"):

@@ -3,7 +3,7 @@
 workloads of one namespace, with local processes as pods. Talks to the API server only through
 the API (list + watch, GET Secrets, PATCH .../status), so it works against a real cluster too.
 
-    python3 tests/sim/simulator.py --kubeconfig K --namespace NS --state-dir D \
+    tests/py tests/sim/simulator.py --kubeconfig K --namespace NS --state-dir D \
         [--rollout-delay 0.2] [--service sirius-api=0 ...]
 
 See README.md in this folder for the pod model, the "image" mapping, the Services, the
@@ -29,8 +29,7 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kubeapi"))
-import kyaml  # noqa: E402  (the YAML subset reader of tests/kubeapi; read-only use)
+import kyaml
 
 KINDS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
 FAIL_ANNOTATION = "keyrotator-sim/fail-rollout"
@@ -272,8 +271,9 @@ class Pod:
             self.waiting, self.next_try = str(e), time.monotonic() + 1.0
             return False
         self.waiting = ""
+        # PYTHONPATH: the pods' programs (api.py, client.py) import the suite's krtest.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": "0",
-               "LANG": "C.UTF-8"}
+               "LANG": "C.UTF-8", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
         env.update(user_env)
         env.update({"POD_NAME": self.name, "POD_NAMESPACE": self.sim.ns,
                     "POD_STATE_DIR": self.dir, "POD_READY_FILE": self.ready_file})

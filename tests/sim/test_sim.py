@@ -2,7 +2,7 @@
 on: rolling restarts pod by pod with real-shaped rollout status, Secrets resolved at pod start,
 paused/failed rollouts, and an api that checks keys against Valkey in both layouts.
 
-    cd tests/sim && python3 -m unittest -v test_sim
+    cd tests/sim && ../py -m unittest -v test_sim
 """
 import base64
 import glob
@@ -17,7 +17,8 @@ import urllib.parse
 import urllib.request
 
 import cluster
-from cluster import NAMESPACE, key_id, new_key, wait_for
+from cluster import NAMESPACE, key_id, new_key
+from krtest import wait_for
 
 DEPLOY = "/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE
 STS = "/apis/apps/v1/namespaces/%s/statefulsets" % NAMESPACE

@@ -4,8 +4,8 @@ schedule on the simulated cluster (tests/sim) while a chaos loop kills the contr
 Valkey (with and without data loss) and injects API faults; a checker verifies the promise
 continuously and a scanner looks for raw keys in everything the run produced.
 
-    python3 tests/soak/soak.py --minutes 10          # the README's soak
-    python3 tests/soak/soak.py --minutes 1 --quick   # the ctest smoke (soak_smoke)
+    tests/py tests/soak/soak.py --minutes 10          # the README's soak
+    tests/py tests/soak/soak.py --minutes 1 --quick   # the ctest smoke (soak_smoke)
 
 Exit 0: zero invariant violations; 1: violations (listed, also in the JSON report); 2: usage.
 See tests/soak/README.md for what is checked and how.
@@ -26,15 +26,12 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-for d in ("sim", "e2e", "security"):
-    sys.path.insert(0, os.path.join(REPO, "tests", d))
-sys.path.insert(0, HERE)
-import cluster  # noqa: E402
-import e2e_lib  # noqa: E402
-import scan_keys  # noqa: E402
-from soak_chaos import Chaos, Controllers  # noqa: E402
-from soak_check import Checker, Target, Violations, key_id  # noqa: E402
-from soak_observe import Observer, Triggers  # noqa: E402
+import cluster
+import e2e_lib
+import scan_keys
+from soak_chaos import Chaos, Controllers
+from soak_check import Checker, Target, Violations, key_id
+from soak_observe import Observer, Triggers
 
 NS = cluster.NAMESPACE
 KR_PATH = e2e_lib.KR_PATH % NS

@@ -11,9 +11,9 @@ import threading
 import time
 import urllib.request
 
-import cluster
 import e2e_lib
-import resp
+from krtest import resp
+from krtest.servers import start_redis
 
 # Faults hit the controller and the simulator, never the soak's own requests (they carry
 # soak=1), so the checker and the triggers see the cluster as it is.
@@ -249,10 +249,8 @@ class Chaos(threading.Thread):
             os.unlink(dump)
         down = self.rng.uniform(0.3, 3)
         self.stopping.wait(down)
-        cmd = ["redis-server", "--port", str(c.valkey_port), "--bind", "127.0.0.1",
-               "--save", "", "--appendonly", "no", "--dir", c.root]
-        p = SPAWNER.call(c._spawn, "redis", cmd)
-        cluster.wait_for(lambda: p.poll() is None and c._ping(), 20, "redis-server restart")
+        start_redis(lambda cmd: SPAWNER.call(c._spawn, "redis", cmd), c.root,
+                    port=c.valkey_port, timeout=20, password=c.password)
         self.log("chaos: Valkey restarted %s data loss (down %.1fs)" % (
             "WITH" if loss else "without", down))
 

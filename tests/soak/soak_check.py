@@ -12,7 +12,7 @@ import os
 import threading
 import time
 
-import resp
+from krtest import resp
 
 # 401s counted by a consumer at time t may come from a request checked up to the client's
 # 2 s request timeout earlier (client.py), plus a poll period.

@@ -195,8 +195,8 @@ class Observer(threading.Thread):
     # ---- metrics, Events ----
     def scrape(self):
         for c in self.soak.ctls.running():
-            text = c._get("/metrics", c.metrics_port)
-            if not isinstance(text, str):
+            code, text = c.get(c.metrics_port, "/metrics")
+            if code != 200:
                 continue
             with open(os.path.join(self.root, "metrics-%s.prom" % c.instance), "a") as f:
                 f.write("# scrape of pid %d at %.1f\n%s" % (c.proc.pid, time.time(), text))

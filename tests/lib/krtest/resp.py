@@ -1,13 +1,18 @@
-"""resp.py - a tiny Valkey/Redis client (RESP2 over a socket), Python 3 standard library only.
+"""resp.py - the test suite's one Valkey/Redis client (RESP2 over a socket), Python 3 standard
+library only.
 
-Enough for the simulated cluster and its tests: AUTH, SELECT, PING, SISMEMBER, SADD, SREM,
-HSET, HGET, HGETALL, DEL, FLUSHALL through command(). One connection, not thread-safe (use one
-client per thread). Error replies raise RespError; transport failures raise OSError.
+command() sends one command and returns its reply: simple strings and bulk strings as bytes,
+integers as int, arrays as lists, nil as None. pipeline() sends several before reading their
+replies; send() and read() are the two halves, for a subscriber's stream. command() and
+pipeline() hold a lock, so threads may share a client; send()/read() are the caller's to order.
+Error replies raise RespError; transport failures raise OSError (EOFError when the server
+closes). decode() turns a reply's bytes into str.
 """
 import socket
+import threading
 
 
-class RespError(Exception):
+class RespError(RuntimeError):
     """An error reply from the server (e.g. WRONGPASS, NOAUTH, WRONGTYPE)."""
 
 
@@ -17,9 +22,10 @@ class Client:
     def __init__(self, host, port, password=None, username=None, db=0, timeout=2.0):
         self.host, self.port = host, int(port)
         self.password, self.username, self.db = password, username, int(db)
-        self.timeout = timeout
+        self.timeout = timeout  # None: block forever (a subscriber)
         self.sock = None
         self.buf = b""
+        self.lock = threading.RLock()
 
     @classmethod
     def from_addr(cls, addr, **kw):
@@ -30,6 +36,7 @@ class Client:
     def connect(self):
         self.close()
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         if self.password:
             if self.username:
@@ -50,19 +57,55 @@ class Client:
     def command(self, *args):
         """Send one command, return its reply (bytes, int, list, None); reconnect once on a
         dropped connection (every command we use is idempotent)."""
-        for attempt in (0, 1):
-            try:
-                if self.sock is None:
-                    self.connect()
-                return self._call(args)
-            except (ConnectionError, BrokenPipeError, EOFError):
-                self.close()
-                if attempt:
+        with self.lock:
+            for attempt in (0, 1):
+                try:
+                    if self.sock is None:
+                        self.connect()
+                    return self._call(args)
+                except (ConnectionError, BrokenPipeError, EOFError):
+                    self.close()
+                    if attempt:
+                        raise
+                except OSError:
+                    self.close()
                     raise
-            except OSError:
-                self.close()
-                raise
         return None
+
+    def pipeline(self, cmds):
+        """Send every command of `cmds` (tuples), then read their replies, in order; an error
+        reply raises once every reply is read."""
+        with self.lock:
+            if self.sock is None:
+                self.connect()
+            for c in cmds:
+                self.send(*c)
+            out, err = [], None
+            for _ in cmds:
+                try:
+                    out.append(self.read())
+                except RespError as e:
+                    err = err or e
+            if err is not None:
+                raise err
+            return out
+
+    def send(self, *args):
+        """Write one command without reading its reply (connects first if needed)."""
+        if self.sock is None:
+            self.connect()
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif not isinstance(a, bytes):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+
+    def read(self):
+        """Read one reply (or one message of a subscription)."""
+        return self._reply()
 
     # Convenience wrappers.
     def ping(self):
@@ -83,14 +126,7 @@ class Client:
         return {v[i].decode(): v[i + 1].decode() for i in range(0, len(v), 2)}
 
     def _call(self, args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if isinstance(a, str):
-                a = a.encode()
-            elif isinstance(a, int):
-                a = str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
+        self.send(*args)
         return self._reply()
 
     def _line(self):
@@ -127,3 +163,12 @@ class Client:
             n = int(rest)
             return None if n < 0 else [self._reply() for _ in range(n)]
         raise RespError("unexpected reply type %r" % kind)
+
+
+def decode(reply):
+    """`reply` with every bytes in it decoded as UTF-8 (lists element by element)."""
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, list):
+        return [decode(r) for r in reply]
+    return reply
