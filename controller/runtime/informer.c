@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ static void kr_informer_on_event(void *arg, enum kr_kube_event_type type, const 
 	cJSON *proj = NULL, *old = NULL;
 	char *text = NULL, *old_text = NULL;
 	struct kr_smap_entry *e = NULL;
+	bool same = false;
 	char key[512];
 
 	if (!name[0])
@@ -74,11 +76,14 @@ static void kr_informer_on_event(void *arg, enum kr_kube_event_type type, const 
 			old_text = e->val;
 			e->val = text;
 			text = NULL;
+			/* What the caller keeps did not change (a status it leaves out, say). */
+			same = type != KR_KUBE_DELETED && old_text && e->val &&
+			       strcmp(old_text, e->val) == 0;
 		}
 	}
 	pthread_mutex_unlock(&inf->lock);
 	/* Out of memory: the cache misses this object; the handler still hears of it. */
-	if (inf->o.on_change) {
+	if (inf->o.on_change && !same) {
 		old = kr_informer_parse(old_text);
 		inf->o.on_change(inf->o.change_arg, type, ns, name, old, e ? proj : NULL);
 	}

@@ -35,7 +35,9 @@ typedef cJSON *(*kr_informer_project_fn)(void *arg, const cJSON *object);
 /*
  * A change in the cache, called on the informer's thread after the cache is updated:
  * ADDED (old NULL), MODIFIED, DELETED (new NULL). `old_proj`/`new_proj` are borrowed
- * projections (NULL also when project returned NULL). Must not block for long.
+ * projections (NULL also when project returned NULL). Not called when an ADDED or MODIFIED
+ * object's projection is the one already cached: a change to what `project` leaves out (the
+ * controller's own status writes to a KeyStore, say) wakes nobody. Must not block for long.
  */
 typedef void (*kr_informer_change_fn)(void *arg, enum kr_kube_event_type type, const char *ns,
 				      const char *name, const cJSON *old_proj,
