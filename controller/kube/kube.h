@@ -240,10 +240,12 @@ enum kr_status kr_kube_event_decode(const char *line, size_t len, enum kr_kube_e
  * A reflector: list, then watch from the list's metadata.resourceVersion, forever,
  * delivering every change of the selected objects in order. It sends
  * allowWatchBookmarks=true and a timeoutSeconds drawn from [min,max]; resumes from
- * the last seen resourceVersion (bookmarks included) after a clean close; backs off
- * (initial → max, doubled, with jitter) on errors; aborts a watch silent for longer
- * than idle_timeout; relists on 410 (HTTP or in-stream ERROR), delivering objects
- * missing from the relist as KR_KUBE_DELETED.
+ * the last seen resourceVersion (bookmarks included) after a clean close, which is
+ * routine (a debug log line, no on_error); backs off (initial → max, doubled, with
+ * jitter) on errors; aborts a watch silent for longer than its idle limit (reported
+ * through on_error); relists on 410 (HTTP or in-stream ERROR), delivering objects
+ * missing from the relist as KR_KUBE_DELETED. A BOOKMARK is liveness and a resume
+ * point: it moves the resourceVersion and delivers nothing.
  */
 struct kr_kube_watch_opts {
 	const struct kr_kube_resource *res;
@@ -252,7 +254,8 @@ struct kr_kube_watch_opts {
 	const char *field_selector;    /* NULL = none, e.g. "metadata.name=x" */
 	int timeout_min_s;             /* default 300 */
 	int timeout_max_s;             /* default 600 */
-	int idle_timeout_s;            /* default 90: no byte for this long aborts the watch */
+	int idle_timeout_s;            /* 0 (default): the watch's timeoutSeconds plus a tenth
+	                                  (5..60 s); no byte for this long aborts the watch */
 	long backoff_initial_ms;       /* default 800 */
 	long backoff_max_ms;           /* default 30000 */
 	long list_page_size;           /* default 500 */
@@ -281,9 +284,11 @@ void kr_kube_reflector_free(struct kr_kube_reflector *r);
 enum kr_status kr_kube_reflector_run(struct kr_kube_reflector *r);
 /* From any thread (or a signal-safe flag check): interrupts the run within ~100 ms. */
 void kr_kube_reflector_stop(struct kr_kube_reflector *r);
-/* Counters for tests: lists done, watches started, 410s seen. */
+/* Counters for tests: lists done, watches started, 410s seen; the silence limit of the
+ * current (or last) watch. */
 struct kr_kube_reflector_stats {
 	unsigned long lists, watches, expired, errors;
+	long long idle_limit_ms;
 	char last_resource_version[32];
 };
 void kr_kube_reflector_stats(struct kr_kube_reflector *r, struct kr_kube_reflector_stats *out);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "json/json.h"
 #include "kube/internal.h"
 #include "kube/objset.h"
@@ -21,6 +22,8 @@
 #define KR_REFLECTOR_CONNECT_MS	    10000L
 #define KR_REFLECTOR_MAX_ERROR_BODY 65536
 #define KR_REFLECTOR_MAX_KEY	    512
+#define KR_REFLECTOR_MARGIN_MIN_S   5  /* silence allowed past timeoutSeconds: a tenth, */
+#define KR_REFLECTOR_MARGIN_MAX_S   60 /* within these bounds */
 
 /*
  * The state machine: LIST (need_list) -> WATCH -> WATCH ... A watch that ends cleanly
@@ -53,7 +56,9 @@ struct kr_watch_call {
 	struct kr_buf error_body; /* the body of a non-200 response */
 	enum kr_status rc;	  /* why an event stopped the transfer; detail in err */
 	struct kr_error *err;
-	unsigned long events; /* object events and bookmarks */
+	unsigned long events;	 /* object events and bookmarks */
+	unsigned long bookmarks; /* of which bookmarks */
+	long timeout_s;		 /* the timeoutSeconds asked for */
 	int64_t last_byte_ms;
 };
 
@@ -321,6 +326,8 @@ static enum kr_status kr_watch_event(void *arg, enum kr_kube_event_type type, co
 	case KR_KUBE_ERROR:
 		return kr_watch_status(w, obj, err);
 	case KR_KUBE_BOOKMARK:
+		/* Liveness and a resume point only: nothing to deliver. */
+		w->bookmarks++;
 		break;
 	case KR_KUBE_ADDED:
 	case KR_KUBE_MODIFIED:
@@ -372,6 +379,8 @@ static enum kr_status kr_watch_url(struct kr_watch_call *w, struct kr_buf *url,
 	long timeout_s = kr_reflector_random(r, r->opts.timeout_min_s, r->opts.timeout_max_s);
 	enum kr_status rc;
 
+	w->timeout_s = timeout_s;
+
 	rc = kr_buf_adds(url, r->cfg->server);
 	if (rc == KR_OK)
 		rc = kr_kube_path(url, r->opts.res, r->opts.ns, NULL, NULL);
@@ -420,17 +429,41 @@ static CURLcode kr_watch_result(CURLM *multi)
 }
 
 /*
+ * How long this watch may stay silent. The server ends a watch at its timeoutSeconds,
+ * even a quiet one that sent no bookmark, so by default the limit is that plus a margin
+ * (a tenth, 5..60 s): only a connection that died without a word (a NAT or proxy that
+ * dropped it) stays silent longer. A fixed limit shorter than the timeout would abort
+ * every quiet watch of a healthy server.
+ */
+static int64_t kr_watch_idle_limit_ms(const struct kr_watch_call *w)
+{
+	long margin = w->timeout_s / 10;
+
+	if (w->r->opts.idle_timeout_s > 0)
+		return (int64_t)w->r->opts.idle_timeout_s * 1000;
+	if (margin < KR_REFLECTOR_MARGIN_MIN_S)
+		margin = KR_REFLECTOR_MARGIN_MIN_S;
+	if (margin > KR_REFLECTOR_MARGIN_MAX_S)
+		margin = KR_REFLECTOR_MARGIN_MAX_S;
+	return (int64_t)(w->timeout_s + margin) * 1000;
+}
+
+/*
  * Drive the transfer, waking every POLL_MS (or at once on stop) to check the stop
- * flag and the idle clock: a watch silent for idle_timeout_s is aborted.
+ * flag and the idle clock: a watch silent for longer than its idle limit is aborted.
  */
 static enum kr_status kr_watch_transfer(struct kr_watch_call *w, CURLcode *result,
 					struct kr_error *err)
 {
 	struct kr_kube_reflector *r = w->r;
 	struct curl_waitfd stop = {.fd = r->stop_pipe[0], .events = CURL_WAIT_POLLIN};
-	int64_t idle_ms = (int64_t)r->opts.idle_timeout_s * 1000;
+	int64_t idle_ms = kr_watch_idle_limit_ms(w);
 	enum kr_status rc = KR_OK;
 	int running = 1;
+
+	pthread_mutex_lock(&r->lock);
+	r->stats.idle_limit_ms = idle_ms;
+	pthread_mutex_unlock(&r->lock);
 
 	*result = CURLE_OK;
 	if (curl_multi_add_handle(r->multi, w->curl) != CURLM_OK)
@@ -452,9 +485,11 @@ static enum kr_status kr_watch_transfer(struct kr_watch_call *w, CURLcode *resul
 			break;
 		}
 		if (kr_mono_ms() - w->last_byte_ms > idle_ms) {
-			rc = kr_error_set(err, KR_ETIMEOUT, "watch %s: no data from %s for %d s",
+			rc = kr_error_set(err, KR_ETIMEOUT,
+					  "watch %s: no data from %s for %lld s (the server "
+					  "should have ended the watch after %ld s)",
 					  r->opts.res->plural, r->cfg->server,
-					  r->opts.idle_timeout_s);
+					  (long long)(idle_ms / 1000), w->timeout_s);
 			break;
 		}
 		/* Sleep until data, stop() (the pipe), curl's own timers, or the idle limit. */
@@ -528,6 +563,12 @@ static enum kr_status kr_reflector_watch(struct kr_kube_reflector *r, int *healt
 	rc = kr_watch_transfer(&w, &code, err);
 	if (rc == KR_OK)
 		rc = kr_watch_outcome(&w, code, errbuf, err);
+	if (rc == KR_OK) /* routine: the server ended it, at its timeout or its own restart */
+		kr_log_debug(NULL,
+			     "watch %s: the server ended it after %lld ms (timeoutSeconds=%ld, "
+			     "%lu events, %lu bookmarks); reopening at resourceVersion %s",
+			     r->opts.res->plural, (long long)(kr_mono_ms() - started), w.timeout_s,
+			     w.events - w.bookmarks, w.bookmarks, r->rv);
 out:
 	*healthy =
 	    w.http == 200 && (w.events > 0 || kr_mono_ms() - started >= KR_REFLECTOR_HEALTHY_MS);
@@ -608,8 +649,8 @@ static void kr_reflector_defaults(struct kr_kube_watch_opts *o)
 		o->timeout_max_s = 600;
 	if (o->timeout_max_s < o->timeout_min_s)
 		o->timeout_max_s = o->timeout_min_s;
-	if (o->idle_timeout_s <= 0)
-		o->idle_timeout_s = 90;
+	if (o->idle_timeout_s < 0)
+		o->idle_timeout_s = 0; /* the watch's timeoutSeconds plus a margin */
 	if (o->backoff_initial_ms <= 0)
 		o->backoff_initial_ms = 800;
 	if (o->backoff_max_ms <= 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "kube/kube.h"
 #include "testlib.h"
 
@@ -105,9 +106,8 @@ static void on_error(void *arg, const struct kr_error *err)
 
 /* ---- fixture ---- */
 
-static int setup(void **state)
+static int setup_with(void **state, const char *const *args)
 {
-	static const char *const args[] = {"--verbose", NULL};
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct kr_error err;
 
@@ -129,6 +129,22 @@ static int setup(void **state)
 	};
 	*state = f;
 	return 0;
+}
+
+/* The local API server sends a bookmark every second on watches that ask for them. */
+static int setup(void **state)
+{
+	static const char *const args[] = {"--verbose", NULL};
+
+	return setup_with(state, args);
+}
+
+/* A quiet server: no bookmark for an hour, as a real one may be on a quiet resource. */
+static int setup_quiet(void **state)
+{
+	static const char *const args[] = {"--verbose", "--bookmark-interval", "3600", NULL};
+
+	return setup_with(state, args);
 }
 
 static void *run_thread(void *arg)
@@ -665,6 +681,151 @@ static void test_watch_query(void **state)
 	free(log);
 }
 
+/* Start capturing the log at debug level; log_stop returns what was written. */
+static FILE *log_start(char **text, size_t *len)
+{
+	FILE *mem = open_memstream(text, len);
+
+	assert_non_null(mem);
+	kr_log_set_stream(mem);
+	kr_log_set_level(KR_LOG_DEBUG);
+	return mem;
+}
+
+static void log_stop(FILE *mem)
+{
+	kr_log_set_level(KR_LOG_INFO);
+	kr_log_set_stream(NULL);
+	fclose(mem);
+}
+
+static int count_lines(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/*
+ * A quiet watch that the server ends at its timeoutSeconds is routine: reopened from where
+ * it was, with a debug line, never an error (the reflector used to abort quiet watches
+ * after a fixed 90 s of silence, before the server's 300-600 s timeout, and report it).
+ */
+static void test_quiet_watch_ended_by_server_is_routine(void **state)
+{
+	struct fixture *f = *state;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem;
+
+	f->opts.timeout_min_s = 2;
+	f->opts.timeout_max_s = 2;
+	f->opts.idle_timeout_s = 0; /* the default: sized to the watch's timeout */
+	mem = log_start(&text, &len);
+	start(f);
+	wait_for(cond_synced, f, 1);
+	wait_for(cond_watches, f, 3); /* two watches ended by the server */
+	stop(f);
+	log_stop(mem);
+	assert_int_equal(f->rec.errors, 0);
+	assert_int_equal(stats(f).errors, 0);
+	assert_int_equal(stats(f).lists, 1);
+	assert_int_equal(f->rec.n, 0);
+	print_message("  %s", text);
+	assert_true(count_lines(text, "\"level\":\"debug\",\"msg\":\"watch secrets: the server "
+				      "ended it after") >= 2);
+	/* (the server's one bookmark is the one it sends as the watch ends, as a real one does) */
+	assert_non_null(strstr(text, "(timeoutSeconds=2, 0 events, "));
+	assert_null(strstr(text, "\"level\":\"warn\""));
+	assert_null(strstr(text, "\"level\":\"error\""));
+	free(text);
+}
+
+static long long want_limit_ms;
+
+static int cond_idle_limit(void *arg)
+{
+	struct wait_arg *w = arg;
+	struct kr_kube_reflector_stats st;
+
+	kr_kube_reflector_stats(w->f->r, &st);
+	return st.idle_limit_ms == want_limit_ms;
+}
+
+/* The silence limit is the watch's timeoutSeconds plus a tenth, within 5..60 s. */
+static void test_silence_limit_follows_the_timeout(void **state)
+{
+	static const struct {
+		int min_s, max_s, idle_s;
+		long long want_ms;
+	} cases[] = {
+	    {300, 300, 0, 330000},    {600, 600, 0, 660000}, {1, 1, 0, 6000},
+	    {1200, 1200, 0, 1260000}, {300, 300, 2, 2000},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wait_arg w = {f, 0, NULL};
+
+		f->opts.timeout_min_s = cases[i].min_s;
+		f->opts.timeout_max_s = cases[i].max_s;
+		f->opts.idle_timeout_s = cases[i].idle_s;
+		want_limit_ms = cases[i].want_ms;
+		start(f);
+		wait_for(cond_watches, f, 1);
+		/* the limit is set as the transfer starts, just after the count */
+		if (!kr_test_wait_for(cond_idle_limit, &w, WAIT_MS))
+			fail_msg("case %zu: silence limit %lld ms, want %lld", i,
+				 stats(f).idle_limit_ms, cases[i].want_ms);
+		stop(f);
+		kr_kube_reflector_free(f->r);
+		f->r = NULL;
+	}
+}
+
+/*
+ * Bookmarks are liveness: a watch with a 2 s silence limit stays open for 4 s on a server
+ * that sends nothing but a bookmark a second, and nothing is delivered for them.
+ */
+static void test_bookmarks_keep_a_quiet_watch_open(void **state)
+{
+	struct fixture *f = *state;
+	struct wait_arg w = {f, 1, NULL};
+
+	f->opts.idle_timeout_s = 2;
+	start_and_sync(f);
+	/* No error may come within 4 s: waiting for one must time out. */
+	assert_false(kr_test_wait_for(cond_errors, &w, 4000));
+	assert_int_equal(stats(f).watches, 1);
+	assert_int_equal(f->rec.errors, 0);
+	assert_int_equal(f->rec.n, 0);
+	assert_true(atol(stats(f).last_resource_version) > 0);
+}
+
+/*
+ * A server that keeps a watch open past its timeoutSeconds without a byte (the connection
+ * died silently) is aborted once the margin is spent, and reported.
+ */
+static void test_watch_silent_past_its_timeout_is_aborted(void **state)
+{
+	struct fixture *f = *state;
+	int64_t t0;
+
+	f->opts.timeout_min_s = 1;
+	f->opts.timeout_max_s = 1;
+	f->opts.idle_timeout_s = 0; /* 1 s + the 5 s minimum margin */
+	start_and_sync(f);
+	admin(f, "watches/stall", NULL);
+	t0 = now_ms();
+	wait_for(cond_errors, f, 1);
+	print_message("  aborted after %lld ms\n", (long long)(now_ms() - t0));
+	assert_true(now_ms() - t0 >= 4500); /* 6 s after the last byte, up to 1 s before */
+	assert_int_equal(f->rec.last_error, KR_ETIMEOUT);
+	admin(f, "watches/resume", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -678,6 +839,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stop_is_prompt_while_watching, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_is_prompt_during_backoff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_watch_query, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quiet_watch_ended_by_server_is_routine,
+					    setup_quiet, teardown),
+	    cmocka_unit_test_setup_teardown(test_silence_limit_follows_the_timeout, setup_quiet,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bookmarks_keep_a_quiet_watch_open, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_watch_silent_past_its_timeout_is_aborted, setup,
+					    teardown),
 	};
 	int rc;
 
