@@ -36,7 +36,7 @@ static const char kr_run_usage[] =
     "                           (KEYROTATOR_LEADER_ELECTION_ID; default keyrotator)\n"
     "  --metrics-addr ADDR      /metrics listen address (KEYROTATOR_METRICS_ADDR; :8080)\n"
     "  --health-addr ADDR       /healthz and /readyz (KEYROTATOR_HEALTH_ADDR; :8081)\n"
-    "  --workers N              concurrent reconciles, 1..64 (KEYROTATOR_WORKERS; 2)\n"
+    "  --workers N              concurrent reconciles, 1..64 (KEYROTATOR_WORKERS; 4)\n"
     "  --log-level LEVEL        debug|info|warn|error (KEYROTATOR_LOG_LEVEL; info)\n"
     "  --instance NAME          this replica's name in Events (KEYROTATOR_INSTANCE;\n"
     "                           default $POD_NAME, then the hostname)\n"

@@ -31,7 +31,7 @@
  */
 
 /* The default for `--workers N`: how many threads call kr_workqueue_get(). */
-#define KR_WORKQUEUE_DEFAULT_WORKERS 2
+#define KR_WORKQUEUE_DEFAULT_WORKERS 4
 
 #define KR_WORKQUEUE_DEFAULT_BASE_DELAY_MS 5
 #define KR_WORKQUEUE_DEFAULT_MAX_DELAY_MS  (1000 * 1000)
