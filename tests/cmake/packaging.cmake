@@ -6,7 +6,7 @@ if(TARGET keyrotator)
   add_test(NAME test_packaging
            COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_packaging
            WORKING_DIRECTORY ${KR_TESTS_DIR}/packaging)
-  set_tests_properties(test_packaging PROPERTIES LABELS "unit;packaging" TIMEOUT 120
+  set_tests_properties(test_packaging PROPERTIES LABELS "unit;packaging" TIMEOUT 600
     ENVIRONMENT "KR_ROOT=${CMAKE_SOURCE_DIR};KR_YAML2JSON=$<TARGET_FILE:yaml2json>;KR_BINARY=$<TARGET_FILE:keyrotator>")
   add_test(NAME test_helm_chart
            COMMAND bash ${KR_TESTS_DIR}/packaging/helm-check.sh)
