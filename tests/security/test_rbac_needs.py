@@ -105,8 +105,10 @@ def controller_needs():
                 sub = "/status"
             for r in resource_of(a[1], text, pos):
                 needs.setdefault((GROUPS[r], r + sub, VERBS[name]), []).append(f"{rel}:{line}")
-        block = re.search(r"kr_ctl_resources\[[^]]*\]\s*=\s*\{(.*?)\};", text, re.S)
-        if block:  # the informers: list + watch each
+        # the informers (reconciler/sources.c's table of kr_controller_source): list + watch
+        block = re.search(r"struct kr_controller_source\s+\w+\[[^]]*\]\s*=\s*\{(.*?)\};",
+                          text, re.S)
+        if block:
             for r in re.findall(r"&kr_kube_(\w+)", block.group(1)):
                 for verb in ("list", "watch"):
                     needs.setdefault((GROUPS[r], r, verb), []).append(f"{rel} (informer)")
