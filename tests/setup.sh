@@ -8,7 +8,7 @@ KR_PACKAGES=(
   build-essential cmake pkg-config
   libcurl4-openssl-dev libcjson-dev libhiredis-dev libyaml-dev libssl-dev
   libmicrohttpd-dev libcmocka-dev
-  redis-server prometheus openssl python3 valgrind
+  redis-server redis-sentinel prometheus openssl python3 valgrind
 )
 # For the fuzz smoke only (tests/fuzz/smoke.sh): clang and its runtime with libFuzzer
 # (libclang-rt-dev; clang merely recommends it). Failing to install these skips the

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/keys_conn.h"
 #include "keystore/keystore.h"
 #include "rotation/schedule.h"
 
@@ -30,6 +31,7 @@ struct kr_keys_args {
 	/* store */
 	const char *addr, *db, *user, *password_file, *timeout;
 	const char *active_set, *meta_key, *bootstrap_key, *store_as;
+	struct kr_keys_conn_args conn; /* TLS, sentinels */
 	/* create */
 	const char *label, *prefix, *bytes, *rotation;
 	int bootstrap;
@@ -67,6 +69,15 @@ static const struct kr_keys_flag kr_keys_flags[] = {
     {"--meta-key", KR_SUB_ALL, KR_STR(meta_key)},
     {"--bootstrap-key", KR_SUB_ALL, KR_STR(bootstrap_key)},
     {"--store-as", KR_SUB_ALL, KR_STR(store_as)},
+    {"--tls", KR_SUB_ALL, KR_BOOL(conn.tls)},
+    {"--tls-ca", KR_SUB_ALL, KR_STR(conn.ca)},
+    {"--tls-server-name", KR_SUB_ALL, KR_STR(conn.server_name)},
+    {"--tls-cert", KR_SUB_ALL, KR_STR(conn.cert)},
+    {"--tls-key", KR_SUB_ALL, KR_STR(conn.key)},
+    {"--sentinel", KR_SUB_ALL, KR_STR(conn.sentinels)},
+    {"--master-name", KR_SUB_ALL, KR_STR(conn.master_name)},
+    {"--sentinel-user", KR_SUB_ALL, KR_STR(conn.sentinel_user)},
+    {"--sentinel-password-file", KR_SUB_ALL, KR_STR(conn.sentinel_password_file)},
     {"--label", KR_SUB_CREATE, KR_STR(label)},
     {"--prefix", KR_SUB_CREATE, KR_STR_EMPTY_OK(prefix)},
     {"--bytes", KR_SUB_CREATE, KR_STR(bytes)},
@@ -169,7 +180,7 @@ static void kr_keys_help(const char *usage)
 {
 	printf("%s", usage);
 	if (usage != kr_keys_usage_all)
-		printf("%s\n", kr_keys_store_help);
+		printf("%s%s\n", kr_keys_store_help, kr_keys_conn_help);
 	printf("%s", kr_keys_exit_help);
 }
 
@@ -409,6 +420,7 @@ static int kr_keys_open(const struct kr_keys_args *a, struct kr_keystore **ks)
 	struct kr_keystore_opts o;
 	struct kr_keystore_layout l;
 	struct kr_secret *pw = NULL;
+	struct kr_keys_conn conn;
 	struct kr_error err;
 	char host[256];
 	int rc;
@@ -417,11 +429,22 @@ static int kr_keys_open(const struct kr_keys_args *a, struct kr_keystore **ks)
 	rc = kr_keys_settings(a, &o, &l, host, sizeof(host));
 	if (rc != KR_EXIT_OK)
 		return rc;
-	if (kr_keys_password(a, &pw, &err) != KR_OK)
+	rc = kr_keys_conn_fill(a->verb, &a->conn,
+			       kr_keys_opt(a->addr, "KEYROTATOR_VALKEY_ADDR") != NULL, &o, &conn);
+	if (rc != KR_EXIT_OK) {
+		kr_keys_conn_release(&conn);
+		return rc;
+	}
+	if (o.sentinel.n_addresses)
+		o.host = NULL; /* the sentinels name the master */
+	if (kr_keys_password(a, &pw, &err) != KR_OK) {
+		kr_keys_conn_release(&conn);
 		return kr_cli_usage_error(a->verb, "password: %s", err.msg);
+	}
 	o.password = pw;
 	rc = kr_keystore_new(&o, &l, ks, &err) == KR_OK ? KR_EXIT_OK : KR_EXIT_USAGE;
 	kr_secret_free(pw);
+	kr_keys_conn_release(&conn);
 	if (rc != KR_EXIT_OK)
 		return kr_cli_usage_error(a->verb, "%s", err.msg);
 	return KR_EXIT_OK;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include "keystore/keystore.h"
 
@@ -48,20 +49,37 @@ void kr_ks_resp_guard_init(struct kr_ks_resp_guard *g);
 enum kr_status kr_ks_resp_guard_feed(struct kr_ks_resp_guard *g, const char *data, size_t len,
 				     struct kr_error *err);
 
+/* One connection: a TCP socket, TLS on it when the store asks for it, hiredis's reader. */
+struct kr_ks_net {
+	int fd;	  /* -1: closed */
+	SSL *ssl; /* NULL: plain TCP */
+	redisReader *reader;
+	struct kr_ks_resp_guard guard; /* the bytes of the replies, measured */
+};
+
 struct kr_keystore {
 	/* settings, owned copies */
-	char *host;
+	char *host; /* NULL with sentinels */
 	int port;
 	int database;
 	char *username;		    /* NULL: AUTH <password> */
 	struct kr_secret *password; /* NULL: no AUTH */
 	int connect_timeout_ms;
 	int command_timeout_ms;
+	SSL_CTX *tls;	       /* NULL: plain TCP; shared with dups (reference counted) */
+	char *tls_server_name; /* NULL: the host */
+	char tls_fp[65];       /* SHA-256 over the TLS settings ("" without TLS) */
+	char **sentinels;      /* "host:port" each; NULL when none */
+	size_t n_sentinels;
+	char *master_name;
+	char *sentinel_user;
+	struct kr_secret *sentinel_password;
+	size_t sentinel_next; /* the sentinel to ask first: the one that answered last */
 	char *active_set, *meta_key, *bootstrap_key;
 	struct kr_keystore_layout layout; /* points at the copies above */
-	char *server;			  /* "valkey host:port", for messages */
-	redisContext *ctx;		  /* NULL until connected, and after a failure */
-	struct kr_ks_resp_guard guard;	  /* the bytes of ctx's replies, measured */
+	char master[300];		  /* with sentinels: "host:port" in use, "" before */
+	char server[400];		  /* "valkey host:port", for messages */
+	struct kr_ks_net net;		  /* fd -1 until connected, and after a failure */
 };
 
 /* One argument of a command: `len` bytes at `data` (a key's bytes are fine here). */
@@ -100,6 +118,71 @@ enum kr_status kr_ks_reply_check(struct kr_keystore *ks, const redisReply *reply
 void kr_ks_reply_free(redisReply *reply);
 /* Close the connection (wiping hiredis's read buffer first). */
 void kr_ks_disconnect(struct kr_keystore *ks);
+/* kr_ks_reply_check with the server text `who` instead of a handle's. */
+enum kr_status kr_ks_reply_check_who(const char *who, const redisReply *reply, const char *what,
+				     struct kr_error *err);
+
+/* ---- the transport (wire.c, tls.c) ---- */
+
+/* "<role> host:port" ("[v6]:port" for an IPv6 literal) into out (handle.c). */
+void kr_ks_server_text(char *out, size_t size, const char *role, const char *host, int port);
+
+/* A closed connection (fd -1). */
+void kr_ks_net_init(struct kr_ks_net *n);
+/*
+ * Connect to host:port within timeout_ms (TCP, then the TLS handshake when `tls` is set,
+ * checking the certificate against `server_name`, or `host`). `who` ("valkey h:p") starts
+ * every message: "valkey h:p: cannot connect: ...", "valkey h:p: TLS handshake failed:
+ * certificate verify failed: ...". On error `n` stays closed.
+ */
+enum kr_status kr_ks_net_open(struct kr_ks_net *n, const char *host, int port, SSL_CTX *tls,
+			      const char *server_name, int timeout_ms, const char *who,
+			      struct kr_error *err);
+/* Close (wiping the reader's buffer first). Closed is fine. */
+void kr_ks_net_close(struct kr_ks_net *n);
+/*
+ * Send `wire` and read `n` replies, all within timeout_ms, with the bounds above.
+ * *dropped = 1 when the connection turned out to be gone (EOF, reset): worth one retry.
+ * On error every replies[i] is NULL; on success the caller frees them (kr_ks_reply_free).
+ */
+enum kr_status kr_ks_net_exchange(struct kr_ks_net *n, const struct kr_buf *wire, size_t count,
+				  redisReply **replies, int timeout_ms, const char *who,
+				  int *dropped, struct kr_error *err);
+/* RESP for every command, into one buffer sized up front (wipe it after use). */
+enum kr_status kr_ks_format(const struct kr_ks_cmd *cmds, size_t n, struct kr_buf *out);
+
+/* TLS (tls.c). A client context: verify on, TLS 1.2+, CA or system bundle, client cert. */
+enum kr_status kr_ks_tls_ctx_new(const struct kr_keystore_tls *tls, SSL_CTX **out,
+				 struct kr_error *err);
+/* A session on `fd` that checks the name (server_name, else host; IP literals as IPs). */
+enum kr_status kr_ks_tls_session(SSL_CTX *ctx, int fd, const char *host, const char *server_name,
+				 SSL **out, struct kr_error *err);
+/* Why a handshake failed, for a message ("certificate verify failed: ..."). */
+void kr_ks_tls_handshake_error(SSL *ssl, char *out, size_t size);
+/* The reason of OpenSSL's latest error, or `dflt`. */
+const char *kr_ks_tls_reason(const char *dflt);
+/* Append the TLS settings to a fingerprint input (PEMs as SHA-256 only). */
+void kr_ks_tls_fingerprint(const struct kr_keystore_tls *tls, struct kr_buf *b);
+
+/*
+ * Sentinel (sentinel.c): ask the sentinels for the master, open ks->net to it, log in
+ * (kr_ks_handshake) and check with ROLE that it is a master; ks->master and ks->server
+ * name it. Tries each sentinel once, starting with the one that answered last.
+ */
+enum kr_status kr_ks_sentinel_connect(struct kr_keystore *ks, struct kr_error *err);
+/*
+ * With sentinels, after a write: WAIT until at least one replica has it (when the master has
+ * any), so that a failover cannot lose a key the caller goes on to hand to consumers.
+ * KR_ETIMEOUT naming `what` when no replica acknowledged within half command_timeout_ms:
+ * the write stands, the caller does it again (every write here is idempotent). KR_OK
+ * without sentinels, or when the master has no replica.
+ */
+enum kr_status kr_ks_replicated(struct kr_keystore *ks, const char *what, struct kr_error *err);
+/* AUTH and SELECT on a fresh ks->net (conn.c). */
+enum kr_status kr_ks_handshake(struct kr_keystore *ks, struct kr_error *err);
+/* One command on `net` (no retry); an error reply becomes an error. */
+enum kr_status kr_ks_net_call(struct kr_ks_net *net, const struct kr_ks_cmd *cmd, int timeout_ms,
+			      const char *who, redisReply **reply, struct kr_error *err);
 
 /* Layout helpers (layout.c). All results wiped on free: in plaintext they hold keys. */
 enum kr_status kr_ks_member(const struct kr_keystore_layout *layout, const struct kr_secret *key,

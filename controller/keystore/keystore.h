@@ -120,15 +120,54 @@ enum kr_status kr_keystore_layout_check(const struct kr_keystore_layout *layout,
 const char *kr_store_as_name(enum kr_store_as store_as);
 enum kr_status kr_store_as_parse(const char *text, enum kr_store_as *out, struct kr_error *err);
 
+/*
+ * TLS to every server of the store (the master, and the sentinels when there are). The
+ * server's certificate is always verified: against `ca` (PEM, one or more certificates)
+ * or, when NULL, the system's trust store; and its name against `server_name`, or the host
+ * connected to when NULL (an IP literal is matched against the certificate's IP SANs).
+ * TLS 1.2 is the minimum. `client_cert` and `client_key` (PEM; both or neither) log in
+ * with a client certificate (mutual TLS). There is deliberately no way to turn
+ * verification off. All borrowed; kr_keystore_new copies what it keeps into an OpenSSL
+ * context and keeps no copy of the private key's PEM.
+ */
+struct kr_keystore_tls {
+	int enabled;
+	const struct kr_secret *ca;	     /* PEM; NULL: the system bundle */
+	const char *server_name;	     /* NULL or "": the host */
+	const struct kr_secret *client_cert; /* PEM, or NULL */
+	const struct kr_secret *client_key;  /* PEM, or NULL */
+};
+
+/* The sentinels may name at most this many addresses. */
+#define KR_KEYSTORE_MAX_SENTINELS 16
+
+/*
+ * Sentinel: instead of one address, ask these sentinels (in order, the first that answers)
+ * for the current master of `master_name` (SENTINEL get-master-addr-by-name), connect to
+ * it, and check with ROLE that it is a master. A connection that fails, or a write
+ * refused with READONLY, is opened again through the sentinels: a failover is followed.
+ * `username`/`password` log in to the sentinels (Sentinel's own requirepass/ACL), not to
+ * the master. Everything borrowed.
+ */
+struct kr_keystore_sentinel {
+	const char *const *addresses; /* "host:port" ([v6]:port too); n_addresses of them */
+	size_t n_addresses;	      /* 0: no sentinels, connect to host:port */
+	const char *master_name;
+	const char *username;		  /* NULL/"": AUTH <password> */
+	const struct kr_secret *password; /* NULL: no AUTH to the sentinels */
+};
+
 /* Connection settings; all pointers borrowed (kr_keystore_new copies them). */
 struct kr_keystore_opts {
-	const char *host;		  /* name, IPv4 or IPv6 literal (no brackets) */
-	int port;			  /* default 6379 when 0 */
-	int database;			  /* SELECT n when n > 0 */
-	const char *username;		  /* ACL user, or NULL/"" for AUTH <password> */
-	const struct kr_secret *password; /* or NULL for no AUTH */
-	int connect_timeout_ms;		  /* default 5000 when 0 */
-	int command_timeout_ms;		  /* default 5000 when 0 */
+	const char *host;		      /* name, IPv4 or IPv6 literal (no brackets) */
+	int port;			      /* default 6379 when 0 */
+	int database;			      /* SELECT n when n > 0 */
+	const char *username;		      /* ACL user, or NULL/"" for AUTH <password> */
+	const struct kr_secret *password;     /* or NULL for no AUTH */
+	int connect_timeout_ms;		      /* default 5000 when 0 */
+	int command_timeout_ms;		      /* default 5000 when 0 */
+	struct kr_keystore_tls tls;	      /* zero: plain TCP */
+	struct kr_keystore_sentinel sentinel; /* zero: host:port is the master */
 };
 
 /* Zero the struct and set host 127.0.0.1, port 6379, timeouts 5000 ms. */
@@ -194,6 +233,21 @@ enum kr_status kr_keystore_ping(struct kr_keystore *ks, struct kr_error *err);
 /* "valkey host:port" (db n when n > 0): the server text used in messages. Borrowed. */
 const char *kr_keystore_server(const struct kr_keystore *ks);
 const struct kr_keystore_layout *kr_keystore_get_layout(const struct kr_keystore *ks);
+/*
+ * With sentinels: "host:port" of the master the sentinels named last (the one in use
+ * while connected), "" before they were asked. Without sentinels "". Borrowed.
+ */
+const char *kr_keystore_master(const struct kr_keystore *ks);
+
+/*
+ * The connection pool (pool.c): this thread's open connection for `settings` (borrowed),
+ * with the layout of `settings`. Each thread keeps a few, one per
+ * kr_keystore_server_fingerprint, closes the least recently used beyond that, and reopens
+ * one older than five minutes (a changed password or ACL shows up). Never NULL: without
+ * a pool (out of memory) it is `settings` itself. The pool owns what it returns; it is
+ * freed when the thread exits.
+ */
+struct kr_keystore *kr_keystore_pool_get(struct kr_keystore *settings);
 
 /* Metadata written on activation. Strings borrowed; NULL or "" = leave unchanged. */
 struct kr_key_meta {
@@ -269,10 +323,10 @@ void kr_key_info_free_array(struct kr_key_info *infos, size_t n);
 
 /* What kr_keystore_inspect found about one key. */
 struct kr_key_state {
-	int active;		/* member of activeSet (what the API checks) */
-	int has_meta;		/* a metadata hash with a `status` exists */
-	int meta_active;	/* its `status` is active */
-	char last_used_at[32];	/* metadata `last_used_at` (RFC 3339), "" when absent */
+	int active;	       /* member of activeSet (what the API checks) */
+	int has_meta;	       /* a metadata hash with a `status` exists */
+	int meta_active;       /* its `status` is active */
+	char last_used_at[32]; /* metadata `last_used_at` (RFC 3339), "" when absent */
 };
 
 /* ... and about the store. */

@@ -188,6 +188,8 @@ enum kr_status kr_keystore_reconcile(struct kr_keystore *ks, const struct kr_sec
 	if (rc != KR_OK)
 		goto out;
 	rc = kr_rc_report(ks, &s, reply, report, err);
+	if (rc == KR_OK && kr_keystore_repair_count(report) > 0)
+		rc = kr_ks_replicated(ks, "reconciling the key store", err);
 out:
 	kr_ks_reply_free(reply);
 	kr_rc_state_release(&s);

@@ -131,6 +131,7 @@ enum kr_status kr_keystore_activate(struct kr_keystore *ks, const struct kr_secr
 		result->added = kr_ks_int_at(reply, 0) == 1;
 		result->reactivated = kr_ks_int_at(reply, 1) == 1;
 	}
+	rc = kr_ks_replicated(ks, what, err);
 out:
 	kr_ks_reply_free(reply);
 	kr_ks_target_release(&t);
@@ -162,6 +163,8 @@ static enum kr_status kr_ks_revoke_target(struct kr_keystore *ks, const struct k
 			   : reply->integer == 2 ? KR_REVOKE_ALREADY
 						 : KR_REVOKE_ABSENT;
 	kr_ks_reply_free(reply);
+	if (rc == KR_OK)
+		rc = kr_ks_replicated(ks, what, err);
 	return rc;
 }
 
@@ -249,6 +252,8 @@ enum kr_status kr_keystore_set_bootstrap(struct kr_keystore *ks, const char *id,
 	else if (changed)
 		*changed = reply->integer == 1;
 	kr_ks_reply_free(reply);
+	if (rc == KR_OK)
+		rc = kr_ks_replicated(ks, what, err);
 	return rc;
 }
 

@@ -226,6 +226,11 @@ bool kr_idle_check(struct kr_reconciler *r, const char *ns, const char *name, lo
 	return true;
 }
 
+void kr_idle_forget(struct kr_reconciler *r, const char *key)
+{
+	memo_free(memo_take(r, key));
+}
+
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms)
 {
@@ -300,7 +305,7 @@ static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
 						  .key = items[i].m->current,
 						  .key_id = items[i].m->current_id};
 	if (p)
-		kr_keystore_probe(kr_pool_get(items[0].m->ks), p, n, &err);
+		kr_keystore_probe(kr_keystore_pool_get(items[0].m->ks), p, n, &err);
 	for (size_t i = 0; i < n; i++) {
 		struct kr_idle_memo *m = items[i].m;
 		struct kr_log_ctx log = {0};

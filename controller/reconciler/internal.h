@@ -249,20 +249,13 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms);
 enum kr_status kr_idle_start(struct kr_reconciler *r);
 void kr_idle_stop(struct kr_reconciler *r);
 void kr_idle_free_all(struct kr_reconciler *r);
+void kr_idle_forget(struct kr_reconciler *r, const char *key); /* its next reconcile is full */
 /* Add one workload ("Kind/ns/name" and its cached projection's text, NULL if absent) to a
  * hash input. */
 void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const char *text);
 /* The requeue of an idle KeyRotation: the resync (spread), bounded by the schedule. */
 long kr_idle_requeue(const struct kr_reconciler *r, time_t next_rotation, time_t now,
 		     long requeue_ms);
-
-/*
- * pool.c: this worker thread's open connection for `settings` (borrowed, with the layout
- * of `settings`; the pool keeps a few per thread, one per kr_keystore_server_fingerprint,
- * and closes the least recently used).
- * Never NULL: without a pool it is `settings` itself.
- */
-struct kr_keystore *kr_pool_get(struct kr_keystore *settings);
 
 /*
  * stores.c: the queue key of the key stores' status pass (no KeyRotation has it: ':' is not

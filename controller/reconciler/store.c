@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "reconciler/internal.h"
+#include "reconciler/store_conn.h"
 
 /* metadata.labels of Namespace `ns` (a copy, caller frees), or NULL when it cannot tell. */
 static cJSON *namespace_labels(struct kr_world *w)
@@ -67,6 +68,19 @@ void kr_world_resolve_store(struct kr_world *w)
 	cJSON_Delete(store);
 }
 
+/* kr_store_secret_fn for a KeyRotation: the author's Secrets opt in, an admin's need not. */
+static enum kr_status store_secret(void *arg, const char *field, const char *ns,
+				   const char *name, const char *key, size_t max_text,
+				   struct kr_secret **out, struct kr_error *err)
+{
+	struct kr_world *w = arg;
+
+	if (w->spec.store_ref_kind == KR_STORE_INLINE) /* the author named it: it must opt in */
+		return kr_world_secret_ref(w, field, name, key, max_text, out, err);
+	/* an admin named it in the KeyStore */
+	return kr_world_secret_ref_admin(w, field, ns, name, key, max_text, out, err);
+}
+
 static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 {
 	struct kr_keystore_opts ko;
@@ -77,33 +91,21 @@ static enum kr_status store_open(struct kr_world *w, struct kr_error *err)
 	    .store_as =
 		w->spec.store_as == KR_ROT_STORE_PLAINTEXT ? KR_STORE_PLAINTEXT : KR_STORE_SHA256,
 	};
-	struct kr_secret *password = NULL;
-	char host[256];
+	struct kr_store_creds creds;
 	enum kr_status rc;
 
 	kr_keystore_opts_init(&ko);
-	rc = kr_keystore_parse_address(w->spec.store_address, host, sizeof(host), &ko.port, err);
+	/* field names as the author (spec.keyStore) or the admin (the KeyStore's spec) wrote */
+	rc = kr_store_opts_fill(&w->spec, w->store_ref[0] ? "spec" : "spec.keyStore", true,
+				store_secret, w, &ko, &creds, err);
 	if (rc != KR_OK)
-		return kr_error_prefix(
-		    err, "%s: ", w->store_ref[0] ? w->store_ref : "spec.keyStore.address");
-	if (w->spec.store_ref_kind == KR_STORE_INLINE) /* the author named it: it must opt in */
-		rc = kr_world_secret_ref(w, "spec.keyStore.passwordSecretRef",
-					 w->spec.store_password_name, w->spec.store_password_key,
-					 KR_SECRET_TEXT_MAX, &password, err);
-	else /* an admin named it in the KeyStore */
-		rc = kr_world_secret_ref_admin(
-		    w, "passwordSecretRef", w->spec.store_password_ns, w->spec.store_password_name,
-		    w->spec.store_password_key, KR_SECRET_TEXT_MAX, &password, err);
-	if (rc != KR_OK)
-		return rc;
-	ko.host = host;
-	ko.database = w->spec.store_database;
-	ko.username = w->spec.store_username;
-	ko.password = password;
+		return w->store_ref[0] ? kr_error_prefix(err, "%s: ", w->store_ref) : rc;
 	if (w->r->o.keystore_timeout_ms > 0)
 		ko.connect_timeout_ms = ko.command_timeout_ms = (int)w->r->o.keystore_timeout_ms;
 	rc = kr_keystore_new(&ko, &lay, &w->ks, err);
-	kr_secret_free(password);
+	kr_store_creds_release(&creds);
+	if (rc != KR_OK && w->store_ref[0])
+		kr_error_prefix(err, "%s: ", w->store_ref);
 	return rc;
 }
 
@@ -167,7 +169,7 @@ void kr_world_observe_store(struct kr_world *w)
 
 	rc = store_open(w, &e);
 	if (rc == KR_OK) {
-		w->conn = kr_pool_get(w->ks);
+		w->conn = kr_keystore_pool_get(w->ks);
 		rc = kr_keystore_inspect(w->conn, keys, n, states, &st, &e);
 	}
 	if (rc != KR_OK) {

@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "reconciler/internal.h"
+#include "reconciler/store_conn.h"
 #include "rotation/schedule.h"
 
 /*
  * One pass over the cached stores, run by a worker as the queue key KR_STORES_KEY (so only
  * the leader writes, with a worker's client, and no extra thread): for each store, is its
  * spec valid, does its server answer (a PING without credentials: NOAUTH is an answer; the
- * password is the KeyRotations' to use, so no Secret is read here), how many KeyRotations
+ * password is the KeyRotations' to use; the Secrets of its TLS settings and sentinels are
+ * read, as the connection needs them; with sentinels `master` says which server they name),
+ * how many KeyRotations
  * name it (the reverse index). Its /status is patched only when that changed since the
  * last write (kept in r->store_memo), so a quiet cluster costs no API request. A store the
  * memo does not know yet (the first pass after a start, a new store) or whose status
@@ -25,55 +28,89 @@ static void count_owner(void *arg, const char *owner)
 	(*(long *)arg)++;
 }
 
-/* Does the server at `address` answer? "" when yes, else why not (into `why`). */
-static void probe(struct kr_reconciler *r, const char *address, char *why, size_t size)
+/* kr_store_secret_fn for the probe: the Secrets an administrator's store names. */
+static enum kr_status probe_secret(void *arg, const char *field, const char *ns, const char *name,
+				   const char *key, size_t max_text, struct kr_secret **out,
+				   struct kr_error *err)
+{
+	cJSON *sec = NULL;
+	enum kr_status rc;
+
+	*out = NULL;
+	if (!name)
+		return KR_OK;
+	rc = kr_kube_get(arg, &kr_kube_secrets, ns, name, &sec, err);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
+	*out = kr_secret_data_get_max(sec, key, max_text);
+	kr_json_wipe_delete(sec);
+	if (!*out)
+		return kr_error_set(err, KR_EINVAL,
+				    "%s: Secret %s/%s has no key %s (or not base64)", field, ns,
+				    name, key);
+	return KR_OK;
+}
+
+/*
+ * Does the store's server answer? "" when yes, else why not (into `why`). With sentinels,
+ * `master` gets the master they name ("" when none answered).
+ */
+static void probe(struct kr_reconciler *r, struct kr_kube_client *client,
+		  const struct kr_rotation_spec *spec, char *why, size_t size, char *master,
+		  size_t msize)
 {
 	struct kr_keystore_opts ko;
 	struct kr_keystore_layout lay;
 	struct kr_keystore *ks = NULL;
+	struct kr_store_creds creds;
 	struct kr_error e = {0};
-	char host[256];
 	enum kr_status rc;
 
-	why[0] = '\0';
+	why[0] = master[0] = '\0';
 	kr_keystore_opts_init(&ko);
 	kr_keystore_layout_init_defaults(&lay);
-	rc = kr_keystore_parse_address(address, host, sizeof(host), &ko.port, &e);
-	ko.host = host;
+	rc = kr_store_opts_fill(spec, "spec", false, probe_secret, client, &ko, &creds, &e);
 	if (r->o.keystore_timeout_ms > 0)
 		ko.connect_timeout_ms = ko.command_timeout_ms = (int)r->o.keystore_timeout_ms;
 	if (rc == KR_OK)
 		rc = kr_keystore_new(&ko, &lay, &ks, &e);
+	kr_store_creds_release(&creds);
 	if (rc == KR_OK)
 		rc = kr_keystore_ping(ks, &e);
+	if (ks)
+		snprintf(master, msize, "%s", kr_keystore_master(ks));
 	kr_keystore_free(ks);
 	if (rc != KR_OK && rc != KR_EAUTH) /* NOAUTH: it answered, it wants a password */
 		snprintf(why, size, "%s", e.msg);
 }
 
 /* The status the store should have, without times (what the memo compares). */
-static cJSON *store_status(struct kr_reconciler *r, const char *ref, const cJSON *proj,
-			   bool cluster)
+static cJSON *store_status(struct kr_reconciler *r, struct kr_kube_client *client, const char *ns,
+			   const char *ref, const cJSON *proj, bool cluster)
 {
 	cJSON *st = cJSON_CreateObject(), *conds, *c;
+	struct kr_rotation_spec spec;
 	struct kr_error e = {0};
-	char *address = NULL, why[KR_ERROR_MSG_MAX] = "";
+	char why[KR_ERROR_MSG_MAX] = "", master[300] = "";
 	long users = 0;
 	const char *reason = "Ready";
 
-	if (kr_keystore_object_check(proj, cluster, &address, &e) != KR_OK) {
+	if (kr_keystore_object_decode(proj, cluster, ns, r->o.controller_namespace, &spec, &e) !=
+	    KR_OK) {
 		reason = "Invalid";
 		snprintf(why, sizeof(why), "%s", e.msg);
 	} else {
-		probe(r, address, why, sizeof(why));
+		probe(r, client, &spec, why, sizeof(why), master, sizeof(master));
 		if (why[0])
 			reason = "Unreachable";
+		kr_rotation_spec_release(&spec);
 	}
-	free(address);
 	kr_refindex_lookup(kr_controller_refindex(r->ctl), ref, count_owner, &users);
 	cJSON_AddNumberToObject(st, "observedGeneration",
 				kr_json_num(proj, (const char *[]){"generation", NULL}, 0));
 	cJSON_AddNumberToObject(st, "keyRotations", (double)users);
+	if (master[0])
+		cJSON_AddStringToObject(st, "master", master);
 	conds = cJSON_AddArrayToObject(st, "conditions");
 	c = cJSON_CreateObject();
 	cJSON_AddItemToArray(conds, c);
@@ -178,6 +215,35 @@ static enum kr_status write_status(struct kr_kube_client *client, bool cluster, 
 	return rc;
 }
 
+/* Owners are queue keys ("ns/name"): a full reconcile, not a skip on an unchanged cache. */
+static void enqueue_owner(void *arg, const char *owner)
+{
+	struct kr_reconciler *r = arg;
+
+	kr_idle_forget(r, owner);
+	kr_workqueue_add(kr_controller_queue(r->ctl), owner);
+}
+
+/*
+ * A store whose sentinels name another master than at the last pass has failed over: its
+ * KeyRotations are reconciled now, so that keys the failover lost are re-seeded at once
+ * rather than at their next key store check.
+ */
+static void failover_wake(struct kr_reconciler *r, const char *ref, const char *before,
+			  const cJSON *st, const struct kr_log_ctx *log)
+{
+	cJSON *old = before ? cJSON_Parse(before) : NULL;
+	const char *was = kr_json_str(old, (const char *[]){"master", NULL});
+	const char *now = kr_json_str(st, (const char *[]){"master", NULL});
+
+	if (was && now && strcmp(was, now) != 0) {
+		kr_log_info(log, "%s: the sentinels name master %s (was %s): reconciling its users",
+			    ref, now, was);
+		kr_refindex_lookup(kr_controller_refindex(r->ctl), ref, enqueue_owner, r);
+	}
+	cJSON_Delete(old);
+}
+
 static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 		      enum kr_source k, struct kr_smap *seen, const struct kr_log_ctx *log)
 {
@@ -197,9 +263,11 @@ static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 		struct kr_error e = {0};
 
 		kr_controller_workload_ref(ref, sizeof(ref), res->kind, ns, name);
-		st = store_status(r, ref, proj, cluster);
+		st = store_status(r, client, ns, ref, proj, cluster);
 		now_text = cJSON_PrintUnformatted(st);
 		memo = kr_smap_find(&r->store_memo, ref);
+		if (memo)
+			failover_wake(r, ref, memo->val, st, log);
 		if (now_text && (!memo || !memo->val || strcmp(memo->val, now_text) != 0)) {
 			cJSON *stored = stored_status(client, cluster, ns, name);
 

@@ -18,6 +18,15 @@ enum kr_status kr_spec_decode_store(const cJSON *conn, const char *p, const cJSO
 				    const char *lp, bool password_ns, struct kr_rotation_spec *out,
 				    struct kr_error *err);
 
+/*
+ * store_conn.c: the key store's tls and sentinel from `conn` at path `p` (namespace fields
+ * of the Secret references when with_ns), and the rule: address or sentinel, not both.
+ * kr_store_conn_default_ns: every Secret reference without a namespace gets `ns`.
+ */
+enum kr_status kr_spec_decode_store_conn(const cJSON *conn, const char *p, bool with_ns,
+					 struct kr_rotation_spec *out, struct kr_error *err);
+enum kr_status kr_store_conn_default_ns(struct kr_rotation_spec *spec, const char *ns);
+
 /* Start `out` as type with a message; keeps status/conditions as they are. */
 void kr_act(struct kr_action *out, enum kr_action_type type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -146,6 +146,36 @@ static enum kr_status expand_in_place(char **s, const char *ns, const char *name
 
 /* ---- check and apply ---- */
 
+enum kr_status kr_keystore_object_decode(const cJSON *store, bool cluster, const char *ns,
+					 const char *controller_ns, struct kr_rotation_spec *spec,
+					 struct kr_error *err)
+{
+	const cJSON *sp = kr_json_at(store, (const char *[]){"spec", NULL}), *layout = NULL;
+	enum kr_status rc;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->store_ref_kind = cluster ? KR_STORE_REF_CLUSTER : KR_STORE_REF_KEYSTORE;
+	rc = cJSON_IsObject(sp) ? KR_OK : kr_error_set(err, KR_EINVAL, "spec: required");
+	if (rc == KR_OK)
+		rc = kr_jr_object(sp, "spec", "layout", &layout, err);
+	if (rc == KR_OK)
+		rc = kr_spec_decode_store(sp, "spec", layout, "spec.layout", cluster, spec, err);
+	if (rc == KR_OK) {
+		const char *dns = cluster ? (controller_ns ? controller_ns : "keyrotator-system")
+					  : ns;
+
+		rc = kr_store_conn_default_ns(spec, dns);
+		if (rc == KR_OK && spec->store_password_name && !spec->store_password_ns &&
+		    !(spec->store_password_ns = strdup(dns)))
+			rc = KR_ENOMEM;
+		if (rc == KR_ENOMEM)
+			kr_error_set(err, rc, "out of memory");
+	}
+	if (rc != KR_OK)
+		kr_rotation_spec_release(spec);
+	return rc;
+}
+
 enum kr_status kr_keystore_object_check(const cJSON *store, bool cluster, char **address,
 					struct kr_error *err)
 {
@@ -211,6 +241,9 @@ enum kr_status kr_keystore_object_apply(struct kr_rotation_spec *spec, const cJS
 		    strdup(cluster ? (controller_ns ? controller_ns : "keyrotator-system") : ns);
 	if (rc == KR_OK && tmp.store_password_name && !tmp.store_password_ns)
 		rc = KR_ENOMEM;
+	if (rc == KR_OK) /* tls and sentinel Secrets: where the password's would be */
+		rc = kr_store_conn_default_ns(
+		    &tmp, cluster ? (controller_ns ? controller_ns : "keyrotator-system") : ns);
 	if (rc != KR_OK) {
 		if (rc == KR_ENOMEM)
 			kr_error_set(err, rc, "out of memory");
@@ -231,6 +264,11 @@ enum kr_status kr_keystore_object_apply(struct kr_rotation_spec *spec, const cJS
 	move_str(&spec->store_bootstrap_key, &tmp.store_bootstrap_key);
 	spec->store_database = tmp.store_database;
 	spec->store_as = tmp.store_as;
+	kr_store_conn_spec_release(spec);
+	spec->store_tls = tmp.store_tls;
+	spec->store_sentinel = tmp.store_sentinel;
+	memset(&tmp.store_tls, 0, sizeof(tmp.store_tls));
+	memset(&tmp.store_sentinel, 0, sizeof(tmp.store_sentinel));
 	kr_rotation_spec_release(&tmp);
 	return KR_OK;
 }

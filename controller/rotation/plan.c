@@ -88,7 +88,11 @@ static enum kr_status add_start(cJSON *arr, const struct kr_rotation_spec *spec,
 			      "%s/%s-rotation",
 			      spec->key_prefix ? spec->key_prefix : "", spec->key_bytes, ns, name);
 	if (rc == KR_OK)
-		rc = spec->store_address /* NULL: a keyStoreRef not resolved (plan -f alone) */
+		rc = spec->store_sentinel.n_addresses
+			 ? add_line(arr, err, "activate key %s in %s at the master of %s (sentinel)",
+				    new_id, spec->store_active_set,
+				    spec->store_sentinel.master_name)
+		     : spec->store_address /* NULL: a keyStoreRef not resolved (plan -f alone) */
 			 ? add_line(arr, err, "activate key %s in %s at %s", new_id,
 				    spec->store_active_set, spec->store_address)
 			 : add_line(arr, err, "activate key %s in the key store of %s %s", new_id,

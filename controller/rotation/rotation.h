@@ -104,6 +104,28 @@ enum kr_store_ref_kind {
 /* "KeyStore", "ClusterKeyStore"; "" for INLINE. */
 const char *kr_store_ref_kind_name(enum kr_store_ref_kind kind);
 
+/* The key store's tls: every string owned, NULL when absent. */
+struct kr_store_tls_spec {
+	bool enabled;	   /* tls is set (tls: {} = the system bundle, no client certificate) */
+	char *ca_name;	   /* caSecretRef; NULL: the system's trust store */
+	char *ca_key;	   /* default "ca.crt" */
+	char *ca_ns;	   /* ClusterKeyStore: namespace; resolved as the password's */
+	char *cert_name;   /* clientCertSecretRef (a kubernetes.io/tls Secret), or NULL */
+	char *cert_ns;	   /* as ca_ns */
+	char *server_name; /* the name the certificate must carry; NULL: the host */
+};
+
+/* The key store's sentinel: every string owned. n_addresses 0: no sentinel. */
+struct kr_store_sentinel_spec {
+	char **addresses; /* "host:port", 1..16 */
+	size_t n_addresses;
+	char *master_name;
+	char *username;	     /* NULL when absent or "" */
+	char *password_name; /* passwordSecretRef, or NULL */
+	char *password_key;
+	char *password_ns; /* as the store's password */
+};
+
 /*
  * A decoded, validated KeyRotation spec with every CRD default applied. Every string
  * is owned by the struct (NULL when the optional field is absent) and freed by
@@ -131,6 +153,8 @@ struct kr_rotation_spec {
 	char *store_meta_key;	       /* default "api_key:{id}:meta" */
 	char *store_bootstrap_key;     /* default "api_keys:bootstrap" */
 	enum kr_rot_store_as store_as; /* default sha256 */
+	struct kr_store_tls_spec store_tls;
+	struct kr_store_sentinel_spec store_sentinel;
 
 	char *key_prefix; /* default "" (never NULL after decode) */
 	int key_bytes;	  /* default 32 */
@@ -168,6 +192,8 @@ enum kr_status kr_rotation_spec_decode(const cJSON *obj, struct kr_rotation_spec
 				       struct kr_error *err);
 /* Free everything and zero the struct. Safe on a zeroed or released struct. */
 void kr_rotation_spec_release(struct kr_rotation_spec *spec);
+/* Free the key store's tls and sentinel parts and zero them (store_conn.c). */
+void kr_store_conn_spec_release(struct kr_rotation_spec *spec);
 
 /* ---- key store objects (keystore_ref.c) ------------------------------------------- */
 
@@ -193,6 +219,14 @@ enum kr_status kr_keystore_object_apply(struct kr_rotation_spec *spec, const cJS
  */
 enum kr_status kr_keystore_object_check(const cJSON *store, bool cluster, char **address,
 					struct kr_error *err);
+/*
+ * The connection settings of a KeyStore (in namespace `ns`) or ClusterKeyStore (its Secrets
+ * default to `controller_ns`, NULL: "keyrotator-system") into *spec (store_* fields only;
+ * layout placeholders left as written). Release with kr_rotation_spec_release. Pure.
+ */
+enum kr_status kr_keystore_object_decode(const cJSON *store, bool cluster, const char *ns,
+					 const char *controller_ns, struct kr_rotation_spec *spec,
+					 struct kr_error *err);
 /* A ClusterKeyStore's allowedNamespaces lets `ns` (labels `ns_labels`) use it. */
 bool kr_keystore_object_allows(const cJSON *store, const char *ns, const cJSON *ns_labels);
 /* Whether allowing `ns` depends on its labels (not listed by name; a selector is set). */

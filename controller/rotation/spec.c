@@ -191,9 +191,9 @@ enum kr_status kr_spec_decode_store(const cJSON *conn, const char *p, const cJSO
 	int as = KR_ROT_STORE_SHA256;
 	enum kr_status rc;
 
-	rc = kr_jr_require(conn, p, "address", err);
-	if (rc == KR_OK)
-		rc = kr_jr_str(conn, p, "address", NULL, &KR_JR_ADDRESS, &out->store_address, err);
+	rc = kr_jr_str(conn, p, "address", NULL, &KR_JR_ADDRESS, &out->store_address, err);
+	if (rc == KR_OK) /* tls, sentinel; address or sentinel */
+		rc = kr_spec_decode_store_conn(conn, p, password_ns, out, err);
 	if (rc == KR_OK)
 		rc = kr_jr_int(conn, p, "database", 0, 0, 1023, &out->store_database, err);
 	if (rc == KR_OK)
@@ -735,6 +735,7 @@ void kr_rotation_spec_release(struct kr_rotation_spec *spec)
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
+	kr_store_conn_spec_release(spec);
 	for (size_t i = 0; spec->stages && i < spec->n_stages; i++) {
 		for (size_t j = 0; spec->stages[i].workloads && j < spec->stages[i].n_workloads;
 		     j++)

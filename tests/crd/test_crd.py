@@ -707,13 +707,23 @@ class CRDTest(unittest.TestCase):
                 columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
                 self.assertEqual(columns, [
                     ("Address", ".spec.address"),
+                    ("Master", ".status.master"),
                     ("Ready", '.status.conditions[?(@.type=="Ready")].status'),
                     ("KeyRotations", ".status.keyRotations"),
                     ("Age", ".metadata.creationTimestamp")])
                 props = version["schema"]["openAPIV3Schema"]["properties"]
-                self.assertEqual(props["spec"]["required"], ["address"])
+                # address or sentinel (issue 22), exactly one
+                self.assertNotIn("required", props["spec"])
+                self.assertEqual([r["rule"] for r in props["spec"]["x-kubernetes-validations"]],
+                                 ["has(self.address) != has(self.sentinel)"])
                 self.assertEqual(set(props["status"]["properties"]), {
-                    "observedGeneration", "conditions", "keyRotations", "lastCheckTime"})
+                    "observedGeneration", "conditions", "keyRotations", "lastCheckTime",
+                    "master"})
+                tls = props["spec"]["properties"]["tls"]["properties"]
+                self.assertEqual(set(tls), {"caSecretRef", "clientCertSecretRef", "serverName"})
+                for r in ("caSecretRef", "clientCertSecretRef"):
+                    self.assertEqual("namespace" in tls[r]["properties"],
+                                     kind == "ClusterKeyStore")
                 ref = props["spec"]["properties"]["passwordSecretRef"]
                 self.assertEqual(ref["required"], ["name", "key"])
                 self.assertEqual("namespace" in ref["properties"], kind == "ClusterKeyStore")

@@ -137,7 +137,7 @@ static void ping(hostile_fn fn, const char *arg, int pipelined, struct call *out
 	}
 	out->ms = hostile_now_ms() - t0;
 	out->hwm_grew = hostile_hwm_kib() - hwm;
-	out->closed = ks->ctx == NULL;
+	out->closed = ks->net.fd < 0;
 	out->next_rc = kr_keystore_ping(ks, NULL); /* a new connection, to vk_pong */
 	print_message("  port %d: %d in %lld ms, peak RSS +%ld KiB, next %d: %s\n", s.port,
 		      (int)out->rc, (long long)out->ms, out->hwm_grew, (int)out->next_rc,

@@ -239,7 +239,8 @@ static int kr_test_redis_spawn(struct kr_test_redis *r)
 	return 0;
 }
 
-int kr_test_redis_start(struct kr_test_redis *r, const char *extra)
+/* `extra` after the common lines; `tls`: the plaintext port is 0 and r->port is the TLS one. */
+static int kr_test_redis_start_conf(struct kr_test_redis *r, const char *extra, int tls)
 {
 	const char *dir = kr_test_tmpdir("redis");
 	char conf[600];
@@ -256,9 +257,47 @@ int kr_test_redis_start(struct kr_test_redis *r, const char *extra)
 		return -1;
 	fprintf(f, "bind 127.0.0.1\nport %d\ndir %s\nsave \"\"\nappendonly no\n"
 		   "daemonize no\nprotected-mode no\nenable-debug-command yes\n%s",
-		r->port, r->dir, extra ? extra : "");
+		tls ? 0 : r->port, r->dir, extra ? extra : "");
+	if (tls)
+		fprintf(f, "\ntls-port %d\n", r->port);
 	fclose(f);
 	return kr_test_redis_spawn(r);
+}
+
+int kr_test_redis_start(struct kr_test_redis *r, const char *extra)
+{
+	return kr_test_redis_start_conf(r, extra, 0);
+}
+
+int kr_test_redis_start_tls(struct kr_test_redis *r, const char *certs, int auth_clients,
+			    const char *extra)
+{
+	char conf[2048];
+	int n;
+
+	n = snprintf(conf, sizeof(conf),
+		     "tls-cert-file %s/server.crt\ntls-key-file %s/server.key\n"
+		     "tls-ca-cert-file %s/ca.crt\ntls-auth-clients %s\n%s",
+		     certs, certs, certs, auth_clients ? "yes" : "no", extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(conf))
+		return -1;
+	return kr_test_redis_start_conf(r, conf, 1);
+}
+
+const char *kr_test_make_certs(void)
+{
+	const char *dir = kr_test_tmpdir("certs");
+	char script[600];
+	char *argv[] = {"sh", script, (char *)dir, NULL};
+	pid_t pid;
+
+	if (!dir)
+		return NULL;
+	snprintf(script, sizeof(script), "%s/tools/make_tls_certs.sh", kr_test_tests_dir());
+	pid = kr_test_spawn(argv, NULL);
+	if (pid < 0)
+		return NULL;
+	return kr_test_stop(pid, 0) == 0 ? dir : NULL;
 }
 
 int kr_test_redis_restart(struct kr_test_redis *r)

@@ -38,6 +38,16 @@ struct kr_test_redis {
 };
 /* `extra` is appended to the config file (e.g. "requirepass x\n"); may be NULL. */
 int kr_test_redis_start(struct kr_test_redis *r, const char *extra);
+/*
+ * A TLS-only redis-server (`port 0`, `tls-port` on a free port, which r->port names): the
+ * certificates of tests/tools/make_tls_certs.sh in `certs` (server.crt, server.key, ca.crt
+ * to check clients), `auth_clients` 1: a client certificate is required. `extra` as above.
+ * Started when its TLS port accepts connections.
+ */
+int kr_test_redis_start_tls(struct kr_test_redis *r, const char *certs, int auth_clients,
+			    const char *extra);
+/* Run tests/tools/make_tls_certs.sh into a new temp dir (removed at exit); NULL on failure. */
+const char *kr_test_make_certs(void);
 /* Same port and dir, after a kill: for "server restarted" tests. */
 int kr_test_redis_restart(struct kr_test_redis *r);
 void kr_test_redis_stop(struct kr_test_redis *r);

@@ -159,12 +159,13 @@ class RotationCase(unittest.TestCase):
     start_controller = True
     client_rate = 5
     controller_args = ()
+    cluster_args = {}  # more cluster.Cluster arguments (valkey_tls, sentinel)
 
     @classmethod
     def setUpClass(cls):
         cls.root = krtest.mkdtemp("kr-rotation-")
         cls.c = cluster.Cluster(cls.root, seed_key=cls.seed_key, client_rate=cls.client_rate,
-                                valkey_password=cls.valkey_password)
+                                valkey_password=cls.valkey_password, **cls.cluster_args)
         cls.c.__enter__()
         cls.valkey_addr = "127.0.0.1:%d" % cls.c.valkey_port
         cls.raw_keys = set()

@@ -127,9 +127,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 def main():
     env = os.environ
-    client = resp.Client.from_addr(env["VALKEY_ADDR"], password=env.get("VALKEY_PASSWORD"),
-                                   username=env.get("VALKEY_USERNAME"),
-                                   db=int(env.get("VALKEY_DB", "0")))
+    client = resp.client_from_env(env)  # TLS and sentinels too (issue 22)
     Handler.validator = KeyValidator(client, env.get("KEY_STORE_AS", "sha256"),
                                      env.get("ACTIVE_SET", "api_keys:active"),
                                      env.get("META_KEY", "api_key:{id}:meta"))

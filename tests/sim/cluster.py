@@ -248,7 +248,12 @@ class Cluster:
     def __init__(self, root, store_as="sha256", seed_key=False, valkey_password=None,
                  prometheus=False, rollout_delay=0.2, client_rate=10, deploy=True,
                  active_set="api_keys:active", meta_key="api_key:{id}:meta",
-                 kubeconfig=None, context=None, namespace=None, keep_namespace=False):
+                 kubeconfig=None, context=None, namespace=None, keep_namespace=False,
+                 valkey_tls=None, sentinel=False):
+        """valkey_tls: None (plain TCP), "tls" or "mtls" (a client certificate required):
+        redis-server listens on TLS only (port 0), with certificates made by
+        tests/tools/make_tls_certs.sh. sentinel: a master, a replica and one redis-sentinel
+        (master name "sirius", fast failover); the KeyStore and the api name the sentinel."""
         self.root = os.path.abspath(root)
         self.external, self.context = kubeconfig, context
         self.namespace = namespace or NAMESPACE
@@ -259,6 +264,8 @@ class Cluster:
         self.with_prometheus, self.rollout_delay = prometheus, rollout_delay
         self.client_rate, self.deploy = client_rate, deploy
         self.active_set, self.meta_key = active_set, meta_key
+        self.valkey_tls, self.sentinel = valkey_tls, sentinel
+        self.certs = None
         self.procs = []  # (name, Popen), stopped in reverse order
         self.kube = None
         self.env = {}
@@ -349,18 +356,187 @@ class Cluster:
             self.kubeapi_url = f.read().split()[1]
         self.kube = simulator.Kube(self.kubeconfig, tempfile.gettempdir())
 
+    def _make_certs(self):
+        self.certs = os.path.join(self.root, "valkey-certs")
+        subprocess.run(["sh", os.path.join(REPO, "tests", "tools", "make_tls_certs.sh"),
+                        self.certs], check=True)
+
+    def _redis_cmd(self, name, port, extra=()):
+        d = os.path.join(self.root, name)
+        os.makedirs(d, exist_ok=True)
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", d]
+        if self.valkey_tls:
+            c = self.certs
+            cmd += ["--port", "0", "--tls-port", str(port),
+                    "--tls-cert-file", c + "/server.crt", "--tls-key-file", c + "/server.key",
+                    "--tls-ca-cert-file", c + "/ca.crt", "--tls-replication", "yes",
+                    "--tls-auth-clients", "yes" if self.valkey_tls == "mtls" else "no"]
+        else:
+            cmd += ["--port", str(port)]
+        if self.password:
+            cmd += ["--requirepass", self.password, "--masterauth", self.password]
+        return cmd + list(extra)
+
+    def _start_redis(self, name, extra=(), port_attr="valkey_port"):
+        for _ in range(5):
+            port = free_port()
+            p = self._spawn(name, self._redis_cmd(name, port, extra))
+            try:
+                wait_for(lambda: self._alive(p, name) or self._ping(port), 10, name)
+                setattr(self, port_attr, port)
+                return p
+            except RuntimeError:  # the port was taken between free_port() and bind: retry
+                self.procs.remove((name, p))
+        raise RuntimeError("%s did not start" % name)
+
     def _redis(self):
-        p, self.valkey_port = start_redis(lambda cmd: self._spawn("redis", cmd), self.root,
-                                          password=self.password)
-        # A try that lost its port to another process has exited: forget it.
-        self.procs = [(n, q) for n, q in self.procs if n != "redis" or q is p]
+        if not (self.valkey_tls or self.sentinel):
+            p, self.valkey_port = start_redis(lambda cmd: self._spawn("redis", cmd), self.root,
+                                              password=self.password)
+            # A try that lost its port to another process has exited: forget it.
+            self.procs = [(n, q) for n, q in self.procs if n != "redis" or q is p]
+            self.redis_proc = p
+            return
+        if self.valkey_tls:
+            self._make_certs()
+        # A replica's first sync starts at once (Redis waits 5 s by default for more
+        # replicas to share a diskless transfer), so it holds the data before the tests start.
+        fast = ["--repl-diskless-sync-delay", "0"] if self.sentinel else []
+        self.redis_proc = self._start_redis("redis", fast)
+        if self.sentinel:
+            self.master_port = self.valkey_port
+            self.replica_proc = self._start_redis(
+                "redis-replica", fast + ["--replicaof", "127.0.0.1", str(self.master_port)],
+                "replica_port")
+            wait_for(self._replica_synced, 20, "the replica's first sync")
+            self._sentinel()
+
+    def _replica_synced(self):
+        c = self._client(self.replica_port, self.password)
+        try:
+            return b"master_link_status:up" in c.command("INFO", "replication")
+        except (OSError, EOFError, resp.RespError):
+            return False
+        finally:
+            c.close()
+
+    def _sentinel(self):
+        """One redis-sentinel watching the master: quorum 1, down after 500 ms, failover
+        timeout 3 s, so a killed master is replaced within a few seconds."""
+        for _ in range(5):
+            port = free_port()
+            d = os.path.join(self.root, "sentinel")
+            os.makedirs(d, exist_ok=True)
+            conf = os.path.join(d, "sentinel.conf")
+            lines = ["bind 127.0.0.1", "dir %s" % d,
+                     "sentinel monitor sirius 127.0.0.1 %d 1" % self.master_port,
+                     "sentinel down-after-milliseconds sirius 500",
+                     "sentinel failover-timeout sirius 3000",
+                     "sentinel parallel-syncs sirius 1"]
+            if self.password:
+                lines.append("sentinel auth-pass sirius %s" % self.password)
+            if self.valkey_tls:
+                c = self.certs
+                lines += ["port 0", "tls-port %d" % port, "tls-cert-file %s/server.crt" % c,
+                          "tls-key-file %s/server.key" % c, "tls-ca-cert-file %s/ca.crt" % c,
+                          "tls-replication yes",
+                          "tls-auth-clients %s" % ("yes" if self.valkey_tls == "mtls" else "no")]
+                if self.valkey_tls == "mtls":
+                    lines += ["tls-client-cert-file %s/client.crt" % c,
+                              "tls-client-key-file %s/client.key" % c]
+            else:
+                lines.append("port %d" % port)
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            p = self._spawn("sentinel", ["redis-sentinel", conf])
+            try:
+                wait_for(lambda: self._alive(p, "sentinel") or self._sentinel_master(port), 10,
+                         "redis-sentinel")
+                self.sentinel_port = port
+                return
+            except RuntimeError:
+                self.procs.remove(("sentinel", p))
+        raise RuntimeError("redis-sentinel did not start")
+
+    def _sentinel_master(self, port):
+        c = self._client(port)
+        try:
+            return c.command("SENTINEL", "get-master-addr-by-name", "sirius")
+        except (OSError, EOFError, resp.RespError):
+            return None
+        finally:
+            c.close()
+
+    def sentinel_master(self):
+        """(host, port) the sentinel names now, or None."""
+        got = self._sentinel_master(self.sentinel_port)
+        return (got[0].decode(), int(got[1])) if got else None
+
+    def _tls_context(self):
+        if not self.valkey_tls:
+            return None
+        c = self.certs
+        return resp.tls_context(c + "/ca.crt", *((c + "/client.crt", c + "/client.key")
+                                                 if self.valkey_tls == "mtls" else ()))
+
+    def _client(self, port, password=None):
+        return resp.Client("127.0.0.1", port, password=password, tls=self._tls_context())
 
     def valkey(self):
-        return resp.Client("127.0.0.1", self.valkey_port, password=self.password)
+        """A client of the key store: the master the sentinel names, with sentinels."""
+        if self.sentinel:
+            return resp.Client("127.0.0.1", 0, password=self.password,
+                               tls=self._tls_context(),
+                               sentinels=["127.0.0.1:%d" % self.sentinel_port],
+                               master_name="sirius")
+        return self._client(self.valkey_port, self.password)
 
-    def _ping(self):
+    def valkey_env(self):
+        """The api's environment for the key store (TLS files, sentinels)."""
+        env = []
+        if self.sentinel:
+            env += [{"name": "VALKEY_SENTINELS", "value": "127.0.0.1:%d" % self.sentinel_port},
+                    {"name": "VALKEY_MASTER_NAME", "value": "sirius"}]
+        if self.valkey_tls:
+            c = self.certs
+            env.append({"name": "VALKEY_TLS_CA", "value": c + "/ca.crt"})
+            if self.valkey_tls == "mtls":
+                env += [{"name": "VALKEY_TLS_CERT", "value": c + "/client.crt"},
+                        {"name": "VALKEY_TLS_KEY", "value": c + "/client.key"}]
+        return env
+
+    def key_store_conn(self):
+        """The KeyStore's connection fields (address or sentinel, tls) for this cluster, and
+        the Secrets they name, created here: valkey-ca (ca.crt), valkey-client (tls.crt,
+        tls.key, a kubernetes.io/tls Secret)."""
+        spec = {}
+        if self.sentinel:
+            spec["sentinel"] = {"addresses": ["127.0.0.1:%d" % self.sentinel_port],
+                                "masterName": "sirius"}
+        else:
+            spec["address"] = "127.0.0.1:%d" % self.valkey_port
+        if self.valkey_tls:
+            path = "/api/v1/namespaces/%s/secrets" % self.namespace
+            with open(os.path.join(self.certs, "ca.crt")) as f:
+                self.api("POST", path, {"apiVersion": "v1", "kind": "Secret",
+                                        "metadata": {"name": "valkey-ca"},
+                                        "stringData": {"ca.crt": f.read()}})
+            spec["tls"] = {"caSecretRef": {"name": "valkey-ca"}}
+            if self.valkey_tls == "mtls":
+                with open(os.path.join(self.certs, "client.crt")) as f1, \
+                        open(os.path.join(self.certs, "client.key")) as f2:
+                    self.api("POST", path, {"apiVersion": "v1", "kind": "Secret",
+                                            "type": "kubernetes.io/tls",
+                                            "metadata": {"name": "valkey-client"},
+                                            "stringData": {"tls.crt": f1.read(),
+                                                           "tls.key": f2.read()}})
+                spec["tls"]["clientCertSecretRef"] = {"name": "valkey-client"}
+        return spec
+
+    def _ping(self, port=None):
         try:
-            c = self.valkey()
+            c = self._client(port or self.valkey_port, self.password)
             ok = c.ping()
             c.close()
             return ok
@@ -432,9 +608,12 @@ class Cluster:
                        "meta_key": self.meta_key}, **layout)
         if password_secret is None and self.password:
             password_secret = "valkey-auth"
+        body = key_store(name, "127.0.0.1:%d" % self.valkey_port, password_secret, **layout)
+        if self.valkey_tls or self.sentinel:
+            del body["spec"]["address"]
+            body["spec"].update(self.key_store_conn())
         code, obj = self.api("POST", "%s/namespaces/%s/keystores" % (KR_API, self.namespace),
-                             key_store(name, "127.0.0.1:%d" % self.valkey_port,
-                                       password_secret, **layout))
+                             body)
         if code != 201:
             raise RuntimeError("creating KeyStore %s: HTTP %d %s" % (name, code, obj))
         return key_store_ref(name)
@@ -448,7 +627,8 @@ class Cluster:
             self.bootstrap_key = new_key()
             self.seed(self.bootstrap_key)
             self.put_secret_key(self.bootstrap_key)
-        api_env = [{"name": "VALKEY_ADDR", "value": "127.0.0.1:%d" % self.valkey_port},
+        api_env = [{"name": "VALKEY_ADDR", "value": "127.0.0.1:%d" % self.valkey_port}] + \
+            self.valkey_env() + [
                    {"name": "KEY_STORE_AS", "value": self.store_as},
                    {"name": "ACTIVE_SET", "value": self.active_set},
                    {"name": "META_KEY", "value": self.meta_key}]

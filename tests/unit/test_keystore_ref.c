@@ -184,7 +184,78 @@ static const struct {
      "activeSet"},
     {"{\"spec\":{" ADDR ",\"passwordSecretRef\":{\"name\":\"pw\"}}}",
      "KeyStore team-a/shared is not usable: spec.passwordSecretRef.key: required"},
+    /* tls and sentinel (issue 22) */
+    {"{\"spec\":{" ADDR ",\"tls\":{\"serverName\":\"a b\"}}}",
+     "KeyStore team-a/shared is not usable: spec.tls.serverName: \"a b\" is not a DNS name"},
+    {"{\"spec\":{" ADDR ",\"tls\":{\"caSecretRef\":{\"key\":\"ca.crt\"}}}}",
+     "KeyStore team-a/shared is not usable: spec.tls.caSecretRef.name: required"},
+    {"{\"spec\":{" ADDR ",\"tls\":{\"clientCertSecretRef\":{\"name\":\"Bad\"}}}}",
+     "KeyStore team-a/shared is not usable: spec.tls.clientCertSecretRef.name: \"Bad\" does "
+     "not match"},
+    {"{\"spec\":{" ADDR ",\"tls\":true}}",
+     "KeyStore team-a/shared is not usable: spec.tls: must be an object"},
+    {"{\"spec\":{" ADDR ",\"sentinel\":{\"addresses\":[\"s:26379\"],\"masterName\":\"m\"}}}",
+     "KeyStore team-a/shared is not usable: spec: set exactly one of address and sentinel"},
+    {"{\"spec\":{\"sentinel\":{\"addresses\":[\"s:26379\"]}}}",
+     "KeyStore team-a/shared is not usable: spec.sentinel.masterName: required"},
+    {"{\"spec\":{\"sentinel\":{\"addresses\":[],\"masterName\":\"m\"}}}",
+     "KeyStore team-a/shared is not usable: spec.sentinel.addresses: at least one sentinel"},
+    {"{\"spec\":{\"sentinel\":{\"addresses\":[\"s:1\",\"nope\"],\"masterName\":\"m\"}}}",
+     "KeyStore team-a/shared is not usable: spec.sentinel.addresses[1]: not a host:port"},
+    {"{\"spec\":{\"sentinel\":{\"addresses\":[\"s:1\",\"s:2\",\"s:3\",\"s:4\",\"s:5\","
+     "\"s:6\",\"s:7\",\"s:8\",\"s:9\",\"s:10\",\"s:11\",\"s:12\",\"s:13\",\"s:14\","
+     "\"s:15\",\"s:16\",\"s:17\"],\"masterName\":\"m\"}}}",
+     "KeyStore team-a/shared is not usable: spec.sentinel.addresses: "},
+    {"{\"spec\":{\"sentinel\":{\"addresses\":[\"s:1\"],\"masterName\":\"m\","
+     "\"passwordSecretRef\":{\"name\":\"pw\"}}}}",
+     "KeyStore team-a/shared is not usable: spec.sentinel.passwordSecretRef.key: required"},
 };
+
+/* tls and sentinel: copied, with every Secret's namespace resolved as the password's. */
+static void test_tls_and_sentinel_settings(void **state)
+{
+	cJSON *cks = cJSON_Parse(
+	    "{\"spec\":{\"sentinel\":{\"addresses\":[\"s1:26379\",\"[::1]:26380\"],"
+	    "\"masterName\":\"sirius\",\"username\":\"sen\",\"passwordSecretRef\":{\"name\":"
+	    "\"spw\",\"key\":\"p\"}},\"tls\":{\"caSecretRef\":{\"name\":\"ca\",\"namespace\":"
+	    "\"certs\"},\"clientCertSecretRef\":{\"name\":\"client\"},\"serverName\":"
+	    "\"valkey.test\"},\"allowedNamespaces\":{\"names\":[\"team-a\"]}}}");
+	cJSON *ks = cJSON_Parse("{\"spec\":{" ADDR ",\"tls\":{}}}");
+	struct kr_rotation_spec s;
+	struct kr_error err;
+	char reason[64];
+
+	(void)state;
+	decode("ClusterKeyStore", &s);
+	assert_int_equal(
+	    kr_keystore_object_apply(&s, cks, "team-a", "payments", NULL, "kr-sys", reason, &err),
+	    KR_OK);
+	assert_null(s.store_address);
+	assert_int_equal(s.store_sentinel.n_addresses, 2);
+	assert_string_equal(s.store_sentinel.addresses[1], "[::1]:26380");
+	assert_string_equal(s.store_sentinel.master_name, "sirius");
+	assert_string_equal(s.store_sentinel.username, "sen");
+	assert_string_equal(s.store_sentinel.password_ns, "kr-sys");
+	assert_true(s.store_tls.enabled);
+	assert_string_equal(s.store_tls.ca_ns, "certs");
+	assert_string_equal(s.store_tls.ca_key, "ca.crt"); /* the default */
+	assert_string_equal(s.store_tls.cert_name, "client");
+	assert_string_equal(s.store_tls.cert_ns, "kr-sys");
+	assert_string_equal(s.store_tls.server_name, "valkey.test");
+	kr_rotation_spec_release(&s);
+
+	decode("KeyStore", &s); /* tls: {}: the system's trust store, no client certificate */
+	assert_int_equal(
+	    kr_keystore_object_apply(&s, ks, "team-a", "payments", NULL, "kr-sys", reason, &err),
+	    KR_OK);
+	assert_true(s.store_tls.enabled);
+	assert_null(s.store_tls.ca_name);
+	assert_null(s.store_tls.cert_name);
+	assert_int_equal(s.store_sentinel.n_addresses, 0);
+	kr_rotation_spec_release(&s);
+	cJSON_Delete(cks);
+	cJSON_Delete(ks);
+}
 
 static void test_invalid_stores_name_store_and_field(void **state)
 {
@@ -217,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_cluster_store_allowed_namespaces),
 	    cmocka_unit_test(test_layout_placeholders_and_password_namespace),
 	    cmocka_unit_test(test_invalid_stores_name_store_and_field),
+	    cmocka_unit_test(test_tls_and_sentinel_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

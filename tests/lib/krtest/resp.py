@@ -9,6 +9,7 @@ Error replies raise RespError; transport failures raise OSError (EOFError when t
 closes). decode() turns a reply's bytes into str.
 """
 import socket
+import ssl
 import threading
 
 
@@ -19,10 +20,16 @@ class RespError(RuntimeError):
 class Client:
     """One connection to host:port; authenticates and selects db on (re)connect."""
 
-    def __init__(self, host, port, password=None, username=None, db=0, timeout=2.0):
+    def __init__(self, host, port, password=None, username=None, db=0, timeout=2.0,
+                 tls=None, server_name=None, sentinels=None, master_name=None):
+        """tls: an ssl.SSLContext (see tls_context), server_name: the name to check
+        (default: host). sentinels ["host:port", ...] with master_name: ask them for the
+        master on every (re)connect instead of host:port, and check ROLE."""
         self.host, self.port = host, int(port)
         self.password, self.username, self.db = password, username, int(db)
         self.timeout = timeout  # None: block forever (a subscriber)
+        self.tls, self.server_name = tls, server_name
+        self.sentinels, self.master_name = sentinels or [], master_name
         self.sock = None
         self.buf = b""
         self.lock = threading.RLock()
@@ -33,9 +40,33 @@ class Client:
         host, _, port = addr.rpartition(":")
         return cls(host or "127.0.0.1", int(port), **kw)
 
+    def _open(self, host, port):
+        sock = socket.create_connection((host, port), timeout=self.timeout)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname=self.server_name or host)
+        return sock
+
+    def _ask_sentinels(self):
+        last = None
+        for addr in self.sentinels:
+            h, _, p = addr.rpartition(":")
+            s = Client(h, int(p), timeout=self.timeout, tls=self.tls,
+                       server_name=self.server_name)
+            try:
+                got = s.command("SENTINEL", "get-master-addr-by-name", self.master_name)
+                if got:
+                    return got[0].decode(), int(got[1])
+            except (OSError, EOFError, RespError) as e:
+                last = e
+            finally:
+                s.close()
+        raise ConnectionError("no sentinel named master %s: %s" % (self.master_name, last))
+
     def connect(self):
         self.close()
-        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self.sentinels:
+            self.host, self.port = self._ask_sentinels()
+        self.sock = self._open(self.host, self.port)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         if self.password:
@@ -45,6 +76,9 @@ class Client:
                 self._call(("AUTH", self.password))
         if self.db:
             self._call(("SELECT", str(self.db)))
+        if self.sentinels and self._call(("ROLE",))[0] != b"master":
+            self.close()
+            raise ConnectionError("%s:%d is not a master (yet)" % (self.host, self.port))
 
     def close(self):
         if self.sock is not None:
@@ -67,6 +101,10 @@ class Client:
                     self.close()
                     if attempt:
                         raise
+                except RespError as e:  # demoted by a failover: ask the sentinels again
+                    if not (self.sentinels and str(e).startswith("READONLY")) or attempt:
+                        raise
+                    self.close()
                 except OSError:
                     self.close()
                     raise
@@ -172,3 +210,29 @@ def decode(reply):
     if isinstance(reply, list):
         return [decode(r) for r in reply]
     return reply
+
+
+def tls_context(ca=None, cert=None, key=None):
+    """A client SSLContext that verifies the server against `ca` (a PEM file), with a
+    client certificate when `cert` and `key` are given."""
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def client_from_env(env, **kw):
+    """A Client from VALKEY_ADDR / VALKEY_SENTINELS + VALKEY_MASTER_NAME, VALKEY_PASSWORD,
+    VALKEY_USERNAME, VALKEY_DB and VALKEY_TLS_CA / _CERT / _KEY / _SERVER_NAME (files)."""
+    tls = None
+    if env.get("VALKEY_TLS_CA"):
+        tls = tls_context(env["VALKEY_TLS_CA"], env.get("VALKEY_TLS_CERT") or None,
+                          env.get("VALKEY_TLS_KEY") or None)
+    sentinels = [a for a in env.get("VALKEY_SENTINELS", "").split(",") if a]
+    addr = env.get("VALKEY_ADDR") or "127.0.0.1:0"
+    host, _, port = addr.rpartition(":")
+    return Client(host or "127.0.0.1", int(port), password=env.get("VALKEY_PASSWORD"),
+                  username=env.get("VALKEY_USERNAME"), db=int(env.get("VALKEY_DB", "0")),
+                  tls=tls, server_name=env.get("VALKEY_TLS_SERVER_NAME") or None,
+                  sentinels=sentinels, master_name=env.get("VALKEY_MASTER_NAME"), **kw)

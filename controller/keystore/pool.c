@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconciler/internal.h"
+#include "base/clock.h"
+#include "keystore/keystore.h"
 
 /*
  * Most KeyRotations of a cluster share one or two Valkey servers. Connecting for every
@@ -59,7 +60,7 @@ static struct kr_pool *kr_pool_mine(void)
 	return p;
 }
 
-struct kr_keystore *kr_pool_get(struct kr_keystore *settings)
+struct kr_keystore *kr_keystore_pool_get(struct kr_keystore *settings)
 {
 	struct kr_pool *p = kr_pool_mine();
 	struct kr_keystore *conn = NULL;
