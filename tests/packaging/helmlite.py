@@ -618,12 +618,42 @@ class Renderer:
 
 # ---------------------------------------------------------------- the chart
 
+_CACHE = {}
+
+
+def _cached(key, path, make):
+    """make(), kept while `path` keeps its modification time (tests render many times)."""
+    stamp = (key, str(path), Path(path).stat().st_mtime_ns)
+    if stamp not in _CACHE:
+        _CACHE[stamp] = make()
+    return _CACHE[stamp]
+
+
 def load_yaml_file(path, yaml2json):
     """The one document of a YAML file, through the project's parser (yaml2json)."""
     import subprocess
-    out = subprocess.run([yaml2json, str(path)], capture_output=True, text=True, check=True)
-    docs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-    return docs[0] if docs else {}
+
+    def make():
+        out = subprocess.run([yaml2json, str(path)], capture_output=True, text=True,
+                             check=True)
+        docs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        return json.dumps(docs[0] if docs else {})
+    return json.loads(_cached("yaml", path, make))  # a fresh copy: callers may change it
+
+
+def parse_templates(chart_dir, chart_name):
+    """({define name: nodes}, {template file: nodes}) of the chart's templates/."""
+    defines, trees = {}, {}
+    for path in sorted((chart_dir / "templates").iterdir()):
+        def make(path=path):
+            own = {}
+            tree = parse(lex(path.read_text(), f"{chart_name}/templates/{path.name}"), own)
+            return tree, own
+        tree, own = _cached("tpl", path, make)
+        defines.update(own)
+        if not path.name.startswith("_"):
+            trees[path.name] = tree
+    return defines, trees
 
 
 def merge(base, over):
@@ -655,11 +685,7 @@ def render(chart_dir, yaml2json, overrides=None, release="keyrotator",
             raise Fail("values don't meet the specifications of the schema(s) in the "
                        f"following chart(s):\n{chart['name']}:\n" +
                        "\n".join(f"- {e}" for e in errors))
-    defines, trees = {}, {}
-    for path in sorted((chart_dir / "templates").iterdir()):
-        tree = parse(lex(path.read_text(), f"{chart['name']}/templates/{path.name}"), defines)
-        if not path.name.startswith("_"):
-            trees[path.name] = tree
+    defines, trees = parse_templates(chart_dir, chart["name"])
     ctx = {
         "Values": values,
         "Release": {"Name": release, "Namespace": namespace, "Service": "Helm",

@@ -558,11 +558,19 @@ def render(overrides=None, **kw):
 
 
 def rendered_docs(out):
-    docs = []
+    """(template name, object) for every object rendered: one parse for all templates (as
+    helm prints them, "# Source:" lines and all), each document traced to its template."""
+    names, parts = [], []
     for name, text in sorted(out.items()):
         if name.endswith(".yaml") and text.strip():
-            docs += [(name, d) for d in load_text_yaml(text, name) if d]
-    return docs
+            for doc in re.split(r"^---\s*$", text, flags=re.M):
+                if doc.strip():
+                    names.append(name)
+                    parts.append(f"# Source: keyrotator/templates/{name}\n{doc.strip()}\n")
+    docs = load_text_yaml("---\n".join(parts), "rendered.yaml")
+    if len(docs) != len(names):
+        raise AssertionError(f"{len(parts)} documents rendered, {len(docs)} parsed")
+    return [(n, d) for n, d in zip(names, docs) if d]
 
 
 class TestChartSchema(unittest.TestCase):
