@@ -533,6 +533,8 @@ BAD_VALUES = [
     ({"metricsPort": 0}, "metricsPort: Must be greater than or equal to 1"),
     ({"healthPort": 65536}, "healthPort: Must be less than or equal to 65535"),
     ({"watchNamespace": "Team_A"}, "watchNamespace: Does not match pattern"),
+    ({"grafanaDashboardNamespace": "Monitoring"},
+     "grafanaDashboardNamespace: Does not match pattern"),
     ({"fullnameOverride": "123"}, "fullnameOverride: Does not match pattern"),
     ({"leaderElectionId": "Bad Lease"}, "leaderElectionId: Does not match pattern"),
     ({"serviceMonitorInterval": "30 seconds"}, "serviceMonitorInterval: Does not match pattern"),
@@ -693,6 +695,10 @@ class TestChartRendering(unittest.TestCase):
             if d["kind"] == "ConfigMap"][0]
         self.assertEqual(cm["metadata"]["labels"]["dash"], "yes")
         self.assertEqual(cm["metadata"]["annotations"], {"grafana_folder": "Security"})
+        self.assertEqual(cm["metadata"]["namespace"], NAMESPACE)
+        cm = [d for _, d in rendered_docs(render(dict(
+            EVERYTHING, grafanaDashboardNamespace="monitoring"))) if d["kind"] == "ConfigMap"][0]
+        self.assertEqual(cm["metadata"]["namespace"], "monitoring")
 
     def test_every_name_is_valid_for_any_release_name(self):
         for release in RELEASES:
