@@ -12,3 +12,12 @@ set_tests_properties(e2e_scenarios PROPERTIES LABELS "e2e;redis;apiserver;promet
 add_test(NAME demo_smoke COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/demo/smoke.sh)
 set_tests_properties(demo_smoke PROPERTIES LABELS "e2e;redis;apiserver;prometheus" TIMEOUT 300
   ENVIRONMENT "KR_DEMO_BINARY=$<TARGET_FILE:keyrotator>")
+
+# Graceful termination end to end (tests/e2e/test_e2e_grace.py): an old pod draining with the
+# old key during its grace period must not lose it. A known gap today: the test is an
+# expected failure, which krtest.run reports as skipped.
+add_test(NAME e2e_grace
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_e2e_grace
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+set_tests_properties(e2e_grace PROPERTIES LABELS "e2e;redis;apiserver"
+  TIMEOUT 300 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

@@ -183,15 +183,26 @@ class SimFixture:
             raise RuntimeError("GET Secret %s: HTTP %d" % (cluster.SECRET, code))
         return base64.b64decode(s["data"][cluster.SECRET_KEY]).decode()
 
-    def create_consumer(self, name, replicas=1, env=()):
-        """Another client Deployment reading the key from the Secret (like sirius-ui)."""
+    def create_consumer(self, name, replicas=1, env=(), grace=None):
+        """Another client Deployment reading the key from the Secret (like sirius-ui);
+        `grace`: its terminationGracePeriodSeconds."""
         self.c.create_deployment(name, "sim/client", [
             {"name": "API_URL", "value": self.api_url}, {"name": "NAME", "value": name},
             {"name": "RATE", "value": "5"},
             {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
                 "name": cluster.SECRET, "key": cluster.SECRET_KEY}}}] + list(env),
             replicas=replicas)
+        if grace is not None:
+            self.patch_template(name, {"spec": {"terminationGracePeriodSeconds": grace}})
         self.wait_rollout(name)
+
+    def patch_template(self, deployment, template):
+        """Merge-patch the pod template of `deployment` and wait for its rollout."""
+        code, obj = self.api("PATCH", DEPLOY_PATH % self.namespace + "/" + deployment,
+                             {"spec": {"template": template}}, MERGE)
+        if code != 200:
+            raise RuntimeError("PATCH %s: HTTP %d %s" % (deployment, code, obj))
+        self.wait_rollout(deployment)
 
     def add_env(self, deployment, name, value):
         """Append an env var to the first container (restarts the workload's pods)."""

@@ -102,6 +102,17 @@ class E2ECase(unittest.TestCase):
                 stopped.add(ev["pod"])
         return [ev for p, ev in starts.items() if p not in stopped]
 
+    def settled_hashes(self, workloads, timeout=20):
+        """{workload: the pod-template-hash of its running pods}, once each runs one only
+        (old pods end some time after their rollout: their grace period)."""
+        def one():
+            out = {w: set() for w in workloads}
+            for ev in self.live_pods(workloads):
+                out[ev["workload"]].add(ev["hash"])
+            return all(len(h) == 1 for h in out.values()) and \
+                {w: h.pop() for w, h in out.items()}
+        return wait_for(one, timeout, "one pod-template-hash per workload")
+
     def keystore(self):
         v = self.fx.valkey()
         try:
@@ -277,9 +288,17 @@ class TestConsumerLeftOut(E2ECase):
     def test_2b_401_gate_rolls_back_and_nobody_is_locked_out(self):
         """Scenario 2, the 401 gate: a consumer that works only with the old key (started
         with the new one it sends a broken key) makes the analysis fail: the rotation rolls
-        back, the new key is revoked, the old one stays, every consumer runs it again."""
+        back, the new key is revoked, the old one stays, every consumer runs it again. The
+        templates carry the old key id, as an earlier rotation leaves them: the rollback
+        returns each to that earlier template, whose pods have its pod-template-hash again
+        (a real Deployment controller scales its earlier ReplicaSet back up)."""
         self.fx.create_consumer("sirius-reports", env=[{"name": "ONLY_KEY_ID",
                                                         "value": self.old_id}])
+        everyone = ("sirius-api",) + CONSUMERS + ("sirius-reports",)
+        for w in everyone:
+            self.fx.patch_template(w, {"metadata": {"annotations": {
+                "keyrotator.io/key-id": self.old_id}}})
+        before = self.settled_hashes(everyone)
         self.controller()
         rot = self.rotation(analysis=True, stages=[["sirius-api"], ["sirius-ui"],
                                                    ["sirius-engine", "sirius-reports"]])
@@ -301,6 +320,14 @@ class TestConsumerLeftOut(E2ECase):
                                                     ("sirius-reports",)).values()),
                          {self.old_id}, "every workload back on the old key")
         self.assertTrue(any(ev["reason"] and ev["type"] == "Warning" for ev in rot.events()))
+        for w in everyone:
+            self.fx.wait_rollout(w)
+        self.assertEqual(self.settled_hashes(everyone), before,
+                         "the rollback did not return to the earlier pod-template-hash")
+        rolled = {ev["hash"] for ev in self.fx.pod_events() if ev["event"] == "start" and
+                  ev["workload"] == "sirius-reports" and ev["keyIdAnnotation"] == new_id}
+        self.assertTrue(rolled, "the broken consumer never ran the new template")
+        self.assertNotIn(before["sirius-reports"], rolled)
         # Nobody locked out: the healthy consumers never saw a 401, and every pod running
         # now (the broken consumer's too, back on the old key) gets 200s.
         self.assert_zero_401()

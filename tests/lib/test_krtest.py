@@ -146,7 +146,11 @@ class Runner(unittest.TestCase):
         ok = "    def test_a(self):\n        pass\n"
         skip = "    def test_b(self):\n        self.skipTest('optional')\n"
         fail = "    def test_c(self):\n        self.fail('no')\n"
+        gap = "    @unittest.expectedFailure\n    def test_d(self):\n        self.fail('gap')\n"
+        fixed = "    @unittest.expectedFailure\n    def test_e(self):\n        pass\n"
         self.assertEqual(self.run_module(ok), 0)
+        self.assertEqual(self.run_module(ok + gap), 77)
+        self.assertEqual(self.run_module(ok + fixed), 1)
         self.assertEqual(self.run_module(ok + skip), 77)
         self.assertEqual(self.run_module(ok + skip + fail), 1)
 

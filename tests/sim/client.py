@@ -10,6 +10,9 @@ POD_READY_FILE (written at start). Stops on SIGTERM after writing its counters.
 ONLY_KEY_ID (failure injection, optional): a consumer that works only with the key of this id;
 started with any other key it sends a corrupted one (a consumer broken on the new key, so the
 401 gate has something to see).
+DRAIN_SECONDS (optional): on SIGTERM go on calling for that many seconds, with the same key,
+before exiting (a consumer that drains its work during terminationGracePeriodSeconds);
+counters.json then also counts "okTerminating" and "unauthorizedTerminating".
 """
 import hashlib
 import json
@@ -21,11 +24,14 @@ import urllib.error
 import urllib.request
 
 STOP = False
+STOP_AT = None
 
 
 def _stop(*_):
-    global STOP
+    global STOP, STOP_AT
     STOP = True
+    if STOP_AT is None:
+        STOP_AT = time.monotonic()
 
 
 def write_json(path, obj):
@@ -43,7 +49,9 @@ def main():
     state = env.get("POD_STATE_DIR", ".")
     counters = {"name": env.get("NAME", "client"), "pod": env.get("POD_NAME", ""),
                 "keyId": hashlib.sha256(key.encode()).hexdigest()[:12] if key else "",
-                "ok": 0, "unauthorized": 0, "errors": 0, "other": 0}
+                "ok": 0, "unauthorized": 0, "errors": 0, "other": 0,
+                "okTerminating": 0, "unauthorizedTerminating": 0}
+    drain = float(env.get("DRAIN_SECONDS", "0"))
     path = os.path.join(state, "counters.json")
     only = env.get("ONLY_KEY_ID")
     if key and only and counters["keyId"] != only:
@@ -54,14 +62,19 @@ def main():
     if env.get("POD_READY_FILE"):
         write_json(env["POD_READY_FILE"], {"ready": True})
     next_at = time.monotonic()
-    while not STOP:
+    while not STOP or time.monotonic() < STOP_AT + drain:
         req = urllib.request.Request(url, headers={"X-API-Key": key, "Connection": "close"})
+        terminating = STOP
         try:
             with urllib.request.urlopen(req, timeout=2) as r:
                 r.read()
                 counters["ok" if r.status == 200 else "other"] += 1
+                if terminating and r.status == 200:
+                    counters["okTerminating"] += 1
         except urllib.error.HTTPError as e:
             counters["unauthorized" if e.code == 401 else "other"] += 1
+            if terminating and e.code == 401:
+                counters["unauthorizedTerminating"] += 1
         except (OSError, ValueError):
             counters["errors"] += 1
         write_json(path, counters)

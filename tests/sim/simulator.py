@@ -14,6 +14,7 @@ import base64
 import hashlib
 import http.client
 import json
+import math
 import os
 import random
 import shutil
@@ -205,6 +206,7 @@ class Pod:
         self.started = 0.0
         self.ready = False
         self.terminating = False
+        self.kill_at = None  # terminating: when the grace period ends (SIGKILL)
         self.waiting = ""  # why the container is not running (CreateContainerConfigError...)
 
     def container(self):
@@ -319,33 +321,85 @@ class Pod:
             self.ready = True
             self.sim.event("ready", self)
 
-    def stop(self, grace=3.0):
+    def grace(self):
+        """spec.terminationGracePeriodSeconds of the pod's template (Kubernetes' default 30)."""
+        v = (self.template.get("spec") or {}).get("terminationGracePeriodSeconds")
+        return 30.0 if v is None else float(v)
+
+    def terminate(self, grace=None):
+        """Begin graceful termination, as kubelet does: out of the Service and not ready at
+        once, SIGTERM now, SIGKILL when the grace period ends; the process keeps running
+        (with the environment, and so the key, it started with) until it exits. reap() tells
+        when it has."""
+        if self.terminating:
+            return
         self.terminating, self.ready = True, False
+        grace = self.grace() if grace is None else grace
+        self.kill_at = time.monotonic() + grace
         self.sim.update_endpoints()  # out of the Service before SIGTERM, as with a real pod
+        self.sim.event("terminate", self, grace=grace)
         if self.proc is not None:
             self.proc.terminate()
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+
+    def reap(self):
+        """A terminating pod: True once its process has ended (SIGKILLed at the end of the
+        grace period), with the "stop" event."""
+        if self.proc is not None and self.proc.poll() is None:
+            if time.monotonic() < self.kill_at:
+                return False
+            self.proc.kill()
+            self.proc.wait()
+            self.sim.event("stop", self, killed=True)
+        else:
+            self.sim.event("stop", self)
         self.proc = None
-        self.sim.event("stop", self)
+        return True
+
+
+def _omit_empty(v):
+    """`v` without empty maps, lists and nulls: a real API server drops them (omitempty), so
+    a template that returns to an earlier one has the earlier one's hash."""
+    if isinstance(v, dict):
+        v = {k: _omit_empty(x) for k, x in v.items()}
+        return {k: x for k, x in v.items() if x not in ({}, [], None)}
+    if isinstance(v, list):
+        return [_omit_empty(x) for x in v]
+    return v
 
 
 def template_hash(template):
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+    """The pod-template-hash: one per distinct template, stable across the simulator's runs."""
+    return hashlib.sha256(json.dumps(_omit_empty(template), sort_keys=True).encode()
+                          ).hexdigest()[:10]
 
 
 def rand_suffix():
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
 
 
-def max_unavailable(spec, replicas):
-    v = ((spec.get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", 0)
+def _int_or_percent(v, replicas, round_up):
     if isinstance(v, str) and v.endswith("%"):
-        return replicas * int(v[:-1]) // 100
+        x = replicas * int(v[:-1]) / 100.0
+        return int(math.ceil(x) if round_up else math.floor(x))
     return int(v)
+
+
+def rolling_limits(spec, replicas):
+    """(maxSurge, maxUnavailable) of a Deployment's RollingUpdate as the real controller
+    resolves them: percentages of replicas, surge rounded up, unavailable down (defaults 25%),
+    and never both 0 (then maxUnavailable is 1)."""
+    ru = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+    surge = _int_or_percent(ru.get("maxSurge", "25%"), replicas, True)
+    unavailable = _int_or_percent(ru.get("maxUnavailable", "25%"), replicas, False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def max_unavailable(spec, replicas):
+    if (spec.get("strategy") or {}).get("type") == "Recreate":
+        return replicas
+    return rolling_limits(spec, replicas)[1]
 
 
 class Workload:
@@ -354,7 +408,8 @@ class Workload:
     def __init__(self, sim, kind, name):
         self.sim, self.kind, self.name = sim, kind, name
         self.obj = None
-        self.pods = []
+        self.pods = []         # the pods status counts: not terminating
+        self.terminating = []  # still running out their grace period, counted nowhere
         self.templates = {}
         self.current_revision = None  # StatefulSet
         self.progress_key = None
@@ -372,8 +427,17 @@ class Workload:
         return pod
 
     def remove_pod(self, pod):
-        pod.stop()
+        pod.terminate()
         self.pods.remove(pod)
+        self.terminating.append(pod)
+
+    def reap(self):
+        """Forget terminating pods whose process has ended; True when none is left."""
+        self.terminating = [p for p in self.terminating if not p.reap()]
+        return not self.terminating
+
+    def terminating_ordinals(self):
+        return {int(p.name.rsplit("-", 1)[1]) for p in self.terminating}
 
     def reconcile(self):
         spec = self.obj["spec"]
@@ -388,27 +452,36 @@ class Workload:
         getattr(self, "_sync_" + self.kind.lower())(spec, h)
 
     def _sync_deployment(self, spec, h):
-        """RollingUpdate as maxSurge 1 / maxUnavailable 0: at most replicas+1 pods, and an old
-        pod that is ready goes only when the others still make `replicas` ready pods."""
+        """The Deployment controller's rollout over pods grouped by template hash (a
+        ReplicaSet each; a template that returns to an earlier one finds its pods again).
+        RollingUpdate: at most replicas + maxSurge pods and at least replicas -
+        maxUnavailable ready ones, counting no terminating pod (which still runs out its
+        grace period); Recreate: every old pod has ended before a new one starts."""
         replicas = spec.get("replicas", 1)
         new = [p for p in self.pods if p.hash == h]
         old = [p for p in self.pods if p.hash != h]
         if spec.get("paused") and (old or not new):
             return  # paused: no rollout (a paused Deployment with no pods yet gets none)
+        if (spec.get("strategy") or {}).get("type") == "Recreate":
+            for p in old:
+                self.remove_pod(p)
+            if old or any(p.hash != h for p in self.terminating):
+                return
         if not old:  # creation or scaling: all at once, like a ReplicaSet
             for _ in range(replicas - len(new)):
                 self.add_pod(h)
             for p in sorted(new, key=lambda p: p.ready)[:max(len(new) - replicas, 0)]:
                 self.remove_pod(p)
             return
-        if len(self.pods) > replicas:
-            n_ready = len([p for p in self.pods if p.ready])
-            victim = next((p for p in old if not p.ready), None)
-            if victim is None and n_ready - 1 >= replicas:
-                victim = old[0]
-            if victim is not None:
-                self.remove_pod(victim)
-        if len([p for p in self.pods if p.hash == h]) < replicas and len(self.pods) <= replicas:
+        surge, unavailable = rolling_limits(spec, replicas)
+        for p in [p for p in old if not p.ready]:  # they take nothing away from availability
+            self.remove_pod(p)
+        old = [p for p in old if p.ready]
+        can_go = len([p for p in self.pods if p.ready]) - (replicas - unavailable)
+        for p in old[:max(can_go, 0)]:
+            self.remove_pod(p)
+        room = replicas + surge - len(self.pods)
+        for _ in range(max(0, min(room, replicas - len(new)))):
             self.add_pod(h)
 
     def _sync_statefulset(self, spec, h):
@@ -422,8 +495,12 @@ class Workload:
         for o in sorted(k for k in by_ord if k >= replicas):
             self.remove_pod(by_ord.pop(o))
         parallel = spec.get("podManagementPolicy") == "Parallel"
+        going = self.terminating_ordinals()  # a pod's name is free again once it has ended
         for o in range(replicas):
-            if o not in by_ord:
+            if o in going:
+                if not parallel:
+                    return
+            elif o not in by_ord:
                 cur = self.current_revision.rsplit("-", 1)[1]
                 use = h if o >= partition or cur not in self.templates else cur
                 by_ord[o] = self.add_pod(use, "%s-%d" % (self.name, o))
@@ -441,11 +518,10 @@ class Workload:
 
     def _sync_daemonset(self, spec, h):
         strategy = (spec.get("updateStrategy") or {}).get("type", "RollingUpdate")
-        if not self.pods:
+        if not self.pods and not self.terminating:
             self.add_pod(h)
-        elif strategy == "RollingUpdate" and self.pods[0].hash != h:
+        elif self.pods and strategy == "RollingUpdate" and self.pods[0].hash != h:
             self.remove_pod(self.pods[0])  # maxUnavailable 1, maxSurge 0: delete, then create
-            self.add_pod(h)
 
     # ---- status ----
     def status(self):
@@ -649,6 +725,7 @@ class Simulator:
                     key, Workload(self, key[0], key[1]))
                 wl.obj = obj
                 try:
+                    wl.reap()
                     wl.reconcile()
                     self.update_endpoints()
                     wl.write_status()
@@ -657,8 +734,9 @@ class Simulator:
             for key in [k for k in self.workloads if k not in snapshot]:
                 for pod in list(self.workloads[key].pods):
                     self.workloads[key].remove_pod(pod)
-                del self.workloads[key]
                 self.update_endpoints()
+                if self.workloads[key].reap():  # deleted: gone once its pods have ended
+                    del self.workloads[key]
             passes += 1
             if passes % 10 == 0:  # lets tests wait for "N more passes" when proving absence
                 write_json(os.path.join(self.state_dir, "passes.json"), {"passes": passes})
@@ -666,14 +744,14 @@ class Simulator:
         self.shutdown()
 
     def shutdown(self):
-        for wl in self.workloads.values():
-            for pod in wl.pods:
-                pod.terminating = True
-                if pod.proc is not None:
-                    pod.proc.terminate()
+        """The simulator's own end: every pod gets SIGTERM and 2 s, whatever its grace."""
         for wl in self.workloads.values():
             for pod in list(wl.pods):
-                pod.stop(grace=2.0)
+                wl.remove_pod(pod)
+            for pod in wl.terminating:
+                pod.kill_at = min(pod.kill_at, time.monotonic() + 2.0)
+        while not all(wl.reap() for wl in list(self.workloads.values())):
+            time.sleep(0.02)
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 

@@ -158,28 +158,39 @@ class TestSha256Layout(SimCase):
         self.assertIn("ReplicaSetUpdated", seen, "no intermediate status was observed")
         self.assertEqual(self.condition(name, "Progressing")["reason"], "NewReplicaSetAvailable")
         self.assertEqual(d["status"]["observedGeneration"], d["metadata"]["generation"])
-        # Order: start new, new ready, stop an old one; never fewer than 2 ready pods.
+        # Order (maxSurge 1, maxUnavailable 0 for 2 replicas): start new, new ready, terminate
+        # an old one (not ready from then on; its process ends later), start the next new one;
+        # never fewer than 2 ready pods, never more than 3 that are not terminating.
+        wait_for(lambda: len([e for e in self.events(workload=name, event="stop")
+                              if e["pod"] in old_pods]) == 2, 10, "the old pods' processes to end")
         evs = [e for e in self.events(workload=name) if e["mono"] >= 0]
-        ready, n_new_starts, min_ready, started_new = set(), 0, 99, False
+        ready, live, n_new_starts, min_ready, started_new = set(), set(), 0, 99, False
         for e in evs:
             if e["event"] == "ready":
                 ready.add(e["pod"])
-            elif e["event"] == "stop":
+            elif e["event"] == "terminate":
                 ready.discard(e["pod"])
+                live.discard(e["pod"])
                 if e["pod"] in old_pods:
                     min_ready = min(min_ready, len(ready))
-            elif e["event"] == "start" and e["keyIdAnnotation"] == "aaaaaaaaaaaa":
-                n_new_starts += 1
-                started_new = True
-                self.assertLessEqual(len(ready), 2, "more than replicas+1 pods")
+            elif e["event"] == "start":
+                live.add(e["pod"])
+                if e["keyIdAnnotation"] == "aaaaaaaaaaaa":
+                    n_new_starts += 1
+                    started_new = True
+                    self.assertLessEqual(len(live), 3, "more than replicas+1 pods")
         self.assertTrue(started_new)
         self.assertEqual(n_new_starts, 2)
         self.assertGreaterEqual(min_ready, 2, "an old pod stopped before its replacement was ready")
+        terms = [e for e in evs if e["event"] == "terminate" and e["pod"] in old_pods]
         stops = [e for e in evs if e["event"] == "stop" and e["pod"] in old_pods]
         starts = [e for e in evs if e["event"] == "start" and e["pod"] not in old_pods]
-        self.assertEqual(len(stops), 2)
-        self.assertLess(starts[0]["mono"], stops[0]["mono"])
-        self.assertLess(stops[0]["mono"], starts[1]["mono"], "second new pod before first swap")
+        self.assertEqual((len(terms), len(stops)), (2, 2))
+        self.assertLess(starts[0]["mono"], terms[0]["mono"])
+        self.assertLessEqual(terms[0]["mono"], starts[1]["mono"], "second new pod before first swap")
+        for t in terms:
+            stop = next(e for e in stops if e["pod"] == t["pod"])
+            self.assertLessEqual(t["mono"], stop["mono"], "stopped before it was terminated")
 
     def test_secret_change_and_restart_gives_clients_the_new_key(self):
         key = self.new_active_key()
@@ -259,6 +270,124 @@ class TestSha256Layout(SimCase):
         self.patch(DEPLOY + "/" + name, {"spec": {"paused": False}})
         self.wait_complete(name)
         self.assertEqual(len(self.events(workload=name, event="start", keyIdAnnotation="c" * 12)), 1)
+
+    def key_client(self, name, replicas, grace, drain="0", **spec):
+        """A client Deployment calling with an active key, `grace` s to terminate, draining
+        for `drain` s after SIGTERM."""
+        key = self.new_active_key()
+        env = [{"name": "API_URL", "value": self.c.api_url}, {"name": "NAME", "value": name},
+               {"name": "RATE", "value": "10"}, {"name": "API_KEY", "value": key},
+               {"name": "DRAIN_SECONDS", "value": drain}]
+        labels = {"app": name}
+        code, obj = self.c.api("POST", DEPLOY, {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": dict({"replicas": replicas, "selector": {"matchLabels": labels},
+                          "template": {"metadata": {"labels": labels}, "spec": {
+                              "terminationGracePeriodSeconds": grace,
+                              "containers": [{"name": "c", "image": "sim/client",
+                                              "env": env}]}}}, **spec)})
+        self.assertEqual(code, 201, obj)
+        self.wait_complete(name)
+        return key
+
+    def roll(self, name, value):
+        self.patch(DEPLOY + "/" + name, {"spec": {"template": {"metadata": {"annotations": {
+            "keyrotator.io/key-id": value}}}}})
+        return self.wait_complete(name)
+
+    def counters(self, pod):
+        with open(os.path.join(self.c.state_dir, "pods", pod, "counters.json")) as f:
+            return json.load(f)
+
+    def test_terminating_pod_runs_out_its_grace_period_with_its_key(self):
+        """A pod being replaced gets SIGTERM and keeps running (and calling with the key it
+        started with) until it exits or its grace period ends (then SIGKILL); meanwhile the
+        Deployment's status counts it nowhere, and the rollout goes on."""
+        name = "sim-grace"
+        self.key_client(name, 1, grace=4, drain="60")  # drains longer than it may: killed
+        [old] = {e["pod"] for e in self.events(workload=name, event="start")} - \
+            {e["pod"] for e in self.events(workload=name, event="terminate")}
+        d = self.roll(name, "e" * 12)
+        self.assertEqual((d["status"]["replicas"], d["status"]["updatedReplicas"]), (1, 1),
+                         "a terminating pod is counted in status")
+        [term] = self.events(pod=old, event="terminate")
+        self.assertEqual(term["grace"], 4)
+        self.assertFalse(self.events(pod=old, event="stop"), "ended before its grace period")
+        with open(os.path.join(self.c.state_dir, "pods", old, "pid")) as f:
+            os.kill(int(f.read()), 0)  # still running
+        n = self.counters(old)["okTerminating"]
+        wait_for(lambda: self.counters(old)["okTerminating"] > n, 5,
+                 "calls with its key while terminating")
+        stop = wait_for(lambda: self.events(pod=old, event="stop"), 10, "the SIGKILL")[0]
+        self.assertTrue(stop.get("killed"), stop)
+        self.assertGreaterEqual(stop["mono"] - term["mono"], 4 - 0.1)
+        self.assertLess(stop["mono"] - term["mono"], 4 + 2)
+        self.assertEqual(self.counters(old)["unauthorizedTerminating"], 0)
+
+    def test_max_surge_and_max_unavailable_bound_the_rollout(self):
+        """replicas 4, maxSurge 2, maxUnavailable 1: never more than 6 pods that are not
+        terminating, never fewer than 3 ready, and both limits are used."""
+        name = "sim-surge"
+        self.key_client(name, 4, grace=5, strategy={
+            "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 1}})
+        t0 = max(e["mono"] for e in self.events(workload=name))
+        old = {e["pod"] for e in self.events(workload=name, event="start")} - \
+            {e["pod"] for e in self.events(workload=name, event="terminate")}
+        self.assertEqual(len(old), 4)
+        self.roll(name, "f" * 12)
+        wait_for(lambda: old <= {e["pod"] for e in self.events(workload=name, event="stop")},
+                 15, "the old pods to end")
+        live, ready, max_live, min_ready = set(), set(), 0, 99
+        for e in self.events(workload=name):
+            if e["event"] == "start":
+                live.add(e["pod"])
+            elif e["event"] == "ready":
+                ready.add(e["pod"])
+            elif e["event"] == "terminate":
+                live.discard(e["pod"])
+                ready.discard(e["pod"])
+            if e["mono"] > t0:
+                max_live, min_ready = max(max_live, len(live)), min(min_ready, len(ready))
+        self.assertEqual((max_live, min_ready), (6, 3))
+
+    def test_recreate_starts_new_pods_once_the_old_ones_ended(self):
+        name = "sim-recreate"
+        self.key_client(name, 2, grace=3, drain="1", strategy={"type": "Recreate"})
+        old = {e["pod"] for e in self.events(workload=name, event="start")} - \
+            {e["pod"] for e in self.events(workload=name, event="terminate")}
+        self.assertEqual(len(old), 2)
+        n0 = len(self.events(workload=name, event="start"))
+        self.roll(name, "a1" * 6)
+        last_stop = max(e["mono"] for e in self.events(workload=name, event="stop")
+                        if e["pod"] in old)
+        new = self.events(workload=name, event="start")[n0:]
+        self.assertEqual(len(new), 2)
+        self.assertLess(last_stop, min(e["mono"] for e in new),
+                        "a new pod started while an old one ran")
+
+    def test_template_back_to_an_earlier_one_reuses_its_hash(self):
+        """Back to an earlier template is back to its pod-template-hash (its ReplicaSet)."""
+        name = "sim-back"
+        self.key_client(name, 1, grace=2)
+
+        def starts():
+            return self.events(workload=name, event="start")
+        live = {e["pod"] for e in starts()} - \
+            {e["pod"] for e in self.events(workload=name, event="terminate")}
+        first = {e["hash"] for e in starts() if e["pod"] in live}
+        n0 = len(starts())
+        d = self.roll(name, "b2" * 6)
+        n1 = len(starts())
+        second = {e["hash"] for e in starts()[n0:n1]}
+        self.patch(DEPLOY + "/" + name, {"spec": {"template": {"metadata": {"annotations": {
+            "keyrotator.io/key-id": None}}}}})
+        wait_for(lambda: self.get(DEPLOY + "/" + name)["metadata"]["generation"] >
+                 d["metadata"]["generation"] and self.complete(name), 20, "the rollback")
+        back = {e["hash"] for e in starts()[n1:]}
+        self.assertEqual(len(first), 1)
+        self.assertEqual(len(second), 1)
+        self.assertNotEqual(second, first)
+        self.assertEqual(back, first, "a new hash for a template seen before")
 
     def passes(self):
         with open(os.path.join(self.c.state_dir, "passes.json")) as f:
