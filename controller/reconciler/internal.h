@@ -72,6 +72,7 @@ struct kr_carry {
 	bool known[KR_CARRY_N];
 	bool fresh; /* after a 409: the KeyRotation from the API, not from the cache */
 	bool want_rsecret; /* read `<name>-rotation` even with no rotation in flight */
+	cJSON *ns_labels;  /* the namespace's labels, once read (a ClusterKeyStore's selector) */
 };
 
 /* Drop (and wipe) everything carried. */

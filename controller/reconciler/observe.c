@@ -13,6 +13,8 @@ void kr_carry_clear(struct kr_carry *c)
 		c->obj[i] = NULL;
 		c->known[i] = false;
 	}
+	cJSON_Delete(c->ns_labels);
+	c->ns_labels = NULL;
 }
 
 /* Take the carried object of `slot` into *out: true when the carry knew it. */

@@ -7,12 +7,17 @@
 #include "reconciler/internal.h"
 #include "reconciler/store_conn.h"
 
-/* metadata.labels of Namespace `ns` (a copy, caller frees), or NULL when it cannot tell. */
+/*
+ * metadata.labels of Namespace `ns` (a copy, caller frees), or NULL when it cannot tell.
+ * Read once per reconcile: the carry keeps them for the next steps.
+ */
 static cJSON *namespace_labels(struct kr_world *w)
 {
 	cJSON *obj = NULL, *labels = NULL;
 	struct kr_error e = {0};
 
+	if (w->carry && w->carry->ns_labels)
+		return cJSON_Duplicate(w->carry->ns_labels, 1);
 	if (kr_kube_get(w->client, &kr_kube_namespaces, NULL, w->ns, &obj, &e) != KR_OK) {
 		kr_log_warn(w->log, "namespace %s: labels unknown: %s", w->ns, e.msg);
 		return NULL;
@@ -21,6 +26,8 @@ static cJSON *namespace_labels(struct kr_world *w)
 	if (!labels) /* none: an empty set, which {} and NotIn match */
 		labels = cJSON_CreateObject();
 	cJSON_Delete(obj);
+	if (w->carry && labels)
+		w->carry->ns_labels = cJSON_Duplicate(labels, 1);
 	return labels;
 }
 
