@@ -8,7 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +292,121 @@ static void test_manual_failover_followed(void **state)
 	kr_keystore_free(ks);
 }
 
+/* ---- a demoted master that keeps its clients: READONLY ---- */
+
+/*
+ * A stand-in sentinel: answers every command with the master it is told to name (an array
+ * of host and port), so the test decides what "the sentinels" say.
+ */
+struct fake_sentinel {
+	int fd, port;
+	volatile int master_port;
+	volatile int stop;
+	pthread_t thread;
+};
+
+static void *fake_sentinel_run(void *arg)
+{
+	struct fake_sentinel *f = arg;
+
+	while (!f->stop) {
+		int c = accept(f->fd, NULL, NULL);
+		char buf[512], out[128];
+		ssize_t n;
+
+		if (c < 0)
+			continue;
+		n = recv(c, buf, sizeof(buf), 0); /* one command a connection is all we serve */
+		if (n > 0) {
+			char port[16];
+
+			snprintf(port, sizeof(port), "%d", f->master_port);
+			snprintf(out, sizeof(out), "*2\r\n$9\r\n127.0.0.1\r\n$%zu\r\n%s\r\n",
+				 strlen(port), port);
+			if (send(c, out, strlen(out), MSG_NOSIGNAL) < 0)
+				n = 0;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void fake_sentinel_start(struct fake_sentinel *f, int master_port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct timeval tv = {0, 100000};
+
+	memset(f, 0, sizeof(*f));
+	f->master_port = master_port;
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->fd, 8), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sa, &len), 0);
+	f->port = ntohs(sa.sin_port);
+	setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)); /* accept wakes for stop */
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_sentinel_run, f), 0);
+}
+
+static void fake_sentinel_stop(struct fake_sentinel *f)
+{
+	f->stop = 1;
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+}
+
+static void raw_command(int port, const char *cmd)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *r;
+
+	assert_non_null(c);
+	assert_int_equal(c->err, 0);
+	r = redisCommand(c, cmd);
+	assert_non_null(r);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+static void test_readonly_after_demotion_followed(void **state)
+{
+	struct kr_test_redis a, b;
+	struct fake_sentinel f;
+	struct kr_keystore *ks;
+	struct kr_secret *k1 = NULL, *k2 = NULL;
+	struct kr_error err = {0};
+	char addr[64], want[64], cmd[64];
+	int active = 0;
+
+	(void)state;
+	assert_int_equal(kr_test_redis_start(&a, NULL), 0);
+	assert_int_equal(kr_test_redis_start(&b, NULL), 0);
+	fake_sentinel_start(&f, a.port);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f.port);
+	ks = ks_sentinel(MASTER_NAME, addr);
+	assert_int_equal(kr_key_generate("sk_", 32, &k1, NULL), KR_OK);
+	assert_int_equal(kr_key_generate("sk_", 32, &k2, NULL), KR_OK);
+	assert_int_equal(kr_keystore_activate(ks, k1, NULL, NULL, &err), KR_OK);
+	/* a is demoted (its clients stay connected) and b is the master the sentinels name */
+	snprintf(cmd, sizeof(cmd), "REPLICAOF 127.0.0.1 %d", b.port);
+	raw_command(a.port, cmd);
+	f.master_port = b.port;
+	/* the write on the old connection gets READONLY; the master is asked for again */
+	assert_int_equal(kr_keystore_activate(ks, k2, NULL, NULL, &err), KR_OK);
+	snprintf(want, sizeof(want), "127.0.0.1:%d", b.port);
+	assert_string_equal(kr_keystore_master(ks), want);
+	assert_int_equal(kr_keystore_is_active(ks, k2, &active, &err), KR_OK);
+	assert_int_equal(active, 1);
+	kr_keystore_free(ks);
+	kr_secret_free(k1);
+	kr_secret_free(k2);
+	fake_sentinel_stop(&f);
+	kr_test_redis_stop(&a);
+	kr_test_redis_stop(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_no_sentinel_answers),
 	    cmocka_unit_test(test_killed_master_followed),
 	    cmocka_unit_test(test_manual_failover_followed),
+	    cmocka_unit_test(test_readonly_after_demotion_followed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
