@@ -251,7 +251,13 @@ static enum kr_status decode_key_store(const cJSON *spec, struct kr_rotation_spe
 				    "an admin wrote for this namespace)");
 	if (ks) {
 		out->store_ref_kind = KR_STORE_INLINE;
-		return kr_spec_decode_store(ks, p, ks, p, false, out, err);
+		rc = kr_spec_decode_store(ks, p, ks, p, false, out, err);
+		if (rc == KR_OK && out->store_sentinel.n_addresses) /* as the CRD: not inline */
+			rc = kr_error_set(
+			    err, KR_EINVAL,
+			    "spec.keyStore.sentinel: not in the inline form; an "
+			    "administrator's KeyStore or ClusterKeyStore may name sentinels");
+		return rc;
 	}
 	rc = kr_jr_enum(ref, "spec.keyStoreRef", "kind", kinds, 0, &kind, err);
 	if (rc == KR_OK)

@@ -192,6 +192,13 @@ static const struct {
      "spec.keyStore.metaKey: \"api_key:meta\" does not match a pattern holding {id}"},
     {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"storeAs\":\"md5\"}," STAGES "}",
      "spec.keyStore.storeAs: \"md5\" is not one of sha256, plaintext"},
+    /* tls inline (issue 22); sentinel is the admin's kinds' only */
+    {"{" SECRET ",\"keyStore\":{\"address\":\"v:6379\",\"tls\":{\"serverName\":\"-x\"}}," STAGES
+     "}",
+     "spec.keyStore.tls.serverName: \"-x\" is not a DNS name or an IP address"},
+    {"{" SECRET
+     ",\"keyStore\":{\"sentinel\":{\"addresses\":[\"s:26379\"],\"masterName\":\"m\"}}," STAGES "}",
+     "spec.keyStore.sentinel: not in the inline form"},
     {"{" SECRET
      ",\"keyStore\":{\"address\":\"v:6379\",\"bootstrapKey\":\"api_keys:active\"}," STAGES "}",
      "spec.keyStore.bootstrapKey: \"api_keys:active\" is also the activeSet"},
