@@ -12,7 +12,7 @@ import unittest
 import krtest
 from krtest import resp
 from krtest.controller import metric_sum, parse_metrics
-from krtest.servers import start_redis
+from krtest.servers import start_redis, start_sentinel
 
 
 class Poll(unittest.TestCase):
@@ -103,6 +103,48 @@ class Redis(unittest.TestCase):
             with self.assertRaisesRegex(RuntimeError, "did not start"):
                 start_redis(lambda cmd: krtest.spawn(cmd, os.path.join(self.root, "x.log")),
                             self.root, port=s.getsockname()[1], timeout=5)
+
+
+class SentinelAndTls(unittest.TestCase):
+    """A TLS-only master (mutual TLS) and a redis-sentinel that names it, as the key store's
+    Sentinel tests start them."""
+
+    def test_tls_master_and_sentinel(self):
+        root = krtest.mkdtemp("kr-krtest-sentinel-")
+        procs = []
+        try:
+            certs = os.path.join(root, "certs")
+            subprocess.run(["sh", os.path.join(krtest.REPO, "tests", "tools",
+                                               "make_tls_certs.sh"), certs], check=True,
+                           capture_output=True)
+            ctx = resp.tls_context(certs + "/ca.crt", certs + "/client.crt",
+                                   certs + "/client.key")
+
+            def launch(name):
+                def go(cmd):
+                    p = krtest.spawn(cmd, os.path.join(root, name + ".log"))
+                    procs.append(p)
+                    return p
+                return go
+            _, port = start_redis(launch("redis"), root, tls_context=ctx, password="pw",
+                                  tls=(certs, "mtls"))
+            with self.assertRaises((OSError, EOFError)):  # no plaintext, no client cert
+                resp.Client("127.0.0.1", port, password="pw", timeout=2).command("PING")
+            c = resp.Client("127.0.0.1", port, password="pw", tls=ctx)
+            self.assertTrue(c.ping())
+            c.close()
+            sdir = os.path.join(root, "sentinel")
+            os.makedirs(sdir)
+            _, sport = start_sentinel(launch("sentinel"), sdir, port, "m", password="pw",
+                                      tls=(certs, "mtls"), tls_context=ctx)
+            s = resp.Client("127.0.0.1", sport, tls=ctx)
+            self.assertEqual(s.command("SENTINEL", "get-master-addr-by-name", "m"),
+                             [b"127.0.0.1", str(port).encode()])
+            s.close()
+        finally:
+            for p in procs:
+                krtest.stop(p)
+            krtest.rmtree(root)
 
 
 class TempDirs(unittest.TestCase):

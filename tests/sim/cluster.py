@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 import simulator
 from krtest import SETPRIV, free_port, resp, spawn, wait_for  # noqa: F401 (free_port: for users)
-from krtest.servers import Prometheus, start_redis
+from krtest.servers import Prometheus, redis_argv, start_redis, start_sentinel
 
 NAMESPACE = "sirius"
 TOKEN = "sim-admin-token"
@@ -361,41 +361,36 @@ class Cluster:
         subprocess.run(["sh", os.path.join(REPO, "tests", "tools", "make_tls_certs.sh"),
                         self.certs], check=True)
 
-    def _redis_cmd(self, name, port, extra=()):
+    def _tls(self):
+        return (self.certs, self.valkey_tls) if self.valkey_tls else None
+
+    def _redis_dir(self, name):
         d = os.path.join(self.root, name)
         os.makedirs(d, exist_ok=True)
-        cmd = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", d]
-        if self.valkey_tls:
-            c = self.certs
-            cmd += ["--port", "0", "--tls-port", str(port),
-                    "--tls-cert-file", c + "/server.crt", "--tls-key-file", c + "/server.key",
-                    "--tls-ca-cert-file", c + "/ca.crt", "--tls-replication", "yes",
-                    "--tls-auth-clients", "yes" if self.valkey_tls == "mtls" else "no"]
-        else:
-            cmd += ["--port", str(port)]
-        if self.password:
-            cmd += ["--requirepass", self.password, "--masterauth", self.password]
-        return cmd + list(extra)
+        return d
+
+    def _redis_cmd(self, name, port, extra=()):
+        """The command line of the redis-server `name` (its data in root/name) on `port`."""
+        return redis_argv(port, self._redis_dir(name), password=self.password,
+                          masterauth=True, tls=self._tls(), extra=extra)
 
     def _start_redis(self, name, extra=(), port_attr="valkey_port"):
-        for _ in range(5):
-            port = free_port()
-            p = self._spawn(name, self._redis_cmd(name, port, extra))
-            try:
-                wait_for(lambda: self._alive(p, name) or self._ping(port), 10, name)
-                setattr(self, port_attr, port)
-                return p
-            except RuntimeError:  # the port was taken between free_port() and bind: retry
-                self.procs.remove((name, p))
-        raise RuntimeError("%s did not start" % name)
+        p, port = start_redis(lambda cmd: self._spawn(name, cmd), self._redis_dir(name),
+                              tls_context=self._tls_context(), password=self.password,
+                              masterauth=True, tls=self._tls(), extra=extra)
+        self._forget_failed_tries(name, p)
+        setattr(self, port_attr, port)
+        return p
+
+    def _forget_failed_tries(self, name, p):
+        """A try that lost its port to another process has exited: forget it."""
+        self.procs = [(n, q) for n, q in self.procs if n != name or q is p]
 
     def _redis(self):
         if not (self.valkey_tls or self.sentinel):
             p, self.valkey_port = start_redis(lambda cmd: self._spawn("redis", cmd), self.root,
                                               password=self.password)
-            # A try that lost its port to another process has exited: forget it.
-            self.procs = [(n, q) for n, q in self.procs if n != "redis" or q is p]
+            self._forget_failed_tries("redis", p)
             self.redis_proc = p
             return
         if self.valkey_tls:
@@ -422,42 +417,12 @@ class Cluster:
             c.close()
 
     def _sentinel(self):
-        """One redis-sentinel watching the master: quorum 1, down after 500 ms, failover
-        timeout 3 s, so a killed master is replaced within a few seconds."""
-        for _ in range(5):
-            port = free_port()
-            d = os.path.join(self.root, "sentinel")
-            os.makedirs(d, exist_ok=True)
-            conf = os.path.join(d, "sentinel.conf")
-            lines = ["bind 127.0.0.1", "dir %s" % d,
-                     "sentinel monitor sirius 127.0.0.1 %d 1" % self.master_port,
-                     "sentinel down-after-milliseconds sirius 500",
-                     "sentinel failover-timeout sirius 3000",
-                     "sentinel parallel-syncs sirius 1"]
-            if self.password:
-                lines.append("sentinel auth-pass sirius %s" % self.password)
-            if self.valkey_tls:
-                c = self.certs
-                lines += ["port 0", "tls-port %d" % port, "tls-cert-file %s/server.crt" % c,
-                          "tls-key-file %s/server.key" % c, "tls-ca-cert-file %s/ca.crt" % c,
-                          "tls-replication yes",
-                          "tls-auth-clients %s" % ("yes" if self.valkey_tls == "mtls" else "no")]
-                if self.valkey_tls == "mtls":
-                    lines += ["tls-client-cert-file %s/client.crt" % c,
-                              "tls-client-key-file %s/client.key" % c]
-            else:
-                lines.append("port %d" % port)
-            with open(conf, "w") as f:
-                f.write("\n".join(lines) + "\n")
-            p = self._spawn("sentinel", ["redis-sentinel", conf])
-            try:
-                wait_for(lambda: self._alive(p, "sentinel") or self._sentinel_master(port), 10,
-                         "redis-sentinel")
-                self.sentinel_port = port
-                return
-            except RuntimeError:
-                self.procs.remove(("sentinel", p))
-        raise RuntimeError("redis-sentinel did not start")
+        """One redis-sentinel watching the master (krtest.servers.start_sentinel)."""
+        p, self.sentinel_port = start_sentinel(
+            lambda cmd: self._spawn("sentinel", cmd), self._redis_dir("sentinel"),
+            self.master_port, "sirius", password=self.password, tls=self._tls(),
+            tls_context=self._tls_context())
+        self._forget_failed_tries("sentinel", p)
 
     def _sentinel_master(self, port):
         c = self._client(port)
