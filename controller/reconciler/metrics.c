@@ -28,6 +28,22 @@ enum kr_status kr_metrics_register_keyrotator(struct kr_metrics *m,
 		{{KR_METRIC_COUNTER, "keystore_repairs_total",
 		  "Key store entries repaired by reconcile (drift fixed).", {NULL}, NULL, 0},
 		 &out->keystore_repairs_total, NULL},
+		{{KR_METRIC_GAUGE, "ready", "1 while the KeyRotation's Ready condition is True.",
+		  {"namespace", "name"}, NULL, 0}, &out->ready, NULL},
+		{{KR_METRIC_GAUGE, "phase", "1 for the KeyRotation's phase (status.phase).",
+		  {"namespace", "name", "phase"}, NULL, 0}, &out->phase, NULL},
+		{{KR_METRIC_GAUGE, "keystore_in_sync",
+		  "1 while the KeyRotation's KeyStoreInSync condition is True.",
+		  {"namespace", "name"}, NULL, 0}, &out->keystore_in_sync, NULL},
+		{{KR_METRIC_GAUGE, "max_key_age_seconds", "spec.maxKeyAge of the KeyRotation.",
+		  {"namespace", "name"}, NULL, 0}, &out->max_key_age_seconds, NULL},
+		{{KR_METRIC_GAUGE, "stage_deadline_timestamp_seconds",
+		  "Unix time by which the stage rolling out must be done (its start plus "
+		  "spec.stages[].timeout).", {"namespace", "name"}, NULL, 0},
+		 &out->stage_deadline_timestamp_seconds, NULL},
+		{{KR_METRIC_GAUGE, "keystore_up",
+		  "1 while the KeyStore or ClusterKeyStore is Ready (valid, and its server answers).",
+		  {"kind", "namespace", "keystore"}, NULL, 0}, &out->keystore_up, NULL},
 	};
 	/* clang-format on */
 	enum kr_status rc =

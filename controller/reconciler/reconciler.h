@@ -148,6 +148,15 @@ cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object);
  *   unauthorized_rate{namespace,name} gauge, 401/s last measured during a rotation
  *   key_age_seconds{namespace,name}   gauge, age of the current key
  *   keystore_repairs_total            counter
+ *   ready{namespace,name}             gauge, 1 while the Ready condition is True, else 0
+ *   phase{namespace,name,phase}       gauge, 1 for the KeyRotation's phase (one series)
+ *   keystore_in_sync{namespace,name}  gauge, 1 while KeyStoreInSync is True, else 0
+ *   max_key_age_seconds{namespace,name} gauge, spec.maxKeyAge (absent when not set)
+ *   stage_deadline_timestamp_seconds{namespace,name} gauge, Unix time by which the stage
+ *                                     rolling out must be done (its start + spec timeout);
+ *                                     absent with no stage rolling out
+ *   keystore_up{kind,namespace,keystore} gauge, 1 while a KeyStore/ClusterKeyStore is Ready (the
+ *                                     spec is valid and the server answers), else 0
  */
 struct kr_keyrotator_metrics {
 	struct kr_metric *rotations_total;
@@ -155,6 +164,12 @@ struct kr_keyrotator_metrics {
 	struct kr_metric *unauthorized_rate;
 	struct kr_metric *key_age_seconds;
 	struct kr_metric *keystore_repairs_total;
+	struct kr_metric *ready;
+	struct kr_metric *phase;
+	struct kr_metric *keystore_in_sync;
+	struct kr_metric *max_key_age_seconds;
+	struct kr_metric *stage_deadline_timestamp_seconds;
+	struct kr_metric *keystore_up;
 };
 
 #define KR_METRICS_PREFIX "keyrotator"

@@ -214,12 +214,58 @@ static const char *outcome_label(enum kr_outcome o)
 	}
 }
 
+/* What status says now, as gauges alerts and dashboards can use (reconciler.h). */
+static void record_state_metrics(struct kr_world *w)
+{
+	static const enum kr_phase phases[] = {KR_PHASE_IDLE,	    KR_PHASE_ROTATING,
+					       KR_PHASE_VALIDATING, KR_PHASE_REVOKING,
+					       KR_PHASE_ROLLING_BACK, KR_PHASE_FAILED};
+	const struct kr_keyrotator_metrics *fam = &w->r->fam;
+	const struct kr_rotation_status *st = &w->doc.status;
+	const struct kr_rotation_progress *rot = &st->rotation;
+	const char *obj[] = {w->ns, w->name};
+
+	kr_gauge_set(fam->ready, obj,
+		     w->doc.conditions[KR_COND_READY].set &&
+			     w->doc.conditions[KR_COND_READY].status == KR_COND_TRUE
+			 ? 1
+			 : 0);
+	kr_gauge_set(fam->keystore_in_sync, obj,
+		     w->doc.conditions[KR_COND_KEYSTORE_IN_SYNC].set &&
+			     w->doc.conditions[KR_COND_KEYSTORE_IN_SYNC].status == KR_COND_TRUE
+			 ? 1
+			 : 0);
+	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		const char *ph[] = {w->ns, w->name, kr_phase_name(phases[i])};
+
+		if (phases[i] == st->phase)
+			kr_gauge_set(fam->phase, ph, 1);
+		else
+			kr_metric_delete(fam->phase, ph);
+	}
+	if (!w->have_spec)
+		return;
+	if (w->spec.max_key_age_ms > 0)
+		kr_gauge_set(fam->max_key_age_seconds, obj, (double)w->spec.max_key_age_ms / 1000.0);
+	else
+		kr_metric_delete(fam->max_key_age_seconds, obj);
+	if (st->phase == KR_PHASE_ROTATING && rot->step == KR_STEP_ROLLOUT &&
+	    rot->stage_index >= 0 && (size_t)rot->stage_index < w->spec.n_stages &&
+	    rot->stage_started_at > 0)
+		kr_gauge_set(fam->stage_deadline_timestamp_seconds, obj,
+			     (double)rot->stage_started_at +
+				 (double)w->spec.stages[rot->stage_index].timeout_ms / 1000.0);
+	else
+		kr_metric_delete(fam->stage_deadline_timestamp_seconds, obj);
+}
+
 static void record_metrics(struct kr_world *w, const struct kr_action *a)
 {
 	const struct kr_keyrotator_metrics *fam = &w->r->fam;
 	const struct kr_rotation_status *st = &w->doc.status;
 	const char *obj[] = {w->ns, w->name};
 
+	record_state_metrics(w);
 	if (st->has_rate)
 		kr_gauge_set(fam->unauthorized_rate, obj, st->unauthorized_rate);
 	if (st->current_key.created_at > 0 && w->obs.now >= st->current_key.created_at)

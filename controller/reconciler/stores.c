@@ -244,6 +244,41 @@ static void failover_wake(struct kr_reconciler *r, const char *ref, const char *
 	cJSON_Delete(old);
 }
 
+/* keyrotator_keystore_up: 1 while the status computed now says Ready=True. */
+static void store_up_metric(struct kr_reconciler *r, const char *kind, const char *ns,
+			    const char *name, const cJSON *st)
+{
+	const cJSON *c;
+	bool up = false;
+
+	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(st, "conditions"))
+	{
+		const char *t = kr_json_str(c, (const char *[]){"type", NULL});
+		const char *v = kr_json_str(c, (const char *[]){"status", NULL});
+
+		if (t && v && !strcmp(t, "Ready"))
+			up = !strcmp(v, "True");
+	}
+	kr_gauge_set(r->fam.keystore_up, KR_LV(kind, ns, name), up ? 1 : 0);
+}
+
+/* A store gone since the last pass: its series goes too (memo keys are "Kind/ns/name"). */
+static void store_gone(void *arg, const char *ref, void *val)
+{
+	struct kr_smap *seen = ((void **)arg)[0];
+	struct kr_reconciler *r = ((void **)arg)[1];
+	char kind[64], ns[256];
+	const char *a = strchr(ref, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+
+	(void)val;
+	if (!b || kr_smap_find(seen, ref) || (size_t)(a - ref) >= sizeof(kind) ||
+	    (size_t)(b - a - 1) >= sizeof(ns))
+		return;
+	snprintf(kind, sizeof(kind), "%.*s", (int)(a - ref), ref);
+	snprintf(ns, sizeof(ns), "%.*s", (int)(b - a - 1), a + 1);
+	kr_metric_delete(r->fam.keystore_up, KR_LV(kind, ns, b + 1));
+}
+
 static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 		      enum kr_source k, struct kr_smap *seen, const struct kr_log_ctx *log)
 {
@@ -264,6 +299,7 @@ static void pass_kind(struct kr_reconciler *r, struct kr_kube_client *client,
 
 		kr_controller_workload_ref(ref, sizeof(ref), res->kind, ns, name);
 		st = store_status(r, client, ns, ref, proj, cluster);
+		store_up_metric(r, res->kind, ns, name, st);
 		now_text = cJSON_PrintUnformatted(st);
 		memo = kr_smap_find(&r->store_memo, ref);
 		if (memo)
@@ -322,6 +358,7 @@ void kr_stores_pass(struct kr_reconciler *r, struct kr_kube_client *client,
 	pass_kind(r, client, KR_SRC_KEYSTORES, &seen, res->log);
 	pass_kind(r, client, KR_SRC_CLUSTERKEYSTORES, &seen, res->log);
 	r->store_memo.drop = memo_free;
+	kr_smap_each(&r->store_memo, store_gone, (void *[]){&seen, r});
 	kr_smap_release(&r->store_memo); /* stores gone since: forgotten */
 	r->store_memo = seen;
 	res->requeue_after_ms = r->o.keystore_check_ms;

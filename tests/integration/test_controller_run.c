@@ -263,6 +263,48 @@ static void test_metrics_parse_with_promtool(void **state)
 	stop_run(f);
 }
 
+static int cond_metrics_up(void *arg)
+{
+	struct fixture *f = arg;
+	struct kr_buf b;
+	long code;
+
+	kr_buf_init(&b);
+	code = http_get(f->metrics_port, "/metrics", &b);
+	kr_buf_release(&b);
+	return code == 200;
+}
+
+/*
+ * The first scrape already has every counter alerts and dashboards name, at 0 for the
+ * results and outcomes that have not happened (as controller-runtime initialises them).
+ */
+static void test_counters_exist_from_the_first_scrape(void **state)
+{
+	static const char *const zero[] = {
+	    "keyrotator_reconcile_total{result=\"error\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"succeeded\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"rolled_back\"} 0\n",
+	    "keyrotator_rotations_total{outcome=\"failed\"} 0\n",
+	    "keyrotator_events_dropped_total 0\n",
+	    "keyrotator_workqueue_retries_total 0\n",
+	};
+	struct fixture *f = *state;
+	struct kr_buf b;
+
+	start_run(f, "first-scrape", NULL);
+	assert_true(kr_test_wait_for(cond_metrics_up, f, WAIT_MS));
+	kr_buf_init(&b);
+	assert_int_equal(http_get(f->metrics_port, "/metrics", &b), 200);
+	for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
+		if (!strstr(b.data, zero[i]))
+			fail_msg("the first scrape lacks \"%s\":\n%s", zero[i], b.data);
+	assert_non_null(strstr(b.data, "keyrotator_reconcile_total{result=\"success\"}"));
+	assert_non_null(strstr(b.data, "keyrotator_reconcile_total{result=\"requeue\"}"));
+	kr_buf_release(&b);
+	stop_run(f);
+}
+
 /* A restarted controller over N steady-state KeyRotations writes nothing. */
 static void test_restart_makes_zero_writes(void **state)
 {
@@ -490,6 +532,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_readyz_waits_for_caches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metrics_parse_with_promtool, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counters_exist_from_the_first_scrape, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_makes_zero_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_json_logs_carry_context, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inline_key_store_refused_without_flag, setup,

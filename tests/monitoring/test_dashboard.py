@@ -32,7 +32,9 @@ PANELS = ["Controllers up", "Leader", "Versions", "Rotations in the last 24h",
           "Rotations by outcome", "Rotation duration", "401 rate during rotations",
           "Key age per KeyRotation", "Reconciles by result", "Reconcile error ratio",
           "Reconcile latency", "Work queue depth", "Work queue adds and retries",
-          "Key store repairs and dropped Events"]
+          "Key store repairs and dropped Events", "KeyRotations by phase",
+          "KeyRotations not Ready", "Key stores up", "Key age against maxKeyAge",
+          "Stage time left before its timeout"]
 
 
 def all_panels(panels):
