@@ -227,10 +227,31 @@ class Pod:
             cmd = [sys.executable, path] + cmd[1:]
         return cmd + args
 
+    def _get_data(self, kind, name):
+        """The data of Secret/ConfigMap `name` (kind "secrets"/"configmaps"), or None."""
+        status, obj = self.sim.kube.request(
+            "GET", "/api/v1/namespaces/%s/%s/%s" % (self.sim.ns, kind, name))
+        return ((obj or {}).get("data") or {}) if status == 200 else None
+
     def resolve_env(self):
-        """The container's env as a kubelet resolves it at container start; raises
+        """The container's env as a kubelet resolves it at container start: envFrom first
+        (every key of a Secret or ConfigMap, with its prefix), then env, which wins; raises
         LookupError (CreateContainerConfigError) when a referenced Secret/key is missing."""
         env, ids = {}, {}
+        for src in self.container().get("envFrom") or []:
+            ref = src.get("secretRef") or src.get("configMapRef") or {}
+            kind = "secrets" if "secretRef" in src else "configmaps"
+            data = self._get_data(kind, ref.get("name"))
+            if data is None:
+                if ref.get("optional"):
+                    continue
+                raise LookupError('%s "%s" not found' % (kind[:-1], ref.get("name")))
+            for k, value in data.items():
+                name = src.get("prefix", "") + k
+                if kind == "secrets":
+                    value = base64.b64decode(value).decode()
+                    ids[name] = key_id(value)
+                env[name] = value
         for e in self.container().get("env") or []:
             name, vf = e["name"], e.get("valueFrom")
             if not vf:
@@ -240,9 +261,7 @@ class Pod:
             if not ref:
                 continue  # fieldRef/resourceFieldRef: not simulated
             kind = "secrets" if "secretKeyRef" in vf else "configmaps"
-            status, obj = self.sim.kube.request(
-                "GET", "/api/v1/namespaces/%s/%s/%s" % (self.sim.ns, kind, ref["name"]))
-            data = (obj or {}).get("data") or {} if status == 200 else {}
+            data = self._get_data(kind, ref["name"]) or {}
             if ref.get("key") not in data:
                 if ref.get("optional"):
                     continue
