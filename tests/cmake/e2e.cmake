@@ -14,8 +14,8 @@ set_tests_properties(demo_smoke PROPERTIES LABELS "e2e;redis;apiserver;prometheu
   ENVIRONMENT "KR_DEMO_BINARY=$<TARGET_FILE:keyrotator>")
 
 # Graceful termination end to end (tests/e2e/test_e2e_grace.py): an old pod draining with the
-# old key during its grace period must not lose it. A known gap today: the test is an
-# expected failure, which krtest.run reports as skipped.
+# old key during its grace period must not lose it. A known gap today: on exactly that outcome
+# the test skips (krtest.run: exit 77, reported as skipped).
 add_test(NAME e2e_grace
          COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_e2e_grace
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)

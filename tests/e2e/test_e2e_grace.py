@@ -12,19 +12,15 @@ from test_e2e import E2ECase
 
 
 class TestLongGracePeriod(E2ECase):
-    # KNOWN GAP: today keyrotator revokes as soon as the Deployments report their rollouts
-    # complete; the old pod still drains with the old key then and gets 401s. The controller
-    # sees no Pod (the workload simulator makes none), so it cannot wait for this one yet.
-    # krtest.run reports an expected failure as a skip (CTest: Skipped); remove the
-    # decorator with the fix (an unexpected success fails the test).
-    @unittest.expectedFailure
     def test_7_old_pod_keeps_its_key_until_its_grace_period_ends(self):
-        """A consumer that drains for 8 s after SIGTERM (terminationGracePeriodSeconds 15):
+        """A consumer that drains for 20 s after SIGTERM (terminationGracePeriodSeconds 30):
         a real Deployment controller counts its old pod nowhere once it is terminating, so
         the rollout is complete while that pod still calls with the old key. The revoke must
         wait until the pod has ended: no 401, before or during its grace period."""
-        self.fx.create_consumer("sirius-batch", grace=15, env=[
-            {"name": "DRAIN_SECONDS", "value": "8"}])
+        # 20 s: longer than any rotation here takes, sanitizer builds included, so today's
+        # revoke always comes before the pod ends (the expected failure stays one).
+        self.fx.create_consumer("sirius-batch", grace=30, env=[
+            {"name": "DRAIN_SECONDS", "value": "20"}])
         self.controller()
         rot = self.rotation(stages=[["sirius-api"], ["sirius-ui"],
                                     ["sirius-engine", "sirius-batch"]])
@@ -43,7 +39,14 @@ class TestLongGracePeriod(E2ECase):
         self.assertEqual(len(old_batch), 1)
         [old] = old_batch
         self.assertIn(old, terms, "the old batch pod was never replaced")
-        self.assertIn(old, stops, "the old batch pod still runs after the rotation finished")
+        if old not in stops:
+            # KNOWN GAP: keyrotator revokes once the Deployments report their rollouts
+            # complete, and the old pod, still draining, then gets 401s. The controller sees
+            # no Pod (the workload simulator makes none), so it cannot wait for it yet. Only
+            # this outcome skips (CTest: Skipped); anything else wrong fails, and with the gap
+            # closed the test runs to the end.
+            self.skipTest("KNOWN GAP: the rotation revoked the old key while pod %s still "
+                          "drained with it (README, End-to-end tests)" % old)
         gone = self.watcher.members[member(self.old_key)]["gone_at"]
         self.assertIsNotNone(gone, "the watcher never saw the old key leave")
         self.assertGreater(gone, stops[old]["mono"],
