@@ -496,10 +496,12 @@ class TestKillAfterEveryStep(RotationCase):
     def setUpCluster(cls):
         cls.create_kr_cls(KR, sirius_spec())
 
-    # Through the proxy every request takes >= 30 ms to reach the API server, so a kill at
-    # once lands before the action's write, and a kill 45 ms later lands after the write
-    # and before the status that records it (roughly: it is a race by design).
-    KILL_NOW, KILL_BETWEEN = 0, 0.045
+    # Through the proxy every request takes >= 80 ms to reach the API server, so a kill at
+    # once lands before the action's write, and a kill 120 ms later lands after the write
+    # and before the status that records it (roughly: it is a race by design; margins of
+    # 40 ms either way hold on a loaded 2-core machine, where 15 ms did not).
+    DELAY_S = 0.08
+    KILL_NOW, KILL_BETWEEN = 0, 0.12
 
     def kill_on(self, obj):
         """Kill points, each once: an action's log line (at once, and the second time it is
@@ -522,7 +524,7 @@ class TestKillAfterEveryStep(RotationCase):
         self.assertEqual(self.store()["active"], {member(old)})
         self.ctl.stop()
         # Through a proxy that delays each request: the kill lands at the step logged.
-        proxy = DelayProxy(int(self.c.kubeapi_url.rsplit(":", 1)[1]), 0.03)
+        proxy = DelayProxy(int(self.c.kubeapi_url.rsplit(":", 1)[1]), self.DELAY_S)
         self.addCleanup(proxy.close)
         self.ctl.kubeconfig = proxy.kubeconfig(self.c.kubeconfig,
                                                os.path.join(self.root, "kubeconfig-slow"))
