@@ -289,6 +289,8 @@ static void observe_workload(const cJSON *p, enum kr_workload_kind kind,
 	wl->available = num(p, (const char *[]){"status", "availableReplicas", NULL}, 0);
 	wl->paused = cJSON_IsTrue(paused);
 	wl->on_delete = kind != KR_WORKLOAD_DEPLOYMENT && strategy && !strcmp(strategy, "OnDelete");
+	/* Kubernetes defaults it to 30 s when the template leaves it out. */
+	wl->termination_grace_s = num(p, (const char *[]){"grace", NULL}, 30);
 	wl->progress_deadline_exceeded = cJSON_IsTrue(
 	    kr_json_at(p, (const char *[]){"status", "progressDeadlineExceeded", NULL}));
 	copy_str(wl->update_revision, sizeof(wl->update_revision),

@@ -128,6 +128,9 @@ cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object)
 	copy(proj, "keyId", object,
 		    (const char *[]){"spec", "template", "metadata", "annotations",
 				     KR_ANNOTATION_KEY_ID, NULL});
+	/* How long an old pod may still run with the old key once the rollout looks done. */
+	copy(proj, "grace", object,
+	     (const char *[]){"spec", "template", "spec", "terminationGracePeriodSeconds", NULL});
 	copy(proj, "updateStrategy", object,
 		    (const char *[]){"spec", "updateStrategy", NULL});
 	project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));

@@ -27,6 +27,22 @@ static bool hold_for_workloads(const struct kr_observed *obs, struct kr_action *
 	return false;
 }
 
+/*
+ * The longest terminationGracePeriodSeconds of the stages' workloads. A rollout is complete
+ * when no old pod is counted any more, but a terminating one is not counted and keeps
+ * serving with the old key for up to its grace period: the old key stays valid at least
+ * that long after the last stage completed (the validation window's start).
+ */
+static int64_t longest_grace(const struct kr_observed *obs)
+{
+	int64_t g = 0;
+
+	for (size_t i = 0; obs->workloads && i < obs->spec->n_workloads; i++)
+		if (obs->workloads[i].exists && obs->workloads[i].termination_grace_s > g)
+			g = obs->workloads[i].termination_grace_s;
+	return g;
+}
+
 void kr_step_validate(const struct kr_observed *obs, struct kr_action *out)
 {
 	const struct kr_rotation_progress *r = &obs->status.rotation;
@@ -37,7 +53,9 @@ void kr_step_validate(const struct kr_observed *obs, struct kr_action *out)
 	 * window_started_at, so only from that + ceil(period) + 1 on has the whole period
 	 * surely passed (a revoke 7 ms after the last stage was seen with a 1s period).
 	 */
-	time_t end = r->window_started_at + (time_t)((period + 999) / 1000) + 1;
+	int64_t grace = longest_grace(obs);
+	int64_t wait_s = (period + 999) / 1000 > grace ? (period + 999) / 1000 : grace;
+	time_t end = r->window_started_at + (time_t)wait_s + 1;
 
 	if (kr_ensure_distributed(obs, out) || hold_for_workloads(obs, out))
 		return;
@@ -54,7 +72,13 @@ void kr_step_validate(const struct kr_observed *obs, struct kr_action *out)
 	}
 	if (!kr_analysis_on(obs) ||
 	    (r->last_measured_at && (int64_t)(obs->now - r->last_measured_at) * 1000 < interval)) {
-		kr_act(out, KR_ACTION_WAIT, "validating until %lld", (long long)end);
+		if (grace * 1000 > period)
+			kr_act(out, KR_ACTION_WAIT,
+			       "validating until %lld (old pods may run %llds after their "
+			       "rollout: terminationGracePeriodSeconds)",
+			       (long long)end, (long long)grace);
+		else
+			kr_act(out, KR_ACTION_WAIT, "validating until %lld", (long long)end);
 		out->requeue_after_ms =
 		    !kr_analysis_on(obs)
 			? kr_until_ms(obs->now, end)

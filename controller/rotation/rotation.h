@@ -385,6 +385,12 @@ struct kr_observed_workload {
 	bool paused;			 /* Deployment spec.paused */
 	bool on_delete;			 /* StatefulSet/DaemonSet updateStrategy OnDelete */
 	bool progress_deadline_exceeded; /* Deployment Progressing=False ProgressDeadlineExceeded */
+	/*
+	 * The pod template's terminationGracePeriodSeconds: a pod replaced by the rollout may
+	 * run with the old key this long after status says the rollout is complete
+	 * (terminating pods are not counted). The revoke waits for it.
+	 */
+	int64_t termination_grace_s;
 	/* StatefulSet */
 	char update_revision[KR_ROT_REVISION_MAX];
 	char current_revision[KR_ROT_REVISION_MAX];

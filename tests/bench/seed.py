@@ -55,11 +55,14 @@ def deployment(name, kid):
             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels,
                                                "annotations": {"keyrotator.io/key-id": kid}},
-                                  "spec": {"containers": [{
-                                      "name": "app", "image": "bench/app:1",
-                                      "env": [{"name": SECRET_KEY, "valueFrom": {
-                                          "secretKeyRef": {"name": name.rsplit("-", 1)[0] +
-                                                           "-key", "key": SECRET_KEY}}}]}]}}}}
+                                  # no pods run here: nothing to wait for after a rollout
+                                  "spec": {"terminationGracePeriodSeconds": 0,
+                                           "containers": [{
+                                               "name": "app", "image": "bench/app:1",
+                                               "env": [{"name": SECRET_KEY, "valueFrom": {
+                                                   "secretKeyRef": {
+                                                       "name": name.rsplit("-", 1)[0] + "-key",
+                                                       "key": SECRET_KEY}}}]}]}}}}
 
 
 def complete_status(obj):

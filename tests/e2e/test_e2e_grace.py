@@ -17,8 +17,8 @@ class TestLongGracePeriod(E2ECase):
         a real Deployment controller counts its old pod nowhere once it is terminating, so
         the rollout is complete while that pod still calls with the old key. The revoke must
         wait until the pod has ended: no 401, before or during its grace period."""
-        # 20 s: longer than any rotation here takes, sanitizer builds included, so today's
-        # revoke always comes before the pod ends (the expected failure stays one).
+        # 20 s: longer than any rotation here takes without the grace wait, sanitizer builds
+        # included, so a revoke that did not wait for the grace period would come first.
         self.fx.create_consumer("sirius-batch", grace=30, env=[
             {"name": "DRAIN_SECONDS", "value": "20"}])
         self.controller()
@@ -39,14 +39,11 @@ class TestLongGracePeriod(E2ECase):
         self.assertEqual(len(old_batch), 1)
         [old] = old_batch
         self.assertIn(old, terms, "the old batch pod was never replaced")
-        if old not in stops:
-            # KNOWN GAP: keyrotator revokes once the Deployments report their rollouts
-            # complete, and the old pod, still draining, then gets 401s. The controller sees
-            # no Pod (the workload simulator makes none), so it cannot wait for it yet. Only
-            # this outcome skips (CTest: Skipped); anything else wrong fails, and with the gap
-            # closed the test runs to the end.
-            self.skipTest("KNOWN GAP: the rotation revoked the old key while pod %s still "
-                          "drained with it (README, End-to-end tests)" % old)
+        # The revoke waits the longest terminationGracePeriodSeconds after the last stage
+        # completed (the controller sees no Pod; a terminating one is counted nowhere), so
+        # the old pod has ended by the time the rotation finishes.
+        self.assertIn(old, stops, "the rotation finished while the old pod %s still drained "
+                      "with the old key" % old)
         gone = self.watcher.members[member(self.old_key)]["gone_at"]
         self.assertIsNotNone(gone, "the watcher never saw the old key leave")
         self.assertGreater(gone, stops[old]["mono"],

@@ -612,15 +612,21 @@ class Cluster:
                 {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
                     "name": SECRET, "key": SECRET_KEY}}}], replicas=replicas)
 
-    def create_deployment(self, name, image, env, replicas=1, annotations=None, **spec):
+    def create_deployment(self, name, image, env, replicas=1, annotations=None, grace=2,
+                          **spec):
+        """`grace`: the pod template's terminationGracePeriodSeconds. The simulated
+        processes stop at once on SIGTERM, so 2 s (not Kubernetes' default 30) is true of
+        them; the controller holds the revoke that long after the last stage (issue 20)."""
         labels = {"app": name}
         body = {"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
                 "spec": dict({"replicas": replicas, "selector": {"matchLabels": labels},
                               "template": {"metadata": {"labels": labels},
-                                           "spec": {"containers": [{
-                                               "name": name.split("-")[-1], "image": image,
-                                               "env": env}]}}}, **spec)}
+                                           "spec": {"terminationGracePeriodSeconds": grace,
+                                                    "containers": [{
+                                                        "name": name.split("-")[-1],
+                                                        "image": image, "env": env}]}}},
+                             **spec)}
         code, obj = self.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % self.namespace,
                              body)
         if code != 201:

@@ -1347,6 +1347,44 @@ static void test_validation_period_is_never_short(void **state)
 	world_release(&w);
 }
 
+/*
+ * A pod the last rollout replaced may keep serving with the old key for its
+ * terminationGracePeriodSeconds (terminating pods are not counted in status): the revoke
+ * waits that long after the last stage completed when it is longer than validationPeriod.
+ */
+static void test_revoke_waits_for_the_longest_grace_period(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 9;
+	time_t began;
+
+	(void)state;
+	world_init(&w, ",\"validationPeriod\":\"1s\"");
+	w.wl[1].o.termination_grace_s = 90;
+	w.wl[2].o.termination_grace_s = 30;
+	w.rotate = "r1";
+	for (int i = 0; i < 400 && w.st.rotation.step != KR_STEP_VALIDATE; i++) {
+		step(&w, &a, FATE_OK, &seed);
+		for (int k = 0; k < 4; k++)
+			tick(&w, &seed);
+	}
+	assert_int_equal(w.st.rotation.step, KR_STEP_VALIDATE);
+	began = w.st.rotation.window_started_at;
+	w.now = began + 2; /* the validation period is over, the longest grace is not */
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_WAIT);
+	assert_non_null(strstr(a.reason, "terminationGracePeriodSeconds"));
+	assert_true(a.requeue_after_ms > 80000 && a.requeue_after_ms <= 90000);
+	w.now = began + 90;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_WAIT);
+	w.now = began + 91;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_START_REVOKE);
+	world_release(&w);
+}
+
 static void test_verify_failure_finishes_failed(void **state)
 {
 	struct world w;
@@ -1715,6 +1753,7 @@ int main(void)
 	    cmocka_unit_test(test_rollout_holds_and_failures),
 	    cmocka_unit_test(test_revoke_waits_for_unused_old_key),
 	    cmocka_unit_test(test_validation_period_is_never_short),
+	    cmocka_unit_test(test_revoke_waits_for_the_longest_grace_period),
 	    cmocka_unit_test(test_verify_failure_finishes_failed),
 	    cmocka_unit_test(test_inconclusive_holds_then_rolls_back),
 	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
