@@ -162,6 +162,10 @@ static void observe_meta(struct kr_world *w)
 	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_ROTATE, NULL});
 	w->obs.emergency_request =
 	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_EMERGENCY, NULL});
+	w->obs.abort_request =
+	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_ABORT, NULL});
+	w->obs.promote_request =
+	    kr_json_str(meta, (const char *[]){"annotations", KR_ANNOTATION_PROMOTE, NULL});
 }
 
 static void key_id_of(const struct kr_secret *key, char out[KR_ROT_ID_SIZE])

@@ -49,6 +49,8 @@ static const char *stage_state(const struct kr_world *w, const struct kr_rotatio
 			return "Done";
 		if ((int)i > r->stage_index)
 			return "Pending";
+		if (st->phase == KR_PHASE_PAUSED)
+			return "Paused"; /* held before this stage (stages[].pause) */
 		for (size_t j = 0; j < w->spec.stages[i].n_workloads; j++)
 			if (kr_workload_rollout(w->spec.stages[i].workloads[j].kind,
 						w->spec.stages[i].workloads[j].name,

@@ -153,6 +153,7 @@ static void reset_window(struct kr_rotation_progress *r)
 	r->last_measured_at = 0;
 	r->failures = 0;
 	r->errors = 0;
+	r->promoted = false;
 }
 
 void kr_enter_next(const struct kr_observed *obs, struct kr_action *out, enum kr_step step)
@@ -501,6 +502,14 @@ static void step_rollout(const struct kr_observed *obs, struct kr_action *out)
 		stage = obs->spec->n_stages - 1;
 	if (kr_ensure_distributed(obs, out))
 		return;
+	if (!r->stage_started_at && kr_gate_closed(obs, obs->spec->stages[stage].pause)) {
+		char what[KR_ROT_MSG_MAX];
+
+		snprintf(what, sizeof(what), "stage %s", obs->spec->stages[stage].name);
+		out->status.rotation.stage_index = (int)stage;
+		kr_gate_hold(obs, out, what, KR_STEP_ROLLOUT);
+		return;
+	}
 	mask = kr_stale_mask(obs, stage, kr_new_id(obs));
 	if (mask || !r->stage_started_at || r->stage_index < 0) {
 		out->status.rotation.stage_index = (int)stage;
@@ -700,7 +709,7 @@ static bool decide_blockers(const struct kr_observed *obs, struct kr_action *out
 void kr_rotation_decide(const struct kr_observed *obs, struct kr_action *out)
 {
 	action_init(obs, out);
-	if (decide_blockers(obs, out) || kr_decide_repair(obs, out))
+	if (decide_blockers(obs, out) || kr_decide_repair(obs, out) || kr_decide_requests(obs, out))
 		goto done;
 	if (!in_flight(obs->status.phase))
 		decide_idle(obs, out);

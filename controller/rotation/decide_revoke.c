@@ -105,6 +105,10 @@ void kr_step_revoke(const struct kr_observed *obs, struct kr_action *out)
 	}
 	if (!emergency && (kr_ensure_distributed(obs, out) || hold_for_workloads(obs, out)))
 		return;
+	if (kr_gate_closed(obs, spec->pause_before_revoke)) {
+		kr_gate_hold(obs, out, "the revoke", KR_STEP_VALIDATE);
+		return;
+	}
 	if (!emergency && spec->revoke_when_unused_ms >= 0 && obs->old_key_usage_known &&
 	    obs->now < unused_since) {
 		char used[32] = "?", until[32] = "?";

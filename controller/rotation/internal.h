@@ -84,4 +84,15 @@ void kr_hold_condition(struct kr_action *out);
 /* Move into rollback (status only) with a reason. */
 void kr_begin_rollback(const struct kr_observed *obs, struct kr_action *out, const char *reason);
 
+/* Manual controls (decide_control.c). */
+/* A new keyrotator.io/abort or /promote value: acts on it (status, Event) and returns true. */
+bool kr_decide_requests(const struct kr_observed *obs, struct kr_action *out);
+/* The manual gate `gate` (stages[].pause, pauseBeforeRevoke) holds: set, not yet promoted,
+ * and the rotation is neither Emergency nor Bootstrap. */
+bool kr_gate_closed(const struct kr_observed *obs, bool gate);
+/* Hold at a closed gate before `what` ("stage ui", "the revoke"): phase Paused, measuring on
+ * (MEASURE for `measure_for`); a failed measurement rolls back. */
+void kr_gate_hold(const struct kr_observed *obs, struct kr_action *out, const char *what,
+		  enum kr_step measure_for);
+
 #endif

@@ -10,6 +10,7 @@ static const char *const phase_names[] = {
     [KR_PHASE_REVOKING] = "Revoking",
     [KR_PHASE_ROLLING_BACK] = "RollingBack",
     [KR_PHASE_FAILED] = "Failed",
+    [KR_PHASE_PAUSED] = "Paused",
 };
 
 static const char *const trigger_names[] = {

@@ -30,6 +30,8 @@
 #define KR_ANNOTATION_EMERGENCY	  "keyrotator.io/emergency"
 #define KR_ANNOTATION_KEY_ID	  "keyrotator.io/key-id"
 #define KR_ANNOTATION_KEYROTATION "keyrotator.io/keyrotation" /* a Secret opts in (§1b) */
+#define KR_ANNOTATION_ABORT	  "keyrotator.io/abort"	      /* a new value: roll back (§1c) */
+#define KR_ANNOTATION_PROMOTE	  "keyrotator.io/promote"     /* a new value: pass the gate */
 
 /* ---- the spec (spec.c) ------------------------------------------------------------ */
 
@@ -58,6 +60,7 @@ struct kr_stage_spec {
 	size_t n_workloads; /* 1..64 */
 	size_t first;	    /* index of workloads[0] in the flat list of all workloads */
 	int64_t timeout_ms; /* default 10m */
+	bool pause;	    /* hold before this stage until keyrotator.io/promote (§1c) */
 };
 
 struct kr_label_match {
@@ -167,6 +170,7 @@ struct kr_rotation_spec {
 
 	int64_t validation_period_ms;  /* default 10m */
 	int64_t revoke_when_unused_ms; /* -1 when not set */
+	bool pause_before_revoke;      /* hold before the revoke until keyrotator.io/promote */
 	bool dry_run;
 	char *schedule; /* NULL when not set */
 	struct kr_cron cron;
@@ -249,6 +253,7 @@ enum kr_phase {
 	KR_PHASE_REVOKING,
 	KR_PHASE_ROLLING_BACK,
 	KR_PHASE_FAILED,
+	KR_PHASE_PAUSED, /* held at a manual gate (stages[].pause, pauseBeforeRevoke) */
 };
 
 enum kr_trigger {
@@ -328,6 +333,7 @@ struct kr_rotation_progress {
 	int errors;		  /* consecutiveErrors (inconclusive measurements, verify errors) */
 	bool old_revoked;	  /* oldKeyRevoked: step 7 done; never re-add the old key */
 	bool new_revoked;	  /* newKeyRevoked: rollback revoked the new key */
+	bool promoted;		  /* promoted: the gate in hand was promoted (reset per step) */
 	enum kr_outcome outcome;  /* outcome: decided so far (verify failure, stage failure) */
 	char reason[KR_ROT_REASON_MAX]; /* reason: why it rolls back / failed */
 };
@@ -343,6 +349,8 @@ struct kr_rotation_status {
 	time_t next_rotation_time; /* 0 = none */
 	char last_handled_request[KR_ROT_REQUEST_MAX];
 	char last_handled_emergency[KR_ROT_REQUEST_MAX];
+	char last_handled_abort[KR_ROT_REQUEST_MAX];   /* keyrotator.io/abort last acted on */
+	char last_handled_promote[KR_ROT_REQUEST_MAX]; /* keyrotator.io/promote last acted on */
 	bool has_rate;
 	double unauthorized_rate; /* last measurement */
 	int unknown_members;
@@ -464,6 +472,8 @@ struct kr_observed {
 	time_t created_at;	       /* metadata.creationTimestamp */
 	const char *rotate_request;    /* keyrotator.io/rotate annotation, NULL when absent */
 	const char *emergency_request; /* keyrotator.io/emergency, NULL when absent */
+	const char *abort_request;     /* keyrotator.io/abort, NULL when absent */
+	const char *promote_request;   /* keyrotator.io/promote, NULL when absent */
 	struct kr_rotation_status status;
 	struct kr_observed_secret consumer;
 	struct kr_observed_rotation_secret rsecret;

@@ -359,6 +359,8 @@ static enum kr_status decode_stage(const cJSON *stage, const char *path, struct 
 		rc = decode_workloads(stage, path, st, err);
 	if (rc == KR_OK)
 		rc = get_duration(stage, path, "timeout", "10m", true, &st->timeout_ms, err);
+	if (rc == KR_OK)
+		rc = kr_jr_bool(stage, path, "pause", &st->pause, err);
 	return rc;
 }
 
@@ -661,6 +663,8 @@ static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *ou
 	if (rc == KR_OK)
 		rc = get_duration(spec, "spec", "revokeWhenUnusedFor", NULL, false,
 				  &out->revoke_when_unused_ms, err);
+	if (rc == KR_OK)
+		rc = kr_jr_bool(spec, "spec", "pauseBeforeRevoke", &out->pause_before_revoke, err);
 	if (rc == KR_OK)
 		rc = kr_jr_bool(spec, "spec", "dryRun", &out->dry_run, err);
 	if (rc == KR_OK)

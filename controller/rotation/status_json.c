@@ -201,6 +201,8 @@ static enum kr_status decode_rotation(const cJSON *status, struct kr_rotation_pr
 	if (rc == KR_OK)
 		rc = kr_jr_bool(rot, path, "newKeyRevoked", &p->new_revoked, err);
 	if (rc == KR_OK)
+		rc = kr_jr_bool(rot, path, "promoted", &p->promoted, err);
+	if (rc == KR_OK)
 		rc = get_text(rot, path, "reason", p->reason, sizeof(p->reason), false, err);
 	return rc;
 }
@@ -227,6 +229,12 @@ static enum kr_status decode_top(const cJSON *s, struct kr_rotation_status *st,
 	if (rc == KR_OK)
 		rc = get_text(s, path, "lastHandledEmergency", st->last_handled_emergency,
 			      sizeof(st->last_handled_emergency), true, err);
+	if (rc == KR_OK)
+		rc = get_text(s, path, "lastHandledAbort", st->last_handled_abort,
+			      sizeof(st->last_handled_abort), true, err);
+	if (rc == KR_OK)
+		rc = get_text(s, path, "lastHandledPromote", st->last_handled_promote,
+			      sizeof(st->last_handled_promote), true, err);
 	if (rc == KR_OK)
 		rc = get_rate(s, path, "unauthorizedRate", &st->has_rate, &st->unauthorized_rate,
 			      err);
@@ -500,7 +508,7 @@ static bool rotation_empty(const struct kr_rotation_progress *p)
 	return !p->trigger && !p->started_at && !p->step && p->stage_index < 0 &&
 	       !p->stage_started_at && !p->window_started_at && !p->last_measured_at &&
 	       !p->has_baseline && !p->failures && !p->errors && !p->old_revoked &&
-	       !p->new_revoked && !p->outcome && !p->reason[0];
+	       !p->new_revoked && !p->promoted && !p->outcome && !p->reason[0];
 }
 
 static bool add_progress(cJSON *rot, const struct kr_rotation_progress *p)
@@ -513,6 +521,7 @@ static bool add_progress(cJSON *rot, const struct kr_rotation_progress *p)
 	       add_int(rot, "consecutiveErrors", p->errors) &&
 	       add_bool(rot, "oldKeyRevoked", p->old_revoked) &&
 	       add_bool(rot, "newKeyRevoked", p->new_revoked) &&
+	       add_bool(rot, "promoted", p->promoted) &&
 	       add_text(rot, "outcome", kr_outcome_name(p->outcome)) &&
 	       add_text(rot, "reason", p->reason);
 }
@@ -548,6 +557,8 @@ static bool add_status(cJSON *s, const struct kr_rotation_status *st, const char
 	       add_time(s, "nextRotationTime", st->next_rotation_time) &&
 	       add_text(s, "lastHandledRequest", st->last_handled_request) &&
 	       add_text(s, "lastHandledEmergency", st->last_handled_emergency) &&
+	       add_text(s, "lastHandledAbort", st->last_handled_abort) &&
+	       add_text(s, "lastHandledPromote", st->last_handled_promote) &&
 	       add_rate(s, "unauthorizedRate", st->has_rate, st->unauthorized_rate) &&
 	       add_int(s, "unknownMembers", st->unknown_members);
 }

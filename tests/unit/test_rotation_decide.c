@@ -72,6 +72,7 @@ struct world {
 	char marker[KR_ROT_ID_SIZE];
 	bool reachable;
 	const char *rotate, *emergency;
+	const char *abort_req, *promote_req; /* keyrotator.io/abort, /promote */
 	struct kr_observed_measurement meas;
 	struct kr_observed_verify verify;
 	bool verify_fails;
@@ -198,6 +199,8 @@ static void observe(const struct world *w, struct kr_observed *obs,
 	obs->created_at = w->created;
 	obs->rotate_request = w->rotate;
 	obs->emergency_request = w->emergency;
+	obs->abort_request = w->abort_req;
+	obs->promote_request = w->promote_req;
 	obs->status = w->st;
 	obs->consumer = w->consumer;
 	obs->rsecret = w->rs;
@@ -1489,6 +1492,284 @@ static void test_emergency_escalates_rotation_in_flight(void **state)
 	world_release(&w);
 }
 
+/* ---- manual controls: abort, pause and promote (DESIGN.md §1c) -------------------- */
+
+/* Step a rotation until `done` holds (bounded), time moving as in milestones(). */
+static void step_until(struct world *w, bool (*done)(const struct world *), unsigned *seed)
+{
+	struct kr_action a;
+
+	for (int i = 0; i < MAX_STEPS; i++) {
+		if (done(w))
+			return;
+		step(w, &a, FATE_OK, seed);
+		check_world(w);
+		w->now += a.type == KR_ACTION_WAIT ? (time_t)(a.requeue_after_ms / 1000) + 1 : 1;
+		tick(w, seed);
+	}
+	fail_msg("condition never reached (phase %s step %s)", kr_phase_name(w->st.phase),
+		 kr_step_name(w->st.rotation.step));
+}
+
+static bool is_paused(const struct world *w)
+{
+	return w->st.phase == KR_PHASE_PAUSED;
+}
+
+/* An abort at every point of a rotation: rolled back before the revoke, refused after it. */
+static void test_abort_at_every_step(void **state)
+{
+	bool refused_seen = false, rolled_seen = false;
+
+	(void)state;
+	for (int k = 1; k < 400; k++) {
+		struct world w;
+		struct kr_action a;
+		unsigned seed = (unsigned)k;
+		int i;
+
+		world_init(&w, FULL);
+		w.rotate = "r1";
+		for (i = 0; i < k; i++) {
+			step(&w, &a, FATE_OK, &seed);
+			w.now += a.type == KR_ACTION_WAIT ? (time_t)(a.requeue_after_ms / 1000) : 1;
+			tick(&w, &seed);
+			if (settled(&w, &a))
+				break;
+		}
+		if (settled(&w, &a)) {
+			world_release(&w);
+			break;
+		}
+		w.abort_req = "bad canary";
+		decide(&w, &a);
+		assert_string_equal(a.status.last_handled_abort, "bad canary");
+		if (w.st.phase == KR_PHASE_ROLLING_BACK) {
+			assert_string_equal(a.event.reason, "AbortIgnored");
+		} else if (w.st.rotation.old_revoked) {
+			assert_int_equal(a.type, KR_ACTION_UPDATE_STATUS);
+			assert_string_equal(a.event.reason, "AbortRefused");
+			assert_true(a.event.warning);
+			assert_non_null(strstr(a.event.message, "already revoked"));
+			refused_seen = true;
+		} else {
+			assert_int_equal(a.type, KR_ACTION_ROLLBACK_BEGIN);
+			assert_string_equal(a.event.reason, "RollingBack");
+			assert_non_null(strstr(a.status.rotation.reason, "bad canary"));
+		}
+		/* the rest, with crashes and failed I/O: the abort is acted on once */
+		simulate(&w, (unsigned)k, 10);
+		if (w.old_revoked) {
+			expect_succeeded(&w, OLD_ID);
+		} else if (w.generated) {
+			rolled_seen = true;
+			expect_rolled_back(&w);
+			assert_non_null(strstr(w.st.rotation.reason, "keyrotator.io/abort"));
+		} else { /* aborted before a key was made: nothing to undo */
+			assert_int_equal(w.st.phase, KR_PHASE_FAILED);
+			assert_string_equal(w.consumer.key_id, OLD_ID);
+			assert_int_equal(w.n_active, 1);
+		}
+		assert_string_equal(w.st.last_handled_abort, "bad canary");
+		world_release(&w);
+	}
+	assert_true(refused_seen);
+	assert_true(rolled_seen);
+}
+
+static void test_abort_and_promote_without_rotation(void **state)
+{
+	static const struct {
+		const char *abort_req, *promote_req, *event;
+		bool bootstrap;
+	} cases[] = {
+	    {"stop", NULL, "AbortIgnored", false},
+	    {NULL, "go", "PromoteIgnored", false},
+	    {"stop", NULL, "AbortRefused", true},
+	};
+
+	(void)state;
+	for (size_t c = 0; c < N(cases); c++) {
+		struct world w;
+		struct kr_action a;
+
+		world_init(&w, ANALYSIS);
+		if (cases[c].bootstrap) { /* a Bootstrap rotation has no old key to go back to */
+			unsigned seed = 3;
+
+			w.consumer.has_key = false;
+			w.consumer.key_id[0] = '\0';
+			step(&w, &a, FATE_OK, &seed);
+			assert_int_equal(w.st.rotation.trigger, KR_TRIGGER_BOOTSTRAP);
+		}
+		w.abort_req = cases[c].abort_req;
+		w.promote_req = cases[c].promote_req;
+		decide(&w, &a);
+		assert_int_equal(a.type, KR_ACTION_UPDATE_STATUS);
+		assert_string_equal(a.event.reason, cases[c].event);
+		record(&w, &a);
+		decide(&w, &a); /* acted on once */
+		assert_true(a.event.reason[0] == '\0' ||
+			    strcmp(a.event.reason, cases[c].event) != 0);
+		world_release(&w);
+	}
+}
+
+static void test_request_too_long_refused(void **state)
+{
+	char big[KR_ROT_REQUEST_MAX + 8];
+	struct world w;
+	struct kr_action a;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	at_rollout(&w, "");
+	w.abort_req = big;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_REFUSE);
+	assert_string_equal(a.conditions[KR_COND_READY].reason, "RequestTooLong");
+	assert_non_null(strstr(a.reason, "keyrotator.io/abort"));
+	world_release(&w);
+}
+
+/* spec.stages[1].pause: held before stage ui, measuring, until a new promote value. */
+static void test_pause_before_stage_until_promote(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 5;
+	int measured;
+
+	(void)state;
+	world_init(&w, FULL);
+	w.spec.stages[1].pause = true;
+	w.rotate = "r1";
+	step_until(&w, is_paused, &seed);
+	assert_int_equal(w.st.rotation.step, KR_STEP_ROLLOUT);
+	assert_int_equal(w.st.rotation.stage_index, 1);
+	assert_string_not_equal(w.wl[0].o.key_id, OLD_ID); /* stage api rolled */
+	assert_string_equal(w.wl[1].o.key_id, OLD_ID);	   /* stage ui not */
+	decide(&w, &a);
+	assert_string_equal(a.conditions[KR_COND_ROTATING].reason, "Paused");
+	assert_non_null(strstr(a.conditions[KR_COND_ROTATING].message, "stage ui"));
+	assert_int_equal(a.conditions[KR_COND_READY].status, KR_COND_FALSE);
+	/* an hour later: still paused, still measuring */
+	measured = w.n_actions[KR_ACTION_MEASURE];
+	for (time_t end = w.now + 3600; w.now < end;) {
+		step(&w, &a, FATE_OK, &seed);
+		assert_int_equal(w.st.phase, KR_PHASE_PAUSED);
+		assert_true(a.type == KR_ACTION_WAIT || a.type == KR_ACTION_MEASURE ||
+			    a.type == KR_ACTION_RECORD_MEASUREMENT);
+		w.now += a.type == KR_ACTION_WAIT ? (time_t)(a.requeue_after_ms / 1000) : 1;
+	}
+	assert_true(w.n_actions[KR_ACTION_MEASURE] - measured >= 3600 / 20); /* every ~15s */
+	assert_string_equal(w.wl[1].o.key_id, OLD_ID);
+	w.promote_req = "p1";
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_UPDATE_STATUS);
+	assert_string_equal(a.event.reason, "Promoted");
+	assert_int_equal(a.status.phase, KR_PHASE_ROTATING);
+	assert_true(a.status.rotation.promoted);
+	record(&w, &a);
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_RESTART_STAGE);
+	assert_int_equal(a.stage, 1);
+	simulate(&w, 9, 0);
+	expect_succeeded(&w, OLD_ID);
+	assert_false(w.st.rotation.promoted);
+	world_release(&w);
+}
+
+/* A paused rotation whose analysis fails rolls back; an abort while paused does too. */
+static void test_pause_failed_analysis_or_abort_rolls_back(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 2; c++) {
+		struct world w;
+		unsigned seed = 11;
+
+		world_init(&w, FULL);
+		w.spec.stages[2].pause = true;
+		w.rotate = "r1";
+		step_until(&w, is_paused, &seed);
+		if (c == 0)
+			w.wl[0].broken = true; /* stage api starts failing while paused */
+		else
+			w.abort_req = "changed my mind";
+		simulate(&w, 12, 0);
+		expect_rolled_back(&w);
+		assert_non_null(strstr(w.st.rotation.reason, c == 0 ? "401 rate" : "abort"));
+		world_release(&w);
+	}
+}
+
+/* spec.pauseBeforeRevoke: every stage done, both keys valid, until promoted. */
+static void test_pause_before_revoke(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 13;
+
+	(void)state;
+	world_init(&w, FULL);
+	w.spec.pause_before_revoke = true;
+	w.rotate = "r1";
+	/* a promote before anything is paused is noted and does not open a later gate */
+	step_until(&w, is_paused, &seed);
+	assert_int_equal(w.st.rotation.step, KR_STEP_REVOKE);
+	assert_false(w.old_revoked);
+	assert_true(is_active(&w, OLD_ID));
+	decide(&w, &a);
+	assert_non_null(strstr(a.conditions[KR_COND_ROTATING].message, "the revoke"));
+	w.promote_req = "p1";
+	simulate(&w, 14, 0);
+	expect_succeeded(&w, OLD_ID);
+	world_release(&w);
+}
+
+static bool in_rollout(const struct world *w)
+{
+	return w->st.rotation.step == KR_STEP_ROLLOUT && w->st.rotation.stage_index == 0;
+}
+
+/* A promote that came while nothing was paused does not open a gate later. */
+static void test_early_promote_ignored(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 15;
+
+	(void)state;
+	world_init(&w, FULL);
+	w.spec.stages[1].pause = true;
+	w.rotate = "r1";
+	step_until(&w, in_rollout, &seed);
+	w.promote_req = "early";
+	decide(&w, &a);
+	assert_string_equal(a.event.reason, "PromoteIgnored");
+	record(&w, &a);
+	step_until(&w, is_paused, &seed);
+	assert_int_equal(w.st.rotation.stage_index, 1);
+	world_release(&w);
+}
+
+/* Emergency and Bootstrap rotations have no manual gates. */
+static void test_gates_skipped_in_emergency(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, FULL);
+	w.spec.stages[0].pause = w.spec.stages[2].pause = true;
+	w.spec.pause_before_revoke = true;
+	w.emergency = "leak";
+	simulate(&w, 17, 0);
+	assert_int_equal(w.st.phase, KR_PHASE_IDLE);
+	assert_string_not_equal(w.st.current_key.id, OLD_ID);
+	world_release(&w);
+}
+
 static void test_repair_during_rotation(void **state)
 {
 	struct world w;
@@ -1758,6 +2039,14 @@ int main(void)
 	    cmocka_unit_test(test_inconclusive_holds_then_rolls_back),
 	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
 	    cmocka_unit_test(test_emergency_escalates_rotation_in_flight),
+	    cmocka_unit_test(test_abort_at_every_step),
+	    cmocka_unit_test(test_abort_and_promote_without_rotation),
+	    cmocka_unit_test(test_request_too_long_refused),
+	    cmocka_unit_test(test_pause_before_stage_until_promote),
+	    cmocka_unit_test(test_pause_failed_analysis_or_abort_rolls_back),
+	    cmocka_unit_test(test_pause_before_revoke),
+	    cmocka_unit_test(test_early_promote_ignored),
+	    cmocka_unit_test(test_gates_skipped_in_emergency),
 	    cmocka_unit_test(test_repair_during_rotation),
 	    cmocka_unit_test(test_first_install_adopts_with_repair),
 	    cmocka_unit_test(test_rollout_completion_table),

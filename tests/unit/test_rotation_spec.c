@@ -146,6 +146,8 @@ static void test_defaults_as_the_crd(void **state)
 	assert_int_equal(s.revoke_when_unused_ms, -1);
 	assert_int_equal(s.max_key_age_ms, -1);
 	assert_false(s.dry_run);
+	assert_false(s.pause_before_revoke);
+	assert_false(s.stages[0].pause);
 	assert_false(s.suspend);
 	assert_null(s.schedule);
 	assert_null(s.verify_url);
@@ -161,6 +163,28 @@ static void test_defaults_as_the_crd(void **state)
 #define SPEC(...) "{" SECRET "," STORE "," STAGES __VA_ARGS__ "}"
 #define PROM	  "\"url\":\"http://p:9090\",\"query\":\"q\""
 #define REF	  "{\"name\":\"tok\",\"key\":\"token\"}"
+
+/* The manual gates (design.md §1c): stages[].pause and pauseBeforeRevoke. */
+static void test_manual_gates(void **state)
+{
+	const char *text = "{" SECRET "," STORE ",\"pauseBeforeRevoke\":true,\"stages\":[{"
+			   "\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":"
+			   "\"d\"}]},{\"name\":\"b\",\"pause\":true,\"workloads\":[{\"kind\":"
+			   "\"Deployment\",\"name\":\"e\"}]}]}";
+	struct kr_rotation_spec s;
+	struct kr_error err;
+	cJSON *j = cJSON_Parse(text);
+
+	(void)state;
+	assert_non_null(j);
+	if (kr_rotation_spec_decode(j, &s, &err) != KR_OK)
+		fail_msg("%s", err.msg);
+	cJSON_Delete(j);
+	assert_true(s.pause_before_revoke);
+	assert_false(s.stages[0].pause);
+	assert_true(s.stages[1].pause);
+	kr_rotation_spec_release(&s);
+}
 
 static const struct {
 	const char *json;
@@ -285,6 +309,10 @@ static const struct {
     {SPEC(",\"schedule\":\"0,59 0 1 1 *\""),
      "spec.schedule: \"0,59 0 1 1 *\" fires as often as every 59m; "},
     {SPEC(",\"dryRun\":\"yes\""), "spec.dryRun: must be true or false"},
+    {SPEC(",\"pauseBeforeRevoke\":\"yes\""), "spec.pauseBeforeRevoke: must be true or false"},
+    {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"pause\":1,\"workloads\":[{\"kind\":"
+     "\"Deployment\",\"name\":\"d\"}]}]}",
+     "spec.stages[0].pause: must be true or false"},
     {SPEC(",\"suspend\":1"), "spec.suspend: must be true or false"},
     {SPEC(",\"verify\":{\"header\":\"X-API-Key\"}"), "spec.verify.url: required"},
     {SPEC(",\"verify\":{\"url\":\"http://a\",\"header\":\"X API\"}"),
@@ -588,6 +616,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sirius_example),
+	    cmocka_unit_test(test_manual_gates),
 	    cmocka_unit_test(test_hypercode_example),
 	    cmocka_unit_test(test_defaults_as_the_crd),
 	    cmocka_unit_test(test_invalid_specs_name_the_field),

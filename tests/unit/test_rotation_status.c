@@ -90,6 +90,9 @@ static void fx_rollout(struct kr_status_doc *d)
 	p->baseline = 0.1 + 0.2; /* not short in decimal: the rate text must still round trip */
 	p->failures = 1;
 	p->errors = 2;
+	p->promoted = true; /* a gate before stage 1 was promoted */
+	snprintf(d->status.last_handled_abort, KR_ROT_REQUEST_MAX, "an earlier abort");
+	snprintf(d->status.last_handled_promote, KR_ROT_REQUEST_MAX, "2026-01-01T00:01:00Z");
 	d->stages = cJSON_Parse(
 	    "[{\"name\":\"api\",\"state\":\"Done\",\"workloads\":[{\"kind\":\"Deployment\","
 	    "\"name\":\"sirius-api\",\"keyId\":\"7c1e00aa11bb\",\"ready\":\"3/3\"}]},"
@@ -216,6 +219,7 @@ static void assert_progress_equal(const struct kr_rotation_progress *a,
 	assert_int_equal(a->errors, b->errors);
 	assert_int_equal(a->old_revoked, b->old_revoked);
 	assert_int_equal(a->new_revoked, b->new_revoked);
+	assert_int_equal(a->promoted, b->promoted);
 	assert_int_equal(a->outcome, b->outcome);
 	assert_string_equal(a->reason, b->reason);
 }
@@ -233,6 +237,8 @@ static void assert_status_equal(const struct kr_rotation_status *a,
 	assert_int_equal(a->next_rotation_time, b->next_rotation_time);
 	assert_string_equal(a->last_handled_request, b->last_handled_request);
 	assert_string_equal(a->last_handled_emergency, b->last_handled_emergency);
+	assert_string_equal(a->last_handled_abort, b->last_handled_abort);
+	assert_string_equal(a->last_handled_promote, b->last_handled_promote);
 	assert_int_equal(a->has_rate, b->has_rate);
 	assert_true(a->unauthorized_rate == b->unauthorized_rate);
 	assert_int_equal(a->unknown_members, b->unknown_members);
