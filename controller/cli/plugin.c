@@ -1,4 +1,5 @@
-/* plugin.c - the kubectl plugin `kubectl keyrotation rotate|status|history|plan NAME`. */
+/* plugin.c - the kubectl plugin `kubectl keyrotation rotate|abort|promote|status|history|plan
+ * NAME`. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +28,12 @@ static const char kr_plugin_usage[] =
     "             ask for a rotation now: sets the annotation keyrotator.io/rotate to the\n"
     "             current time (UTC); --emergency sets keyrotator.io/emergency to REASON\n"
     "             instead (old key revoked before the roll-out, no analysis gates)\n"
+    "  abort NAME [--reason REASON]\n"
+    "             roll back the rotation in flight: sets keyrotator.io/abort to REASON\n"
+    "             (default: the current time); refused once the old key is revoked\n"
+    "  promote NAME\n"
+    "             let a Paused rotation go on (spec.stages[].pause, pauseBeforeRevoke):\n"
+    "             sets keyrotator.io/promote to the current time\n"
     "  status NAME  phase, conditions, keys, the rotation in flight, per-stage and\n"
     "             per-workload adoption of the new key, 401 rate, last/next rotation\n"
     "  history NAME past rotations: key id, trigger, activated, revoked, outcome, reason\n"
@@ -41,6 +48,8 @@ static const char kr_plugin_usage[] =
     "Examples:\n"
     "  kubectl keyrotation rotate sirius-service-key -n sirius\n"
     "  kubectl keyrotation rotate sirius-service-key -n sirius --emergency \"key leaked\"\n"
+    "  kubectl keyrotation abort sirius-service-key -n sirius --reason \"ui errors\"\n"
+    "  kubectl keyrotation promote sirius-service-key -n sirius\n"
     "  kubectl keyrotation status sirius-service-key -n sirius\n"
     "Exit codes: 0 ok, 1 the request failed (not found, refused, unreachable), 2 bad usage.\n";
 
@@ -50,6 +59,8 @@ enum kr_plugin_cmd {
 	KR_PLUGIN_STATUS,
 	KR_PLUGIN_HISTORY,
 	KR_PLUGIN_PLAN,
+	KR_PLUGIN_ABORT,
+	KR_PLUGIN_PROMOTE,
 };
 
 struct kr_plugin_args {
@@ -59,6 +70,7 @@ struct kr_plugin_args {
 	const char *kubeconfig;
 	const char *context;
 	const char *emergency; /* rotate: the reason */
+	const char *reason;    /* abort: the reason */
 	bool plan_emergency;   /* plan --emergency */
 	bool json;
 };
@@ -92,7 +104,8 @@ static int kr_plugin_fail(const struct kr_error *err)
 
 static enum kr_plugin_cmd kr_plugin_cmd_parse(const char *s)
 {
-	static const char *const names[] = {"rotate", "status", "history", "plan"};
+	static const char *const names[] = {"rotate", "status", "history",
+					    "plan",   "abort",	"promote"};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i]))
@@ -106,8 +119,8 @@ static int kr_plugin_positional(struct kr_plugin_args *a, const char *arg)
 	if (a->cmd == KR_PLUGIN_NONE) {
 		a->cmd = kr_plugin_cmd_parse(arg);
 		if (a->cmd == KR_PLUGIN_NONE)
-			return kr_plugin_usage_error("unknown command \"%s\" (rotate, status, "
-						     "history or plan)",
+			return kr_plugin_usage_error("unknown command \"%s\" (rotate, abort, "
+						     "promote, status, history or plan)",
 						     arg);
 	} else if (!a->name) {
 		a->name = arg;
@@ -152,6 +165,16 @@ static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 			rc = kr_plugin_emergency(a, argc, argv, &i);
 			continue;
 		}
+		if (!strncmp(argv[i], "--reason=", 9)) {
+			a->reason = argv[i] + 9;
+			continue;
+		}
+		if (!strcmp(argv[i], "--reason")) {
+			if (i + 1 >= argc)
+				return kr_plugin_usage_error("--reason needs a REASON");
+			a->reason = argv[++i];
+			continue;
+		}
 		for (k = 0; k < 4 && !v && !missing; k++)
 			v = kr_cli_flag(lng[k], shrt[k], argc, argv, &i, &missing);
 		if (missing)
@@ -168,7 +191,8 @@ static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 	if (rc != KR_EXIT_OK)
 		return rc;
 	if (a->cmd == KR_PLUGIN_NONE)
-		return kr_plugin_usage_error("missing command (rotate, status, history or plan)");
+		return kr_plugin_usage_error(
+		    "missing command (rotate, abort, promote, status, history or plan)");
 	if (!a->name || !a->name[0])
 		return kr_plugin_usage_error("missing the KeyRotation NAME");
 	if (output && strcmp(output, "json"))
@@ -180,8 +204,14 @@ static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 	    (!a->emergency[0] || strlen(a->emergency) >= KR_ROT_REQUEST_MAX))
 		return kr_plugin_usage_error("--emergency: the REASON must be 1 to %d bytes",
 					     KR_ROT_REQUEST_MAX - 1);
-	if (a->json && a->cmd == KR_PLUGIN_ROTATE)
-		return kr_plugin_usage_error("--output does not apply to rotate");
+	if (a->reason && a->cmd != KR_PLUGIN_ABORT)
+		return kr_plugin_usage_error("--reason goes with abort");
+	if (a->reason && (!a->reason[0] || strlen(a->reason) >= KR_ROT_REQUEST_MAX))
+		return kr_plugin_usage_error("--reason: the REASON must be 1 to %d bytes",
+					     KR_ROT_REQUEST_MAX - 1);
+	if (a->json && (a->cmd == KR_PLUGIN_ROTATE || a->cmd == KR_PLUGIN_ABORT ||
+			a->cmd == KR_PLUGIN_PROMOTE))
+		return kr_plugin_usage_error("--output applies to status, history and plan");
 	return KR_EXIT_OK;
 }
 
@@ -219,11 +249,55 @@ static char *kr_plugin_annotation_patch(const char *key, const char *value)
 	return text;
 }
 
-static int kr_plugin_rotate(struct kr_kube_client *c, const struct kr_plugin_args *a)
+/*
+ * Whether the KeyRotation's status lets `a->cmd` (abort, promote) do anything; prints why
+ * not and returns KR_EXIT_FAIL. The controller decides again (and says so in an Event):
+ * this only spares a request that would be ignored.
+ */
+static int kr_plugin_check_control(const struct kr_plugin_args *a, const cJSON *obj)
 {
-	const char *key = a->emergency ? KR_ANNOTATION_EMERGENCY : KR_ANNOTATION_ROTATE;
+	const cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
+	struct kr_rotation_status st;
+
+	if (a->cmd == KR_PLUGIN_ROTATE || kr_rotation_status_decode(status, &st, NULL) != KR_OK)
+		return KR_EXIT_OK;
+	if (a->cmd == KR_PLUGIN_PROMOTE && st.phase != KR_PHASE_PAUSED) {
+		fprintf(stderr, "error: keyrotation.keyrotator.io/%s is not paused (phase %s)\n",
+			a->name, kr_phase_name(st.phase));
+		return KR_EXIT_FAIL;
+	}
+	if (a->cmd == KR_PLUGIN_ABORT &&
+	    (st.phase == KR_PHASE_IDLE || st.phase == KR_PHASE_FAILED)) {
+		fprintf(stderr,
+			"error: keyrotation.keyrotator.io/%s has no rotation in flight "
+			"(phase %s)\n",
+			a->name, kr_phase_name(st.phase));
+		return KR_EXIT_FAIL;
+	}
+	if (a->cmd == KR_PLUGIN_ABORT && st.rotation.old_revoked) {
+		fprintf(stderr,
+			"error: keyrotation.keyrotator.io/%s: the old key is already revoked; the "
+			"rotation can no longer be rolled back\n",
+			a->name);
+		return KR_EXIT_FAIL;
+	}
+	return KR_EXIT_OK;
+}
+
+/* rotate, abort, promote: set the annotation to a value it has not had. */
+static int kr_plugin_request(struct kr_kube_client *c, const struct kr_plugin_args *a)
+{
+	const char *key = a->cmd == KR_PLUGIN_ABORT	? KR_ANNOTATION_ABORT
+			  : a->cmd == KR_PLUGIN_PROMOTE ? KR_ANNOTATION_PROMOTE
+			  : a->emergency		? KR_ANNOTATION_EMERGENCY
+							: KR_ANNOTATION_ROTATE;
+	const char *given = a->cmd == KR_PLUGIN_ABORT ? a->reason : a->emergency;
+	const char *what = a->cmd == KR_PLUGIN_ABORT	 ? "abort"
+			   : a->cmd == KR_PLUGIN_PROMOTE ? "promote"
+			   : a->emergency		 ? "emergency rotation"
+							 : "rotation";
 	char now[KR_RFC3339_BUFSZ], *patch = NULL;
-	const char *value = a->emergency, *old;
+	const char *value = given, *old;
 	struct kr_error err;
 	cJSON *obj = NULL;
 	int code;
@@ -237,6 +311,9 @@ static int kr_plugin_rotate(struct kr_kube_client *c, const struct kr_plugin_arg
 	code = kr_plugin_get(c, a, &obj);
 	if (code != KR_EXIT_OK)
 		goto out;
+	code = kr_plugin_check_control(a, obj);
+	if (code != KR_EXIT_OK)
+		goto out;
 	old = kr_plugin_annotation(obj, key);
 	if (old && !strcmp(old, value)) {
 		fprintf(
@@ -244,7 +321,7 @@ static int kr_plugin_rotate(struct kr_kube_client *c, const struct kr_plugin_arg
 		    "error: keyrotation.keyrotator.io/%s already has %s=%s; the controller acts "
 		    "on each value once: %s\n",
 		    a->name, key, value,
-		    a->emergency ? "give a different REASON" : "try again in a second");
+		    given ? "give a different REASON" : "try again in a second");
 		code = KR_EXIT_FAIL;
 		goto out;
 	}
@@ -259,8 +336,7 @@ static int kr_plugin_rotate(struct kr_kube_client *c, const struct kr_plugin_arg
 		code = kr_plugin_fail(&err);
 		goto out;
 	}
-	printf("keyrotation.keyrotator.io/%s %srotation requested (%s=%s)\n", a->name,
-	       a->emergency ? "emergency " : "", key, value);
+	printf("keyrotation.keyrotator.io/%s %s requested (%s=%s)\n", a->name, what, key, value);
 out:
 	free(patch);
 	cJSON_Delete(obj);
@@ -379,8 +455,8 @@ int kr_cli_kubectl(int argc, char **argv)
 		goto out;
 	}
 	kr_kube_client_set_timeouts(client, 5000, 30000);
-	if (a.cmd == KR_PLUGIN_ROTATE)
-		code = kr_plugin_rotate(client, &a);
+	if (a.cmd == KR_PLUGIN_ROTATE || a.cmd == KR_PLUGIN_ABORT || a.cmd == KR_PLUGIN_PROMOTE)
+		code = kr_plugin_request(client, &a);
 	else
 		code = kr_plugin_show(client, &a);
 out:

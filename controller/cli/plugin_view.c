@@ -342,6 +342,12 @@ static void kr_view_header(FILE *out, const cJSON *obj, const struct kr_status_d
 	fprintf(out, "Name:               %s\nNamespace:          %s\nPhase:              %s\n",
 		kr_view_meta(obj, "name"), kr_view_meta(obj, "namespace"),
 		kr_phase_name(doc->status.phase));
+	if (doc->status.phase == KR_PHASE_PAUSED)
+		fprintf(out,
+			"                    (%s: `kubectl keyrotation promote %s` goes on, "
+			"`kubectl keyrotation abort %s` rolls back)\n",
+			doc->conditions[KR_COND_ROTATING].message, kr_view_meta(obj, "name"),
+			kr_view_meta(obj, "name"));
 	kr_view_store(out, obj);
 	if (!cJSON_IsObject(status) || !status->child)
 		fprintf(out, "                    (no status yet: has the controller seen this "

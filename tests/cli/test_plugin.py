@@ -226,6 +226,65 @@ class PluginTest(unittest.TestCase):
         self.assertEqual(ann["team"], "payments")
         self.assertIn("keyrotator.io/rotate", ann)
 
+    # ---- abort and promote (issue 21) ----------------------------------------------------
+
+    def test_abort_sets_the_reason_once_while_a_rotation_runs(self):
+        self.new_object("abort-me")
+        code, out, err = self.kubectl("abort", "abort-me", "-n", "sirius", "--reason", "x")
+        self.assertEqual(code, 1)
+        self.assertIn("has no rotation in flight (phase Idle)", err)
+        self.assertNotIn("annotations", self.get("sirius", "abort-me")["metadata"])
+        self.put_status("sirius", "abort-me", dict(ROTATING_STATUS, phase="Rotating"))
+        code, out, err = self.kubectl("abort", "abort-me", "-n", "sirius",
+                                      "--reason", "ui errors after stage api")
+        self.assertEqual((code, err), (0, ""))
+        self.assertEqual(out, "keyrotation.keyrotator.io/abort-me abort requested "
+                              "(keyrotator.io/abort=ui errors after stage api)\n")
+        self.assertEqual(self.get("sirius", "abort-me")["metadata"]["annotations"],
+                         {"keyrotator.io/abort": "ui errors after stage api"})
+        code, _, err = self.kubectl("abort", "abort-me", "-n", "sirius",
+                                    "--reason=ui errors after stage api")
+        self.assertEqual(code, 1)
+        self.assertIn("give a different REASON", err)
+        code, out, err = self.kubectl("abort", "abort-me", "-n", "sirius")  # reason: the time
+        self.assertEqual(code, 0, err)
+        self.assertRegex(self.get("sirius", "abort-me")["metadata"]["annotations"]
+                         ["keyrotator.io/abort"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+    def test_abort_refused_once_the_old_key_is_revoked(self):
+        self.new_object("too-late")
+        st = json.loads(json.dumps(ROTATING_STATUS))
+        st["phase"] = "Revoking"
+        st["rotation"]["oldKeyRevoked"] = True
+        self.put_status("sirius", "too-late", st)
+        code, out, err = self.kubectl("abort", "too-late", "-n", "sirius")
+        self.assertEqual((code, out), (1, ""))
+        self.assertIn("the old key is already revoked", err)
+        self.assertNotIn("annotations", self.get("sirius", "too-late")["metadata"])
+
+    def test_promote_only_a_paused_rotation(self):
+        self.new_object("gate")
+        code, out, err = self.kubectl("promote", "gate", "-n", "sirius")
+        self.assertEqual((code, out), (1, ""))
+        self.assertIn("is not paused (phase Idle)", err)
+        st = json.loads(json.dumps(ROTATING_STATUS))
+        st["phase"] = "Paused"
+        st["conditions"] = [{"type": "Rotating", "status": "True", "reason": "Paused",
+                             "lastTransitionTime": "2025-12-01T10:00:00Z",
+                             "message": "paused before stage ui: waiting for a new value of "
+                                        "keyrotator.io/promote"}]
+        self.put_status("sirius", "gate", st)
+        code, out, err = self.kubectl("status", "gate", "-n", "sirius")
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn("Phase:              Paused\n", out)
+        self.assertIn("(paused before stage ui: waiting for a new value of "
+                      "keyrotator.io/promote: `kubectl keyrotation promote gate` goes on", out)
+        code, out, err = self.kubectl("promote", "gate", "-n", "sirius")
+        self.assertEqual((code, err), (0, ""))
+        value = self.get("sirius", "gate")["metadata"]["annotations"]["keyrotator.io/promote"]
+        self.assertEqual(out, "keyrotation.keyrotator.io/gate promote requested "
+                              f"(keyrotator.io/promote={value})\n")
+
     # ---- status and history ------------------------------------------------------------
 
     def test_status_renders_a_rotation_in_flight(self):
@@ -348,7 +407,7 @@ class PluginTest(unittest.TestCase):
     # ---- errors, namespaces, kubeconfig ---------------------------------------------------
 
     def test_not_found_is_exit_1_as_kubectl_says_it(self):
-        for verb in ("rotate", "status", "history", "plan"):
+        for verb in ("rotate", "abort", "promote", "status", "history", "plan"):
             with self.subTest(verb=verb):
                 code, out, err = self.kubectl(verb, "nope", "-n", "sirius")
                 self.assertEqual(code, 1)
@@ -431,6 +490,10 @@ class PluginTest(unittest.TestCase):
             (["rotate", "a", "--emergency="], "REASON must be 1 to 255 bytes"),
             (["rotate", "a", "--emergency", "x" * 256], "REASON must be 1 to 255 bytes"),
             (["status", "a", "-n"], "flag needs an argument: -n"),
+            (["abort", "a", "--reason"], "--reason needs a REASON"),
+            (["abort", "a", "--reason", "x" * 256], "REASON must be 1 to 255 bytes"),
+            (["status", "a", "--reason", "x"], "--reason goes with abort"),
+            (["promote", "a", "-o", "json"], "--output applies to status, history and plan"),
         ]
         for args, text in cases:
             with self.subTest(args=args):
