@@ -21,3 +21,11 @@ add_test(NAME e2e_grace
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
 set_tests_properties(e2e_grace PROPERTIES LABELS "e2e;redis;apiserver"
   TIMEOUT 300 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
+
+# The controls mid-rotation (tests/e2e/test_e2e_controls.py, issue 21): abort (rolled back, or
+# refused after the revoke), pauses held until promoted, a paused rotation rolled back.
+add_test(NAME e2e_controls
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_e2e_controls
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+set_tests_properties(e2e_controls PROPERTIES LABELS "e2e;redis;apiserver;prometheus"
+  TIMEOUT 420 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

@@ -1,0 +1,168 @@
+"""test_e2e_controls.py - the controls an operator reaches for mid-rotation (issue 21, design.md
+§1c), end to end on the simulated cluster: abort (rolled back, nobody locked out; refused once
+the old key is revoked), a pause before a stage and before the revoke held until promoted, and
+a paused rotation whose analysis fails rolling back.
+
+    cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e_controls
+"""
+import unittest
+
+import e2e_lib as e
+from e2e_lib import CONSUMERS, condition, member, wait_for
+from test_e2e import E2ECase
+
+EVERYONE = ("sirius-api",) + CONSUMERS
+
+
+class ControlsCase(E2ECase):
+    def paused_rotation(self, pause_stage, **kw):
+        """The scenarios' KeyRotation with stages[pause_stage].pause set, created as such."""
+        obj = e.keyrotation(self.fx, **kw)
+        if pause_stage is not None:
+            obj["spec"]["stages"][pause_stage]["pause"] = True
+        return e.Rotation(self.fx, obj)
+
+    def measurements(self, ctl):
+        return sum(1 for ln in ctl.log_lines() if "RECORD_MEASUREMENT" in ln.get("msg", ""))
+
+    def wait_paused(self, rot, before, timeout=60):
+        st = rot.wait(lambda st: st.get("phase") == "Paused" and
+                      before in condition(st, "Rotating").get("message", ""), timeout,
+                      "the rotation to pause before %s" % before)
+        cond = condition(st, "Rotating")
+        self.assertEqual((cond.get("status"), cond.get("reason")), ("True", "Paused"), st)
+        self.assertIn(before, cond["message"])
+        self.assertIn("keyrotator.io/promote", cond["message"])
+        self.assertEqual(condition(st, "Ready").get("status"), "False")
+        return st
+
+    def assert_rolled_back(self, rot, st, why):
+        """Failed with a RolledBack history entry; the old key everywhere and alone active."""
+        self.assertEqual(st["phase"], "Failed", st)
+        h = st["history"][-1]
+        self.assertEqual(h["outcome"], "RolledBack", h)
+        self.assertIn(why, h["reason"])
+        self.assertNotEqual(h["keyId"], self.old_id)
+        self.assertEqual(st["currentKey"]["id"], self.old_id)
+        self.assertEqual(self.fx.secret_key(), self.old_key, "the Secret holds the old key")
+        members, _, _ = self.keystore()
+        self.assertEqual(members, {member(self.old_key)}, "only the old key stays active")
+        self.assertEqual(e.ping(self.fx.api_url, self.old_key), 200)
+        for w in EVERYONE:
+            self.fx.wait_rollout(w)
+        self.assertNotIn(h["keyId"], set(self.templates_key_id(EVERYONE).values()),
+                         "a workload left on the new key")
+        self.more_requests()
+        self.assert_zero_401()
+        live = {ev["pod"] for ev in self.live_pods(CONSUMERS)}
+        for c in self.fx.counters(CONSUMERS):
+            if c["pod"] in live:
+                self.assertEqual(c["keyId"], self.old_id, c)
+        return h
+
+
+class TestAbort(ControlsCase):
+    def test_abort_during_a_rotation_rolls_back_and_nobody_is_locked_out(self):
+        """Held before stage ui with stage api on the new key: keyrotator.io/abort rolls it all
+        back as a failed analysis would (Secret, stage api, new key revoked), zero 401s."""
+        self.controller()
+        rot = self.paused_rotation(1, stages=[["sirius-api"], ["sirius-ui"], ["sirius-engine"]])
+        rot.wait_adopted()
+        rot.rotate("abort-1")
+        st = self.wait_paused(rot, "stage ui")
+        new_id = st["pendingKey"]["id"]
+        self.assertEqual(self.templates_key_id(("sirius-api",))["sirius-api"], new_id)
+        self.assertEqual([s["state"] for s in st["stages"]], ["Done", "Paused", "Pending"])
+        rot.annotate("keyrotator.io/abort", "the ui team asked to wait")
+        st = rot.wait_finished(1, 60)
+        self.assertEqual(st.get("lastHandledAbort"), "the ui team asked to wait")
+        self.assert_rolled_back(rot, st, "the ui team asked to wait")
+        reasons = [ev["reason"] for ev in rot.events()]
+        self.assertIn("RollingBack", reasons)
+        self.assertIn("RotationRolledBack", reasons)
+
+    def test_abort_after_the_revoke_is_refused_with_an_event(self):
+        """An emergency rotation revokes the old key first; held on a paused Deployment in its
+        roll-out, an abort is refused (Event AbortRefused says why) and it goes on."""
+        code, res = self.fx.api("PATCH", e.DEPLOY_PATH % self.fx.namespace + "/sirius-engine",
+                                {"spec": {"paused": True}}, e.MERGE)
+        self.assertEqual(code, 200, res)
+        self.controller()
+        rot = self.rotation()
+        rot.wait_adopted()
+        rot.rotate("leak", emergency=True)
+        st = rot.wait(lambda st: (st.get("rotation") or {}).get("oldKeyRevoked") and
+                      (st.get("rotation") or {}).get("stage") == "engine", 60,
+                      "the emergency rotation to reach the paused stage engine")
+        rot.annotate("keyrotator.io/abort", "too late")
+        st = rot.wait(lambda st: st.get("lastHandledAbort") == "too late", 30,
+                      "the abort to be handled")
+        self.assertNotIn(st["phase"], ("RollingBack", "Failed"), st)
+        ev = wait_for(lambda: next((ev for ev in rot.events()
+                                    if ev["reason"] == "AbortRefused"), None), 10,
+                      "Event AbortRefused")
+        self.assertEqual(ev["type"], "Warning")
+        self.assertIn("already revoked", ev["message"])
+        self.assertIn(self.old_id, ev["message"])
+        code, res = self.fx.api("PATCH", e.DEPLOY_PATH % self.fx.namespace + "/sirius-engine",
+                                {"spec": {"paused": False}}, e.MERGE)
+        self.assertEqual(code, 200, res)
+        st = rot.wait_finished(1, 90)
+        self.assertEqual(st["phase"], "Idle", st)
+        self.assertEqual(st["history"][-1]["outcome"], "Succeeded")
+        self.assertNotEqual(st["currentKey"]["id"], self.old_id)
+        self.assertEqual(e.ping(self.fx.api_url, self.old_key), 401)
+
+
+class TestPauseAndPromote(ControlsCase):
+    prometheus = True
+
+    def test_pause_before_a_stage_and_before_the_revoke_held_until_promoted(self):
+        """stages[1].pause and pauseBeforeRevoke: each holds (phase Paused, analysis going on)
+        until keyrotator.io/promote gets a new value; then the rotation finishes cleanly."""
+        ctl = self.controller()
+        rot = self.paused_rotation(1, analysis=True, pauseBeforeRevoke=True)
+        rot.wait_adopted()
+        rot.rotate("pause-1")
+        st = self.wait_paused(rot, "stage ui")
+        new_id = st["pendingKey"]["id"]
+        # Held, not slow: three more measurements later it is still paused, ui untouched.
+        n = self.measurements(ctl)
+        wait_for(lambda: self.measurements(ctl) >= n + 3, 30, "measurements while paused")
+        st = rot.status()
+        self.assertEqual(st["phase"], "Paused")
+        self.assertNotEqual(self.templates_key_id(("sirius-ui",))["sirius-ui"], new_id)
+        rot.annotate("keyrotator.io/promote", "go-1")
+        st = self.wait_paused(rot, "the revoke", timeout=90)
+        self.assertEqual(st.get("lastHandledPromote"), "go-1")
+        self.assertEqual(set(self.templates_key_id(EVERYONE).values()), {new_id})
+        members, _, _ = self.keystore()
+        self.assertIn(member(self.old_key), members, "revoked while paused before the revoke")
+        rot.annotate("keyrotator.io/promote", "go-2")
+        st = rot.wait_finished(1, 60)
+        self.assert_rotated_cleanly(rot, st, new_id)
+        self.wait_traffic_on(new_id)
+        self.more_requests()
+        self.assert_zero_401()
+        reasons = [ev["reason"] for ev in rot.events()]
+        self.assertEqual(reasons.count("Paused"), 2, reasons)
+        self.assertEqual(reasons.count("Promoted"), 2, reasons)
+
+    def test_a_paused_rotation_whose_analysis_fails_rolls_back(self):
+        """Paused before stage engine, something starts sending bad keys to the api: the
+        analysis keeps measuring while paused and the 401s roll the rotation back."""
+        self.controller()
+        rot = self.paused_rotation(2, analysis=True)
+        rot.wait_adopted()
+        rot.rotate("pause-2")
+        self.wait_paused(rot, "stage engine")
+        self.fx.c.create_deployment("sirius-intruder", "sim/client", [
+            {"name": "API_URL", "value": self.fx.api_url},
+            {"name": "NAME", "value": "sirius-intruder"}, {"name": "RATE", "value": "5"},
+            {"name": "API_KEY", "value": "sk_not_a_key"}])
+        st = rot.wait_finished(1, 90)
+        self.assert_rolled_back(rot, st, "401 rate")
+
+
+if __name__ == "__main__":
+    unittest.main()
