@@ -111,7 +111,7 @@ class Run:
         try:
             wait_for(lambda: ctl.check() and
                      ctl.metric_sum("keyrotator_reconcile_total") >= self.n,
-                     timeout, "%d reconciles" % self.n, 0.01)
+                     timeout, "%d reconciles" % self.n, 0.05)
         except TimeoutError:
             return None
         return now() - ctl.started
