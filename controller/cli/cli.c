@@ -8,13 +8,13 @@
 
 /* The verbs, in the order `keyrotator --help` lists them. */
 static const struct kr_cli_verb kr_cli_verbs[] = {
-	{ "version", kr_cli_version, "print the version" },
-	{ "run", kr_cli_run, "run the controller (watch KeyRotations and reconcile them)" },
-	{ "schedule", kr_cli_schedule, "print the next run times of a cron schedule" },
-	{ "doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions" },
-	{ "keys", kr_cli_keys, "create, list, revoke, verify or reconcile keys in a key store" },
-	{ "plan", kr_cli_plan, "print what a rotation of a KeyRotation manifest would do" },
-	{ "kubectl", kr_cli_kubectl, "the kubectl plugin (installed as kubectl-keyrotation)" },
+    {"version", kr_cli_version, "print the version"},
+    {"run", kr_cli_run, "run the controller (watch KeyRotations and reconcile them)"},
+    {"schedule", kr_cli_schedule, "print the next run times of a cron schedule"},
+    {"doctor", kr_cli_doctor, "check the cluster connection, CRD and permissions"},
+    {"keys", kr_cli_keys, "create, list, revoke, verify or reconcile keys in a key store"},
+    {"plan", kr_cli_plan, "print what a rotation of a KeyRotation manifest would do"},
+    {"kubectl", kr_cli_kubectl, "the kubectl plugin (installed as kubectl-keyrotation)"},
 };
 
 #define KR_CLI_NVERBS (sizeof(kr_cli_verbs) / sizeof(kr_cli_verbs[0]))
@@ -51,8 +51,10 @@ int kr_cli_main(int argc, char **argv)
 	for (size_t i = 0; i < KR_CLI_NVERBS; i++)
 		if (!strcmp(argv[1], kr_cli_verbs[i].name))
 			return kr_cli_verbs[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "keyrotator: unknown command '%s'\n"
-			"Run 'keyrotator --help' for the list of commands.\n", argv[1]);
+	fprintf(stderr,
+		"keyrotator: unknown command '%s'\n"
+		"Run 'keyrotator --help' for the list of commands.\n",
+		argv[1]);
 	return KR_EXIT_USAGE;
 }
 
@@ -91,25 +93,17 @@ int kr_cli_wants_help(int argc, char **argv)
 	return 0;
 }
 
-const char *kr_cli_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
-			int *missing)
+int kr_cli_flags(const char *verb, const struct kr_flag *table, unsigned groups, void *opts,
+		 int argc, char **argv, int *nargs)
 {
-	const char *a = argv[*i];
-	size_t len = strlen(lng);
+	struct kr_error err;
+	enum kr_status rc;
 
-	if (shrt && !strncmp(a, shrt, 2) && a[2] != '\0')
-		return a + 2 + (a[2] == '=');
-	if (!(shrt && !strcmp(a, shrt))) {
-		if (strncmp(a, lng, len))
-			return NULL;
-		if (a[len] == '=')
-			return a + len + 1;
-		if (a[len] != '\0')
-			return NULL;
-	}
-	if (*i + 1 >= argc) {
-		*missing = 1;
-		return NULL;
-	}
-	return argv[++*i];
+	kr_error_clear(&err);
+	rc = kr_flags_parse(table, groups, opts, argc, argv, nargs, &err);
+	if (rc == KR_OK)
+		return KR_EXIT_OK;
+	if (rc == KR_EINVAL)
+		return kr_cli_usage_error(verb, "%s", err.msg);
+	return kr_cli_fail(KR_EXIT_FAIL, verb, "%s", err.msg);
 }

@@ -4,11 +4,13 @@
 
 #include <stdio.h>
 
+#include "cli/flags.h"
+
 /* Exit codes, public contract (DESIGN.md §3). */
 enum kr_exit {
-	KR_EXIT_OK = 0,     /* ok */
-	KR_EXIT_FAIL = 1,   /* the check failed / the operation failed */
-	KR_EXIT_USAGE = 2,  /* bad usage or input */
+	KR_EXIT_OK = 0,	   /* ok */
+	KR_EXIT_FAIL = 1,  /* the check failed / the operation failed */
+	KR_EXIT_USAGE = 2, /* bad usage or input */
 };
 
 /* A verb: `keyrotator <name> ...`; argv[0] is the verb name. Returns an exit code. */
@@ -23,10 +25,10 @@ int kr_cli_main(int argc, char **argv);
 
 /* Print "keyrotator <verb>: <message>\n" plus a --help hint to stderr; returns 2. */
 int kr_cli_usage_error(const char *verb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Print "keyrotator <verb>: <message>\n" to stderr; returns `code`. */
 int kr_cli_fail(int code, const char *verb, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* 1 when argv[i] for some i >= 1 is --help or -h (checked before parsing). */
 int kr_cli_wants_help(int argc, char **argv);
 
@@ -41,11 +43,11 @@ int kr_cli_plan(int argc, char **argv);
 int kr_cli_kubectl(int argc, char **argv);
 
 /*
- * The value of a flag at argv[*i]: "--long V", "--long=V", "-s V", "-sV", "-s=V" (`shrt`
- * may be NULL). NULL when argv[*i] is not this flag; sets *missing when it is but has no
- * value. Advances *i past a separate value.
+ * kr_flags_parse for a verb (flags.h), printing a failure the way every verb does:
+ * "keyrotator <verb>: <message>" and the --help hint. Returns an exit code: 2 for bad
+ * usage, 1 when out of memory.
  */
-const char *kr_cli_flag(const char *lng, const char *shrt, int argc, char **argv, int *i,
-			int *missing);
+int kr_cli_flags(const char *verb, const struct kr_flag *table, unsigned groups, void *opts,
+		 int argc, char **argv, int *nargs);
 
 #endif

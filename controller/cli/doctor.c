@@ -5,52 +5,40 @@
 #include "cli/cli.h"
 #include "kube/kube.h"
 
-static const char kr_doctor_usage[] =
+static const char kr_doctor_intro[] =
     "Usage: keyrotator doctor [--kubeconfig PATH] [--context NAME]\n\n"
     "Check that keyrotator can work against the cluster: load the configuration the way\n"
     "`keyrotator run` does, reach the API server, find the CRDs (KeyRotation, KeyStore,\n"
     "ClusterKeyStore), and read Secrets in the namespace. Prints one \"ok ...\" or\n"
-    "\"FAIL ...\" line per check.\n\n"
-    "Options:\n"
-    "  --kubeconfig PATH  kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)\n"
-    "  --context NAME     context to use instead of current-context\n\n"
-    "Exit codes: 0 every check passed, 1 a check failed, 2 bad usage.\n";
+    "\"FAIL ...\" line per check.\n\n";
 
 struct kr_doctor_opts {
 	const char *kubeconfig;
 	const char *context;
 };
 
+#define DOCTOR(kind, f) KR_FLAG_##kind##_AT(struct kr_doctor_opts, f)
+
+static const struct kr_flag kr_doctor_flags[] = {
+    {.help = "Options:"},
+    {.name = "kubeconfig",
+     DOCTOR(STRING, kubeconfig),
+     .metavar = "PATH",
+     .help = "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)"},
+    {.name = "context",
+     DOCTOR(STRING, context),
+     .metavar = "NAME",
+     .help = "context to use instead of current-context"},
+    {0},
+};
+
 static int kr_doctor_parse(int argc, char **argv, struct kr_doctor_opts *o)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char **slot = NULL;
-		size_t n;
+	int nargs = 0, rc = kr_cli_flags("doctor", kr_doctor_flags, 0, o, argc, argv, &nargs);
 
-		if (!strncmp(a, "--kubeconfig", 12)) {
-			slot = &o->kubeconfig;
-			n = 12;
-		} else if (!strncmp(a, "--context", 9)) {
-			slot = &o->context;
-			n = 9;
-		} else {
-			return kr_cli_usage_error("doctor", "unknown argument '%s'", a);
-		}
-		if (a[n] == '=') {
-			*slot = a + n + 1;
-		} else if (a[n] == '\0' && i + 1 < argc) {
-			*slot = argv[++i];
-		} else if (a[n] == '\0') {
-			return kr_cli_usage_error("doctor", "%s needs a value", a);
-		} else {
-			return kr_cli_usage_error("doctor", "unknown argument '%s'", a);
-		}
-		if (!(*slot)[0])
-			return kr_cli_usage_error("doctor", "%.*s needs a non-empty value", (int)n,
-						  a);
-	}
-	return KR_EXIT_OK;
+	if (rc == KR_EXIT_OK && nargs > 0)
+		return kr_cli_usage_error("doctor", "unexpected argument '%s'", argv[1]);
+	return rc;
 }
 
 /* GET /version; falls back to discovery (/api) on servers that hide /version. */
@@ -164,7 +152,10 @@ int kr_cli_doctor(int argc, char **argv)
 	int rc, failed = 0;
 
 	if (kr_cli_wants_help(argc, argv)) {
-		fputs(kr_doctor_usage, stdout);
+		fputs(kr_doctor_intro, stdout);
+		kr_flags_help(stdout, kr_doctor_flags, 0);
+		fputs("\nExit codes: 0 every check passed, 1 a check failed, 2 bad usage.\n",
+		      stdout);
 		return KR_EXIT_OK;
 	}
 	rc = kr_doctor_parse(argc, argv, &opts);

@@ -25,84 +25,207 @@ enum kr_keys_sub {
 	KR_SUB_ALL = 0x1f,
 };
 
+/* How a key is given (the tag of its --key-* flag in kr_keys_args.sources). */
+enum kr_keys_source { KR_SOURCE_ENV = 1, KR_SOURCE_FILE = 2 };
+
 struct kr_keys_args {
 	enum kr_keys_sub sub;
 	const char *verb; /* "keys create", for messages */
 	/* store */
-	const char *addr, *db, *user, *password_file, *timeout;
-	const char *active_set, *meta_key, *bootstrap_key, *store_as;
+	const char *addr, *user, *password_file;
+	long db, timeout_ms;
+	const char *active_set, *meta_key, *bootstrap_key;
+	enum kr_store_as store_as;
 	struct kr_keys_conn_args conn; /* TLS, sentinels */
 	/* create */
-	const char *label, *prefix, *bytes, *rotation;
-	int bootstrap;
+	const char *label, *prefix, *rotation;
+	long bytes;
+	bool bootstrap;
 	/* list */
-	int json;
+	bool json;
 	/* revoke, verify, reconcile */
-	int any_format, no_bootstrap;
-	const char *sources[KR_KEYS_MAX_SOURCES];
-	int source_is_env[KR_KEYS_MAX_SOURCES];
-	size_t nsources;
+	bool any_format, no_bootstrap;
+	struct kr_flag_list sources;  /* --key-from-env, --key-file, in order */
 	struct kr_secret *positional; /* ID or KEY, copied (argv is wiped) */
 };
 
-/* A flag: its name, which subcommands take it, and where its value goes. */
-struct kr_keys_flag {
-	const char *name;
-	unsigned subs;
-	size_t str_off;	 /* offset of a const char * slot, or 0 */
-	size_t bool_off; /* offset of an int slot, or 0 */
-	int source_env;	 /* 1: --key-from-env, 2: --key-file (repeatable sources) */
-	int empty_ok;	 /* "" is a meaningful value */
+static enum kr_status kr_keys_parse_store_as(const char *v, void *dst, struct kr_error *err)
+{
+	return kr_store_as_parse(v, dst, err);
+}
+
+#define KEYS(kind, f)	  KR_FLAG_##kind##_AT(struct kr_keys_args, f)
+#define KR_KEYS_STR2(x)	  #x
+#define KR_KEYS_STR(x)	  KR_KEYS_STR2(x)
+#define KR_KEYS_WITH_KEYS (KR_SUB_REVOKE | KR_SUB_VERIFY | KR_SUB_RECONCILE)
+
+/* Every flag of every `keys` subcommand; .groups says which take it (0: all). */
+static const struct kr_flag kr_keys_flags[] = {
+    {.help = "Options:", .groups = KR_SUB_ALL},
+    {.name = "label",
+     KEYS(STRING, label),
+     .metavar = "L",
+     .groups = KR_SUB_CREATE,
+     .help = "metadata label (e.g. 2024-Q1-Rotation)"},
+    {.name = "prefix",
+     KEYS(STRING, prefix),
+     .metavar = "P",
+     .groups = KR_SUB_CREATE,
+     .opts = KR_FLAG_EMPTY_OK,
+     .help = "[a-z0-9_]{0,16}, e.g. sk_ (default: none)"},
+    {.name = "bytes",
+     KEYS(INT, bytes),
+     .metavar = "N",
+     .groups = KR_SUB_CREATE,
+     .min = KR_KEY_MIN_BYTES,
+     .max = KR_KEY_MAX_BYTES,
+     .def = KR_KEYS_STR(KR_KEY_DEFAULT_BYTES),
+     .help = "random bytes"},
+    {.name = "rotation",
+     KEYS(STRING, rotation),
+     .metavar = "R",
+     .def = "cli",
+     .groups = KR_SUB_CREATE | KR_SUB_RECONCILE,
+     .help = "metadata `rotation` (reconcile: where missing)"},
+    {.name = "bootstrap",
+     KEYS(BOOL, bootstrap),
+     .groups = KR_SUB_CREATE,
+     .help = "also point the bootstrap marker at the new key"},
+    {.name = "json",
+     KEYS(BOOL, json),
+     .groups = KR_SUB_LIST,
+     .help = "one JSON array instead of the table"},
+    {.name = "any-format",
+     KEYS(BOOL, any_format),
+     .groups = KR_SUB_REVOKE | KR_SUB_VERIFY,
+     .help = "accept a KEY not made by keyrotator (legacy keys: no checksum check)"},
+    {.name = "key-from-env",
+     KEYS(LIST, sources),
+     .tag = KR_SOURCE_ENV,
+     .metavar = "VAR",
+     .max = KR_KEYS_MAX_SOURCES,
+     .groups = KR_KEYS_WITH_KEYS,
+     .help = "the key is in environment variable VAR"},
+    {.name = "key-file",
+     KEYS(LIST, sources),
+     .tag = KR_SOURCE_FILE,
+     .metavar = "FILE",
+     .max = KR_KEYS_MAX_SOURCES,
+     .groups = KR_KEYS_WITH_KEYS,
+     .help = "the key is in FILE ('-': stdin); trailing newline ok"},
+    {.name = "no-bootstrap",
+     KEYS(BOOL, no_bootstrap),
+     .groups = KR_SUB_RECONCILE,
+     .help = "leave the bootstrap marker alone"},
+    {.help = "Key store (flag, else environment variable, else default):"},
+    {.name = "addr",
+     KEYS(STRING, addr),
+     .metavar = "HOST:PORT",
+     .env = "KEYROTATOR_VALKEY_ADDR",
+     .help = "the server, [v6]:port too (default 127.0.0.1:6379)"},
+    {.name = "db",
+     KEYS(INT, db),
+     .metavar = "N",
+     .min = 0,
+     .max = 1000000,
+     .env = "KEYROTATOR_VALKEY_DB",
+     .def = "0",
+     .help = "database number"},
+    {.name = "user",
+     KEYS(STRING, user),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_USERNAME",
+     .help = "ACL user (none: AUTH <password>)"},
+    {.name = "password-file",
+     KEYS(STRING, password_file),
+     .metavar = "FILE",
+     .env = "KEYROTATOR_VALKEY_PASSWORD_FILE",
+     .help = "the password; or the password itself in KEYROTATOR_VALKEY_PASSWORD (never on "
+	     "the command line)"},
+    {.name = "timeout",
+     KEYS(DURATION, timeout_ms),
+     .metavar = "DURATION",
+     .min = 1,
+     .max = 3600000,
+     .env = "KEYROTATOR_VALKEY_TIMEOUT",
+     .def = "5s",
+     .help = "connect, and per command"},
+    {.name = "active-set",
+     KEYS(STRING, active_set),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_ACTIVE_SET",
+     .def = "api_keys:active",
+     .help = "the set of active keys"},
+    {.name = "meta-key",
+     KEYS(STRING, meta_key),
+     .metavar = "TEMPLATE",
+     .env = "KEYROTATOR_VALKEY_META_KEY",
+     .def = "api_key:{id}:meta",
+     .help = "a key's metadata hash ({id}: the stored member)"},
+    {.name = "bootstrap-key",
+     KEYS(STRING, bootstrap_key),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_BOOTSTRAP_KEY",
+     .def = "api_keys:bootstrap",
+     .help = "the bootstrap marker"},
+    {.name = "store-as",
+     KEYS(CUSTOM, store_as),
+     .parse = kr_keys_parse_store_as,
+     .metavar = "LAYOUT",
+     .env = "KEYROTATOR_VALKEY_STORE_AS",
+     .def = "sha256",
+     .help = "sha256 (members are SHA-256 of the key) or plaintext (the raw key is the "
+	     "member)"},
+    {.help = "TLS (verification is always on; any of these turns TLS on):"},
+    {.name = "tls",
+     KEYS(BOOL, conn.tls),
+     .env = "KEYROTATOR_VALKEY_TLS",
+     .help = "TLS, the system's trust store"},
+    {.name = "tls-ca",
+     KEYS(STRING, conn.ca),
+     .metavar = "FILE",
+     .env = "KEYROTATOR_VALKEY_TLS_CA",
+     .help = "PEM CA bundle to verify the server"},
+    {.name = "tls-server-name",
+     KEYS(STRING, conn.server_name),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_TLS_SERVER_NAME",
+     .help = "the name the server's certificate must carry (default: the host connected "
+	     "to)"},
+    {.name = "tls-cert",
+     KEYS(STRING, conn.cert),
+     .metavar = "FILE",
+     .env = "KEYROTATOR_VALKEY_TLS_CERT",
+     .help = "client certificate (PEM), with"},
+    {.name = "tls-key",
+     KEYS(STRING, conn.key),
+     .metavar = "FILE",
+     .env = "KEYROTATOR_VALKEY_TLS_KEY",
+     .help = "its private key (mutual TLS)"},
+    {.help = "Sentinel (instead of --addr):"},
+    {.name = "sentinel",
+     KEYS(STRING, conn.sentinels),
+     .metavar = "H:P[,H:P]",
+     .env = "KEYROTATOR_VALKEY_SENTINELS",
+     .help = "sentinels to ask for the master"},
+    {.name = "master-name",
+     KEYS(STRING, conn.master_name),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_MASTER_NAME",
+     .help = "the master's name there"},
+    {.name = "sentinel-user",
+     KEYS(STRING, conn.sentinel_user),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_VALKEY_SENTINEL_USERNAME",
+     .help = "ACL user on the sentinels"},
+    {.name = "sentinel-password-file",
+     KEYS(STRING, conn.sentinel_password_file),
+     .metavar = "FILE",
+     .env = "KEYROTATOR_VALKEY_SENTINEL_PASSWORD_FILE",
+     .help = "the sentinels' password; or the password itself in "
+	     "KEYROTATOR_VALKEY_SENTINEL_PASSWORD"},
+    {0},
 };
-
-#define KR_STR(f)	   offsetof(struct kr_keys_args, f), 0, 0, 0
-#define KR_STR_EMPTY_OK(f) offsetof(struct kr_keys_args, f), 0, 0, 1
-#define KR_BOOL(f)	   0, offsetof(struct kr_keys_args, f), 0, 0
-
-static const struct kr_keys_flag kr_keys_flags[] = {
-    {"--addr", KR_SUB_ALL, KR_STR(addr)},
-    {"--db", KR_SUB_ALL, KR_STR(db)},
-    {"--user", KR_SUB_ALL, KR_STR(user)},
-    {"--password-file", KR_SUB_ALL, KR_STR(password_file)},
-    {"--timeout", KR_SUB_ALL, KR_STR(timeout)},
-    {"--active-set", KR_SUB_ALL, KR_STR(active_set)},
-    {"--meta-key", KR_SUB_ALL, KR_STR(meta_key)},
-    {"--bootstrap-key", KR_SUB_ALL, KR_STR(bootstrap_key)},
-    {"--store-as", KR_SUB_ALL, KR_STR(store_as)},
-    {"--tls", KR_SUB_ALL, KR_BOOL(conn.tls)},
-    {"--tls-ca", KR_SUB_ALL, KR_STR(conn.ca)},
-    {"--tls-server-name", KR_SUB_ALL, KR_STR(conn.server_name)},
-    {"--tls-cert", KR_SUB_ALL, KR_STR(conn.cert)},
-    {"--tls-key", KR_SUB_ALL, KR_STR(conn.key)},
-    {"--sentinel", KR_SUB_ALL, KR_STR(conn.sentinels)},
-    {"--master-name", KR_SUB_ALL, KR_STR(conn.master_name)},
-    {"--sentinel-user", KR_SUB_ALL, KR_STR(conn.sentinel_user)},
-    {"--sentinel-password-file", KR_SUB_ALL, KR_STR(conn.sentinel_password_file)},
-    {"--label", KR_SUB_CREATE, KR_STR(label)},
-    {"--prefix", KR_SUB_CREATE, KR_STR_EMPTY_OK(prefix)},
-    {"--bytes", KR_SUB_CREATE, KR_STR(bytes)},
-    {"--rotation", KR_SUB_CREATE | KR_SUB_RECONCILE, KR_STR(rotation)},
-    {"--bootstrap", KR_SUB_CREATE, KR_BOOL(bootstrap)},
-    {"--json", KR_SUB_LIST, KR_BOOL(json)},
-    {"--any-format", KR_SUB_REVOKE | KR_SUB_VERIFY, KR_BOOL(any_format)},
-    {"--no-bootstrap", KR_SUB_RECONCILE, KR_BOOL(no_bootstrap)},
-    {"--key-from-env", KR_SUB_REVOKE | KR_SUB_VERIFY | KR_SUB_RECONCILE, 0, 0, 1, 0},
-    {"--key-file", KR_SUB_REVOKE | KR_SUB_VERIFY | KR_SUB_RECONCILE, 0, 0, 2, 0},
-};
-
-static const char kr_keys_store_help[] =
-    "Key store (flag, else environment variable, else default):\n"
-    "  --addr HOST:PORT       KEYROTATOR_VALKEY_ADDR ([v6]:port too; 127.0.0.1:6379)\n"
-    "  --db N                 KEYROTATOR_VALKEY_DB (0)\n"
-    "  --user NAME            KEYROTATOR_VALKEY_USERNAME (ACL user; none: AUTH <password>)\n"
-    "  --password-file FILE   KEYROTATOR_VALKEY_PASSWORD_FILE; or the password itself in\n"
-    "                         KEYROTATOR_VALKEY_PASSWORD (never on the command line)\n"
-    "  --timeout DURATION     KEYROTATOR_VALKEY_TIMEOUT, connect and per command (5s)\n"
-    "  --active-set NAME      KEYROTATOR_VALKEY_ACTIVE_SET (api_keys:active)\n"
-    "  --meta-key TEMPLATE    KEYROTATOR_VALKEY_META_KEY (api_key:{id}:meta)\n"
-    "  --bootstrap-key NAME   KEYROTATOR_VALKEY_BOOTSTRAP_KEY (api_keys:bootstrap)\n"
-    "  --store-as LAYOUT      KEYROTATOR_VALKEY_STORE_AS: sha256 (members are SHA-256 of\n"
-    "                         the key; default) or plaintext (the raw key is the member)\n";
 
 static const char kr_keys_exit_help[] =
     "Exit codes: 0 ok, 1 the check or operation failed, 2 bad usage or input.\n";
@@ -112,12 +235,7 @@ static const char kr_keys_usage_create[] =
     "[--rotation R] [--bootstrap] [store options]\n\n"
     "Generate a key (getrandom(2)), make it active in the key store with its\n"
     "metadata, and print it once on stdout - nothing else goes to stdout. The key\n"
-    "id and label go to stderr. Store the key now: it cannot be shown again.\n\n"
-    "  --label L      metadata label (e.g. 2024-Q1-Rotation)\n"
-    "  --prefix P     [a-z0-9_]{0,16}, e.g. sk_ (default: none)\n"
-    "  --bytes N      random bytes, 16..64 (default 32)\n"
-    "  --rotation R   metadata `rotation` (default: cli)\n"
-    "  --bootstrap    also point the bootstrap marker at the new key\n\n";
+    "id and label go to stderr. Store the key now: it cannot be shown again.\n\n";
 
 static const char kr_keys_usage_list[] =
     "Usage: keyrotator keys list [--json] [store options]\n\n"
@@ -125,18 +243,15 @@ static const char kr_keys_usage_list[] =
     "revoked ones included - by id (first 12 hex digits of SHA-256 of the key),\n"
     "never the keys themselves, in either layout. STATUS is active (the API\n"
     "accepts it), revoked, or missing (metadata says active but activeSet lacks\n"
-    "it: run `keys reconcile`). '*' marks the id the bootstrap marker holds.\n\n"
-    "  --json   one JSON array instead of the table\n\n";
+    "it: run `keys reconcile`). '*' marks the id the bootstrap marker holds.\n\n";
 
 static const char kr_keys_usage_revoke[] =
     "Usage: keyrotator keys revoke ID|KEY [--any-format] [store options]\n"
     "       keyrotator keys revoke --key-from-env VAR | --key-file FILE\n\n"
-    "Remove a key from activeSet and mark its metadata revoked (revoked_at). ID "
-    "is\n"
+    "Remove a key from activeSet and mark its metadata revoked (revoked_at). ID is\n"
     "a 12-hex-digit key id as `keys list` shows; KEY the key itself (better from\n"
     "an environment variable or a file, '-' for stdin, than on the command line).\n"
-    "Revoking a revoked key succeeds and says so.\n\n"
-    "  --any-format   accept a KEY not made by keyrotator (no checksum check)\n\n";
+    "Revoking a revoked key succeeds and says so.\n\n";
 
 static const char kr_keys_usage_verify[] =
     "Usage: keyrotator keys verify KEY [--any-format] [store options]\n"
@@ -144,24 +259,17 @@ static const char kr_keys_usage_verify[] =
     "Exit 0 when the key is active (a member of activeSet), 1 when it is not. A\n"
     "keyrotator key with a bad checksum is rejected without asking the store.\n"
     "KEY '-' reads the key from stdin; a file or a variable keeps it out of your\n"
-    "shell history.\n\n"
-    "  --any-format   look up a key not made by keyrotator (legacy keys)\n\n";
+    "shell history.\n\n";
 
 static const char kr_keys_usage_reconcile[] =
     "Usage: keyrotator keys reconcile (--key-from-env VAR | --key-file FILE)... "
     "[--rotation R] [--no-bootstrap] [store options]\n\n"
-    "The runbooks' \"restart to reconcile key metadata + bootstrap state\": the "
-    "keys\n"
+    "The runbooks' \"restart to reconcile key metadata + bootstrap state\": the keys\n"
     "given must be active. Re-add what is missing (after Valkey data loss),\n"
     "repair their metadata, and point the bootstrap marker at the first key.\n"
-    "Members of activeSet it was not given are counted, never removed. Keys in "
-    "any\n"
+    "Members of activeSet it was not given are counted, never removed. Keys in any\n"
     "format are accepted (the deployed key is the source of truth). Repeat the\n"
-    "flags for several keys (current first, then previous).\n\n"
-    "  --key-from-env VAR   the key is in environment variable VAR\n"
-    "  --key-file FILE      the key is in FILE ('-': stdin); trailing newline ok\n"
-    "  --rotation R         metadata `rotation` where missing (default: cli)\n"
-    "  --no-bootstrap       leave the bootstrap marker alone\n\n";
+    "flags for several keys (current first, then previous).\n\n";
 
 static const char kr_keys_usage_all[] =
     "Usage: keyrotator keys <command> [options]\n\n"
@@ -175,98 +283,36 @@ static const char kr_keys_usage_all[] =
     "keys\n\n"
     "Run 'keyrotator keys <command> --help' for a command's options.\n\n";
 
-/* `usage` is one of the kr_keys_usage_* texts; subcommands also list the store options. */
-static void kr_keys_help(const char *usage)
+/* `usage` is one of the kr_keys_usage_* texts; a subcommand's lists its flags, `sub`. */
+static void kr_keys_help(const char *usage, unsigned sub)
 {
 	printf("%s", usage);
-	if (usage != kr_keys_usage_all)
-		printf("%s%s\n", kr_keys_store_help, kr_keys_conn_help);
+	if (sub) {
+		kr_flags_help(stdout, kr_keys_flags, sub);
+		printf("\n");
+	}
 	printf("%s", kr_keys_exit_help);
 }
 
 /* ---- parsing ---- */
 
-static const struct kr_keys_flag *kr_keys_find_flag(const char *arg, size_t *nlen)
-{
-	for (size_t i = 0; i < sizeof(kr_keys_flags) / sizeof(kr_keys_flags[0]); i++) {
-		size_t n = strlen(kr_keys_flags[i].name);
-
-		if (!strncmp(arg, kr_keys_flags[i].name, n) && (arg[n] == '\0' || arg[n] == '=')) {
-			*nlen = n;
-			return &kr_keys_flags[i];
-		}
-	}
-	return NULL;
-}
-
-static int kr_keys_take_positional(struct kr_keys_args *a, char *arg)
-{
-	if (a->positional || !(a->sub & (KR_SUB_REVOKE | KR_SUB_VERIFY)))
-		return kr_cli_usage_error(a->verb, "unexpected argument");
-	a->positional = kr_secret_new(arg, strlen(arg));
-	if (!a->positional)
-		return kr_cli_fail(KR_EXIT_FAIL, a->verb, "out of memory");
-	/* it may be a key: keep it out of /proc/<pid>/cmdline from now on */
-	explicit_bzero(arg, strlen(arg));
-	return KR_EXIT_OK;
-}
-
-static int kr_keys_set_flag(struct kr_keys_args *a, const struct kr_keys_flag *f, const char *value)
-{
-	if (f->bool_off) {
-		if (value)
-			return kr_cli_usage_error(a->verb, "%s takes no value", f->name);
-		*(int *)((char *)a + f->bool_off) = 1;
-		return KR_EXIT_OK;
-	}
-	if (!value || (!*value && !f->empty_ok))
-		return kr_cli_usage_error(a->verb, "%s needs a non-empty value", f->name);
-	if (f->source_env) {
-		if (a->nsources == KR_KEYS_MAX_SOURCES)
-			return kr_cli_usage_error(a->verb, "at most %d keys", KR_KEYS_MAX_SOURCES);
-		a->source_is_env[a->nsources] = f->source_env == 1;
-		a->sources[a->nsources++] = value;
-		return KR_EXIT_OK;
-	}
-	*(const char **)((char *)a + f->str_off) = value;
-	return KR_EXIT_OK;
-}
-
+/* Flags into `a`; arguments (wiped from argv: they may be keys) into a->positional. */
 static int kr_keys_parse(int argc, char **argv, struct kr_keys_args *a)
 {
-	int only_args = 0, rc = KR_EXIT_OK;
+	int nargs = 0, rc;
 
-	for (int i = 2; i < argc && rc == KR_EXIT_OK; i++) {
-		const struct kr_keys_flag *f;
-		const char *value = NULL;
-		size_t n = 0;
-
-		if (only_args || argv[i][0] != '-' || !strcmp(argv[i], "-")) {
-			rc = kr_keys_take_positional(a, argv[i]);
-			continue;
-		}
-		if (!strcmp(argv[i], "--")) {
-			only_args = 1;
-			continue;
-		}
-		f = kr_keys_find_flag(argv[i], &n);
-		if (!f || !(f->subs & a->sub))
-			return kr_cli_usage_error(a->verb, "unknown option '%.*s'",
-						  (int)strcspn(argv[i], "="), argv[i]);
-		if (argv[i][n] == '=')
-			value = argv[i] + n + 1;
-		else if (!f->bool_off && i + 1 < argc)
-			value = argv[++i];
-		rc = kr_keys_set_flag(a, f, value);
+	rc = kr_cli_flags(a->verb, kr_keys_flags, a->sub, a, argc, argv, &nargs);
+	if (rc == KR_EXIT_OK && nargs > 0 && (a->sub & (KR_SUB_REVOKE | KR_SUB_VERIFY))) {
+		a->positional = kr_secret_new(argv[1], strlen(argv[1]));
+		if (!a->positional)
+			rc = kr_cli_fail(KR_EXIT_FAIL, a->verb, "out of memory");
 	}
+	if (rc == KR_EXIT_OK && nargs > ((a->sub & (KR_SUB_REVOKE | KR_SUB_VERIFY)) ? 1 : 0))
+		rc = kr_cli_usage_error(a->verb, "unexpected argument");
+	/* keep them out of /proc/<pid>/cmdline from now on */
+	for (int i = 1; i <= nargs; i++)
+		explicit_bzero(argv[i], strlen(argv[i]));
 	return rc;
-}
-
-static const char *kr_keys_opt(const char *flag, const char *env)
-{
-	const char *v = getenv(env);
-
-	return flag ? flag : (v && *v ? v : NULL);
 }
 
 /* ---- reading keys and passwords ---- */
@@ -340,7 +386,7 @@ static enum kr_status kr_keys_load_key(const char *source, int is_env, struct kr
 static enum kr_status kr_keys_password(const struct kr_keys_args *a, struct kr_secret **out,
 				       struct kr_error *err)
 {
-	const char *file = kr_keys_opt(a->password_file, "KEYROTATOR_VALKEY_PASSWORD_FILE");
+	const char *file = a->password_file; /* flag or KEYROTATOR_VALKEY_PASSWORD_FILE */
 	const char *pw = getenv("KEYROTATOR_VALKEY_PASSWORD");
 
 	*out = NULL;
@@ -356,60 +402,26 @@ static enum kr_status kr_keys_password(const struct kr_keys_args *a, struct kr_s
 
 /* ---- opening the store ---- */
 
-static int kr_keys_int(const struct kr_keys_args *a, const char *name, const char *text, long lo,
-		       long hi, long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtol(text, &end, 10);
-	if (errno || end == text || *end || *out < lo || *out > hi)
-		return kr_cli_usage_error(a->verb, "%s: \"%s\" is not a number from %ld to %ld",
-					  name, text, lo, hi);
-	return KR_EXIT_OK;
-}
-
-/* Settings from flags and environment into opts/layout; strings point into `host`. */
+/* Settings (flag, else environment, else default) into opts/layout; host into `host`. */
 static int kr_keys_settings(const struct kr_keys_args *a, struct kr_keystore_opts *o,
 			    struct kr_keystore_layout *l, char *host, size_t host_size)
 {
-	const char *addr = kr_keys_opt(a->addr, "KEYROTATOR_VALKEY_ADDR");
-	const char *db = kr_keys_opt(a->db, "KEYROTATOR_VALKEY_DB");
-	const char *timeout = kr_keys_opt(a->timeout, "KEYROTATOR_VALKEY_TIMEOUT");
-	const char *store_as = kr_keys_opt(a->store_as, "KEYROTATOR_VALKEY_STORE_AS");
 	struct kr_error err;
-	int64_t ms = 5000;
-	long v;
 
 	kr_error_clear(&err);
 	kr_keystore_opts_init(o);
 	kr_keystore_layout_init_defaults(l);
-	if (kr_keystore_parse_address(addr ? addr : "127.0.0.1:6379", host, host_size, &o->port,
-				      &err) != KR_OK)
+	if (kr_keystore_parse_address(a->addr ? a->addr : "127.0.0.1:6379", host, host_size,
+				      &o->port, &err) != KR_OK)
 		return kr_cli_usage_error(a->verb, "--addr: %s", err.msg);
 	o->host = host;
-	if (db && kr_keys_int(a, "--db", db, 0, 1000000, &v) != KR_EXIT_OK)
-		return KR_EXIT_USAGE;
-	o->database = db ? (int)v : 0;
-	o->username = kr_keys_opt(a->user, "KEYROTATOR_VALKEY_USERNAME");
-	if (timeout &&
-	    (kr_duration_parse(timeout, &ms, &err) != KR_OK || ms < 1 || ms > 3600 * 1000))
-		return kr_cli_usage_error(a->verb,
-					  "--timeout: \"%s\" is not a duration from 1ms "
-					  "to 1h (e.g. 5s, 500ms)",
-					  timeout);
-	o->connect_timeout_ms = o->command_timeout_ms = (int)ms;
-	l->active_set = kr_keys_opt(a->active_set, "KEYROTATOR_VALKEY_ACTIVE_SET");
-	l->meta_key = kr_keys_opt(a->meta_key, "KEYROTATOR_VALKEY_META_KEY");
-	l->bootstrap_key = kr_keys_opt(a->bootstrap_key, "KEYROTATOR_VALKEY_BOOTSTRAP_KEY");
-	if (!l->active_set)
-		l->active_set = "api_keys:active";
-	if (!l->meta_key)
-		l->meta_key = "api_key:{id}:meta";
-	if (!l->bootstrap_key)
-		l->bootstrap_key = "api_keys:bootstrap";
-	if (store_as && kr_store_as_parse(store_as, &l->store_as, &err) != KR_OK)
-		return kr_cli_usage_error(a->verb, "--store-as: %s", err.msg);
+	o->database = (int)a->db;
+	o->username = a->user;
+	o->connect_timeout_ms = o->command_timeout_ms = (int)a->timeout_ms;
+	l->active_set = a->active_set;
+	l->meta_key = a->meta_key;
+	l->bootstrap_key = a->bootstrap_key;
+	l->store_as = a->store_as;
 	if (kr_keystore_layout_check(l, &err) != KR_OK)
 		return kr_cli_usage_error(a->verb, "%s", err.msg);
 	return KR_EXIT_OK;
@@ -429,8 +441,7 @@ static int kr_keys_open(const struct kr_keys_args *a, struct kr_keystore **ks)
 	rc = kr_keys_settings(a, &o, &l, host, sizeof(host));
 	if (rc != KR_EXIT_OK)
 		return rc;
-	rc = kr_keys_conn_fill(a->verb, &a->conn,
-			       kr_keys_opt(a->addr, "KEYROTATOR_VALKEY_ADDR") != NULL, &o, &conn);
+	rc = kr_keys_conn_fill(a->verb, &a->conn, a->addr != NULL, &o, &conn);
 	if (rc != KR_EXIT_OK) {
 		kr_keys_conn_release(&conn);
 		return rc;
@@ -465,20 +476,16 @@ static int kr_keys_create(struct kr_keys_args *a)
 	struct kr_secret *key = NULL;
 	struct kr_error err;
 	char id[KR_KEY_ID_LEN + 1];
-	long bytes = KR_KEY_DEFAULT_BYTES;
 	int rc, active = 0;
 
 	kr_error_clear(&err);
-	if (a->bytes && kr_keys_int(a, "--bytes", a->bytes, KR_KEY_MIN_BYTES, KR_KEY_MAX_BYTES,
-				    &bytes) != KR_EXIT_OK)
-		return KR_EXIT_USAGE;
 	if (kr_key_prefix_check(a->prefix, &err) != KR_OK)
 		return kr_cli_usage_error(a->verb, "--prefix: %s", err.msg);
 	rc = kr_keys_open(a, &ks);
 	if (rc != KR_EXIT_OK)
 		return rc;
-	struct kr_key_meta meta = {a->label, a->rotation ? a->rotation : "cli", NULL};
-	if (kr_key_generate(a->prefix, (int)bytes, &key, &err) != KR_OK ||
+	struct kr_key_meta meta = {a->label, a->rotation, NULL};
+	if (kr_key_generate(a->prefix, (int)a->bytes, &key, &err) != KR_OK ||
 	    kr_keystore_activate(ks, key, &meta, NULL, &err) != KR_OK ||
 	    kr_keystore_is_active(ks, key, &active, &err) != KR_OK) {
 		rc = kr_keys_store_fail(a, &err);
@@ -622,7 +629,7 @@ static int kr_keys_single_key(struct kr_keys_args *a, struct kr_secret **key)
 	struct kr_error err;
 
 	kr_error_clear(&err);
-	if ((a->positional ? 1 : 0) + a->nsources != 1)
+	if ((a->positional ? 1 : 0) + a->sources.n != 1)
 		return kr_cli_usage_error(a->verb,
 					  "give exactly one key: KEY%s, --key-from-env VAR "
 					  "or --key-file FILE",
@@ -636,7 +643,8 @@ static int kr_keys_single_key(struct kr_keys_args *a, struct kr_secret **key)
 		return kr_keys_load_key("-", 0, key, &err) == KR_OK
 			   ? KR_EXIT_OK
 			   : kr_cli_usage_error(a->verb, "%s", err.msg);
-	if (kr_keys_load_key(a->sources[0], a->source_is_env[0], key, &err) != KR_OK)
+	if (kr_keys_load_key(a->sources.values[0], a->sources.tags[0] == KR_SOURCE_ENV, key,
+			     &err) != KR_OK)
 		return kr_cli_usage_error(a->verb, "%s", err.msg);
 	return KR_EXIT_OK;
 }
@@ -760,8 +768,7 @@ static int kr_keys_reconcile_run(struct kr_keys_args *a, struct kr_secret **keys
 	if (rc != KR_EXIT_OK)
 		return rc;
 	if (kr_keystore_reconcile(ks, (const struct kr_secret *const *)keys, n,
-				  a->no_bootstrap ? NULL : cur, a->rotation ? a->rotation : "cli",
-				  &rep, &err) != KR_OK) {
+				  a->no_bootstrap ? NULL : cur, a->rotation, &rep, &err) != KR_OK) {
 		rc = kr_keys_store_fail(a, &err);
 		goto out;
 	}
@@ -785,13 +792,14 @@ static int kr_keys_reconcile(struct kr_keys_args *a)
 	int rc = KR_EXIT_OK;
 
 	kr_error_clear(&err);
-	if (a->nsources == 0)
+	if (a->sources.n == 0)
 		return kr_cli_usage_error(a->verb, "give the deployed key: --key-from-env VAR or "
 						   "--key-file FILE");
-	for (size_t i = 0; i < a->nsources && rc == KR_EXIT_OK; i++) {
+	for (size_t i = 0; i < a->sources.n && rc == KR_EXIT_OK; i++) {
 		char id[KR_KEY_ID_LEN + 1];
 
-		if (kr_keys_load_key(a->sources[i], a->source_is_env[i], &keys[i], &err) != KR_OK) {
+		if (kr_keys_load_key(a->sources.values[i], a->sources.tags[i] == KR_SOURCE_ENV,
+				     &keys[i], &err) != KR_OK) {
 			rc = kr_cli_usage_error(a->verb, "%s", err.msg);
 			break;
 		}
@@ -803,8 +811,8 @@ static int kr_keys_reconcile(struct kr_keys_args *a)
 				id);
 	}
 	if (rc == KR_EXIT_OK)
-		rc = kr_keys_reconcile_run(a, keys, a->nsources);
-	for (size_t i = 0; i < a->nsources; i++)
+		rc = kr_keys_reconcile_run(a, keys, a->sources.n);
+	for (size_t i = 0; i < a->sources.n; i++)
 		kr_secret_free(keys[i]);
 	return rc;
 }
@@ -834,21 +842,21 @@ int kr_cli_keys(int argc, char **argv)
 		return kr_cli_usage_error("keys", "missing command: create, list, revoke, verify "
 						  "or reconcile");
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		kr_keys_help(kr_keys_usage_all);
+		kr_keys_help(kr_keys_usage_all, 0);
 		return KR_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(kr_keys_subs) / sizeof(kr_keys_subs[0]); i++) {
 		if (strcmp(argv[1], kr_keys_subs[i].name))
 			continue;
 		if (kr_cli_wants_help(argc - 1, argv + 1)) {
-			kr_keys_help(kr_keys_subs[i].usage);
+			kr_keys_help(kr_keys_subs[i].usage, kr_keys_subs[i].sub);
 			return KR_EXIT_OK;
 		}
 		memset(&a, 0, sizeof(a));
 		a.sub = kr_keys_subs[i].sub;
 		snprintf(verb, sizeof(verb), "keys %s", kr_keys_subs[i].name);
 		a.verb = verb;
-		rc = kr_keys_parse(argc, argv, &a);
+		rc = kr_keys_parse(argc - 1, argv + 1, &a);
 		if (rc == KR_EXIT_OK)
 			rc = kr_keys_subs[i].run(&a);
 		kr_secret_free(a.positional);

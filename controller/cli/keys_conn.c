@@ -11,28 +11,6 @@
 #define KR_KEYS_PEM_MAX	     (256 * 1024)
 #define KR_KEYS_PASSWORD_MAX 4096
 
-const char kr_keys_conn_help[] =
-    "TLS (verification is always on; any of these turns TLS on):\n"
-    "  --tls                  KEYROTATOR_VALKEY_TLS=1: TLS, the system's trust store\n"
-    "  --tls-ca FILE          KEYROTATOR_VALKEY_TLS_CA: PEM CA bundle to verify the server\n"
-    "  --tls-server-name NAME KEYROTATOR_VALKEY_TLS_SERVER_NAME: the name the server's\n"
-    "                         certificate must carry (default: the host connected to)\n"
-    "  --tls-cert FILE        KEYROTATOR_VALKEY_TLS_CERT: client certificate (PEM), with\n"
-    "  --tls-key FILE         KEYROTATOR_VALKEY_TLS_KEY: its private key (mutual TLS)\n"
-    "Sentinel (instead of --addr):\n"
-    "  --sentinel H:P[,H:P]   KEYROTATOR_VALKEY_SENTINELS: sentinels to ask for the master\n"
-    "  --master-name NAME     KEYROTATOR_VALKEY_MASTER_NAME: the master's name there\n"
-    "  --sentinel-user NAME   KEYROTATOR_VALKEY_SENTINEL_USERNAME\n"
-    "  --sentinel-password-file FILE  KEYROTATOR_VALKEY_SENTINEL_PASSWORD_FILE; or\n"
-    "                         KEYROTATOR_VALKEY_SENTINEL_PASSWORD\n";
-
-static const char *opt(const char *flag, const char *env)
-{
-	const char *v = getenv(env);
-
-	return flag ? flag : (v && *v ? v : NULL);
-}
-
 /* A whole file, at most `max` bytes, into a secret (the read buffer wiped). */
 static int read_file(const char *verb, const char *what, const char *path, size_t max, int trim,
 		     struct kr_secret **out)
@@ -66,15 +44,11 @@ static int read_file(const char *verb, const char *what, const char *path, size_
 static int fill_tls(const char *verb, const struct kr_keys_conn_args *in,
 		    struct kr_keystore_opts *o, struct kr_keys_conn *c)
 {
-	const char *on = getenv("KEYROTATOR_VALKEY_TLS");
-	const char *ca = opt(in->ca, "KEYROTATOR_VALKEY_TLS_CA");
-	const char *cert = opt(in->cert, "KEYROTATOR_VALKEY_TLS_CERT");
-	const char *key = opt(in->key, "KEYROTATOR_VALKEY_TLS_KEY");
+	const char *ca = in->ca, *cert = in->cert, *key = in->key;
 	int rc = KR_EXIT_OK;
 
-	o->tls.server_name = opt(in->server_name, "KEYROTATOR_VALKEY_TLS_SERVER_NAME");
-	o->tls.enabled = in->tls || ca || cert || key || o->tls.server_name ||
-			 (on && (!strcmp(on, "1") || !strcmp(on, "true")));
+	o->tls.server_name = in->server_name;
+	o->tls.enabled = in->tls || ca || cert || key || o->tls.server_name;
 	if (!cert != !key)
 		return kr_cli_usage_error(verb, "--tls-cert and --tls-key go together");
 	if (ca)
@@ -92,10 +66,8 @@ static int fill_tls(const char *verb, const struct kr_keys_conn_args *in,
 static int fill_sentinel(const char *verb, const struct kr_keys_conn_args *in, int addr_given,
 			 struct kr_keystore_opts *o, struct kr_keys_conn *c)
 {
-	const char *list = opt(in->sentinels, "KEYROTATOR_VALKEY_SENTINELS");
-	const char *master = opt(in->master_name, "KEYROTATOR_VALKEY_MASTER_NAME");
-	const char *pwfile =
-	    opt(in->sentinel_password_file, "KEYROTATOR_VALKEY_SENTINEL_PASSWORD_FILE");
+	const char *list = in->sentinels, *master = in->master_name;
+	const char *pwfile = in->sentinel_password_file;
 	const char *pw = getenv("KEYROTATOR_VALKEY_SENTINEL_PASSWORD");
 	size_t n = 0;
 	char *save = NULL;
@@ -128,7 +100,7 @@ static int fill_sentinel(const char *verb, const struct kr_keys_conn_args *in, i
 	o->sentinel.addresses = c->addrs;
 	o->sentinel.n_addresses = n;
 	o->sentinel.master_name = master;
-	o->sentinel.username = opt(in->sentinel_user, "KEYROTATOR_VALKEY_SENTINEL_USERNAME");
+	o->sentinel.username = in->sentinel_user;
 	if (pwfile)
 		return read_file(verb, "--sentinel-password-file", pwfile, KR_KEYS_PASSWORD_MAX, 1,
 				 &c->sentinel_password) == KR_EXIT_OK

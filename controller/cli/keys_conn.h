@@ -2,11 +2,13 @@
 #ifndef KR_CLI_KEYS_CONN_H
 #define KR_CLI_KEYS_CONN_H
 
+#include <stdbool.h>
+
 #include "keystore/keystore.h"
 
-/* The flags as given (NULL: not given; the environment is read by kr_keys_conn_fill). */
+/* The flags, else their KEYROTATOR_VALKEY_* variables (NULL: neither; keys.c's table). */
 struct kr_keys_conn_args {
-	int tls; /* --tls */
+	bool tls; /* --tls */
 	const char *ca, *server_name, *cert, *key;
 	const char *sentinels, *master_name, *sentinel_user, *sentinel_password_file;
 };
@@ -19,16 +21,13 @@ struct kr_keys_conn {
 };
 
 /*
- * Fill o->tls and o->sentinel from the flags, else KEYROTATOR_VALKEY_TLS* and
- * KEYROTATOR_VALKEY_SENTINEL* (any TLS option turns TLS on). `addr_given`: --addr or
+ * Fill o->tls and o->sentinel from the settings (any TLS option turns TLS on), reading the
+ * files they name and KEYROTATOR_VALKEY_SENTINEL_PASSWORD. `addr_given`: --addr or
  * KEYROTATOR_VALKEY_ADDR was set (refused together with sentinels). Returns an exit code
  * (2 with a message for bad usage); release *c after kr_keystore_new either way.
  */
 int kr_keys_conn_fill(const char *verb, const struct kr_keys_conn_args *in, int addr_given,
 		      struct kr_keystore_opts *o, struct kr_keys_conn *c);
 void kr_keys_conn_release(struct kr_keys_conn *c);
-
-/* The help lines of these options. */
-extern const char kr_keys_conn_help[];
 
 #endif

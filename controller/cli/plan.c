@@ -14,7 +14,7 @@
 
 #define KR_PLAN_MAX_STDIN (16u << 20) /* as kr_yaml_parse_file's limit */
 
-static const char kr_plan_usage[] =
+static const char kr_plan_intro[] =
     "Usage: keyrotator plan -f FILE [--emergency] [--new-id ID] [--current-id ID]\n"
     "                       [-o text|json]\n\n"
     "Print what a rotation of each KeyRotation in FILE would do, step by step, without\n"
@@ -23,18 +23,10 @@ static const char kr_plan_usage[] =
     "other kinds are skipped. The spec is validated as the controller validates it.\n"
     "A spec.keyStoreRef is resolved against a KeyStore or ClusterKeyStore in the same\n"
     "FILE (its server and layout in the plan; a namespace selector is assumed to match);\n"
-    "without one, the plan names the store.\n\n"
-    "Options:\n"
-    "  -f, --filename FILE  the manifest; - reads standard input\n"
-    "  --emergency          the emergency order: revoke the old key before the roll-out,\n"
-    "                       no analysis gates, no validation period\n"
-    "  --new-id ID          the new key's id, when known (default \"<new id>\")\n"
-    "  --current-id ID      the current key's id (default \"<current id>\"); a key id is\n"
-    "                       the first 12 hex digits of the key's SHA-256, never the key\n"
-    "  -o, --output FORMAT  text (default): a header and numbered steps; json: one object\n"
-    "                       per KeyRotation and line, "
-    "{\"namespace\",\"name\",\"trigger\",\"plan\"}\n\n"
-    "Example: keyrotator plan -f manifests/examples/sirius-keyrotation.yaml\n"
+    "without one, the plan names the store.\n\n";
+
+static const char kr_plan_outro[] =
+    "\nExample: keyrotator plan -f manifests/examples/sirius-keyrotation.yaml\n"
     "Exit codes: 0 ok, 2 bad usage, an unreadable file or an invalid spec.\n";
 
 struct kr_plan_args {
@@ -42,7 +34,51 @@ struct kr_plan_args {
 	const char *new_id;
 	const char *old_id;
 	bool emergency;
-	bool json;
+	const char *output; /* "text" or "json" */
+};
+
+static enum kr_status kr_plan_parse_id(const char *v, void *dst, struct kr_error *err)
+{
+	if (!kr_cli_is_key_id(v)) /* not echoed: it may be a raw key given by mistake */
+		return kr_error_set(err, KR_EINVAL,
+				    "not a key id (1 to 12 lowercase hex digits, the start of the "
+				    "key's SHA-256; never the key)");
+	*(const char **)dst = v;
+	return KR_OK;
+}
+
+#define PLAN(kind, f) KR_FLAG_##kind##_AT(struct kr_plan_args, f)
+
+static const struct kr_flag kr_plan_flags[] = {
+    {.help = "Options:"},
+    {.name = "filename",
+     .shrt = 'f',
+     PLAN(STRING, file),
+     .metavar = "FILE",
+     .help = "the manifest; - reads standard input"},
+    {.name = "emergency",
+     PLAN(BOOL, emergency),
+     .help = "the emergency order: revoke the old key before the roll-out, no analysis "
+	     "gates, no validation period"},
+    {.name = "new-id",
+     PLAN(CUSTOM, new_id),
+     .parse = kr_plan_parse_id,
+     .metavar = "ID",
+     .help = "the new key's id, when known (default \"<new id>\")"},
+    {.name = "current-id",
+     PLAN(CUSTOM, old_id),
+     .parse = kr_plan_parse_id,
+     .metavar = "ID",
+     .help = "the current key's id (default \"<current id>\"); a key id is the first 12 hex "
+	     "digits of the key's SHA-256, never the key"},
+    {.name = "output",
+     .shrt = 'o',
+     PLAN(CHOICE, output),
+     .choices = (const char *const[]){"text", "json", NULL},
+     .def = "text",
+     .help = "text: a header and numbered steps; json: one object per KeyRotation and "
+	     "line, {\"namespace\",\"name\",\"trigger\",\"plan\"}"},
+    {0},
 };
 
 /* One KeyRotation of the file, decoded. */
@@ -127,55 +163,19 @@ enum kr_status kr_cli_plan_print(FILE *out, const struct kr_plan_target *t, bool
 	return rc;
 }
 
-static int kr_plan_set(struct kr_plan_args *a, int which, const char *v)
-{
-	if (which == 0) {
-		a->file = v;
-	} else if (which == 1 || which == 2) {
-		if (!kr_cli_is_key_id(v))
-			return kr_cli_usage_error("plan",
-						  "%s: not a key id (1 to 12 lowercase hex digits, "
-						  "the start of the key's SHA-256; never the key)",
-						  which == 1 ? "--new-id" : "--current-id");
-		*(which == 1 ? &a->new_id : &a->old_id) = v;
-	} else if (!strcmp(v, "json") || !strcmp(v, "text")) {
-		a->json = !strcmp(v, "json");
-	} else {
-		return kr_cli_usage_error("plan", "--output: \"%s\" is not text or json", v);
-	}
-	return KR_EXIT_OK;
-}
-
 static int kr_plan_parse_args(int argc, char **argv, struct kr_plan_args *a)
 {
-	static const char *const lng[] = {"--filename", "--new-id", "--current-id", "--output"};
-	static const char *const shrt[] = {"-f", NULL, NULL, "-o"};
-	int missing = 0, rc;
+	int nargs = 0, rc;
 
-	for (int i = 1; i < argc; i++) {
-		const char *v = NULL;
-		int which;
-
-		if (!strcmp(argv[i], "--emergency")) {
-			a->emergency = true;
-			continue;
-		}
-		for (which = 0; which < 4 && !v && !missing; which++)
-			v = kr_cli_flag(lng[which], shrt[which], argc, argv, &i, &missing);
-		if (missing)
-			return kr_cli_usage_error("plan", "%s needs a value", argv[i]);
-		if (!v && argv[i][0] == '-')
-			return kr_cli_usage_error("plan", "unknown option '%s'", argv[i]);
-		if (!v)
-			return kr_cli_usage_error("plan",
-						  "unexpected argument '%s'; the file "
-						  "goes after -f",
-						  argv[i]);
-		rc = kr_plan_set(a, which - 1, v);
-		if (rc != KR_EXIT_OK)
-			return rc;
-	}
-	if (!a->file || !a->file[0])
+	rc = kr_cli_flags("plan", kr_plan_flags, 0, a, argc, argv, &nargs);
+	if (rc != KR_EXIT_OK)
+		return rc;
+	if (nargs > 0)
+		return kr_cli_usage_error("plan",
+					  "unexpected argument '%s'; the file "
+					  "goes after -f",
+					  argv[1]);
+	if (!a->file)
 		return kr_cli_usage_error("plan", "missing -f FILE (- for standard input)");
 	return KR_EXIT_OK;
 }
@@ -293,6 +293,7 @@ static int kr_plan_decode_all(const char *file, const cJSON *docs, struct kr_pla
 static int kr_plan_print_all(const struct kr_plan_args *a, const struct kr_plan_item *items,
 			     size_t n)
 {
+	bool json = !strcmp(a->output, "json");
 	struct kr_error err;
 
 	kr_error_clear(&err);
@@ -300,9 +301,9 @@ static int kr_plan_print_all(const struct kr_plan_args *a, const struct kr_plan_
 		struct kr_plan_target t = {&items[i].spec, items[i].ns, items[i].name,
 					   a->new_id,	   a->old_id,	a->emergency};
 
-		if (i > 0 && !a->json)
+		if (i > 0 && !json)
 			fputc('\n', stdout);
-		if (kr_cli_plan_print(stdout, &t, a->json, &err) != KR_OK)
+		if (kr_cli_plan_print(stdout, &t, json, &err) != KR_OK)
 			return kr_cli_fail(KR_EXIT_FAIL, "plan", "%s", err.msg);
 	}
 	return fflush(stdout) == 0 ? KR_EXIT_OK : KR_EXIT_FAIL;
@@ -319,7 +320,9 @@ int kr_cli_plan(int argc, char **argv)
 	int code;
 
 	if (kr_cli_wants_help(argc, argv)) {
-		fputs(kr_plan_usage, stdout);
+		fputs(kr_plan_intro, stdout);
+		kr_flags_help(stdout, kr_plan_flags, 0);
+		fputs(kr_plan_outro, stdout);
 		return KR_EXIT_OK;
 	}
 	code = kr_plan_parse_args(argc, argv, &a);

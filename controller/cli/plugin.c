@@ -19,7 +19,7 @@
 #include "rotation/schedule.h"
 #include "rotation/status_json.h"
 
-static const char kr_plugin_usage[] =
+static const char kr_plugin_intro[] =
     "Usage: kubectl keyrotation COMMAND NAME [options]\n\n"
     "Drive a KeyRotation (keyrotations.keyrotator.io) from kubectl. Installed as\n"
     "`kubectl-keyrotation` on the PATH: the keyrotator binary, chosen by its name.\n\n"
@@ -38,14 +38,11 @@ static const char kr_plugin_usage[] =
     "             per-workload adoption of the new key, 401 rate, last/next rotation\n"
     "  history NAME past rotations: key id, trigger, activated, revoked, outcome, reason\n"
     "  plan NAME [--emergency]\n"
-    "             what a rotation of this object would do, step by step (changes nothing)\n\n"
-    "Options:\n"
-    "  -n, --namespace NS   the object's namespace (default: the context's, else default)\n"
-    "  --kubeconfig PATH    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)\n"
-    "  --context NAME       kubeconfig context to use instead of current-context\n"
-    "  -o, --output json    status: the status object; history: status.history;\n"
-    "                       plan: {\"namespace\",\"name\",\"trigger\",\"plan\"}\n\n"
-    "Examples:\n"
+    "             what a rotation of this object would do, step by step (changes nothing)\n"
+    "\n";
+
+static const char kr_plugin_outro[] =
+    "\nExamples:\n"
     "  kubectl keyrotation rotate sirius-service-key -n sirius\n"
     "  kubectl keyrotation rotate sirius-service-key -n sirius --emergency \"key leaked\"\n"
     "  kubectl keyrotation abort sirius-service-key -n sirius --reason \"ui errors\"\n"
@@ -63,6 +60,9 @@ enum kr_plugin_cmd {
 	KR_PLUGIN_PROMOTE,
 };
 
+/* Which commands a flag goes with (kr_flag.groups); 0 for every command. */
+#define KR_PLUGIN_G(cmd) (1u << (cmd))
+
 struct kr_plugin_args {
 	enum kr_plugin_cmd cmd;
 	const char *name;
@@ -72,7 +72,44 @@ struct kr_plugin_args {
 	const char *emergency; /* rotate: the reason */
 	const char *reason;    /* abort: the reason */
 	bool plan_emergency;   /* plan --emergency */
+	const char *output;    /* "json" or NULL */
 	bool json;
+};
+
+#define PLUGIN(kind, f) KR_FLAG_##kind##_AT(struct kr_plugin_args, f)
+
+static const struct kr_flag kr_plugin_flags[] = {
+    {.help = "Options:"},
+    {.name = "namespace",
+     .shrt = 'n',
+     PLUGIN(STRING, ns),
+     .metavar = "NS",
+     .help = "the object's namespace (default: the context's, else default)"},
+    {.name = "kubeconfig",
+     PLUGIN(STRING, kubeconfig),
+     .metavar = "PATH",
+     .help = "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)"},
+    {.name = "context",
+     PLUGIN(STRING, context),
+     .metavar = "NAME",
+     .help = "kubeconfig context to use instead of current-context"},
+    {.name = "output",
+     .shrt = 'o',
+     PLUGIN(CHOICE, output),
+     .choices = (const char *const[]){"json", NULL},
+     .help = "status: the status object; history: status.history; plan: "
+	     "{\"namespace\",\"name\",\"trigger\",\"plan\"}"},
+    /* --emergency: a REASON for rotate (refused later for status and history), a switch
+     * for plan. Described with the commands above, so not listed under Options. */
+    {.name = "emergency",
+     PLUGIN(STRING, emergency),
+     .opts = KR_FLAG_EMPTY_OK,
+     .groups = ~KR_PLUGIN_G(KR_PLUGIN_PLAN)},
+    {.name = "emergency", PLUGIN(BOOL, plan_emergency), .groups = KR_PLUGIN_G(KR_PLUGIN_PLAN)},
+    /* --reason: abort's REASON (refused later for the other commands); with the commands
+     * above too, so groups that are never 0 keep it out of the Options list. */
+    {.name = "reason", PLUGIN(STRING, reason), .opts = KR_FLAG_EMPTY_OK, .groups = ~0u},
+    {0},
 };
 
 static int kr_plugin_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,64 +167,23 @@ static int kr_plugin_positional(struct kr_plugin_args *a, const char *arg)
 	return KR_EXIT_OK;
 }
 
-/* --emergency: a reason for rotate, a switch for plan. */
-static int kr_plugin_emergency(struct kr_plugin_args *a, int argc, char **argv, int *i)
-{
-	const char *arg = argv[*i];
-
-	if (!strncmp(arg, "--emergency=", 12)) {
-		a->emergency = arg + 12;
-	} else if (a->cmd == KR_PLUGIN_PLAN) {
-		a->plan_emergency = true;
-		return KR_EXIT_OK;
-	} else if (*i + 1 < argc) {
-		a->emergency = argv[++*i];
-	} else {
-		return kr_plugin_usage_error("--emergency needs a REASON");
-	}
-	a->plan_emergency = true;
-	return KR_EXIT_OK;
-}
-
 static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 {
-	static const char *const lng[] = {"--namespace", "--kubeconfig", "--context", "--output"};
-	static const char *const shrt[] = {"-n", NULL, NULL, "-o"};
-	const char **slots[] = {&a->ns, &a->kubeconfig, &a->context, NULL};
-	const char *output = NULL;
-	int missing = 0, rc = KR_EXIT_OK, k;
+	struct kr_error err;
+	int nargs = 0, first, rc = KR_EXIT_OK;
 
-	slots[3] = &output;
-	for (int i = 1; i < argc && rc == KR_EXIT_OK; i++) {
-		const char *v = NULL;
-
-		if (!strcmp(argv[i], "--emergency") || !strncmp(argv[i], "--emergency=", 12)) {
-			rc = kr_plugin_emergency(a, argc, argv, &i);
-			continue;
-		}
-		if (!strncmp(argv[i], "--reason=", 9)) {
-			a->reason = argv[i] + 9;
-			continue;
-		}
-		if (!strcmp(argv[i], "--reason")) {
-			if (i + 1 >= argc)
-				return kr_plugin_usage_error("--reason needs a REASON");
-			a->reason = argv[++i];
-			continue;
-		}
-		for (k = 0; k < 4 && !v && !missing; k++)
-			v = kr_cli_flag(lng[k], shrt[k], argc, argv, &i, &missing);
-		if (missing)
-			return kr_plugin_usage_error("flag needs an argument: %s", argv[i]);
-		if (v && !v[0])
-			return kr_plugin_usage_error("%s needs a non-empty value", lng[k - 1]);
-		if (v)
-			*slots[k - 1] = v;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return kr_plugin_usage_error("unknown flag: %s", argv[i]);
-		else
-			rc = kr_plugin_positional(a, argv[i]);
-	}
+	kr_error_clear(&err);
+	/* The command decides whether --emergency takes a value: find it first. */
+	first = kr_flags_first_arg(kr_plugin_flags, KR_PLUGIN_G(KR_PLUGIN_ROTATE), argc, argv);
+	if (first < argc)
+		rc = kr_plugin_positional(a, argv[first]);
+	if (rc != KR_EXIT_OK)
+		return rc;
+	if (kr_flags_parse(kr_plugin_flags, KR_PLUGIN_G(a->cmd), a, argc, argv, &nargs, &err) !=
+	    KR_OK)
+		return kr_plugin_usage_error("%s", err.msg);
+	for (int i = 2; i <= nargs && rc == KR_EXIT_OK; i++)
+		rc = kr_plugin_positional(a, argv[i]);
 	if (rc != KR_EXIT_OK)
 		return rc;
 	if (a->cmd == KR_PLUGIN_NONE)
@@ -195,15 +191,14 @@ static int kr_plugin_parse(int argc, char **argv, struct kr_plugin_args *a)
 		    "missing command (rotate, abort, promote, status, history or plan)");
 	if (!a->name || !a->name[0])
 		return kr_plugin_usage_error("missing the KeyRotation NAME");
-	if (output && strcmp(output, "json"))
-		return kr_plugin_usage_error("--output: \"%s\" is not supported (json)", output);
-	a->json = output != NULL;
-	if (a->emergency && a->cmd != KR_PLUGIN_ROTATE && a->cmd != KR_PLUGIN_PLAN)
+	a->json = a->output != NULL;
+	if (a->emergency && a->cmd != KR_PLUGIN_ROTATE)
 		return kr_plugin_usage_error("--emergency goes with rotate (or plan)");
-	if (a->emergency && a->cmd == KR_PLUGIN_ROTATE &&
-	    (!a->emergency[0] || strlen(a->emergency) >= KR_ROT_REQUEST_MAX))
+	if (a->emergency && (!a->emergency[0] || strlen(a->emergency) >= KR_ROT_REQUEST_MAX))
 		return kr_plugin_usage_error("--emergency: the REASON must be 1 to %d bytes",
 					     KR_ROT_REQUEST_MAX - 1);
+	if (a->emergency)
+		a->plan_emergency = true;
 	if (a->reason && a->cmd != KR_PLUGIN_ABORT)
 		return kr_plugin_usage_error("--reason goes with abort");
 	if (a->reason && (!a->reason[0] || strlen(a->reason) >= KR_ROT_REQUEST_MAX))
@@ -435,7 +430,11 @@ int kr_cli_kubectl(int argc, char **argv)
 	int code;
 
 	if (argc < 2 || kr_cli_wants_help(argc, argv)) {
-		fputs(kr_plugin_usage, argc < 2 ? stderr : stdout);
+		FILE *out = argc < 2 ? stderr : stdout;
+
+		fputs(kr_plugin_intro, out);
+		kr_flags_help(out, kr_plugin_flags, 0);
+		fputs(kr_plugin_outro, out);
 		return argc < 2 ? KR_EXIT_USAGE : KR_EXIT_OK;
 	}
 	code = kr_plugin_parse(argc, argv, &a);

@@ -1,6 +1,4 @@
 /* run.c - `keyrotator run`: the controller process (flags, signals, HTTP, leader election). */
-#include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,75 +16,34 @@
 #include "runtime/memory.h"
 #include "version.h"
 
-static const char kr_run_usage[] =
+static const char kr_run_intro[] =
     "Usage: keyrotator run [options]\n\n"
     "Run the controller: watch KeyRotations and the workloads they name, and reconcile\n"
     "them. Logs are JSON, one object per line, on stderr. SIGTERM or SIGINT stops intake,\n"
-    "finishes the reconciles in hand, releases the lease and exits 0.\n\n"
-    "Options (each also read from the environment variable shown; a flag wins):\n"
-    "  --kubeconfig PATH        kubeconfig (KEYROTATOR_KUBECONFIG; default $KUBECONFIG,\n"
-    "                           ~/.kube/config, then in-cluster service account)\n"
-    "  --context NAME           kubeconfig context (KEYROTATOR_CONTEXT)\n"
-    "  --namespace NS           watch only this namespace (KEYROTATOR_NAMESPACE; default all)\n"
-    "  --leader-elect           elect a leader on a Lease before reconciling\n"
-    "                           (KEYROTATOR_LEADER_ELECT=true|false; default false)\n"
-    "  --leader-election-namespace NS  the Lease's namespace\n"
-    "                           (KEYROTATOR_LEADER_ELECTION_NAMESPACE; default the config's)\n"
-    "  --leader-election-id NAME       the Lease's name\n"
-    "                           (KEYROTATOR_LEADER_ELECTION_ID; default keyrotator)\n"
-    "  --metrics-addr ADDR      /metrics listen address (KEYROTATOR_METRICS_ADDR; :8080)\n"
-    "  --health-addr ADDR       /healthz and /readyz (KEYROTATOR_HEALTH_ADDR; :8081)\n"
-    "  --workers N              concurrent reconciles, 1..64 (KEYROTATOR_WORKERS; 4)\n"
-    "  --log-level LEVEL        debug|info|warn|error (KEYROTATOR_LOG_LEVEL; info)\n"
-    "  --instance NAME          this replica's name in Events (KEYROTATOR_INSTANCE;\n"
-    "                           default $POD_NAME, then the hostname)\n"
-    "  --keystore-timeout DUR   Valkey connect and command timeout\n"
-    "                           (KEYROTATOR_KEYSTORE_TIMEOUT; 5s)\n"
-    "  --keystore-check-interval DUR  how often idle KeyRotations' key stores are checked\n"
-    "                           (one pipelined round trip per Valkey server for all of\n"
-    "                           them, no API request; drift starts a full reconcile that\n"
-    "                           repairs it) (KEYROTATOR_KEYSTORE_CHECK_INTERVAL; 30s)\n"
-    "  --resync-period DUR      full reconcile of an idle KeyRotation at least this often\n"
-    "                           (its Secrets are read then; they are not watched)\n"
-    "                           (KEYROTATOR_RESYNC_PERIOD; 1h)\n"
-    "  --stuck-worker-timeout DUR  a worker in one reconcile for longer than this is stuck:\n"
-    "                           /healthz and /readyz answer 503 naming it and its\n"
-    "                           KeyRotation, so the liveness probe restarts the pod\n"
-    "                           (KEYROTATOR_STUCK_WORKER_TIMEOUT; 5m; 1s..24h)\n"
-    "  --clock-skew-file PATH   testing aid: a file holding seconds added to the clock,\n"
-    "                           re-read at every reconcile (KEYROTATOR_CLOCK_SKEW_FILE)\n"
-    "  --allowed-endpoints LIST where analysis, scrape and verify requests may go: comma-\n"
-    "                           separated CIDRs (10.0.0.0/8, fd00::/8, 127.0.0.1/32) and\n"
-    "                           host[:port] patterns (prometheus.monitoring.svc:9090,\n"
-    "                           *.monitoring.svc; no port: any). A URL passes when its\n"
-    "                           host[:port] matches a pattern or the address it connects\n"
-    "                           to is in a CIDR (KEYROTATOR_ALLOWED_ENDPOINTS; default any\n"
-    "                           host). Link-local and cloud metadata addresses\n"
-    "                           (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200,\n"
-    "                           0.0.0.0/8) are refused unless a CIDR as narrow as their\n"
-    "                           block lists them. No redirects are followed, no proxy used\n"
-    "  --allow-inline-key-stores  honour a KeyRotation's inline spec.keyStore\n"
-    "                           (KEYROTATOR_ALLOW_INLINE_KEY_STORES=true|false; default\n"
-    "                           false: only KeyStore / ClusterKeyStore references)\n"
-    "  --controller-namespace NS  the namespace the controller runs in\n"
-    "                           (KEYROTATOR_CONTROLLER_NAMESPACE; default $POD_NAMESPACE,\n"
-    "                           then the service account's namespace file)\n\n"
-    "/readyz answers 200 once every cache has synced (a standby is ready too) and no\n"
+    "finishes the reconciles in hand, releases the lease and exits 0.\n\n";
+
+static const char kr_run_outro[] =
+    "\n/readyz answers 200 once every cache has synced (a standby is ready too) and no\n"
     "worker is stuck; /healthz, while every thread runs and no worker is stuck.\n"
     "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 start-up failed or leadership was lost,\n"
     "2 bad flags.\n";
 
+/* --allowed-endpoints as given (for the start-up log) and parsed (kr_egress_free). */
+struct kr_run_egress {
+	const char *text;
+	struct kr_egress *parsed;
+};
+
 struct kr_run_opts {
 	const char *kubeconfig, *context, *namespace_;
-	int leader_elect;
+	bool leader_elect;
 	const char *lease_ns, *lease_id, *metrics_addr, *health_addr;
-	int workers;
+	long workers;
 	int log_level;
 	const char *instance, *clock_skew_file;
 	long keystore_timeout_ms, keystore_check_ms, resync_period_ms, stuck_worker_ms;
-	const char *allowed_endpoints; /* as given, for the start-up log */
-	struct kr_egress *egress;      /* parsed from it; kr_egress_free */
-	int allow_inline_key_stores;
+	struct kr_run_egress egress;
+	bool allow_inline_key_stores;
 	const char *controller_namespace;
 	char namespace_file[256]; /* the service account's namespace, when read */
 };
@@ -107,158 +64,176 @@ struct kr_run_state {
 	sigset_t sigs;
 };
 
-static int kr_run_bool(const char *text, int *out)
+static enum kr_status kr_run_parse_level(const char *v, void *dst, struct kr_error *err)
 {
-	if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
-		*out = 1;
-	else if (!strcmp(text, "false") || !strcmp(text, "0") || !strcmp(text, "no"))
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
+	int level = kr_log_parse_level(v);
 
-/* A Go duration within [min_ms, max_ms] into *out; 2 (usage) when not. */
-static int kr_run_duration(const char *v, const char *from, long min_ms, long max_ms, long *out)
-{
-	int64_t ms;
-
-	if (kr_duration_parse(v, &ms, NULL) != KR_OK || ms < min_ms || ms > max_ms)
-		return kr_cli_usage_error("run", "%s: '%s' is not a duration from %ldms to %ldms",
-					  from, v, min_ms, max_ms);
-	*out = (long)ms;
-	return KR_EXIT_OK;
+	if (level < 0)
+		return kr_error_set(err, KR_EINVAL, "\"%s\" is not debug, info, warn or error", v);
+	*(int *)dst = level;
+	return KR_OK;
 }
 
 /* --allowed-endpoints: parsed now, so a bad entry is a usage error naming it. */
-static int kr_run_egress(struct kr_run_opts *o, const char *v, const char *from)
+static enum kr_status kr_run_parse_egress(const char *v, void *dst, struct kr_error *err)
 {
-	struct kr_egress *e = NULL;
-	struct kr_error err;
+	struct kr_run_egress *e = dst;
+	struct kr_egress *parsed = NULL;
+	enum kr_status rc = kr_egress_parse(v, &parsed, err);
 
-	kr_error_clear(&err);
-	if (kr_egress_parse(v, &e, &err) != KR_OK)
-		return kr_cli_usage_error("run", "%s: %s", from, err.msg);
-	kr_egress_free(o->egress); /* the flag wins over the environment */
-	o->egress = e;
-	o->allowed_endpoints = v;
-	return KR_EXIT_OK;
+	if (rc != KR_OK)
+		return rc;
+	kr_egress_free(e->parsed); /* given twice: the last wins */
+	e->parsed = parsed;
+	e->text = v;
+	return KR_OK;
 }
 
-/* Set one option from its text; 2 (usage) on a bad value. `from` names flag or variable. */
-static int kr_run_set(struct kr_run_opts *o, int id, const char *v, const char *from)
-{
-	char *end;
-	long n;
+#define RUN(kind, f) KR_FLAG_##kind##_AT(struct kr_run_opts, f)
 
-	switch (id) {
-	case 'k':
-		o->kubeconfig = v;
-		break;
-	case 'c':
-		o->context = v;
-		break;
-	case 'n':
-		o->namespace_ = v;
-		break;
-	case 'N':
-		o->lease_ns = v;
-		break;
-	case 'I':
-		o->lease_id = v;
-		break;
-	case 'm':
-		o->metrics_addr = v;
-		break;
-	case 'h':
-		o->health_addr = v;
-		break;
-	case 'L':
-		if (kr_run_bool(v, &o->leader_elect) != 0)
-			return kr_cli_usage_error("run", "%s: '%s' is not true or false", from, v);
-		break;
-	case 'w':
-		errno = 0;
-		n = strtol(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > 64)
-			return kr_cli_usage_error("run", "%s: '%s' is not a number 1..64", from, v);
-		o->workers = (int)n;
-		break;
-	case 'i':
-		o->instance = v;
-		break;
-	case 'C':
-		o->clock_skew_file = v;
-		break;
-	case 't':
-		return kr_run_duration(v, from, 100, 600000, &o->keystore_timeout_ms);
-	case 'K':
-		return kr_run_duration(v, from, 1000, 86400000, &o->keystore_check_ms);
-	case 'R':
-		return kr_run_duration(v, from, 10000, 7 * 86400000L, &o->resync_period_ms);
-	case 'T':
-		return kr_run_duration(v, from, 1000, 86400000L, &o->stuck_worker_ms);
-	case 'l':
-		o->log_level = kr_log_parse_level(v);
-		if (o->log_level < 0)
-			return kr_cli_usage_error("run", "%s: unknown level '%s'", from, v);
-		break;
-	case 'E':
-		return kr_run_egress(o, v, from);
-	case 'A':
-		if (kr_run_bool(v, &o->allow_inline_key_stores) != 0)
-			return kr_cli_usage_error("run", "%s: '%s' is not true or false", from, v);
-		break;
-	case 'S':
-		o->controller_namespace = v;
-		break;
-	}
-	return KR_EXIT_OK;
-}
-
-static const struct option kr_run_flags[] = {
-    {"kubeconfig", required_argument, NULL, 'k'},
-    {"context", required_argument, NULL, 'c'},
-    {"namespace", required_argument, NULL, 'n'},
-    {"leader-elect", optional_argument, NULL, 'L'},
-    {"leader-election-namespace", required_argument, NULL, 'N'},
-    {"leader-election-id", required_argument, NULL, 'I'},
-    {"metrics-addr", required_argument, NULL, 'm'},
-    {"health-addr", required_argument, NULL, 'h'},
-    {"workers", required_argument, NULL, 'w'},
-    {"log-level", required_argument, NULL, 'l'},
-    {"instance", required_argument, NULL, 'i'},
-    {"keystore-timeout", required_argument, NULL, 't'},
-    {"keystore-check-interval", required_argument, NULL, 'K'},
-    {"resync-period", required_argument, NULL, 'R'},
-    {"stuck-worker-timeout", required_argument, NULL, 'T'},
-    {"clock-skew-file", required_argument, NULL, 'C'},
-    {"allowed-endpoints", required_argument, NULL, 'E'},
-    {"allow-inline-key-stores", optional_argument, NULL, 'A'},
-    {"controller-namespace", required_argument, NULL, 'S'},
-    {NULL, 0, NULL, 0},
+/* Every flag of `keyrotator run`, each also read from its KEYROTATOR_* variable. */
+static const struct kr_flag kr_run_flags[] = {
+    {.help = "Options (each also read from the environment variable shown; a flag wins):"},
+    {.name = "kubeconfig",
+     RUN(STRING, kubeconfig),
+     .metavar = "PATH",
+     .env = "KEYROTATOR_KUBECONFIG",
+     .help = "kubeconfig (default $KUBECONFIG, ~/.kube/config, then in-cluster service "
+	     "account)"},
+    {.name = "context",
+     RUN(STRING, context),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_CONTEXT",
+     .help = "kubeconfig context"},
+    {.name = "namespace",
+     RUN(STRING, namespace_),
+     .metavar = "NS",
+     .env = "KEYROTATOR_NAMESPACE",
+     .help = "watch only this namespace (default all)"},
+    {.name = "leader-elect",
+     RUN(BOOL, leader_elect),
+     .env = "KEYROTATOR_LEADER_ELECT",
+     .def = "false",
+     .help = "elect a leader on a Lease before reconciling"},
+    {.name = "leader-election-namespace",
+     RUN(STRING, lease_ns),
+     .metavar = "NS",
+     .env = "KEYROTATOR_LEADER_ELECTION_NAMESPACE",
+     .help = "the Lease's namespace (default the config's)"},
+    {.name = "leader-election-id",
+     RUN(STRING, lease_id),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_LEADER_ELECTION_ID",
+     .def = "keyrotator",
+     .help = "the Lease's name"},
+    {.name = "metrics-addr",
+     RUN(STRING, metrics_addr),
+     .metavar = "ADDR",
+     .env = "KEYROTATOR_METRICS_ADDR",
+     .def = ":8080",
+     .help = "/metrics listen address"},
+    {.name = "health-addr",
+     RUN(STRING, health_addr),
+     .metavar = "ADDR",
+     .env = "KEYROTATOR_HEALTH_ADDR",
+     .def = ":8081",
+     .help = "/healthz and /readyz"},
+    {.name = "workers",
+     RUN(INT, workers),
+     .metavar = "N",
+     .min = 1,
+     .max = 64,
+     .env = "KEYROTATOR_WORKERS",
+     .def = "4",
+     .help = "concurrent reconciles"},
+    {.name = "log-level",
+     RUN(CUSTOM, log_level),
+     .parse = kr_run_parse_level,
+     .metavar = "LEVEL",
+     .env = "KEYROTATOR_LOG_LEVEL",
+     .def = "info",
+     .help = "debug|info|warn|error"},
+    {.name = "instance",
+     RUN(STRING, instance),
+     .metavar = "NAME",
+     .env = "KEYROTATOR_INSTANCE",
+     .help = "this replica's name in Events (default $POD_NAME, then the hostname)"},
+    {.name = "keystore-timeout",
+     RUN(DURATION, keystore_timeout_ms),
+     .metavar = "DUR",
+     .min = 100,
+     .max = 600000,
+     .env = "KEYROTATOR_KEYSTORE_TIMEOUT",
+     .def = "5s",
+     .help = "Valkey connect and command timeout"},
+    {.name = "keystore-check-interval",
+     RUN(DURATION, keystore_check_ms),
+     .metavar = "DUR",
+     .min = 1000,
+     .max = 86400000,
+     .env = "KEYROTATOR_KEYSTORE_CHECK_INTERVAL",
+     .def = "30s",
+     .help = "how often idle KeyRotations' key stores are checked (one pipelined round "
+	     "trip per Valkey server for all of them, no API request; drift starts a full "
+	     "reconcile that repairs it)"},
+    {.name = "resync-period",
+     RUN(DURATION, resync_period_ms),
+     .metavar = "DUR",
+     .min = 10000,
+     .max = 7 * 86400000L,
+     .env = "KEYROTATOR_RESYNC_PERIOD",
+     .def = "1h",
+     .help = "full reconcile of an idle KeyRotation at least this often (its Secrets are "
+	     "read then; they are not watched)"},
+    {.name = "stuck-worker-timeout",
+     RUN(DURATION, stuck_worker_ms),
+     .metavar = "DUR",
+     .min = 1000,
+     .max = 86400000L,
+     .env = "KEYROTATOR_STUCK_WORKER_TIMEOUT",
+     .def = "5m",
+     .help = "a worker in one reconcile for longer than this is stuck: /healthz and /readyz "
+	     "answer 503 naming it and its KeyRotation, so the liveness probe restarts the "
+	     "pod"},
+    {.name = "clock-skew-file",
+     RUN(STRING, clock_skew_file),
+     .metavar = "PATH",
+     .env = "KEYROTATOR_CLOCK_SKEW_FILE",
+     .help = "testing aid: a file holding seconds added to the clock, re-read at every "
+	     "reconcile"},
+    {.name = "allowed-endpoints",
+     RUN(CUSTOM, egress),
+     .parse = kr_run_parse_egress,
+     .metavar = "LIST",
+     .env = "KEYROTATOR_ALLOWED_ENDPOINTS",
+     .help = "where analysis, scrape and verify requests may go: comma-separated CIDRs "
+	     "(10.0.0.0/8, fd00::/8, 127.0.0.1/32) and host[:port] patterns "
+	     "(prometheus.monitoring.svc:9090, *.monitoring.svc; no port: any). A URL passes "
+	     "when its host[:port] matches a pattern or the address it connects to is in a "
+	     "CIDR (default any host). Link-local and cloud metadata addresses "
+	     "(169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, 0.0.0.0/8) are "
+	     "refused unless a CIDR as narrow as their block lists them. No redirects are "
+	     "followed, no proxy used"},
+    {.name = "allow-inline-key-stores",
+     RUN(BOOL, allow_inline_key_stores),
+     .env = "KEYROTATOR_ALLOW_INLINE_KEY_STORES",
+     .def = "false",
+     .help = "honour a KeyRotation's inline spec.keyStore (false: only KeyStore / "
+	     "ClusterKeyStore references)"},
+    {.name = "controller-namespace",
+     RUN(STRING, controller_namespace),
+     .metavar = "NS",
+     .env = "KEYROTATOR_CONTROLLER_NAMESPACE",
+     .help = "the namespace the controller runs in (default $POD_NAMESPACE, then the "
+	     "service account's namespace file)"},
+    {0},
 };
 
-/* KEYROTATOR_<FLAG> for every flag: "leader-election-id" -> KEYROTATOR_LEADER_ELECTION_ID. */
-static int kr_run_env(struct kr_run_opts *o)
+static void kr_run_help(void)
 {
-	for (const struct option *f = kr_run_flags; f->name; f++) {
-		char var[64] = "KEYROTATOR_";
-		size_t n = strlen(var);
-		const char *v;
-		int rc;
-
-		for (const char *p = f->name; *p && n + 1 < sizeof(var); p++)
-			var[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-		var[n] = '\0';
-		v = getenv(var);
-		if (!v || !v[0])
-			continue;
-		rc = kr_run_set(o, f->val, v, var);
-		if (rc != KR_EXIT_OK)
-			return rc;
-	}
-	return KR_EXIT_OK;
+	fputs(kr_run_intro, stdout);
+	kr_flags_help(stdout, kr_run_flags, 0);
+	fputs(kr_run_outro, stdout);
 }
 
 /* --controller-namespace unset: $POD_NAMESPACE, then the service account's file, else NULL. */
@@ -288,36 +263,14 @@ static void kr_run_default_namespace(struct kr_run_opts *o)
 
 static int kr_run_parse(int argc, char **argv, struct kr_run_opts *o)
 {
-	char from[64];
-	int id, rc, idx = 0;
+	int rc, nargs = 0;
 
-	*o = (struct kr_run_opts){.lease_id = "keyrotator",
-				  .metrics_addr = ":8080",
-				  .health_addr = ":8081",
-				  .workers = KR_WORKQUEUE_DEFAULT_WORKERS,
-				  .stuck_worker_ms = KR_CONTROLLER_STUCK_DEFAULT_MS,
-				  .log_level = KR_LOG_INFO};
-	rc = kr_run_env(o);
+	memset(o, 0, sizeof(*o));
+	rc = kr_cli_flags("run", kr_run_flags, 0, o, argc, argv, &nargs);
 	if (rc != KR_EXIT_OK)
 		return rc;
-	optind = 1;
-	opterr = 0;
-	while ((id = getopt_long(argc, argv, "", kr_run_flags, &idx)) != -1) {
-		if (id == '?')
-			return kr_cli_usage_error("run", "unknown or incomplete option '%s'",
-						  argv[optind - 1]);
-		snprintf(from, sizeof(from), "--%s", kr_run_flags[idx].name);
-		if (id == 'L' && !optarg)
-			o->leader_elect = 1;
-		else if (id == 'A' && !optarg)
-			o->allow_inline_key_stores = 1;
-		else if (!optarg[0])
-			return kr_cli_usage_error("run", "%s needs a non-empty value", from);
-		else if ((rc = kr_run_set(o, id, optarg, from)) != KR_EXIT_OK)
-			return rc;
-	}
-	if (optind < argc)
-		return kr_cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	if (nargs > 0)
+		return kr_cli_usage_error("run", "unexpected argument '%s'", argv[1]);
 	kr_run_default_namespace(o);
 	return KR_EXIT_OK;
 }
@@ -435,10 +388,10 @@ static enum kr_status kr_run_build(const struct kr_run_opts *o, struct kr_kube_c
 					.resync_period_ms = o->resync_period_ms,
 					.allow_inline_key_stores = o->allow_inline_key_stores != 0,
 					.controller_namespace = o->controller_namespace,
-					.egress = o->egress};
+					.egress = o->egress.parsed};
 	struct kr_controller_opts co = {.cfg = cfg,
 					.namespace_ = o->namespace_,
-					.workers = o->workers,
+					.workers = (int)o->workers,
 					.leader_elect = o->leader_elect,
 					.stuck_worker_timeout_ms = o->stuck_worker_ms,
 					.sources = kr_reconciler_sources(),
@@ -538,12 +491,12 @@ int kr_cli_run(int argc, char **argv)
 	int code;
 
 	if (kr_cli_wants_help(argc, argv)) {
-		fputs(kr_run_usage, stdout);
+		kr_run_help();
 		return KR_EXIT_OK;
 	}
 	code = kr_run_parse(argc, argv, &o);
 	if (code != KR_EXIT_OK) {
-		kr_egress_free(o.egress);
+		kr_egress_free(o.egress.parsed);
 		return code;
 	}
 	kr_log_set_level((enum kr_log_level)o.log_level);
@@ -569,12 +522,11 @@ int kr_cli_run(int argc, char **argv)
 	kr_log_info(NULL,
 		    "started keyrotator %s: server %s, namespace %s, %d worker(s), leader "
 		    "election %s, metrics %s, health %s",
-		    KR_VERSION, cfg.server, o.namespace_ ? o.namespace_ : "(all)", o.workers,
+		    KR_VERSION, cfg.server, o.namespace_ ? o.namespace_ : "(all)", (int)o.workers,
 		    o.leader_elect ? "on" : "off", o.metrics_addr, o.health_addr);
 	kr_log_info(
 	    NULL, "access: allowed endpoints %s; inline key stores %s; controller namespace %s",
-	    o.allowed_endpoints ? o.allowed_endpoints
-				: "any host (not link-local or cloud metadata addresses)",
+	    o.egress.text ? o.egress.text : "any host (not link-local or cloud metadata addresses)",
 	    o.allow_inline_key_stores ? "honoured" : "refused",
 	    o.controller_namespace ? o.controller_namespace : "keyrotator-system (default)");
 	code = kr_run_wait(&st);
@@ -587,6 +539,6 @@ out:
 	kr_controller_free(st.ctl);
 	kr_leader_free(st.leader);
 	kr_kube_config_release(&cfg);
-	kr_egress_free(o.egress); /* after the reconciler, which borrowed it */
+	kr_egress_free(o.egress.parsed); /* after the reconciler, which borrowed it */
 	return code;
 }
