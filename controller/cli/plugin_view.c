@@ -282,6 +282,10 @@ static void kr_view_times(FILE *out, const struct kr_status_doc *doc)
 		fprintf(out,
 			"Unknown members:    %d in the active set (other tenants; never removed)\n",
 			st->unknown_members);
+	for (size_t i = 0; i < st->n_unlisted; i++)
+		fprintf(out, "%s%s/%s (reads the Secret; no stage lists it)\n",
+			i ? "                    " : "Unlisted consumers: ", st->unlisted[i].kind,
+			st->unlisted[i].name);
 }
 
 static const char *kr_view_meta(const cJSON *obj, const char *field)

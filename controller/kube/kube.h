@@ -100,6 +100,7 @@ extern const struct kr_kube_resource kr_kube_events;
 extern const struct kr_kube_resource kr_kube_deployments;
 extern const struct kr_kube_resource kr_kube_statefulsets;
 extern const struct kr_kube_resource kr_kube_daemonsets;
+extern const struct kr_kube_resource kr_kube_cronjobs; /* batch/v1 */
 extern const struct kr_kube_resource kr_kube_leases;
 extern const struct kr_kube_resource kr_kube_keyrotations;
 extern const struct kr_kube_resource kr_kube_keystores;	       /* namespaced */

@@ -9,6 +9,7 @@ const struct kr_kube_resource kr_kube_deployments = {"apps", "v1", "deployments"
 const struct kr_kube_resource kr_kube_statefulsets = {"apps", "v1", "statefulsets", "StatefulSet",
 						      1};
 const struct kr_kube_resource kr_kube_daemonsets = {"apps", "v1", "daemonsets", "DaemonSet", 1};
+const struct kr_kube_resource kr_kube_cronjobs = {"batch", "v1", "cronjobs", "CronJob", 1};
 const struct kr_kube_resource kr_kube_leases = {"coordination.k8s.io", "v1", "leases", "Lease", 1};
 const struct kr_kube_resource kr_kube_namespaces = {"", "v1", "namespaces", "Namespace", 0};
 const struct kr_kube_resource kr_kube_keystores = {"keyrotator.io", "v1alpha1", "keystores",

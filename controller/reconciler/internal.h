@@ -182,6 +182,9 @@ bool kr_secrets_usable(struct kr_observed *obs, const char *uid, const char *sec
  * honour. The ClusterKeyStore's namespace selector may cost a GET of the Namespace.
  */
 void kr_world_resolve_store(struct kr_world *w);
+/* obs.unlisted: the workloads that read spec.secretRef's Secret and no stage lists
+ * (unlisted.c; from the runtime's kr_controller_users index, no request). */
+void kr_world_observe_unlisted(struct kr_world *w);
 /*
  * store.c: open the key store the spec names (settings, password, a pooled connection) and
  * ask it about the keys this KeyRotation holds into w->obs.store (unreachable: the error).

@@ -556,6 +556,7 @@ enum kr_status kr_world_observe(struct kr_world *w, struct kr_error *err)
 	if (rc != KR_OK)
 		return rc;
 	observe_conflict(w);
+	kr_world_observe_unlisted(w);
 	if (!w->obs.secret_conflict && !w->spec.dry_run && !w->obs.refusal_reason[0])
 		kr_world_observe_store(w);
 	return KR_OK;

@@ -111,6 +111,7 @@ enum kr_source {
 	KR_SRC_DAEMONSETS,
 	KR_SRC_KEYSTORES,	 /* whole spec (small; an admin writes a few) */
 	KR_SRC_CLUSTERKEYSTORES, /* cluster-scoped: watched across namespaces */
+	KR_SRC_CRONJOBS,	 /* only the Secrets its pod template reads (unlisted consumers) */
 	KR_SRC_N
 };
 
@@ -139,6 +140,14 @@ cJSON *kr_reconciler_project_store(void *arg, const cJSON *object);
  * the Progressing condition says ProgressDeadlineExceeded).
  */
 cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object);
+/*
+ * Both workload projections also keep "secrets": the names of the Secrets the pod template
+ * reads (env secretKeyRef, envFrom secretRef, secret volumes, projected volume sources),
+ * sorted, each once; a CronJob's (spec.jobTemplate.spec.template) holds only that. The
+ * sources' refs name them "Secret/ns/name", so kr_controller_users finds the workloads
+ * that read a Secret, and a change wakes the KeyRotations whose Secret it is.
+ */
+cJSON *kr_reconciler_project_cronjob(void *arg, const cJSON *object);
 
 /*
  * keyrotator's own metric families (the runtime's are in metrics.h), each

@@ -115,6 +115,82 @@ static void project_status(cJSON *proj, const cJSON *status)
 	}
 }
 
+/* ---- the Secrets a pod template reads (for unlisted consumers) ---- */
+
+/* Insert `name` into the sorted list of strings, once. */
+static void add_secret(cJSON *list, const char *name)
+{
+	const cJSON *it;
+	int i = 0;
+
+	if (!name || !name[0])
+		return;
+	cJSON_ArrayForEach(it, list)
+	{
+		int c = strcmp(it->valuestring, name);
+
+		if (c == 0)
+			return;
+		if (c > 0)
+			break;
+		i++;
+	}
+	if (it)
+		cJSON_InsertItemInArray(list, i, cJSON_CreateString(name));
+	else
+		cJSON_AddItemToArray(list, cJSON_CreateString(name));
+}
+
+static void container_secrets(cJSON *list, const cJSON *containers)
+{
+	const cJSON *c, *e;
+
+	cJSON_ArrayForEach(c, containers)
+	{
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env"))
+		    add_secret(list, kr_json_str(e, (const char *[]){"valueFrom", "secretKeyRef",
+								     "name", NULL}));
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "envFrom"))
+		    add_secret(list, kr_json_str(e, (const char *[]){"secretRef", "name", NULL}));
+	}
+}
+
+/* "secrets": every Secret the pod template (spec of a pod) reads; omitted when none. */
+static void project_secrets(cJSON *proj, const cJSON *pod_spec)
+{
+	static const char *const kinds[] = {"containers", "initContainers", "ephemeralContainers",
+					    NULL};
+	cJSON *list = cJSON_CreateArray();
+	const cJSON *v, *src;
+
+	if (!list)
+		return;
+	for (size_t i = 0; kinds[i]; i++)
+		container_secrets(list, cJSON_GetObjectItemCaseSensitive(pod_spec, kinds[i]));
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(pod_spec, "volumes"))
+	{
+		add_secret(list, kr_json_str(v, (const char *[]){"secret", "secretName", NULL}));
+		cJSON_ArrayForEach(src, kr_json_at(v, (const char *[]){"projected", "sources", NULL}))
+		    add_secret(list, kr_json_str(src, (const char *[]){"secret", "name", NULL}));
+	}
+	if (cJSON_GetArraySize(list) > 0)
+		cJSON_AddItemToObject(proj, "secrets", list);
+	else
+		cJSON_Delete(list);
+}
+
+cJSON *kr_reconciler_project_cronjob(void *arg, const cJSON *object)
+{
+	cJSON *proj = cJSON_CreateObject();
+
+	(void)arg;
+	if (proj)
+		project_secrets(proj, kr_json_at(object, (const char *[]){"spec", "jobTemplate",
+									  "spec", "template", "spec",
+									  NULL}));
+	return proj;
+}
+
 cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object)
 {
 	cJSON *proj = cJSON_CreateObject();
@@ -134,6 +210,7 @@ cJSON *kr_reconciler_project_workload(void *arg, const cJSON *object)
 	copy(proj, "updateStrategy", object,
 		    (const char *[]){"spec", "updateStrategy", NULL});
 	project_status(proj, cJSON_GetObjectItemCaseSensitive(object, "status"));
+	project_secrets(proj, kr_json_at(object, (const char *[]){"spec", "template", "spec", NULL}));
 	return proj;
 }
 
@@ -168,17 +245,35 @@ static void keyrotation_refs(const cJSON *proj, const char *ns, kr_controller_re
 	add(arg, sref);
 }
 
+/* A workload's references: "Secret/ns/name" for each Secret its pod template reads. */
+static void workload_refs(const cJSON *proj, const char *ns, kr_controller_ref_fn add, void *arg)
+{
+	const cJSON *name;
+	char ref[600];
+
+	cJSON_ArrayForEach(name, cJSON_GetObjectItemCaseSensitive(proj, "secrets"))
+	{
+		if (!cJSON_IsString(name))
+			continue;
+		kr_controller_workload_ref(ref, sizeof(ref), "Secret", ns, name->valuestring);
+		add(arg, ref);
+	}
+}
+
 /* In enum kr_source's order. */
 static const struct kr_controller_source kr_sources[KR_SRC_N] = {
     [KR_SRC_KEYROTATIONS] = {&kr_kube_keyrotations, kr_reconciler_project_keyrotation, true,
 			     keyrotation_refs},
-    [KR_SRC_DEPLOYMENTS] = {&kr_kube_deployments, kr_reconciler_project_workload, false, NULL},
+    [KR_SRC_DEPLOYMENTS] = {&kr_kube_deployments, kr_reconciler_project_workload, false,
+			    workload_refs},
     [KR_SRC_STATEFULSETS] = {&kr_kube_statefulsets, kr_reconciler_project_workload, false,
-			     NULL},
-    [KR_SRC_DAEMONSETS] = {&kr_kube_daemonsets, kr_reconciler_project_workload, false, NULL},
+			     workload_refs},
+    [KR_SRC_DAEMONSETS] = {&kr_kube_daemonsets, kr_reconciler_project_workload, false,
+			   workload_refs},
     [KR_SRC_KEYSTORES] = {&kr_kube_keystores, kr_reconciler_project_store, false, NULL},
     [KR_SRC_CLUSTERKEYSTORES] = {&kr_kube_clusterkeystores, kr_reconciler_project_store, false,
 				 NULL},
+    [KR_SRC_CRONJOBS] = {&kr_kube_cronjobs, kr_reconciler_project_cronjob, false, workload_refs},
 };
 
 const struct kr_controller_source *kr_reconciler_sources(void)

@@ -709,7 +709,8 @@ static bool decide_blockers(const struct kr_observed *obs, struct kr_action *out
 void kr_rotation_decide(const struct kr_observed *obs, struct kr_action *out)
 {
 	action_init(obs, out);
-	if (decide_blockers(obs, out) || kr_decide_repair(obs, out) || kr_decide_requests(obs, out))
+	if (decide_blockers(obs, out) || kr_decide_repair(obs, out) ||
+	    kr_decide_requests(obs, out) || kr_decide_unlisted(obs, out))
 		goto done;
 	if (!in_flight(obs->status.phase))
 		decide_idle(obs, out);

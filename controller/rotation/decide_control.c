@@ -161,3 +161,85 @@ void kr_gate_hold(const struct kr_observed *obs, struct kr_action *out, const ch
 		"paused before %s: waiting for a new value of %s", what, KR_ANNOTATION_PROMOTE);
 	kr_cond(out, KR_COND_READY, KR_COND_FALSE, "Paused", "paused before %s", what);
 }
+
+/* ---- unlisted consumers ------------------------------------------------------------ */
+
+static bool unlisted_same(const struct kr_observed *obs)
+{
+	const struct kr_rotation_status *st = &obs->status;
+
+	if (st->n_unlisted != obs->n_unlisted)
+		return false;
+	for (size_t i = 0; i < obs->n_unlisted; i++)
+		if (strcmp(st->unlisted[i].kind, obs->unlisted[i].kind) ||
+		    strcmp(st->unlisted[i].name, obs->unlisted[i].name))
+			return false;
+	return true;
+}
+
+/* "Deployment/a, CronJob/b" of the first few, for messages. */
+static void unlisted_text(const struct kr_unlisted *u, size_t n, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && strlen(buf) + 8 < size; i++)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s/%.64s", i ? ", " : "",
+			 u[i].kind, u[i].name);
+}
+
+/* A CronJob's Jobs read the Secret anew at each run: it needs no restart to take a key. */
+static bool unlisted_holds(const struct kr_unlisted *u)
+{
+	return strcmp(u->kind, "CronJob") != 0;
+}
+
+bool kr_decide_unlisted(const struct kr_observed *obs, struct kr_action *out)
+{
+	char list[KR_ROT_MSG_MAX / 2];
+
+	if (unlisted_same(obs))
+		return false;
+	memcpy(out->status.unlisted, obs->unlisted, sizeof(out->status.unlisted));
+	out->status.n_unlisted = obs->n_unlisted;
+	out->status_changed = true;
+	unlisted_text(obs->unlisted, obs->n_unlisted, list, sizeof(list));
+	if (!obs->n_unlisted) {
+		kr_act(out, KR_ACTION_UPDATE_STATUS,
+		       "no workload outside the stages reads Secret %s any more",
+		       obs->spec->secret_name);
+		kr_event(out, false, "UnlistedConsumersGone", "%s", out->reason);
+		return true;
+	}
+	kr_act(out, KR_ACTION_UPDATE_STATUS, "%s read%s Secret %s but no stage lists %s: %s", list,
+	       obs->n_unlisted == 1 ? "s" : "", obs->spec->secret_name,
+	       obs->n_unlisted == 1 ? "it" : "them",
+	       obs->spec->unlisted_policy == KR_UNLISTED_IGNORE
+		   ? "unlistedConsumers is Ignore, so the revoke will lock them out"
+		   : "the revoke waits until each is listed in a stage or removed (CronJobs "
+		     "excepted: each run reads the Secret anew)");
+	kr_event(out, true, "UnlistedConsumers", "%s", out->reason);
+	return true;
+}
+
+bool kr_hold_for_unlisted(const struct kr_observed *obs, struct kr_action *out)
+{
+	struct kr_unlisted held[KR_ROT_UNLISTED_MAX];
+	char list[KR_ROT_MSG_MAX / 2];
+	size_t n = 0;
+
+	if (obs->spec->unlisted_policy != KR_UNLISTED_HOLD_REVOKE)
+		return false;
+	for (size_t i = 0; i < obs->n_unlisted && i < KR_ROT_UNLISTED_MAX; i++)
+		if (unlisted_holds(&obs->unlisted[i]))
+			held[n++] = obs->unlisted[i];
+	if (!n)
+		return false;
+	unlisted_text(held, n, list, sizeof(list));
+	kr_act(out, KR_ACTION_WAIT,
+	       "holding the revoke: %s read%s Secret %s but no stage lists %s; add %s to a stage "
+	       "or remove %s (or set spec.unlistedConsumers: Ignore)",
+	       list, n == 1 ? "s" : "", obs->spec->secret_name, n == 1 ? "it" : "them",
+	       n == 1 ? "it" : "them", n == 1 ? "it" : "them");
+	out->requeue_after_ms = KR_POLL_MS;
+	kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "UnlistedConsumers", "%s", out->reason);
+	return true;
+}

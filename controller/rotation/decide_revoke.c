@@ -124,6 +124,8 @@ void kr_step_revoke(const struct kr_observed *obs, struct kr_action *out)
 		kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "OldKeyInUse", "%s", out->reason);
 		return;
 	}
+	if (!emergency && kr_hold_for_unlisted(obs, out))
+		return;
 	out->status.rotation.old_revoked = true;
 	memset(&out->status.previous_key, 0, sizeof(out->status.previous_key));
 	kr_enter_next(obs, out, KR_STEP_REVOKE);

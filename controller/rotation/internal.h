@@ -94,5 +94,9 @@ bool kr_gate_closed(const struct kr_observed *obs, bool gate);
  * (MEASURE for `measure_for`); a failed measurement rolls back. */
 void kr_gate_hold(const struct kr_observed *obs, struct kr_action *out, const char *what,
 		  enum kr_step measure_for);
+/* The unlisted consumers observed differ from status: record them (status, Event). */
+bool kr_decide_unlisted(const struct kr_observed *obs, struct kr_action *out);
+/* spec.unlistedConsumers HoldRevoke and one (not a CronJob) exists: WAIT, Degraded says it. */
+bool kr_hold_for_unlisted(const struct kr_observed *obs, struct kr_action *out);
 
 #endif

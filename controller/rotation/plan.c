@@ -24,8 +24,10 @@ static enum kr_status add_line(cJSON *arr, struct kr_error *err, const char *fmt
 	return KR_OK;
 }
 
+/* `emergency`: no manual gate (stages[].pause) is planned, as none holds an emergency. */
 static enum kr_status add_stage(cJSON *arr, const struct kr_rotation_spec *spec, size_t i,
-				const char *new_id, bool gated, struct kr_error *err)
+				const char *new_id, bool gated, bool emergency,
+				struct kr_error *err)
 {
 	const struct kr_stage_spec *st = &spec->stages[i];
 	char list[900] = "", dur[KR_DURATION_BUFSZ];
@@ -36,6 +38,10 @@ static enum kr_status add_stage(cJSON *arr, const struct kr_rotation_spec *spec,
 					 kr_workload_kind_name(st->workloads[j].kind),
 					 st->workloads[j].name);
 	kr_duration_format(st->timeout_ms, dur, sizeof(dur));
+	if (st->pause && !emergency &&
+	    add_line(arr, err, "pause before stage %s until %s gets a new value", st->name,
+		     KR_ANNOTATION_PROMOTE) != KR_OK)
+		return KR_ENOMEM;
 	if (add_line(arr, err, "roll out stage %s: %s (pod template %s=%s, timeout %s)", st->name,
 		     list, KR_ANNOTATION_KEY_ID, new_id, dur) != KR_OK)
 		return KR_ENOMEM;
@@ -55,6 +61,12 @@ static enum kr_status add_revoke(cJSON *arr, const struct kr_rotation_spec *spec
 	char dur[KR_DURATION_BUFSZ];
 	enum kr_status rc;
 
+	if (!emergency && spec->pause_before_revoke) {
+		rc = add_line(arr, err, "pause before the revoke until %s gets a new value",
+			      KR_ANNOTATION_PROMOTE);
+		if (rc != KR_OK)
+			return rc;
+	}
 	if (!emergency && spec->revoke_when_unused_ms >= 0) {
 		kr_duration_format(spec->revoke_when_unused_ms, dur, sizeof(dur));
 		rc = add_line(arr, err, "wait until key %s has not been used for %s", old_id, dur);
@@ -124,7 +136,7 @@ enum kr_status kr_rotation_plan(const struct kr_rotation_spec *spec, const char 
 	if (rc == KR_OK && emergency)
 		rc = add_revoke(arr, spec, old_id, true, err);
 	for (size_t i = 0; rc == KR_OK && i < spec->n_stages; i++)
-		rc = add_stage(arr, spec, i, new_id, gated, err);
+		rc = add_stage(arr, spec, i, new_id, gated, emergency, err);
 	if (rc == KR_OK && !emergency) {
 		kr_duration_format(spec->validation_period_ms, dur, sizeof(dur));
 		rc = add_line(arr, err, "validate for %s%s", dur,

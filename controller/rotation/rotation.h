@@ -63,6 +63,21 @@ struct kr_stage_spec {
 	bool pause;	    /* hold before this stage until keyrotator.io/promote (§1c) */
 };
 
+/* spec.unlistedConsumers: what a workload that reads the Secret but no stage lists does. */
+enum kr_unlisted_policy {
+	KR_UNLISTED_HOLD_REVOKE = 0, /* HoldRevoke (default): the revoke waits while one exists */
+	KR_UNLISTED_IGNORE,	     /* Ignore: reported only */
+};
+
+#define KR_ROT_UNLISTED_MAX 8	/* unlisted consumers reported (status.unlistedConsumers) */
+#define KR_ROT_NAME_SIZE    254 /* a workload name (DNS subdomain) + NUL */
+
+/* A workload in the namespace that reads the consumers' Secret; no stage lists it. */
+struct kr_unlisted {
+	char kind[16]; /* Deployment, StatefulSet, DaemonSet, CronJob */
+	char name[KR_ROT_NAME_SIZE];
+};
+
 struct kr_label_match {
 	char *name;
 	char *value;
@@ -171,6 +186,7 @@ struct kr_rotation_spec {
 	int64_t validation_period_ms;  /* default 10m */
 	int64_t revoke_when_unused_ms; /* -1 when not set */
 	bool pause_before_revoke;      /* hold before the revoke until keyrotator.io/promote */
+	enum kr_unlisted_policy unlisted_policy; /* spec.unlistedConsumers */
 	bool dry_run;
 	char *schedule; /* NULL when not set */
 	struct kr_cron cron;
@@ -354,6 +370,8 @@ struct kr_rotation_status {
 	bool has_rate;
 	double unauthorized_rate; /* last measurement */
 	int unknown_members;
+	struct kr_unlisted unlisted[KR_ROT_UNLISTED_MAX]; /* unlistedConsumers, sorted */
+	size_t n_unlisted;
 };
 
 /* An empty status: phase Idle, stage_index -1. */
@@ -495,6 +513,12 @@ struct kr_observed {
 	 */
 	char refusal_reason[64];
 	char refusal[KR_ROT_MSG_MAX];
+	/*
+	 * Workloads of the namespace whose pod template reads spec.secretRef.name but that no
+	 * stage lists, sorted by kind then name (at most KR_ROT_UNLISTED_MAX).
+	 */
+	struct kr_unlisted unlisted[KR_ROT_UNLISTED_MAX];
+	size_t n_unlisted;
 };
 
 /* ---- workload rollout (rollout.c) ------------------------------------------------ */

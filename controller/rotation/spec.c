@@ -653,6 +653,18 @@ static enum kr_status decode_verify(const cJSON *spec, struct kr_rotation_spec *
 	return rc;
 }
 
+static enum kr_status decode_unlisted_policy(const cJSON *spec, struct kr_rotation_spec *out,
+					     struct kr_error *err)
+{
+	static const char *const names[] = {"HoldRevoke", "Ignore", NULL};
+	enum kr_status rc;
+	int v = 0;
+
+	rc = kr_jr_enum(spec, "spec", "unlistedConsumers", names, KR_UNLISTED_HOLD_REVOKE, &v, err);
+	out->unlisted_policy = (enum kr_unlisted_policy)v;
+	return rc;
+}
+
 static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *out,
 				  struct kr_error *err)
 {
@@ -665,6 +677,8 @@ static enum kr_status decode_rest(const cJSON *spec, struct kr_rotation_spec *ou
 				  &out->revoke_when_unused_ms, err);
 	if (rc == KR_OK)
 		rc = kr_jr_bool(spec, "spec", "pauseBeforeRevoke", &out->pause_before_revoke, err);
+	if (rc == KR_OK)
+		rc = decode_unlisted_policy(spec, out, err);
 	if (rc == KR_OK)
 		rc = kr_jr_bool(spec, "spec", "dryRun", &out->dry_run, err);
 	if (rc == KR_OK)

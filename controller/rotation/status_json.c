@@ -207,6 +207,51 @@ static enum kr_status decode_rotation(const cJSON *status, struct kr_rotation_pr
 	return rc;
 }
 
+/* status.unlistedConsumers: [{kind, name}], at most KR_ROT_UNLISTED_MAX kept. */
+static enum kr_status decode_unlisted(const cJSON *s, struct kr_rotation_status *st,
+				      struct kr_error *err)
+{
+	const cJSON *arr, *it;
+	enum kr_status rc;
+
+	st->n_unlisted = 0;
+	rc = get_array(s, "status", "unlistedConsumers", &arr, err);
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct kr_unlisted *u = &st->unlisted[st->n_unlisted];
+
+		if (rc != KR_OK || st->n_unlisted >= KR_ROT_UNLISTED_MAX)
+			break;
+		if (!cJSON_IsObject(it))
+			return kr_error_set(err, KR_EINVAL,
+					    "status.unlistedConsumers: must hold objects");
+		rc = get_text(it, "status.unlistedConsumers", "kind", u->kind, sizeof(u->kind),
+			      false, err);
+		if (rc == KR_OK)
+			rc = get_text(it, "status.unlistedConsumers", "name", u->name,
+				      sizeof(u->name), false, err);
+		st->n_unlisted++;
+	}
+	return rc;
+}
+
+static bool add_unlisted(cJSON *s, const struct kr_rotation_status *st)
+{
+	cJSON *arr, *o;
+
+	if (!st->n_unlisted)
+		return true;
+	arr = cJSON_AddArrayToObject(s, "unlistedConsumers");
+	for (size_t i = 0; arr && i < st->n_unlisted; i++) {
+		o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(arr, o) ||
+		    !cJSON_AddStringToObject(o, "kind", st->unlisted[i].kind) ||
+		    !cJSON_AddStringToObject(o, "name", st->unlisted[i].name))
+			return false;
+	}
+	return arr != NULL;
+}
+
 static enum kr_status decode_top(const cJSON *s, struct kr_rotation_status *st,
 				 struct kr_error *err)
 {
@@ -240,6 +285,8 @@ static enum kr_status decode_top(const cJSON *s, struct kr_rotation_status *st,
 			      err);
 	if (rc == KR_OK)
 		rc = get_int32(s, path, "unknownMembers", 0, &st->unknown_members, err);
+	if (rc == KR_OK)
+		rc = decode_unlisted(s, st, err);
 	return rc;
 }
 
@@ -560,7 +607,7 @@ static bool add_status(cJSON *s, const struct kr_rotation_status *st, const char
 	       add_text(s, "lastHandledAbort", st->last_handled_abort) &&
 	       add_text(s, "lastHandledPromote", st->last_handled_promote) &&
 	       add_rate(s, "unauthorizedRate", st->has_rate, st->unauthorized_rate) &&
-	       add_int(s, "unknownMembers", st->unknown_members);
+	       add_int(s, "unknownMembers", st->unknown_members) && add_unlisted(s, st);
 }
 
 static bool add_conditions(cJSON *s, const struct kr_status_condition *conds)

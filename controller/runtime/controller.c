@@ -43,6 +43,7 @@ struct kr_controller {
 	struct kr_workqueue *queue;
 	struct kr_events *events;
 	struct kr_refindex *index;
+	struct kr_refindex *users; /* ref -> "Kind/ns/name" of other sources' objects naming it */
 	struct kr_informer *inf[KR_CONTROLLER_MAX_SOURCES];
 	struct kr_ctl_source src[KR_CONTROLLER_MAX_SOURCES];
 	int nsrc;
@@ -152,15 +153,40 @@ static void kr_ctl_on_primary(void *arg, enum kr_kube_event_type type, const cha
 	kr_ctl_enqueue(s->c, key);
 }
 
+struct kr_ctl_user_arg {
+	struct kr_controller *c;
+	const char *user;
+	int add;
+};
+
+/* A reference of another source's object: into or out of `users`; wakes who names it. */
+static void kr_ctl_user_ref(void *arg, const char *ref)
+{
+	struct kr_ctl_user_arg *a = arg;
+
+	if (a->add)
+		kr_refindex_add(a->c->users, ref, a->user);
+	else
+		kr_refindex_remove(a->c->users, ref, a->user);
+	kr_refindex_lookup(a->c->index, ref, kr_ctl_enqueue, a->c);
+}
+
 static void kr_ctl_on_reference(void *arg, enum kr_kube_event_type type, const char *ns,
 				const char *name, const cJSON *old_proj, const cJSON *new_proj)
 {
 	struct kr_ctl_source *s = arg;
 	char ref[600];
+	struct kr_ctl_user_arg add = {s->c, ref, 1}, del = {s->c, ref, 0};
 
-	(void)type, (void)old_proj, (void)new_proj;
+	(void)type;
 	kr_controller_workload_ref(ref, sizeof(ref), s->s->res->kind, ns ? ns : "", name);
 	kr_refindex_lookup(s->c->index, ref, kr_ctl_enqueue, s->c);
+	if (!s->s->refs)
+		return;
+	if (new_proj)
+		s->s->refs(new_proj, ns ? ns : "", kr_ctl_user_ref, &add);
+	if (old_proj)
+		s->s->refs(old_proj, ns ? ns : "", kr_ctl_user_ref, &del);
 }
 
 static void kr_ctl_on_error(void *arg, const struct kr_error *err)
@@ -217,12 +243,13 @@ struct kr_controller *kr_controller_new(const struct kr_controller_opts *o, stru
 	c->metrics = kr_metrics_new();
 	c->queue = kr_workqueue_new(o->queue);
 	c->index = kr_refindex_new();
+	c->users = kr_refindex_new();
 	c->workers = calloc((size_t)c->nworkers, sizeof(*c->workers));
 	for (int i = 0; c->workers && i < c->nworkers; i++)
 		pthread_mutex_init(&c->workers[i].busy_lock, NULL);
 	c->stuck_ms = o->stuck_worker_timeout_ms > 0 ? o->stuck_worker_timeout_ms
 						     : KR_CONTROLLER_STUCK_DEFAULT_MS;
-	if (!c->metrics || !c->queue || !c->index || !c->workers ||
+	if (!c->metrics || !c->queue || !c->index || !c->users || !c->workers ||
 	    (o->namespace_ && o->namespace_[0] && !c->ns))
 		goto out;
 	rc = kr_metrics_register_runtime(c->metrics,
@@ -276,6 +303,7 @@ void kr_controller_free(struct kr_controller *c)
 	kr_events_free(c->events);
 	kr_workqueue_free(c->queue);
 	kr_refindex_free(c->index);
+	kr_refindex_free(c->users);
 	kr_metrics_free(c->metrics);
 	free(c->ns);
 	pthread_cond_destroy(&c->cond);
@@ -626,4 +654,9 @@ struct kr_workqueue *kr_controller_queue(struct kr_controller *c)
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c)
 {
 	return c->index;
+}
+
+struct kr_refindex *kr_controller_users(struct kr_controller *c)
+{
+	return c->users;
 }

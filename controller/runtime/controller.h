@@ -39,7 +39,10 @@ struct kr_controller_source {
 	 * Exactly one source is primary: a change enqueues the object's own key, and `refs`
 	 * (may be NULL) lists what its projection names, for the reverse index. A change to
 	 * an object of any other source enqueues the primary objects that name
-	 * "Kind/ns/name" (Kind: res->kind; ns "" when cluster-scoped).
+	 * "Kind/ns/name" (Kind: res->kind; ns "" when cluster-scoped). Another source's
+	 * `refs` (may be NULL) lists what its object names: the change also enqueues the
+	 * primary objects that name one of those (before or after the change), and the
+	 * object is kept in kr_controller_users under each ("Kind/ns/name").
 	 */
 	bool primary;
 	void (*refs)(const cJSON *proj, const char *ns, kr_controller_ref_fn add, void *arg);
@@ -152,6 +155,8 @@ struct kr_informer *kr_controller_informer(struct kr_controller *c, int i);
 struct kr_workqueue *kr_controller_queue(struct kr_controller *c);
 /* Reverse index: "Kind/ns/name" -> the primary objects "ns/name" whose `refs` name it. */
 struct kr_refindex *kr_controller_refindex(struct kr_controller *c);
+/* Reverse index: a ref -> the non-primary objects "Kind/ns/name" whose `refs` name it. */
+struct kr_refindex *kr_controller_users(struct kr_controller *c);
 
 /*
  * A queue key "ns/name": copies the namespace into ns (at most size - 1 characters) and

@@ -279,6 +279,13 @@ class PluginTest(unittest.TestCase):
         self.assertIn("Phase:              Paused\n", out)
         self.assertIn("(paused before stage ui: waiting for a new value of "
                       "keyrotator.io/promote: `kubectl keyrotation promote gate` goes on", out)
+        st["unlistedConsumers"] = [{"kind": "CronJob", "name": "nightly"},
+                                   {"kind": "Deployment", "name": "sirius-legacy"}]
+        self.put_status("sirius", "gate", st)
+        code, out, err = self.kubectl("status", "gate", "-n", "sirius")
+        self.assertEqual((code, err), (0, ""))
+        self.assertIn("Unlisted consumers: CronJob/nightly (reads the Secret; no stage lists "
+                      "it)\n                    Deployment/sirius-legacy (reads", out)
         code, out, err = self.kubectl("promote", "gate", "-n", "sirius")
         self.assertEqual((code, err), (0, ""))
         value = self.get("sirius", "gate")["metadata"]["annotations"]["keyrotator.io/promote"]

@@ -29,3 +29,11 @@ add_test(NAME e2e_controls
          WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
 set_tests_properties(e2e_controls PROPERTIES LABELS "e2e;redis;apiserver;prometheus"
   TIMEOUT 420 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")
+
+# Consumers no stage lists (tests/e2e/test_e2e_unlisted.py, issue 21): an unlisted Deployment
+# holds the revoke until it is listed, Ignore only reports it, a CronJob does not hold.
+add_test(NAME e2e_unlisted
+         COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_e2e_unlisted
+         WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+set_tests_properties(e2e_unlisted PROPERTIES LABELS "e2e;redis;apiserver"
+  TIMEOUT 420 ENVIRONMENT "KR_BINARY=$<TARGET_FILE:keyrotator>")

@@ -380,6 +380,8 @@ def builtin_types():
                      defaulter=default_statefulset, validator=validate_workload, **wl),
         ResourceType("apps", "v1", "daemonsets", "DaemonSet", short=("ds",),
                      defaulter=default_daemonset, validator=validate_workload, **wl),
+        ResourceType("batch", "v1", "cronjobs", "CronJob", short=("cj",), status=True,
+                     generation=True),
         ResourceType("coordination.k8s.io", "v1", "leases", "Lease", validator=validate_lease),
         ResourceType("events.k8s.io", "v1", "events", "Event", short=("ev",)),
         ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",

@@ -29,7 +29,7 @@ FIELD_ORDER = {
     "Secret": ("immutable", "data", "type"),
     "ConfigMap": ("immutable", "data", "binaryData"),
     "Deployment": ("spec", "status"), "StatefulSet": ("spec", "status"),
-    "DaemonSet": ("spec", "status"), "Lease": ("spec",), "Namespace": ("spec", "status"),
+    "DaemonSet": ("spec", "status"), "CronJob": ("spec", "status"), "Lease": ("spec",), "Namespace": ("spec", "status"),
     "Event": ("involvedObject", "reason", "message", "source", "firstTimestamp",
               "lastTimestamp", "count", "type", "eventTime", "series", "action", "related",
               "reportingComponent", "reportingInstance"),

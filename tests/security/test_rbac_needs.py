@@ -27,7 +27,7 @@ VERBS = {"kr_kube_get": "get", "kr_kube_list": "list", "kr_kube_list_all": "list
          "kr_kube_update_status": "update", "kr_kube_patch": "patch",
          "kr_kube_delete": "delete"}
 GROUPS = {"secrets": "", "events": "", "deployments": "apps", "statefulsets": "apps",
-          "daemonsets": "apps", "leases": "coordination.k8s.io",
+          "daemonsets": "apps", "cronjobs": "batch", "leases": "coordination.k8s.io",
           "keyrotations": "keyrotator.io", "keystores": "keyrotator.io",
           "clusterkeystores": "keyrotator.io", "namespaces": ""}
 WORKLOADS = ("deployments", "statefulsets", "daemonsets")

@@ -72,7 +72,9 @@ struct world {
 	char marker[KR_ROT_ID_SIZE];
 	bool reachable;
 	const char *rotate, *emergency;
-	const char *abort_req, *promote_req; /* keyrotator.io/abort, /promote */
+	const char *abort_req, *promote_req;		  /* keyrotator.io/abort, /promote */
+	struct kr_unlisted unlisted[KR_ROT_UNLISTED_MAX]; /* obs.unlisted */
+	size_t n_unlisted;
 	struct kr_observed_measurement meas;
 	struct kr_observed_verify verify;
 	bool verify_fails;
@@ -201,6 +203,8 @@ static void observe(const struct world *w, struct kr_observed *obs,
 	obs->emergency_request = w->emergency;
 	obs->abort_request = w->abort_req;
 	obs->promote_request = w->promote_req;
+	memcpy(obs->unlisted, w->unlisted, sizeof(obs->unlisted));
+	obs->n_unlisted = w->n_unlisted;
 	obs->status = w->st;
 	obs->consumer = w->consumer;
 	obs->rsecret = w->rs;
@@ -1770,6 +1774,84 @@ static void test_gates_skipped_in_emergency(void **state)
 	world_release(&w);
 }
 
+/* ---- unlisted consumers (design.md §1c) ------------------------------------------ */
+
+static bool at_revoke(const struct world *w)
+{
+	return w->st.rotation.step == KR_STEP_REVOKE;
+}
+
+static void set_unlisted(struct world *w, const char *kind, const char *name)
+{
+	w->n_unlisted = 0;
+	if (!kind)
+		return;
+	snprintf(w->unlisted[0].kind, sizeof(w->unlisted[0].kind), "%s", kind);
+	snprintf(w->unlisted[0].name, sizeof(w->unlisted[0].name), "%s", name);
+	w->n_unlisted = 1;
+}
+
+/* HoldRevoke (default): reported with a Warning, the revoke held until it is gone. */
+static void test_unlisted_consumer_holds_the_revoke(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 21;
+
+	(void)state;
+	world_init(&w, FULL);
+	assert_int_equal(w.spec.unlisted_policy, KR_UNLISTED_HOLD_REVOKE);
+	set_unlisted(&w, "Deployment", "legacy");
+	decide(&w, &a); /* idle: reported at once */
+	assert_int_equal(a.type, KR_ACTION_UPDATE_STATUS);
+	assert_string_equal(a.event.reason, "UnlistedConsumers");
+	assert_true(a.event.warning);
+	assert_non_null(strstr(a.event.message, "Deployment/legacy"));
+	assert_int_equal(a.status.n_unlisted, 1);
+	record(&w, &a);
+	decide(&w, &a); /* once */
+	assert_int_equal(a.type, KR_ACTION_NONE);
+	w.rotate = "r1";
+	step_until(&w, at_revoke, &seed);
+	for (int i = 0; i < 20; i++) {
+		step(&w, &a, FATE_OK, &seed);
+		assert_int_equal(a.type, KR_ACTION_WAIT);
+		assert_string_equal(a.conditions[KR_COND_DEGRADED].reason, "UnlistedConsumers");
+		assert_non_null(strstr(a.reason, "Deployment/legacy"));
+		w.now += 10;
+	}
+	assert_false(w.old_revoked);
+	assert_true(is_active(&w, OLD_ID));
+	set_unlisted(&w, NULL, NULL); /* listed in a stage, or removed */
+	decide(&w, &a);
+	assert_string_equal(a.event.reason, "UnlistedConsumersGone");
+	simulate(&w, 22, 0);
+	expect_succeeded(&w, OLD_ID);
+	world_release(&w);
+}
+
+/* Ignore: reported, never held; a CronJob never holds (each run reads the Secret anew). */
+static void test_unlisted_ignored_or_cronjob(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 2; c++) {
+		struct world w;
+
+		world_init(&w, FULL);
+		if (c == 0) {
+			w.spec.unlisted_policy = KR_UNLISTED_IGNORE;
+			set_unlisted(&w, "Deployment", "legacy");
+		} else {
+			set_unlisted(&w, "CronJob", "nightly");
+		}
+		w.rotate = "r1";
+		simulate(&w, 23, 0);
+		expect_succeeded(&w, OLD_ID);
+		assert_int_equal(w.st.n_unlisted, 1);
+		world_release(&w);
+	}
+}
+
 static void test_repair_during_rotation(void **state)
 {
 	struct world w;
@@ -2012,6 +2094,29 @@ static void test_plan_lines(void **state)
 	assert_null(strstr(all, "analyse"));
 	free(all);
 	cJSON_Delete(plan);
+	/* the manual gates, where they hold; none in an emergency */
+	w.spec.stages[1].pause = true;
+	w.spec.pause_before_revoke = true;
+	for (int emergency = 0; emergency < 2; emergency++) {
+		assert_int_equal(
+		    kr_rotation_plan(&w.spec, "sirius", "kr", NULL, OLD_ID, emergency, &plan, &err),
+		    KR_OK);
+		all = cJSON_PrintUnformatted(plan);
+		if (emergency) {
+			assert_null(strstr(all, "pause"));
+		} else {
+			assert_non_null(strstr(all, "pause before stage ui until "
+						    "keyrotator.io/promote gets a new value"));
+			assert_true(strstr(all, "stage api:") <
+				    strstr(all, "pause before stage ui"));
+			assert_true(strstr(all, "pause before stage ui") <
+				    strstr(all, "stage ui:"));
+			assert_true(strstr(all, "pause before the revoke") <
+				    strstr(all, "revoke key"));
+		}
+		free(all);
+		cJSON_Delete(plan);
+	}
 	world_release(&w);
 }
 
@@ -2047,6 +2152,8 @@ int main(void)
 	    cmocka_unit_test(test_pause_before_revoke),
 	    cmocka_unit_test(test_early_promote_ignored),
 	    cmocka_unit_test(test_gates_skipped_in_emergency),
+	    cmocka_unit_test(test_unlisted_consumer_holds_the_revoke),
+	    cmocka_unit_test(test_unlisted_ignored_or_cronjob),
 	    cmocka_unit_test(test_repair_during_rotation),
 	    cmocka_unit_test(test_first_install_adopts_with_repair),
 	    cmocka_unit_test(test_rollout_completion_table),

@@ -148,6 +148,7 @@ static void test_defaults_as_the_crd(void **state)
 	assert_false(s.dry_run);
 	assert_false(s.pause_before_revoke);
 	assert_false(s.stages[0].pause);
+	assert_int_equal(s.unlisted_policy, KR_UNLISTED_HOLD_REVOKE);
 	assert_false(s.suspend);
 	assert_null(s.schedule);
 	assert_null(s.verify_url);
@@ -167,7 +168,8 @@ static void test_defaults_as_the_crd(void **state)
 /* The manual gates (design.md §1c): stages[].pause and pauseBeforeRevoke. */
 static void test_manual_gates(void **state)
 {
-	const char *text = "{" SECRET "," STORE ",\"pauseBeforeRevoke\":true,\"stages\":[{"
+	const char *text = "{" SECRET "," STORE ",\"pauseBeforeRevoke\":true,"
+			   "\"unlistedConsumers\":\"Ignore\",\"stages\":[{"
 			   "\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":"
 			   "\"d\"}]},{\"name\":\"b\",\"pause\":true,\"workloads\":[{\"kind\":"
 			   "\"Deployment\",\"name\":\"e\"}]}]}";
@@ -181,6 +183,7 @@ static void test_manual_gates(void **state)
 		fail_msg("%s", err.msg);
 	cJSON_Delete(j);
 	assert_true(s.pause_before_revoke);
+	assert_int_equal(s.unlisted_policy, KR_UNLISTED_IGNORE);
 	assert_false(s.stages[0].pause);
 	assert_true(s.stages[1].pause);
 	kr_rotation_spec_release(&s);
@@ -310,6 +313,7 @@ static const struct {
      "spec.schedule: \"0,59 0 1 1 *\" fires as often as every 59m; "},
     {SPEC(",\"dryRun\":\"yes\""), "spec.dryRun: must be true or false"},
     {SPEC(",\"pauseBeforeRevoke\":\"yes\""), "spec.pauseBeforeRevoke: must be true or false"},
+    {SPEC(",\"unlistedConsumers\":\"Hold\""), "spec.unlistedConsumers: "},
     {"{" SECRET "," STORE ",\"stages\":[{\"name\":\"a\",\"pause\":1,\"workloads\":[{\"kind\":"
      "\"Deployment\",\"name\":\"d\"}]}]}",
      "spec.stages[0].pause: must be true or false"},

@@ -93,6 +93,11 @@ static void fx_rollout(struct kr_status_doc *d)
 	p->promoted = true; /* a gate before stage 1 was promoted */
 	snprintf(d->status.last_handled_abort, KR_ROT_REQUEST_MAX, "an earlier abort");
 	snprintf(d->status.last_handled_promote, KR_ROT_REQUEST_MAX, "2026-01-01T00:01:00Z");
+	snprintf(d->status.unlisted[0].kind, sizeof(d->status.unlisted[0].kind), "CronJob");
+	snprintf(d->status.unlisted[0].name, sizeof(d->status.unlisted[0].name), "nightly");
+	snprintf(d->status.unlisted[1].kind, sizeof(d->status.unlisted[1].kind), "Deployment");
+	snprintf(d->status.unlisted[1].name, sizeof(d->status.unlisted[1].name), "legacy");
+	d->status.n_unlisted = 2;
 	d->stages = cJSON_Parse(
 	    "[{\"name\":\"api\",\"state\":\"Done\",\"workloads\":[{\"kind\":\"Deployment\","
 	    "\"name\":\"sirius-api\",\"keyId\":\"7c1e00aa11bb\",\"ready\":\"3/3\"}]},"
@@ -239,6 +244,11 @@ static void assert_status_equal(const struct kr_rotation_status *a,
 	assert_string_equal(a->last_handled_emergency, b->last_handled_emergency);
 	assert_string_equal(a->last_handled_abort, b->last_handled_abort);
 	assert_string_equal(a->last_handled_promote, b->last_handled_promote);
+	assert_int_equal(a->n_unlisted, b->n_unlisted);
+	for (size_t i = 0; i < a->n_unlisted; i++) {
+		assert_string_equal(a->unlisted[i].kind, b->unlisted[i].kind);
+		assert_string_equal(a->unlisted[i].name, b->unlisted[i].name);
+	}
 	assert_int_equal(a->has_rate, b->has_rate);
 	assert_true(a->unauthorized_rate == b->unauthorized_rate);
 	assert_int_equal(a->unknown_members, b->unknown_members);

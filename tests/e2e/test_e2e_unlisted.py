@@ -1,0 +1,98 @@
+"""test_e2e_unlisted.py - consumers nobody listed (issue 21, design.md §1c), end to end on the
+simulated cluster: a Deployment that reads the consumers' Secret but that no stage lists holds
+the revoke (spec.unlistedConsumers HoldRevoke, the default) until it is added to a stage, then
+the rotation finishes with zero 401s; with Ignore it is only reported; a CronJob is reported
+and does not hold.
+
+    cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e_unlisted
+"""
+import unittest
+
+import cluster
+import e2e_lib as e
+from e2e_lib import CONSUMERS, condition, member, wait_for
+from test_e2e import E2ECase
+
+LEGACY = {"kind": "Deployment", "name": "sirius-legacy"}
+
+
+class TestUnlistedConsumers(E2ECase):
+    def unlisted_event(self, rot):
+        return wait_for(lambda: next((ev for ev in rot.events()
+                                      if ev["reason"] == "UnlistedConsumers"), None), 20,
+                        "Event UnlistedConsumers")
+
+    def test_an_unlisted_deployment_holds_the_revoke_until_it_is_listed(self):
+        self.fx.create_consumer("sirius-legacy")
+        self.controller()
+        rot = self.rotation()
+        st = rot.wait(lambda st: st.get("unlistedConsumers") == [LEGACY], 20,
+                      "status.unlistedConsumers to name sirius-legacy")
+        ev = self.unlisted_event(rot)
+        self.assertEqual(ev["type"], "Warning")
+        self.assertIn("Deployment/sirius-legacy", ev["message"])
+        self.assertIn(cluster.SECRET, ev["message"])
+        rot.rotate("unlisted-1")
+        st = rot.wait(lambda st: condition(st, "Degraded").get("reason") == "UnlistedConsumers",
+                      60, "the revoke to be held (Degraded=UnlistedConsumers)")
+        self.assertIn("sirius-legacy", condition(st, "Degraded")["message"])
+        new_id = st["pendingKey"]["id"]
+        # Held, not slow: more traffic later it still holds and the old key is valid.
+        self.more_requests(workloads=CONSUMERS + ("sirius-legacy",))
+        st = rot.status()
+        self.assertEqual(condition(st, "Degraded").get("reason"), "UnlistedConsumers")
+        self.assertEqual(len(st.get("history") or []), 0)
+        members, _, _ = self.keystore()
+        self.assertIn(member(self.old_key), members)
+        # Listed in stage engine: it is rolled too, then the revoke goes.
+        obj = rot.get()
+        obj["spec"]["stages"][2]["workloads"].append(LEGACY)
+        code, res = self.fx.api("PATCH", rot.path, {"spec": {"stages": obj["spec"]["stages"]}},
+                                e.MERGE)
+        self.assertEqual(code, 200, res)
+        st = rot.wait_finished(1, 90)
+        self.assert_rotated_cleanly(rot, st, new_id)
+        self.assertNotIn("unlistedConsumers", st)
+        self.assertEqual(self.templates_key_id(("sirius-legacy",))["sirius-legacy"], new_id)
+        self.wait_traffic_on(new_id, CONSUMERS + ("sirius-legacy",))
+        self.more_requests(workloads=CONSUMERS + ("sirius-legacy",))
+        self.assert_zero_401(CONSUMERS + ("sirius-legacy",))
+
+    def test_ignore_reports_it_and_revokes(self):
+        self.fx.create_consumer("sirius-legacy")
+        self.controller()
+        rot = self.rotation(unlistedConsumers="Ignore")
+        rot.wait(lambda st: st.get("unlistedConsumers") == [LEGACY], 20,
+                 "status.unlistedConsumers to name sirius-legacy")
+        self.assertIn("Ignore", self.unlisted_event(rot)["message"])
+        rot.rotate("unlisted-2")
+        st = rot.wait_finished(1, 90)
+        self.assert_rotated_cleanly(rot, st, st["currentKey"]["id"])
+        self.assertEqual(st["unlistedConsumers"], [LEGACY])
+        # What Ignore means: the consumer nobody listed is locked out.
+        wait_for(lambda: self.unauthorized(("sirius-legacy",)) > 0, 20,
+                 "401s for the unlisted consumer")
+        self.assert_zero_401()
+
+    def test_a_cronjob_is_reported_and_does_not_hold(self):
+        code, res = self.fx.api("POST", "/apis/batch/v1/namespaces/%s/cronjobs"
+                                % self.fx.namespace, {
+            "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "report", "image": "sim/client"}],
+                "volumes": [{"name": "key", "projected": {"sources": [
+                    {"secret": {"name": cluster.SECRET}}]}}]}}}}}})
+        self.assertEqual(code, 201, res)
+        self.controller()
+        rot = self.rotation()
+        rot.wait(lambda st: st.get("unlistedConsumers") ==
+                 [{"kind": "CronJob", "name": "nightly"}], 20, "the CronJob reported")
+        rot.rotate("unlisted-3")
+        st = rot.wait_finished(1, 90)
+        self.assert_rotated_cleanly(rot, st, st["currentKey"]["id"])
+        self.assert_zero_401()
+
+
+if __name__ == "__main__":
+    unittest.main()
