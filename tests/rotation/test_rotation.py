@@ -554,8 +554,12 @@ class TestKillAfterEveryStep(RotationCase):
         killed = [{ACTION_RE.match(m).group(1) for m, n in kills
                    if ACTION_RE.match(m) and n == nth} for nth in (1, 2)]
         self.assertLessEqual(steps, killed[0], "never killed at: %s" % kills)
-        # (The second, later kill happens only when the first one undid the step.)
-        self.assertGreaterEqual(len(killed[1]), 4, "killed later only at: %s" % kills)
+        # The second, later kill (between a step's write and the status that records it)
+        # happens only at steps the first kill undid, which depends on timing: a request the
+        # controller has sent still reaches the API server through the proxy after the kill.
+        # At least one step is killed that way in every run (1 to 4 seen on a loaded 2-core
+        # machine since the Events left the reconcile's path).
+        self.assertGreaterEqual(len(killed[1]), 1, "never killed after a write: %s" % kills)
         # The end state, once the restarted controller has had a look.
         self.wait_reconciled(KR)
         st = self.status(KR)

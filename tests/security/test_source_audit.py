@@ -5,7 +5,8 @@
   that could create or change a file fails this test until it is reviewed (and the mode
   it creates files with is tested) and added to WRITES_ALLOWED.
 - Output: raw key bytes (kr_secret_data / kr_secret_mut) never reach a log call, an error
-  message or a print, except `keyrotator keys create`, which prints the new key once by
+  message or a print, except `keyrotator keys create` (cli/keys_write.c), which prints the
+  new key once by
   contract (DESIGN.md section 3).
 - TLS: only the Kubernetes client's curl setup touches certificate verification, and it
   turns peer verification off only for the kubeconfig's insecure-skip-tls-verify.
@@ -27,7 +28,7 @@ SRC = ROOT / "controller"
 # (file relative to controller/, function called): reviewed exceptions, with the reason.
 WRITES_ALLOWED = {}
 SECRET_OUTPUT_ALLOWED = {
-    ("cli/keys.c", "fwrite"): "keys create prints the new key once, to stdout (DESIGN.md 3)",
+    ("cli/keys_write.c", "fwrite"): "keys create prints the new key once, to stdout (DESIGN.md 3)",
 }
 
 COMPARE_ALLOWED = {
@@ -124,7 +125,7 @@ class TestSourceAudit(unittest.TestCase):
         reads = [(rel, name) for rel, lit, text in sources()
                  for name, args, line in calls(lit, ("fopen", "open"))]
         self.assertIn(("kube/incluster.c", "open"), reads)
-        self.assertIn(("cli/keys.c", "fopen"), reads)
+        self.assertIn(("cli/keys_store.c", "fopen"), reads)
 
     def test_secret_bytes_never_logged_or_printed(self):
         bad = []
