@@ -6,8 +6,7 @@
   it creates files with is tested) and added to WRITES_ALLOWED.
 - Output: raw key bytes (kr_secret_data / kr_secret_mut) never reach a log call, an error
   message or a print, except `keyrotator keys create` (cli/keys_write.c), which prints the
-  new key once by
-  contract (DESIGN.md section 3).
+  new key once by contract (DESIGN.md section 3).
 - TLS: only the Kubernetes client's curl setup touches certificate verification, and it
   turns peer verification off only for the kubeconfig's insecure-skip-tls-verify.
 - Comparison: secret bytes are compared with kr_secret_memeq / kr_secret_equal
