@@ -150,8 +150,13 @@ enum kr_status kr_cli_plan_print(FILE *out, const struct kr_plan_target *t, bool
 
 	rc = kr_rotation_plan(t->spec, t->ns, t->name, t->new_id, t->old_id, t->emergency, &plan,
 			      err);
-	if (rc != KR_OK)
+	if (rc == KR_OK && t->unlisted)
+		rc = kr_rotation_plan_unlisted(t->spec, t->ns, t->unlisted, t->n_unlisted,
+					       t->emergency, plan, err);
+	if (rc != KR_OK) {
+		cJSON_Delete(plan);
 		return rc;
+	}
 	if (json) {
 		rc = kr_plan_json(out, t, &plan, err);
 	} else {
@@ -298,8 +303,12 @@ static int kr_plan_print_all(const struct kr_plan_args *a, const struct kr_plan_
 
 	kr_error_clear(&err);
 	for (size_t i = 0; i < n; i++) {
-		struct kr_plan_target t = {&items[i].spec, items[i].ns, items[i].name,
-					   a->new_id,	   a->old_id,	a->emergency};
+		struct kr_plan_target t = {.spec = &items[i].spec,
+					   .ns = items[i].ns,
+					   .name = items[i].name,
+					   .new_id = a->new_id,
+					   .old_id = a->old_id,
+					   .emergency = a->emergency};
 
 		if (i > 0 && !json)
 			fputc('\n', stdout);

@@ -16,6 +16,8 @@ struct kr_plan_target {
 	const char *new_id;
 	const char *old_id;
 	bool emergency;
+	const struct kr_unlisted *unlisted; /* status.unlistedConsumers (the plugin), or NULL */
+	size_t n_unlisted;
 };
 
 /*

@@ -373,7 +373,8 @@ static int kr_plugin_plan(struct kr_kube_client *c, const struct kr_plugin_args 
 	struct kr_rotation_status st;
 	struct kr_rotation_spec spec;
 	struct kr_error err;
-	struct kr_plan_target t = {&spec, a->ns, a->name, NULL, NULL, a->plan_emergency};
+	struct kr_plan_target t = {
+	    .spec = &spec, .ns = a->ns, .name = a->name, .emergency = a->plan_emergency};
 	enum kr_status rc;
 
 	kr_error_clear(&err);
@@ -382,9 +383,12 @@ static int kr_plugin_plan(struct kr_kube_client *c, const struct kr_plugin_args 
 		return KR_EXIT_FAIL;
 	}
 	kr_plugin_resolve_store(c, a, &spec);
-	/* The status is only read for the key ids: a status it cannot read plans without. */
+	/* The status is only read for the key ids and the unlisted consumers the controller
+	 * found: a status it cannot read plans without. */
 	if (kr_rotation_status_decode(status, &st, NULL) == KR_OK) {
 		t.old_id = st.current_key.id;
+		t.unlisted = st.unlisted;
+		t.n_unlisted = st.n_unlisted;
 		if (st.phase != KR_PHASE_IDLE && st.phase != KR_PHASE_FAILED)
 			t.new_id = st.pending_key.id;
 	}

@@ -151,10 +151,15 @@ static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, st
 	if (a->type == KR_ACTION_PLAN) {
 		cJSON_Delete(d->plan);
 		d->plan = NULL;
-		return kr_rotation_plan(&w->spec, w->ns, w->name, NULL,
-					d->status.current_key.id[0] ? d->status.current_key.id
-								    : w->obs.consumer.key_id,
-					false, &d->plan, err);
+		enum kr_status rc = kr_rotation_plan(
+		    &w->spec, w->ns, w->name, NULL,
+		    d->status.current_key.id[0] ? d->status.current_key.id : w->obs.consumer.key_id,
+		    false, &d->plan, err);
+
+		if (rc == KR_OK)
+			rc = kr_rotation_plan_unlisted(&w->spec, w->ns, w->obs.unlisted,
+						       w->obs.n_unlisted, false, d->plan, err);
+		return rc;
 	}
 	if (!w->spec.dry_run) {
 		cJSON_Delete(d->plan);

@@ -1,5 +1,6 @@
 /* sources.c - what keyrotator's informers keep and what a KeyRotation refers to. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "reconciler/internal.h"
@@ -117,28 +118,43 @@ static void project_status(cJSON *proj, const cJSON *status)
 
 /* ---- the Secrets a pod template reads (for unlisted consumers) ---- */
 
-/* Insert `name` into the sorted list of strings, once. */
+/* Append `name` to the list of strings, once (sorted later: sort_secrets). */
 static void add_secret(cJSON *list, const char *name)
 {
 	const cJSON *it;
-	int i = 0;
 
 	if (!name || !name[0])
 		return;
 	cJSON_ArrayForEach(it, list)
 	{
-		int c = strcmp(it->valuestring, name);
-
-		if (c == 0)
+		if (!strcmp(it->valuestring, name))
 			return;
-		if (c > 0)
-			break;
-		i++;
 	}
-	if (it)
-		cJSON_InsertItemInArray(list, i, cJSON_CreateString(name));
-	else
-		cJSON_AddItemToArray(list, cJSON_CreateString(name));
+	cJSON_AddItemToArray(list, cJSON_CreateString(name));
+}
+
+static int secret_cmp(const void *a, const void *b)
+{
+	return strcmp((*(cJSON *const *)a)->valuestring, (*(cJSON *const *)b)->valuestring);
+}
+
+/*
+ * The list in name order, so that the same template projects to the same JSON. Items are
+ * moved, not inserted in the middle: cJSON 1.7.15's cJSON_InsertItemInArray refuses that.
+ */
+static void sort_secrets(cJSON *list)
+{
+	int n = cJSON_GetArraySize(list);
+	cJSON **items = n > 1 ? malloc(sizeof(*items) * (size_t)n) : NULL;
+
+	if (!items)
+		return; /* 0 or 1: sorted; out of memory: left as found */
+	for (int i = 0; i < n; i++)
+		items[i] = cJSON_DetachItemFromArray(list, 0);
+	qsort(items, (size_t)n, sizeof(*items), secret_cmp);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(list, items[i]);
+	free(items);
 }
 
 static void container_secrets(cJSON *list, const cJSON *containers)
@@ -173,6 +189,7 @@ static void project_secrets(cJSON *proj, const cJSON *pod_spec)
 		cJSON_ArrayForEach(src, kr_json_at(v, (const char *[]){"projected", "sources", NULL}))
 		    add_secret(list, kr_json_str(src, (const char *[]){"secret", "name", NULL}));
 	}
+	sort_secrets(list);
 	if (cJSON_GetArraySize(list) > 0)
 		cJSON_AddItemToObject(proj, "secrets", list);
 	else

@@ -1,6 +1,7 @@
 /* plan.c - the human plan of a rotation (status.plan with dryRun, `keyrotator plan`). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rotation/rotation.h"
 
@@ -153,5 +154,54 @@ enum kr_status kr_rotation_plan(const struct kr_rotation_spec *spec, const char 
 		return rc;
 	}
 	*out = arr;
+	return KR_OK;
+}
+
+static bool starts_with(const cJSON *line, const char *prefix)
+{
+	return cJSON_IsString(line) && !strncmp(line->valuestring, prefix, strlen(prefix));
+}
+
+enum kr_status kr_rotation_plan_unlisted(const struct kr_rotation_spec *spec, const char *ns,
+					 const struct kr_unlisted *u, size_t n, bool emergency,
+					 cJSON *plan, struct kr_error *err)
+{
+	char list[900] = "";
+	size_t used = 0;
+	bool hold = !emergency && spec->unlisted_policy == KR_UNLISTED_HOLD_REVOKE;
+	const cJSON *line;
+	cJSON *tmp;
+	int at = 0;
+
+	if (!n)
+		return KR_OK;
+	for (size_t i = 0; i < n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s/%s", i ? ", " : "",
+					 u[i].kind, u[i].name);
+	tmp = cJSON_CreateArray();
+	if (!tmp || add_line(tmp, err,
+			     "%s: %s read%s Secret %s/%s and no stage lists %s (unlistedConsumers: "
+			     "%s%s)",
+			     hold ? "hold the revoke while" : "the revoke locks out", list,
+			     n == 1 ? "s" : "", ns ? ns : "default", spec->secret_name,
+			     n == 1 ? "it" : "them", hold ? "HoldRevoke" : "Ignore",
+			     hold ? "; CronJobs excepted" : "") != KR_OK) {
+		cJSON_Delete(tmp);
+		return kr_error_set(err, KR_ENOMEM, "out of memory");
+	}
+	cJSON_ArrayForEach(line, plan)
+	{
+		if (starts_with(line, "pause before the revoke") ||
+		    starts_with(line, "wait until key") || starts_with(line, "revoke key"))
+			break;
+		at++;
+	}
+	/* The lines from `at` on move behind the new one (cJSON 1.7.15 cannot insert in the
+	 * middle of an array). */
+	while (cJSON_GetArraySize(plan) > at)
+		cJSON_AddItemToArray(tmp, cJSON_DetachItemFromArray(plan, at));
+	while (cJSON_GetArraySize(tmp) > 0)
+		cJSON_AddItemToArray(plan, cJSON_DetachItemFromArray(tmp, 0));
+	cJSON_Delete(tmp);
 	return KR_OK;
 }

@@ -707,5 +707,13 @@ time_t kr_rotation_next_time(const struct kr_rotation_spec *spec,
 enum kr_status kr_rotation_plan(const struct kr_rotation_spec *spec, const char *ns,
 				const char *name, const char *new_id, const char *old_id,
 				bool emergency, cJSON **out, struct kr_error *err);
+/*
+ * Add the unlisted consumers `u` (n of them; 0: nothing) to `plan`, a kr_rotation_plan of
+ * the KeyRotation in namespace `ns` (borrowed, changed): one line, before the revoke, naming
+ * them and what spec.unlistedConsumers does with them. KR_ENOMEM only.
+ */
+enum kr_status kr_rotation_plan_unlisted(const struct kr_rotation_spec *spec, const char *ns,
+					 const struct kr_unlisted *u, size_t n, bool emergency,
+					 cJSON *plan, struct kr_error *err);
 
 #endif

@@ -411,6 +411,20 @@ class PluginTest(unittest.TestCase):
         self.assertIn(f"activate key {NEW_ID} in api_keys:active at valkey.sirius.svc:6379",
                       doc["plan"])
 
+    def test_plan_names_the_unlisted_consumers_the_controller_found(self):
+        self.new_object("forgotten")
+        self.put_status("sirius", "forgotten", dict(ROTATING_STATUS, unlistedConsumers=[
+            {"kind": "Deployment", "name": "sirius-legacy"}]))
+        code, out, err = self.kubectl("plan", "forgotten", "-n", "sirius", "-o", "json")
+        self.assertEqual((code, err), (0, ""))
+        plan = json.loads(out)["plan"]
+        line = ("hold the revoke while: Deployment/sirius-legacy reads Secret "
+                "sirius/sirius-api-key and no stage lists it (unlistedConsumers: HoldRevoke; "
+                "CronJobs excepted)")
+        self.assertIn(line, plan)
+        self.assertLess(plan.index(line), [i for i, x in enumerate(plan)
+                                           if x.startswith("revoke key")][0])
+
     # ---- errors, namespaces, kubeconfig ---------------------------------------------------
 
     def test_not_found_is_exit_1_as_kubectl_says_it(self):

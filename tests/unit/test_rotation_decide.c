@@ -2117,6 +2117,27 @@ static void test_plan_lines(void **state)
 		free(all);
 		cJSON_Delete(plan);
 	}
+	/* unlisted consumers: one line before the revoke, saying what the policy does */
+	set_unlisted(&w, "Deployment", "legacy");
+	for (int policy = 0; policy < 2; policy++) {
+		w.spec.unlisted_policy = (enum kr_unlisted_policy)policy;
+		assert_int_equal(
+		    kr_rotation_plan(&w.spec, "sirius", "kr", NULL, OLD_ID, false, &plan, &err),
+		    KR_OK);
+		assert_int_equal(kr_rotation_plan_unlisted(&w.spec, "sirius", w.unlisted,
+							   w.n_unlisted, false, plan, &err),
+				 KR_OK);
+		all = cJSON_PrintUnformatted(plan);
+		assert_non_null(strstr(all, policy
+						? "the revoke locks out: Deployment/legacy reads "
+						  "Secret sirius/api-key"
+						: "hold the revoke while: Deployment/legacy reads "
+						  "Secret sirius/api-key"));
+		assert_true(strstr(all, "Deployment/legacy") <
+			    strstr(all, "pause before the revoke"));
+		free(all);
+		cJSON_Delete(plan);
+	}
 	world_release(&w);
 }
 
