@@ -23,112 +23,7 @@ void kr_world_event(struct kr_world *w, bool warning, const char *reason, const 
 	KR_LOG(warning ? KR_LOG_WARN : KR_LOG_INFO, w->log, "event %s: %s", reason, message);
 }
 
-/* ---- status.stages: per stage, per workload adoption ---- */
-
-static bool stage_on(const struct kr_world *w, size_t i, const char *id)
-{
-	const struct kr_stage_spec *st = &w->spec.stages[i];
-
-	for (size_t j = 0; j < st->n_workloads; j++)
-		if (!id[0] || strcmp(w->wls[st->first + j].key_id, id) != 0)
-			return false;
-	return true;
-}
-
-static const char *stage_state(const struct kr_world *w, const struct kr_rotation_status *st,
-			       size_t i)
-{
-	const struct kr_rotation_progress *r = &st->rotation;
-	bool rotating = st->phase != KR_PHASE_IDLE && st->phase != KR_PHASE_FAILED &&
-			st->phase != KR_PHASE_ROLLING_BACK;
-	const char *target = rotating ? st->pending_key.id : st->current_key.id;
-	char msg[8];
-
-	if (rotating && r->step == KR_STEP_ROLLOUT && r->stage_index >= 0) {
-		if ((int)i < r->stage_index)
-			return "Done";
-		if ((int)i > r->stage_index)
-			return "Pending";
-		if (st->phase == KR_PHASE_PAUSED)
-			return "Paused"; /* held before this stage (stages[].pause) */
-		for (size_t j = 0; j < w->spec.stages[i].n_workloads; j++)
-			if (kr_workload_rollout(w->spec.stages[i].workloads[j].kind,
-						w->spec.stages[i].workloads[j].name,
-						&w->wls[w->spec.stages[i].first + j], target, msg,
-						sizeof(msg)) != KR_ROLLOUT_COMPLETE)
-				return "RollingOut";
-		return "Analyzing";
-	}
-	if (st->phase == KR_PHASE_FAILED && (int)i == r->stage_index)
-		return "Failed";
-	return stage_on(w, i, target) ? "Done" : "Pending";
-}
-
-static cJSON *build_stages(const struct kr_world *w, const struct kr_rotation_status *st)
-{
-	cJSON *arr = cJSON_CreateArray();
-
-	for (size_t i = 0; arr && i < w->spec.n_stages; i++) {
-		const struct kr_stage_spec *sp = &w->spec.stages[i];
-		cJSON *s = cJSON_CreateObject(), *wls;
-
-		cJSON_AddItemToArray(arr, s);
-		cJSON_AddStringToObject(s, "name", sp->name);
-		cJSON_AddStringToObject(s, "state", stage_state(w, st, i));
-		wls = cJSON_AddArrayToObject(s, "workloads");
-		for (size_t j = 0; j < sp->n_workloads; j++) {
-			const struct kr_observed_workload *wl = &w->wls[sp->first + j];
-			cJSON *o = cJSON_CreateObject();
-			char ready[64], msg[KR_ROT_MSG_MAX];
-			enum kr_rollout_state rs;
-
-			cJSON_AddItemToArray(wls, o);
-			cJSON_AddStringToObject(o, "kind",
-						kr_workload_kind_name(sp->workloads[j].kind));
-			cJSON_AddStringToObject(o, "name", sp->workloads[j].name);
-			if (wl->key_id[0])
-				cJSON_AddStringToObject(o, "keyId", wl->key_id);
-			kr_workload_ready_text(sp->workloads[j].kind, wl, ready, sizeof(ready));
-			cJSON_AddStringToObject(o, "ready", ready);
-			rs = kr_workload_rollout(sp->workloads[j].kind, sp->workloads[j].name, wl,
-						 NULL, msg, sizeof(msg));
-			if (rs == KR_ROLLOUT_BLOCKED || rs == KR_ROLLOUT_FAILED ||
-			    rs == KR_ROLLOUT_MISSING)
-				cJSON_AddStringToObject(o, "message", msg);
-		}
-	}
-	return arr;
-}
-
 /* ---- status ---- */
-
-static void append_history(struct kr_world *w, const struct kr_history_entry *h)
-{
-	struct kr_status_doc *d = &w->doc;
-	size_t limit = w->spec.history_limit > 0 ? (size_t)w->spec.history_limit : 10;
-
-	if (limit > KR_STATUS_HISTORY_MAX)
-		limit = KR_STATUS_HISTORY_MAX;
-	if (d->n_history >= KR_STATUS_HISTORY_MAX) {
-		memmove(&d->history[0], &d->history[1], (d->n_history - 1) * sizeof(d->history[0]));
-		d->n_history--;
-	}
-	d->history[d->n_history++] = *h;
-	if (d->n_history > limit) {
-		size_t drop = d->n_history - limit;
-
-		memmove(&d->history[0], &d->history[drop], limit * sizeof(d->history[0]));
-		d->n_history = limit;
-	}
-}
-
-/* history[].revokedAt of the entries of key `id` not yet marked: it was just revoked. */
-static void mark_revoked(struct kr_status_doc *d, const char *id, time_t now)
-{
-	for (size_t i = 0; id[0] && i < d->n_history; i++)
-		if (!strcmp(d->history[i].key_id, id) && !d->history[i].revoked_at)
-			d->history[i].revoked_at = now;
-}
 
 /* The next .status from the action over the doc as read; owned by w->doc. */
 static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, struct kr_error *err)
@@ -143,11 +38,11 @@ static enum kr_status next_doc(struct kr_world *w, const struct kr_action *a, st
 	if (!w->have_spec)
 		return KR_OK;
 	if (a->type == KR_ACTION_REVOKE_OLD || a->type == KR_ACTION_REVOKE_NEW)
-		mark_revoked(d, a->key_id, w->obs.now);
+		kr_status_doc_mark_revoked(d, a->key_id, w->obs.now);
 	if (a->has_history)
-		append_history(w, &a->history);
+		kr_status_doc_add_history(d, &a->history, w->spec.history_limit);
 	cJSON_Delete(d->stages);
-	d->stages = build_stages(w, &d->status);
+	d->stages = kr_status_stages(&w->spec, w->wls, &d->status);
 	if (a->type == KR_ACTION_PLAN) {
 		cJSON_Delete(d->plan);
 		d->plan = NULL;

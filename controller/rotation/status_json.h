@@ -101,4 +101,21 @@ void kr_conditions_merge(const struct kr_status_condition old[KR_COND_COUNT],
 			 const struct kr_condition next[KR_COND_COUNT], int64_t generation,
 			 time_t now, struct kr_status_condition out[KR_COND_COUNT]);
 
+/* ---- the next status (status_next.c; pure) ------------------------------------------- */
+
+/*
+ * status.stages as the decision's status `st` sees them: per stage its state (Pending, Paused,
+ * RollingOut, Analyzing, Done, Failed) and per workload (`wls`: spec->n_workloads entries,
+ * as kr_observed.workloads) kind, name, keyId, ready and, when blocked, failed or missing, a
+ * message. A new array the caller frees (cJSON_Delete); NULL when out of memory.
+ */
+cJSON *kr_status_stages(const struct kr_rotation_spec *spec, const struct kr_observed_workload *wls,
+			const struct kr_rotation_status *st);
+/* Append `h` to d->history, oldest dropped beyond `history_limit` (<= 0: 10; at most
+ * KR_STATUS_HISTORY_MAX). */
+void kr_status_doc_add_history(struct kr_status_doc *d, const struct kr_history_entry *h,
+			       int history_limit);
+/* revokedAt := now on the history entries of key `id` not yet marked (it was just revoked). */
+void kr_status_doc_mark_revoked(struct kr_status_doc *d, const char *id, time_t now);
+
 #endif

@@ -701,6 +701,85 @@ static void test_merged_conditions_steady(void **state)
 	kr_status_doc_release(&d);
 }
 
+/* ---- the next status (status_next.c) ---------------------------------------------- */
+
+/* History: appended oldest first, trimmed to historyLimit; revokedAt marks only that key. */
+static void test_history_trim_and_revoked_at(void **state)
+{
+	struct kr_status_doc d;
+	struct kr_history_entry h;
+
+	(void)state;
+	kr_status_doc_init(&d);
+	for (int i = 0; i < 5; i++) {
+		memset(&h, 0, sizeof(h));
+		snprintf(h.key_id, sizeof(h.key_id), "00000000000%d", i);
+		h.outcome = KR_OUTCOME_SUCCEEDED;
+		kr_status_doc_add_history(&d, &h, 3);
+	}
+	assert_int_equal(d.n_history, 3);
+	assert_string_equal(d.history[0].key_id, "000000000002");
+	assert_string_equal(d.history[2].key_id, "000000000004");
+	kr_status_doc_mark_revoked(&d, "000000000003", T0);
+	kr_status_doc_mark_revoked(&d, "000000000003", T0 + 60); /* the first time stays */
+	assert_int_equal(d.history[1].revoked_at, T0);
+	assert_int_equal(d.history[0].revoked_at, 0);
+	assert_int_equal(d.history[2].revoked_at, 0);
+	kr_status_doc_release(&d);
+}
+
+/* status.stages: Done before the stage in hand, Paused at a held gate, Pending after it. */
+static void test_stage_states(void **state)
+{
+	const char *text =
+	    "{\"secretRef\":{\"name\":\"k\",\"key\":\"K\"},\"keyStore\":{\"address\":\"v:6379\"},"
+	    "\"stages\":[{\"name\":\"a\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"d\"}]},"
+	    "{\"name\":\"b\",\"pause\":true,\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"e\"}"
+	    "]},"
+	    "{\"name\":\"c\",\"workloads\":[{\"kind\":\"Deployment\",\"name\":\"f\"}]}]}";
+	static const char *const want[][3] = {
+	    {"Done", "Paused", "Pending"},     /* paused before stage b */
+	    {"Done", "RollingOut", "Pending"}, /* promoted: b rolls out */
+	};
+	struct kr_observed_workload wls[3];
+	struct kr_rotation_status st;
+	struct kr_rotation_spec sp;
+	struct kr_error err;
+	cJSON *j = cJSON_Parse(text), *stages;
+
+	(void)state;
+	assert_non_null(j);
+	if (kr_rotation_spec_decode(j, &sp, &err) != KR_OK)
+		fail_msg("%s", err.msg);
+	cJSON_Delete(j);
+	memset(wls, 0, sizeof(wls));
+	for (int i = 0; i < 3; i++) {
+		wls[i].exists = wls[i].kind_supported = true;
+		wls[i].generation = wls[i].observed_generation = 1;
+		wls[i].replicas = wls[i].status_replicas = wls[i].updated = wls[i].ready =
+		    wls[i].available = 1;
+		snprintf(wls[i].key_id, KR_ROT_ID_SIZE, "%s",
+			 i == 0 ? "00000000000b" : "00000000000a");
+	}
+	kr_rotation_status_init(&st);
+	snprintf(st.current_key.id, KR_ROT_ID_SIZE, "00000000000a");
+	snprintf(st.pending_key.id, KR_ROT_ID_SIZE, "00000000000b");
+	st.rotation.step = KR_STEP_ROLLOUT;
+	st.rotation.stage_index = 1;
+	for (int c = 0; c < 2; c++) {
+		st.phase = c == 0 ? KR_PHASE_PAUSED : KR_PHASE_ROTATING;
+		stages = kr_status_stages(&sp, wls, &st);
+		assert_non_null(stages);
+		for (int i = 0; i < 3; i++)
+			assert_string_equal(
+			    cJSON_GetObjectItem(cJSON_GetArrayItem(stages, i), "state")
+				->valuestring,
+			    want[c][i]);
+		cJSON_Delete(stages);
+	}
+	kr_rotation_spec_release(&sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +794,8 @@ int main(void)
 	    cmocka_unit_test(test_encoded_fields_in_crd),
 	    cmocka_unit_test(test_conditions_merge),
 	    cmocka_unit_test(test_merged_conditions_steady),
+	    cmocka_unit_test(test_history_trim_and_revoked_at),
+	    cmocka_unit_test(test_stage_states),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
