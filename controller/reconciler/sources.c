@@ -201,10 +201,13 @@ cJSON *kr_reconciler_project_cronjob(void *arg, const cJSON *object)
 	cJSON *proj = cJSON_CreateObject();
 
 	(void)arg;
-	if (proj)
-		project_secrets(proj, kr_json_at(object, (const char *[]){"spec", "jobTemplate",
-									  "spec", "template", "spec",
-									  NULL}));
+	if (!proj)
+		return NULL;
+	project_secrets(proj, kr_json_at(object, (const char *[]){"spec", "jobTemplate", "spec",
+								  "template", "spec", NULL}));
+	/* Jobs running now: one may hold the old key until it ends. */
+	if (cJSON_GetArraySize(kr_json_at(object, (const char *[]){"status", "active", NULL})) > 0)
+		cJSON_AddTrueToObject(proj, "running");
 	return proj;
 }
 

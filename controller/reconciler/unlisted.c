@@ -58,6 +58,16 @@ void kr_world_observe_unlisted(struct kr_world *w)
 	kr_controller_workload_ref(ref, sizeof(ref), "Secret", w->ns, w->spec.secret_name);
 	kr_refindex_lookup(kr_controller_users(w->r->ctl), ref, unlisted_one, &u);
 	qsort(u.found, u.n, sizeof(u.found[0]), unlisted_cmp);
+	for (size_t i = 0; i < u.n; i++) { /* after the walk: not under the index's lock */
+		cJSON *proj = NULL;
+
+		if (strcmp(u.found[i].kind, "CronJob") != 0 ||
+		    kr_informer_get(kr_controller_informer(w->r->ctl, KR_SRC_CRONJOBS), w->ns,
+				    u.found[i].name, &proj) != KR_OK)
+			continue;
+		u.found[i].running = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(proj, "running"));
+		cJSON_Delete(proj);
+	}
 	memcpy(w->obs.unlisted, u.found, sizeof(u.found));
 	w->obs.n_unlisted = u.n;
 }

@@ -186,10 +186,13 @@ static void unlisted_text(const struct kr_unlisted *u, size_t n, char *buf, size
 			 u[i].kind, u[i].name);
 }
 
-/* A CronJob's Jobs read the Secret anew at each run: it needs no restart to take a key. */
+/*
+ * A CronJob's Jobs read the Secret anew at each run: it needs no restart to take a key, and
+ * holds the revoke only while one of its Jobs runs (it may have started with the old key).
+ */
 static bool unlisted_holds(const struct kr_unlisted *u)
 {
-	return strcmp(u->kind, "CronJob") != 0;
+	return strcmp(u->kind, "CronJob") != 0 || u->running;
 }
 
 bool kr_decide_unlisted(const struct kr_observed *obs, struct kr_action *out)
@@ -214,8 +217,8 @@ bool kr_decide_unlisted(const struct kr_observed *obs, struct kr_action *out)
 	       obs->n_unlisted == 1 ? "it" : "them",
 	       obs->spec->unlisted_policy == KR_UNLISTED_IGNORE
 		   ? "unlistedConsumers is Ignore, so the revoke will lock them out"
-		   : "the revoke waits until each is listed in a stage or removed (CronJobs "
-		     "excepted: each run reads the Secret anew)");
+		   : "the revoke waits until each is listed in a stage or removed (a CronJob "
+		     "only while one of its Jobs runs: each run reads the Secret anew)");
 	kr_event(out, true, "UnlistedConsumers", "%s", out->reason);
 	return true;
 }

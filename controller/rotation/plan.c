@@ -185,7 +185,7 @@ enum kr_status kr_rotation_plan_unlisted(const struct kr_rotation_spec *spec, co
 			     hold ? "hold the revoke while" : "the revoke locks out", list,
 			     n == 1 ? "s" : "", ns ? ns : "default", spec->secret_name,
 			     n == 1 ? "it" : "them", hold ? "HoldRevoke" : "Ignore",
-			     hold ? "; CronJobs excepted" : "") != KR_OK) {
+			     hold ? "; a CronJob only while a Job of it runs" : "") != KR_OK) {
 		cJSON_Delete(tmp);
 		return kr_error_set(err, KR_ENOMEM, "out of memory");
 	}

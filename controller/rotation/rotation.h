@@ -76,6 +76,9 @@ enum kr_unlisted_policy {
 struct kr_unlisted {
 	char kind[16]; /* Deployment, StatefulSet, DaemonSet, CronJob */
 	char name[KR_ROT_NAME_SIZE];
+	/* A CronJob with a Job running now (status.active): that Job read the Secret when it
+	 * started and may still hold the old key. Not kept in status. */
+	bool running;
 };
 
 struct kr_label_match {

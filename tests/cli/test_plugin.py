@@ -420,7 +420,7 @@ class PluginTest(unittest.TestCase):
         plan = json.loads(out)["plan"]
         line = ("hold the revoke while: Deployment/sirius-legacy reads Secret "
                 "sirius/sirius-api-key and no stage lists it (unlistedConsumers: HoldRevoke; "
-                "CronJobs excepted)")
+                "a CronJob only while a Job of it runs)")
         self.assertIn(line, plan)
         self.assertLess(plan.index(line), [i for i, x in enumerate(plan)
                                            if x.startswith("revoke key")][0])

@@ -73,9 +73,31 @@ static void test_no_secret_no_member(void **state)
 	cJSON_Delete(obj);
 }
 
+/* A CronJob with a Job running (status.active) says so: it holds the revoke meanwhile. */
+static void test_cronjob_running(void **state)
+{
+	cJSON *idle = cJSON_Parse("{\"status\":{\"active\":[]}}");
+	cJSON *busy = cJSON_Parse("{\"status\":{\"active\":[{\"kind\":\"Job\","
+				  "\"name\":\"nightly-1\"}]}}");
+	cJSON *proj;
+
+	(void)state;
+	assert_non_null(idle);
+	assert_non_null(busy);
+	proj = kr_reconciler_project_cronjob(NULL, idle);
+	assert_null(cJSON_GetObjectItemCaseSensitive(proj, "running"));
+	cJSON_Delete(proj);
+	proj = kr_reconciler_project_cronjob(NULL, busy);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(proj, "running")));
+	cJSON_Delete(proj);
+	cJSON_Delete(idle);
+	cJSON_Delete(busy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_cronjob_running),
 	    cmocka_unit_test(test_workload_and_cronjob_secrets),
 	    cmocka_unit_test(test_no_secret_no_member),
 	};

@@ -1830,7 +1830,7 @@ static void test_unlisted_consumer_holds_the_revoke(void **state)
 	world_release(&w);
 }
 
-/* Ignore: reported, never held; a CronJob never holds (each run reads the Secret anew). */
+/* Ignore: reported, never held; an idle CronJob never holds (each run reads the Secret anew). */
 static void test_unlisted_ignored_or_cronjob(void **state)
 {
 	(void)state;
@@ -1850,6 +1850,38 @@ static void test_unlisted_ignored_or_cronjob(void **state)
 		assert_int_equal(w.st.n_unlisted, 1);
 		world_release(&w);
 	}
+}
+
+/*
+ * A CronJob holds the revoke while one of its Jobs runs (it read the Secret when it started,
+ * perhaps the old key), and lets it through once none does.
+ */
+static void test_unlisted_cronjob_holds_while_a_job_runs(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 24;
+
+	(void)state;
+	world_init(&w, FULL);
+	set_unlisted(&w, "CronJob", "nightly");
+	w.unlisted[0].running = true;
+	decide(&w, &a); /* idle: reported at once */
+	record(&w, &a);
+	w.rotate = "r1";
+	step_until(&w, at_revoke, &seed);
+	for (int i = 0; i < 5; i++) {
+		step(&w, &a, FATE_OK, &seed);
+		assert_int_equal(a.type, KR_ACTION_WAIT);
+		assert_non_null(strstr(a.reason, "CronJob/nightly"));
+		w.now += 10;
+	}
+	assert_false(w.old_revoked);
+	assert_true(is_active(&w, OLD_ID));
+	w.unlisted[0].running = false; /* the Job ended */
+	simulate(&w, 24, 0);
+	expect_succeeded(&w, OLD_ID);
+	world_release(&w);
 }
 
 static void test_repair_during_rotation(void **state)
@@ -2175,6 +2207,7 @@ int main(void)
 	    cmocka_unit_test(test_gates_skipped_in_emergency),
 	    cmocka_unit_test(test_unlisted_consumer_holds_the_revoke),
 	    cmocka_unit_test(test_unlisted_ignored_or_cronjob),
+	    cmocka_unit_test(test_unlisted_cronjob_holds_while_a_job_runs),
 	    cmocka_unit_test(test_repair_during_rotation),
 	    cmocka_unit_test(test_first_install_adopts_with_repair),
 	    cmocka_unit_test(test_rollout_completion_table),
