@@ -1,17 +1,32 @@
 """test_e2e_controls.py - the controls an operator reaches for mid-rotation (issue 21, design.md
 §1c), end to end on the simulated cluster: abort (rolled back, nobody locked out; refused once
-the old key is revoked), a pause before a stage and before the revoke held until promoted, and
-a paused rotation whose analysis fails rolling back.
+the old key is revoked), an abort while a stage is rolling out, a pause before a stage and before
+the revoke held until promoted, and a paused rotation whose analysis fails rolling back.
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e_controls
 """
+import os
+import sys
+import time
 import unittest
 
+import cluster
 import e2e_lib as e
 from e2e_lib import CONSUMERS, condition, member, wait_for
 from test_e2e import E2ECase
 
 EVERYONE = ("sirius-api",) + CONSUMERS
+WORKER = "sirius-worker"
+# The pod command of WORKER: tests/sim/client.py, ready at once when started with the key of id
+# READY_KEY_ID, and never ready with any other (it calls the api all the same): a roll-out onto
+# a new key starts one pod (maxSurge 1, maxUnavailable 0) and stays in the middle.
+SLOW_READY_CLIENT = """
+import hashlib, os, sys
+env = dict(os.environ)
+if hashlib.sha256(env.get("API_KEY", "").encode()).hexdigest()[:12] != env["READY_KEY_ID"]:
+    env["POD_READY_FILE"] += ".never"
+os.execve(sys.executable, [sys.executable, sys.argv[1]], env)
+"""
 
 
 class ControlsCase(E2ECase):
@@ -36,7 +51,7 @@ class ControlsCase(E2ECase):
         self.assertEqual(condition(st, "Ready").get("status"), "False")
         return st
 
-    def assert_rolled_back(self, rot, st, why):
+    def assert_rolled_back(self, rot, st, why, consumers=CONSUMERS):
         """Failed with a RolledBack history entry; the old key everywhere and alone active."""
         self.assertEqual(st["phase"], "Failed", st)
         h = st["history"][-1]
@@ -44,24 +59,128 @@ class ControlsCase(E2ECase):
         self.assertIn(why, h["reason"])
         self.assertNotEqual(h["keyId"], self.old_id)
         self.assertEqual(st["currentKey"]["id"], self.old_id)
-        self.assertEqual(self.fx.secret_key(), self.old_key, "the Secret holds the old key")
+        self.assertEqual(e.key_id(self.fx.secret_key()), self.old_id,
+                         "the Secret holds the old key")
         members, _, _ = self.keystore()
         self.assertEqual(members, {member(self.old_key)}, "only the old key stays active")
         self.assertEqual(e.ping(self.fx.api_url, self.old_key), 200)
-        for w in EVERYONE:
+        everyone = ("sirius-api",) + consumers
+        for w in everyone:
             self.fx.wait_rollout(w)
-        self.assertNotIn(h["keyId"], set(self.templates_key_id(EVERYONE).values()),
+        self.assertNotIn(h["keyId"], set(self.templates_key_id(everyone).values()),
                          "a workload left on the new key")
-        self.more_requests()
-        self.assert_zero_401()
-        live = {ev["pod"] for ev in self.live_pods(CONSUMERS)}
-        for c in self.fx.counters(CONSUMERS):
+        self.more_requests(workloads=consumers)
+        self.assert_zero_401(consumers)
+        live = {ev["pod"] for ev in self.live_pods(consumers)}
+        for c in self.fx.counters(consumers):
             if c["pod"] in live:
                 self.assertEqual(c["keyId"], self.old_id, c)
         return h
 
 
 class TestAbort(ControlsCase):
+    def slow_ready_worker(self):
+        """WORKER: 3 replicas reading the Secret, rolled one pod at a time, whose pods are
+        ready only on the old key (SLOW_READY_CLIENT)."""
+        self.fx.c.create_deployment(WORKER, "sim/client", [
+            {"name": "API_URL", "value": self.fx.api_url}, {"name": "NAME", "value": WORKER},
+            {"name": "RATE", "value": "5"}, {"name": "READY_KEY_ID", "value": self.old_id},
+            {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
+                "name": cluster.SECRET, "key": cluster.SECRET_KEY}}}], replicas=3,
+            strategy={"type": "RollingUpdate",
+                      "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
+        code, res = self.fx.api("PATCH", e.DEPLOY_PATH % self.fx.namespace + "/" + WORKER, [
+            {"op": "add", "path": "/spec/template/spec/containers/0/command",
+             "value": [sys.executable, "-c", SLOW_READY_CLIENT]},
+            {"op": "add", "path": "/spec/template/spec/containers/0/args",
+             "value": [os.path.join(e.SIM, "client.py")]}], e.JSON_PATCH)
+        self.assertEqual(code, 200, res)
+        self.fx.wait_rollout(WORKER)
+
+    def mid_stage(self, rot):
+        """(status, WORKER) once stage ui is rolling out: sirius-ui done on the new key,
+        WORKER part-way (updatedReplicas < replicas) with a pod on the new key calling the api
+        successfully; None before."""
+        st = rot.status()
+        new_id = (st.get("pendingKey") or {}).get("id")
+        states = {s["name"]: s["state"] for s in st.get("stages") or []}
+        if not new_id or (st.get("rotation") or {}).get("stage") != "ui" or \
+                states.get("ui") != "RollingOut":
+            return None
+        code, d = self.fx.api("GET", e.DEPLOY_PATH % self.fx.namespace + "/" + WORKER)
+        updated = (d.get("status") or {}).get("updatedReplicas", 0) if code == 200 else 0
+        calling = any(c["keyId"] == new_id and c["ok"] > 0 for c in self.fx.counters((WORKER,)))
+        ids = self.templates_key_id(("sirius-ui", WORKER))
+        return (ids == {"sirius-ui": new_id, WORKER: new_id} and
+                self.fx.rollout_complete("sirius-ui") and
+                0 < updated < d["spec"]["replicas"] and calling) and (st, d)
+
+    def test_abort_while_a_stage_rolls_out_rolls_back_in_reverse(self):
+        """Stage ui half rolled out (sirius-ui on the new key, WORKER with one of its 3 pods on
+        it, calling the api): keyrotator.io/abort rolls stage ui back, then stage api, restores
+        the Secret and revokes the new key; zero 401s for every consumer pod ever started and
+        the old key still valid."""
+        why = "the worker team saw errors"
+        consumers = CONSUMERS + (WORKER,)
+        self.slow_ready_worker()
+        self.controller()
+        obj = e.keyrotation(self.fx, stages=[["sirius-api"], ["sirius-ui", WORKER],
+                                             ["sirius-engine"]])
+        obj["spec"]["stages"][1]["timeout"] = "10m"  # nothing but the abort ends it
+        rot = e.Rotation(self.fx, obj)
+        rot.wait_adopted()
+        rot.rotate("abort-mid-stage")
+        st, d = wait_for(lambda: self.mid_stage(rot), 90,
+                         "stage ui rolling out: sirius-ui on the new key, %s part-way" % WORKER)
+        new_id = st["pendingKey"]["id"]
+        self.assertEqual(st["phase"], "Rotating", st)
+        self.assertEqual(self.templates_key_id(("sirius-api",))["sirius-api"], new_id)
+        aborted_at = time.monotonic()
+        rot.annotate("keyrotator.io/abort", why)
+        st = rot.wait_finished(1, 120)
+        self.assertEqual(st.get("lastHandledAbort"), why)
+        h = self.assert_rolled_back(rot, st, why, consumers)
+        self.assertEqual(h["keyId"], new_id)
+        self.assertIn("keyrotator.io/abort", h["reason"])
+        self.assertTrue(h.get("revokedAt"), h)
+        # The new key is revoked in the key store, not only out of the active set.
+        v = self.fx.valkey()
+        try:
+            metas = [m.decode() for m in v.command("KEYS", "api_key:%s*:meta" % new_id)]
+            self.assertEqual(len(metas), 1, "the new key's meta hash")
+            self.assertEqual(v.hgetall(metas[0]).get("status"), "revoked")
+        finally:
+            v.close()
+        # In reverse: stage ui is back on the old key (its pods ready, WORKER's new pod gone)
+        # before stage api restarts.
+        evs = [ev for ev in self.fx.pod_events() if ev["mono"] > aborted_at]
+        api_back = [ev["mono"] for ev in evs if ev["workload"] == "sirius-api" and
+                    ev["event"] == "start" and ev["keyIdAnnotation"] == self.old_id]
+        ui_back = [ev["mono"] for ev in evs if ev["workload"] == "sirius-ui" and
+                   ev["event"] == "ready" and ev["keyIdAnnotation"] == self.old_id]
+        worker_gone = [ev["mono"] for ev in evs if ev["workload"] == WORKER and
+                       ev["event"] == "terminate" and ev["keyIdAnnotation"] == new_id]
+        self.assertTrue(api_back and ui_back and worker_gone, (api_back, ui_back, worker_gone))
+        self.assertGreater(min(api_back), max(ui_back + worker_gone),
+                           "stage api restarted before stage ui was rolled back")
+        # The worker pod that ran on the new key worked, and was never refused.
+        on_new = [c for c in self.fx.counters((WORKER,)) if c["keyId"] == new_id]
+        self.assertTrue(on_new and all(c["ok"] > 0 for c in on_new), on_new)
+        # The KeyRotation says what happened and why: condition, and Events in order.
+        self.assertEqual(condition(st, "Ready").get("status"), "False", st)
+        cond = condition(st, "Degraded")
+        self.assertEqual((cond.get("status"), cond.get("reason")), ("True", "RolledBack"), st)
+        self.assertIn(why, cond["message"])
+        evs = [ev for ev in rot.events() if ev["reason"] in (
+            "RollingBack", "StageRollingBack", "NewKeyRevoked", "RotationRolledBack")]
+        self.assertEqual([(ev["reason"], ev["message"].split(" back")[0]) for ev in evs], [
+            ("RollingBack", "rolling"), ("StageRollingBack", "roll stage ui"),
+            ("StageRollingBack", "roll stage api"), ("NewKeyRevoked", "revoke the new key %s"
+                                                     % new_id),
+            ("RotationRolledBack", "rotation failed: aborted by keyrotator.io/abort \"%s\""
+             % why)], evs)
+        self.assertIn(why, evs[0]["message"])
+
     def test_abort_during_a_rotation_rolls_back_and_nobody_is_locked_out(self):
         """Held before stage ui with stage api on the new key: keyrotator.io/abort rolls it all
         back as a failed analysis would (Secret, stage api, new key revoked), zero 401s."""
