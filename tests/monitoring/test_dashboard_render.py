@@ -209,6 +209,22 @@ class TestDashboardRender(unittest.TestCase):
         self.assertIn("Key age alert threshold (s): 300", " ".join(
             ET.parse(out).getroot().itertext()))
 
+    def test_state_timeline(self):
+        # docs/alerts.svg: ALERTS drawn as a state timeline, one lane per series.
+        dash = {"title": "alerts", "panels": [{
+            "id": 1, "type": "state-timeline", "title": "ALERTS",
+            "gridPos": {"x": 0, "y": 0, "w": 24, "h": 5},
+            "targets": [{"refId": "A", "expr": "count by (alertname) (ALERTS)",
+                         "legendFormat": "{{alertname}}"}]}]}
+        path = Path(self.tmp.name) / "alerts.json"
+        path.write_text(json.dumps(dash))
+        p, out = self.run_cli(dashboard=path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        g, = self.groups(ET.parse(out).getroot(), "panel")
+        self.assertEqual(self.texts(g, "legend"), ["alertname-0", "alertname-1"])
+        lanes = {e.get("y") for e in g.iter(SVG_NS + "rect") if e.get("class") == "state"}
+        self.assertEqual(len(lanes), 2)
+
     def test_a_failing_query_is_drawn_and_exits_1(self):
         self.server.mode = "error"
         p, out = self.run_cli()

@@ -6,8 +6,9 @@ screenshot: it reads the dashboard JSON, substitutes Grafana's variables, runs e
 PromQL targets as `query_range` over one time window against a Prometheus, and draws the
 dashboard's grid (gridPos: 24 columns, 30 px rows) with the panel titles, rows, time series
 (lines, a time axis, a value axis in the panel's unit, the legend from legendFormat, with the
-legend's calcs) and stat panels (the reduced value of each series, coloured by the thresholds,
-with a sparkline). Other panel types are drawn as a titled box naming the type.
+legend's calcs), stat panels (the reduced value of each series, coloured by the thresholds,
+with a sparkline) and state timelines (a lane per series, filled while it is present and not
+0). Other panel types are drawn as a titled box naming the type.
 
     dashboard_render.py --dashboard D.json --prometheus http://127.0.0.1:9090 --out D.svg
         [--start T] [--end T | --last 15m] [--var NAME=VALUE ...] [--scrape-interval 15s]
@@ -38,7 +39,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 # Grafana's grid: 24 columns; a grid row is 30 px high with 8 px between panels.
 COLUMNS, CELL_H, MARGIN = 24, 30, 8
-HEADER_H, FOOTER_H, PAD = 76, 30, 8
+HEADER_H, FOOTER_H, PAD = 76, 30, 8  # HEADER_H: 40 without variables to show
 FONT = "Inter, Helvetica, Arial, sans-serif"
 # Grafana's dark theme (approximately) and its classic palette.
 BG, PANEL_BG, BORDER, TEXT, DIM, GRID = ("#111217", "#181b1f", "#2b2f36", "#ccccdc",
@@ -266,10 +267,12 @@ def fmt_value(v, unit, decimals=None):
     return _num(v, decimals) + suffix
 
 
-def nice_ticks(lo, hi, n=4):
+def nice_ticks(lo, hi, n=4, min_step=0.0):
+    """Round ticks covering lo..hi, about n steps, none finer than min_step (a panel with
+    `decimals` 0 gets whole-number ticks)."""
     if hi <= lo:
         hi = lo + 1
-    raw = (hi - lo) / n
+    raw = max((hi - lo) / n, min_step)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     start = math.floor(lo / step) * step
@@ -340,11 +343,16 @@ class Renderer:
         self.width, self.note, self.max_series = width, note, max_series
         self.col_w = (width - 2 * PAD) / COLUMNS
         self.errors = []
+        self.header_h = HEADER_H if self.shown_variables() else 40
+
+    def shown_variables(self):
+        return [v for v in (self.d.get("templating") or {}).get("list", [])
+                if v.get("hide") != 2 and v.get("type") != "datasource"]
 
     # -- layout --
     def rect(self, gp):
         x = PAD + gp.get("x", 0) * self.col_w
-        y = HEADER_H + gp.get("y", 0) * (CELL_H + MARGIN)
+        y = self.header_h + gp.get("y", 0) * (CELL_H + MARGIN)
         w = gp.get("w", 12) * self.col_w - MARGIN
         h = gp.get("h", 8) * (CELL_H + MARGIN) - MARGIN
         return x, y, w, h
@@ -362,7 +370,7 @@ class Renderer:
         panels = list(self.panels())
         bottom = max([p.get("gridPos", {}).get("y", 0) + p.get("gridPos", {}).get("h", 8)
                       for p in panels] or [0])
-        height = HEADER_H + bottom * (CELL_H + MARGIN) + FOOTER_H
+        height = self.header_h + bottom * (CELL_H + MARGIN) + FOOTER_H
         svg = Svg()
         svg.add('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d'
                 ' %d" font-family="%s">' % (self.width, height, self.width, height, FONT))
@@ -388,9 +396,7 @@ class Renderer:
                                      utc(self.end, "%F") else "%Y-%m-%d %H:%M:%S"))
         svg.text(self.width - PAD - 4, 26, span, size=12, fill=DIM, anchor="end")
         x = PAD + 4
-        for v in (self.d.get("templating") or {}).get("list", []):
-            if v.get("hide") == 2 or v.get("type") == "datasource":
-                continue
+        for v in self.shown_variables():
             label = v.get("label") or v.get("name")
             val = self.vars.get(v.get("name"), ("", ""))[1]
             s = "%s: %s" % (label, val)
@@ -455,6 +461,8 @@ class Renderer:
             self.timeseries(svg, p, *body)
         elif kind == "stat":
             self.stat(svg, p, *body)
+        elif kind == "state-timeline":
+            self.state_timeline(svg, p, *body)
         else:
             svg.text(x + w / 2, y + h / 2, "(%s panel: not drawn here)" % kind, size=12,
                      fill=DIM, anchor="middle")
@@ -526,7 +534,7 @@ class Renderer:
                 hi = 0
             if hi == lo:
                 hi = lo + (abs(lo) or 1)
-            ticks = nice_ticks(lo, hi)
+            ticks = nice_ticks(lo, hi, min_step=10.0 ** -decimals if decimals is not None else 0)
             lo, hi = ticks[0], ticks[-1]
 
             def sy(v):
@@ -603,6 +611,48 @@ class Renderer:
             svg.text(xx, py + ph + 14, utc(t, fmt), size=10, fill=DIM, anchor="middle",
                      cls="x-tick")
             t += step
+
+    def state_timeline(self, svg, p, x, y, w, h):
+        """One lane per series, filled where it has a value other than 0 (as Grafana's state
+        timeline shows a series that is present, such as ALERTS, over time)."""
+        label_w = min(max(w * 0.3, 120), 360)
+        px, pw = x + label_w, w - label_w
+        step = self.step_for(pw)
+        series, errors = self.run_targets(p, step)
+        if not series:
+            self.time_axis(svg, px, y, pw, h - 22, draw_grid=False)
+            self.message(svg, x, y, w, h, errors, True)
+            return
+        ph = h - 22
+        lane = min(ph / len(series), 28)
+        self.time_axis(svg, px, y, pw, ph)
+        for i, (name, pts) in enumerate(series):
+            col = PALETTE[i % len(PALETTE)]
+            ly = y + i * lane
+            svg.text(x + 2, ly + lane / 2 + 4, clip(name, label_w - 10, 11), size=11,
+                     cls="legend")
+            start = last = None
+            spans = []
+            for t, v in pts + [(None, None)]:
+                on = v is not None and v != 0
+                if on and start is not None and t - last > step * 2.5:
+                    spans.append((start, last))
+                    start = None
+                if on and start is None:
+                    start = t
+                if not on and start is not None:
+                    spans.append((start, last))
+                    start = None
+                if on:
+                    last = t
+            for a, b in spans:
+                x0, x1 = self.sx(a, px, pw), self.sx(b + step, px, pw)
+                svg.add('<rect class="state" x="%.1f" y="%.1f" width="%.1f" height="%.1f" '
+                        'fill="%s" fill-opacity="0.8"/>' % (x0, ly + 2, max(min(x1, px + pw)
+                                                                            - x0, 1),
+                                                           lane - 4, col))
+        if errors:
+            self.message(svg, x, y, w, h, errors, False)
 
     def stat(self, svg, p, x, y, w, h):
         d = self.defaults(p)
