@@ -30,10 +30,11 @@ static bool hold_for_workloads(const struct kr_observed *obs, struct kr_action *
 /*
  * The longest terminationGracePeriodSeconds of the stages' workloads. A rollout is complete
  * when no old pod is counted any more, but a terminating one is not counted and keeps
- * serving with the old key for up to its grace period: the old key stays valid at least
- * that long after the last stage completed (the validation window's start).
+ * serving with the key it started with for up to its grace period: the old key stays valid
+ * at least that long after the last stage completed (the validation window's start), and
+ * the new key as long after a rollback (decide_rollback.c).
  */
-static int64_t longest_grace(const struct kr_observed *obs)
+int64_t kr_longest_grace(const struct kr_observed *obs)
 {
 	int64_t g = 0;
 
@@ -53,7 +54,7 @@ void kr_step_validate(const struct kr_observed *obs, struct kr_action *out)
 	 * window_started_at, so only from that + ceil(period) + 1 on has the whole period
 	 * surely passed (a revoke 7 ms after the last stage was seen with a 1s period).
 	 */
-	int64_t grace = longest_grace(obs);
+	int64_t grace = kr_longest_grace(obs);
 	int64_t wait_s = (period + 999) / 1000 > grace ? (period + 999) / 1000 : grace;
 	time_t end = r->window_started_at + (time_t)wait_s + 1;
 

@@ -10,6 +10,7 @@ void kr_begin_rollback(const struct kr_observed *obs, struct kr_action *out, con
 
 	snprintf(r->reason, KR_ROT_REASON_MAX, "%s", reason);
 	r->outcome = KR_OUTCOME_ROLLED_BACK;
+	r->window_started_at = 0; /* from here on: when the last stage had rolled back */
 	/* Before anything changed (Baseline) there is nothing to roll back. */
 	if (obs->status.rotation.step == KR_STEP_BASELINE) {
 		r->outcome = KR_OUTCOME_FAILED;
@@ -199,6 +200,37 @@ static void revoke_new(const struct kr_observed *obs, struct kr_action *out)
 	kr_act(out, KR_ACTION_REVOKE_NEW, "revoke the new key %s", out->key_id);
 }
 
+/*
+ * Every stage is back on the old key, but a pod of the new key that the rollback replaced is
+ * counted nowhere and may serve with the new key for up to its grace period: the new key is
+ * revoked that long after the last stage had rolled back (status.rotation.windowStartedAt).
+ */
+static bool new_key_drained(const struct kr_observed *obs, struct kr_action *out)
+{
+	struct kr_rotation_progress *r = &out->status.rotation;
+	int64_t grace = kr_longest_grace(obs);
+	time_t end;
+
+	if (grace <= 0)
+		return true;
+	if (!r->window_started_at) {
+		r->window_started_at = obs->now;
+		out->status_changed = true;
+	}
+	end = r->window_started_at + (time_t)grace + 1;
+	if (obs->now >= end)
+		return true;
+	kr_act(out, KR_ACTION_WAIT,
+	       "rolling back: every stage is on key %s; the new key %s is revoked at %lld (its "
+	       "pods may run %llds after their rollout: terminationGracePeriodSeconds)",
+	       obs->rsecret.previous_id, obs->rsecret.pending_id, (long long)end,
+	       (long long)grace);
+	out->requeue_after_ms = kr_until_ms(obs->now, end);
+	kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "RollingBack", "%s; both keys stay valid",
+		out->reason);
+	return false;
+}
+
 static void rollback_stages(const struct kr_observed *obs, struct kr_action *out)
 {
 	char msg[KR_ROT_MSG_MAX] = "";
@@ -211,8 +243,13 @@ static void rollback_stages(const struct kr_observed *obs, struct kr_action *out
 	}
 	i = rollback_stage(obs, &restart, msg, sizeof(msg));
 	if (i < 0) {
-		revoke_new(obs, out);
+		if (new_key_drained(obs, out))
+			revoke_new(obs, out);
 		return;
+	}
+	if (out->status.rotation.window_started_at) { /* a stage needs work again */
+		out->status.rotation.window_started_at = 0;
+		out->status_changed = true;
 	}
 	if (restart) {
 		out->stage = i;

@@ -71,6 +71,8 @@ void kr_step_validate(const struct kr_observed *obs, struct kr_action *out);
 void kr_step_revoke(const struct kr_observed *obs, struct kr_action *out);
 void kr_step_verify(const struct kr_observed *obs, struct kr_action *out);
 void kr_step_finish(const struct kr_observed *obs, struct kr_action *out);
+/* The longest terminationGracePeriodSeconds of the stages' existing workloads (0: none). */
+int64_t kr_longest_grace(const struct kr_observed *obs);
 
 /* Rollback, key store repair (decide_rollback.c). */
 void kr_decide_rollback(const struct kr_observed *obs, struct kr_action *out);

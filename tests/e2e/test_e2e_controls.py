@@ -81,12 +81,14 @@ class ControlsCase(E2ECase):
 class TestAbort(ControlsCase):
     def slow_ready_worker(self):
         """WORKER: 3 replicas reading the Secret, rolled one pod at a time, whose pods are
-        ready only on the old key (SLOW_READY_CLIENT)."""
+        ready only on the old key (SLOW_READY_CLIENT) and, told to stop, go on calling for
+        DRAIN_SECONDS of their grace period with the key they started with."""
         self.fx.c.create_deployment(WORKER, "sim/client", [
             {"name": "API_URL", "value": self.fx.api_url}, {"name": "NAME", "value": WORKER},
             {"name": "RATE", "value": "5"}, {"name": "READY_KEY_ID", "value": self.old_id},
+            {"name": "DRAIN_SECONDS", "value": "3"},
             {"name": "API_KEY", "valueFrom": {"secretKeyRef": {
-                "name": cluster.SECRET, "key": cluster.SECRET_KEY}}}], replicas=3,
+                "name": cluster.SECRET, "key": cluster.SECRET_KEY}}}], replicas=3, grace=6,
             strategy={"type": "RollingUpdate",
                       "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}})
         code, res = self.fx.api("PATCH", e.DEPLOY_PATH % self.fx.namespace + "/" + WORKER, [
@@ -118,8 +120,8 @@ class TestAbort(ControlsCase):
     def test_abort_while_a_stage_rolls_out_rolls_back_in_reverse(self):
         """Stage ui half rolled out (sirius-ui on the new key, WORKER with one of its 3 pods on
         it, calling the api): keyrotator.io/abort rolls stage ui back, then stage api, restores
-        the Secret and revokes the new key; zero 401s for every consumer pod ever started and
-        the old key still valid."""
+        the Secret and revokes the new key once WORKER's new pod has drained; zero 401s for
+        every consumer pod ever started and the old key still valid."""
         why = "the worker team saw errors"
         consumers = CONSUMERS + (WORKER,)
         self.slow_ready_worker()
@@ -163,9 +165,11 @@ class TestAbort(ControlsCase):
         self.assertTrue(api_back and ui_back and worker_gone, (api_back, ui_back, worker_gone))
         self.assertGreater(min(api_back), max(ui_back + worker_gone),
                            "stage api restarted before stage ui was rolled back")
-        # The worker pod that ran on the new key worked, and was never refused.
+        # The worker pod that ran on the new key worked, and went on working while it drained
+        # after the rollback replaced it: the new key was revoked only after its grace period.
         on_new = [c for c in self.fx.counters((WORKER,)) if c["keyId"] == new_id]
-        self.assertTrue(on_new and all(c["ok"] > 0 for c in on_new), on_new)
+        self.assertTrue(on_new and all(c["ok"] > 0 and c["okTerminating"] > 0 and
+                                       not c["unauthorizedTerminating"] for c in on_new), on_new)
         # The KeyRotation says what happened and why: condition, and Events in order.
         self.assertEqual(condition(st, "Ready").get("status"), "False", st)
         cond = condition(st, "Degraded")

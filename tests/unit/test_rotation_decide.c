@@ -1581,6 +1581,53 @@ static void test_abort_at_every_step(void **state)
 	assert_true(rolled_seen);
 }
 
+static bool is_validating(const struct world *w)
+{
+	return w->st.rotation.step == KR_STEP_VALIDATE;
+}
+
+static bool rollback_waits(const struct world *w)
+{
+	return w->st.rotation.step == KR_STEP_ROLLBACK_STAGES && w->st.rotation.window_started_at;
+}
+
+/*
+ * A pod of the new key that the rollback replaced keeps serving with it for up to its
+ * terminationGracePeriodSeconds: the new key is revoked that long after the last stage had
+ * rolled back, not as soon as the rollouts are complete (nor from the validation window).
+ */
+static void test_rollback_waits_for_the_longest_grace_period(void **state)
+{
+	struct world w;
+	struct kr_action a;
+	unsigned seed = 5;
+	time_t aborted, began;
+
+	(void)state;
+	world_init(&w, FULL);
+	w.wl[0].o.termination_grace_s = 60;
+	w.wl[2].o.termination_grace_s = 20;
+	w.rotate = "r1";
+	step_until(&w, is_validating, &seed);
+	aborted = w.now;
+	w.abort_req = "bad canary";
+	step_until(&w, rollback_waits, &seed);
+	began = w.st.rotation.window_started_at;
+	assert_true(began >= aborted);
+	for (size_t i = 0; i < w.spec.n_workloads; i++)
+		assert_true(wl_complete_on(&w.wl[i], OLD_ID));
+	w.now = began + 60;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_WAIT);
+	assert_non_null(strstr(a.reason, "terminationGracePeriodSeconds"));
+	assert_string_equal(a.conditions[KR_COND_DEGRADED].reason, "RollingBack");
+	assert_int_equal(a.requeue_after_ms, 1000);
+	w.now = began + 61;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_REVOKE_NEW);
+	world_release(&w);
+}
+
 static void test_abort_and_promote_without_rotation(void **state)
 {
 	static const struct {
@@ -2198,6 +2245,7 @@ int main(void)
 	    cmocka_unit_test(test_hold_keeps_degraded_until_a_pass),
 	    cmocka_unit_test(test_emergency_escalates_rotation_in_flight),
 	    cmocka_unit_test(test_abort_at_every_step),
+	    cmocka_unit_test(test_rollback_waits_for_the_longest_grace_period),
 	    cmocka_unit_test(test_abort_and_promote_without_rotation),
 	    cmocka_unit_test(test_request_too_long_refused),
 	    cmocka_unit_test(test_pause_before_stage_until_promote),
