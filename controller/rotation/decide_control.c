@@ -177,13 +177,13 @@ static bool unlisted_same(const struct kr_observed *obs)
 	return true;
 }
 
-/* "Deployment/a, CronJob/b" of the first few, for messages. */
+/* "Deployment/a, CronJob/b (a Job runs)" of the first few, for messages. */
 static void unlisted_text(const struct kr_unlisted *u, size_t n, char *buf, size_t size)
 {
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && strlen(buf) + 8 < size; i++)
-		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s/%.64s", i ? ", " : "",
-			 u[i].kind, u[i].name);
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s/%.64s%s", i ? ", " : "",
+			 u[i].kind, u[i].name, u[i].running ? " (a Job runs)" : "");
 }
 
 /*
@@ -226,22 +226,33 @@ bool kr_decide_unlisted(const struct kr_observed *obs, struct kr_action *out)
 bool kr_hold_for_unlisted(const struct kr_observed *obs, struct kr_action *out)
 {
 	struct kr_unlisted held[KR_ROT_UNLISTED_MAX];
-	char list[KR_ROT_MSG_MAX / 2];
-	size_t n = 0;
+	char list[KR_ROT_MSG_MAX / 2], todo[128];
+	const char *them;
+	size_t n = 0, jobs = 0;
 
 	if (obs->spec->unlisted_policy != KR_UNLISTED_HOLD_REVOKE)
 		return false;
 	for (size_t i = 0; i < obs->n_unlisted && i < KR_ROT_UNLISTED_MAX; i++)
-		if (unlisted_holds(&obs->unlisted[i]))
+		if (unlisted_holds(&obs->unlisted[i])) {
 			held[n++] = obs->unlisted[i];
+			jobs += obs->unlisted[i].running;
+		}
 	if (!n)
 		return false;
 	unlisted_text(held, n, list, sizeof(list));
+	them = n == 1 ? "it" : "them";
+	/* A stage cannot list a CronJob: it holds only until its running Jobs end. */
+	if (!jobs)
+		snprintf(todo, sizeof(todo), "add %s to a stage or remove %s", them, them);
+	else if (jobs == n)
+		snprintf(todo, sizeof(todo), "the revoke goes on once no Job of %s runs", them);
+	else
+		snprintf(todo, sizeof(todo), "add the others to a stage or remove them; a CronJob "
+					     "holds only until its running Jobs end");
 	kr_act(out, KR_ACTION_WAIT,
-	       "holding the revoke: %s read%s Secret %s but no stage lists %s; add %s to a stage "
-	       "or remove %s (or set spec.unlistedConsumers: Ignore)",
-	       list, n == 1 ? "s" : "", obs->spec->secret_name, n == 1 ? "it" : "them",
-	       n == 1 ? "it" : "them", n == 1 ? "it" : "them");
+	       "holding the revoke: %s read%s Secret %s but no stage lists %s; %s (or set "
+	       "spec.unlistedConsumers: Ignore)",
+	       list, n == 1 ? "s" : "", obs->spec->secret_name, them, todo);
 	out->requeue_after_ms = KR_POLL_MS;
 	kr_cond(out, KR_COND_DEGRADED, KR_COND_TRUE, "UnlistedConsumers", "%s", out->reason);
 	return true;

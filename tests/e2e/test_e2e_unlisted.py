@@ -129,7 +129,8 @@ class TestUnlistedConsumers(E2ECase):
                       60, "the revoke to be held (Degraded=UnlistedConsumers)")
         cond = condition(st, "Degraded")
         self.assertEqual(cond["status"], "True")
-        self.assertIn("holding the revoke: CronJob/nightly", cond["message"])
+        self.assertIn("holding the revoke: CronJob/nightly (a Job runs)", cond["message"])
+        self.assertIn("the revoke goes on once no Job of it runs", cond["message"])
         new_id = st["pendingKey"]["id"]
         # Held, not slow: every stage is on the new key, and more traffic later it still holds
         # with the old key valid.

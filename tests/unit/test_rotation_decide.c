@@ -1920,9 +1920,27 @@ static void test_unlisted_cronjob_holds_while_a_job_runs(void **state)
 	for (int i = 0; i < 5; i++) {
 		step(&w, &a, FATE_OK, &seed);
 		assert_int_equal(a.type, KR_ACTION_WAIT);
-		assert_non_null(strstr(a.reason, "CronJob/nightly"));
+		assert_non_null(strstr(a.reason, "CronJob/nightly (a Job runs)"));
+		/* a stage cannot list it: the message says what ends the hold instead */
+		assert_non_null(strstr(a.reason, "the revoke goes on once no Job of it runs"));
+		assert_null(strstr(a.reason, "add it to a stage"));
 		w.now += 10;
 	}
+	set_unlisted(&w, "CronJob", "nightly");
+	w.unlisted[0].running = true;
+	strcpy(w.unlisted[1].kind, "Deployment");
+	strcpy(w.unlisted[1].name, "legacy");
+	w.n_unlisted = 2;
+	decide(&w, &a);
+	assert_int_equal(a.type, KR_ACTION_UPDATE_STATUS); /* the new one reported */
+	record(&w, &a);
+	decide(&w, &a);
+	assert_non_null(strstr(a.reason, "CronJob/nightly (a Job runs), Deployment/legacy read"));
+	assert_non_null(strstr(a.reason, "add the others to a stage or remove them; a CronJob"));
+	set_unlisted(&w, "CronJob", "nightly");
+	w.unlisted[0].running = true;
+	decide(&w, &a);
+	record(&w, &a);
 	assert_false(w.old_revoked);
 	assert_true(is_active(&w, OLD_ID));
 	w.unlisted[0].running = false; /* the Job ended */
