@@ -23,7 +23,10 @@ static const char kr_plan_intro[] =
     "other kinds are skipped. The spec is validated as the controller validates it.\n"
     "A spec.keyStoreRef is resolved against a KeyStore or ClusterKeyStore in the same\n"
     "FILE (its server and layout in the plan; a namespace selector is assumed to match);\n"
-    "without one, the plan names the store.\n\n";
+    "without one, the plan names the store.\n"
+    "Not shown, since they need the cluster: unlisted consumers (workloads that read the\n"
+    "Secret but no stage lists, which hold the revoke) and the cluster's KeyStores.\n"
+    "`kubectl keyrotation plan NAME` shows both.\n\n";
 
 static const char kr_plan_outro[] =
     "\nExample: keyrotator plan -f manifests/examples/sirius-keyrotation.yaml\n"

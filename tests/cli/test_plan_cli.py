@@ -213,6 +213,9 @@ class PlanRefuses(unittest.TestCase):
         self.assertTrue(out.startswith("Usage: keyrotator plan -f FILE"))
         for flag in ("--emergency", "--new-id", "--current-id", "--output"):
             self.assertIn(flag, out)
+        # Offline, it cannot know the workloads nobody listed: it says so, and where to look.
+        self.assertIn("Not shown, since they need the cluster: unlisted consumers", out)
+        self.assertIn("`kubectl keyrotation plan NAME` shows both.", out)
 
 
 if __name__ == "__main__":
