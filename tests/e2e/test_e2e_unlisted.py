@@ -6,6 +6,8 @@ holds the revoke while one of its Jobs runs (status.active) and not once none do
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e_unlisted
 """
+import json
+import subprocess
 import unittest
 
 import cluster
@@ -19,6 +21,16 @@ CRONJOBS = "/apis/batch/v1/namespaces/%s/cronjobs"
 
 
 class TestUnlistedConsumers(E2ECase):
+    def online_plan(self):
+        """The plan of `kubectl keyrotation plan` (`keyrotator kubectl plan`) against the
+        cluster: the one plan that can show unlisted consumers (`keyrotator plan -f` reads no
+        cluster)."""
+        p = subprocess.run([e.binary(), "kubectl", "--kubeconfig", self.fx.kubeconfig, "plan",
+                            e.KEYROTATION, "-n", self.fx.namespace, "-o", "json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        return json.loads(p.stdout)["plan"]
+
     def unlisted_event(self, rot):
         return wait_for(lambda: next((ev for ev in rot.events()
                                       if ev["reason"] == "UnlistedConsumers"), None), 20,
@@ -34,6 +46,12 @@ class TestUnlistedConsumers(E2ECase):
         self.assertEqual(ev["type"], "Warning")
         self.assertIn("Deployment/sirius-legacy", ev["message"])
         self.assertIn(cluster.SECRET, ev["message"])
+        plan = self.online_plan()
+        hold = [i for i, ln in enumerate(plan) if ln.startswith(
+            "hold the revoke while: Deployment/sirius-legacy reads Secret %s/%s and no stage "
+            "lists it (unlistedConsumers: HoldRevoke" % (self.fx.namespace, cluster.SECRET))]
+        revoke = [i for i, ln in enumerate(plan) if ln.startswith("revoke key ")]
+        self.assertTrue(hold and revoke and hold[0] < revoke[0], plan)
         rot.rotate("unlisted-1")
         st = rot.wait(lambda st: condition(st, "Degraded").get("reason") == "UnlistedConsumers",
                       60, "the revoke to be held (Degraded=UnlistedConsumers)")
