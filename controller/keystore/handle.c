@@ -225,6 +225,31 @@ void kr_keystore_server_fingerprint(const struct kr_keystore *ks, char out[65])
 	kr_ks_fingerprint(ks, 0, out);
 }
 
+struct kr_keystore_layout *kr_keystore_layout_copy(const struct kr_keystore *ks)
+{
+	const char *s[3] = {ks->active_set, ks->meta_key, ks->bootstrap_key};
+	size_t len[3], all = sizeof(struct kr_keystore_layout);
+	struct kr_keystore_layout *l;
+	char *at;
+
+	for (int i = 0; i < 3; i++)
+		all += (len[i] = strlen(s[i])) + 1;
+	l = malloc(all);
+	if (!l)
+		return NULL;
+	at = (char *)(l + 1);
+	for (int i = 0; i < 3; i++) {
+		memcpy(at, s[i], len[i] + 1);
+		s[i] = at;
+		at += len[i] + 1;
+	}
+	*l = (struct kr_keystore_layout){.active_set = s[0],
+					 .meta_key = s[1],
+					 .bootstrap_key = s[2],
+					 .store_as = ks->layout.store_as};
+	return l;
+}
+
 void kr_keystore_free(struct kr_keystore *ks)
 {
 	if (!ks)

@@ -41,24 +41,24 @@ static enum kr_status kr_ks_inspect_key(struct kr_keystore *ks, redisReply **rep
 }
 
 /*
- * The two commands about `key` in the layout of `s` (SISMEMBER activeSet member; HMGET
+ * The two commands about `key` in layout `l` (SISMEMBER activeSet member; HMGET
  * metadata status last_used_at) into cmds[0..2), their arguments in args; *member and
  * *meta hold the bytes they point at (the caller frees them, wiped, after the pipeline).
  */
-static enum kr_status kr_ks_key_cmds(const struct kr_keystore *s, const struct kr_secret *key,
-				     const char *what, struct kr_secret **member,
+static enum kr_status kr_ks_key_cmds(const struct kr_keystore_layout *l,
+				     const struct kr_secret *key, const char *what, struct kr_secret **member,
 				     struct kr_secret **meta, struct kr_ks_arg args[2][4],
 				     struct kr_ks_cmd cmds[2], struct kr_error *err)
 {
-	enum kr_status rc = kr_ks_member(&s->layout, key, member, err);
+	enum kr_status rc = kr_ks_member(l, key, member, err);
 
 	if (rc == KR_OK)
-		rc = kr_ks_meta_key(&s->layout, kr_secret_data(*member), kr_secret_len(*member),
+		rc = kr_ks_meta_key(l, kr_secret_data(*member), kr_secret_len(*member),
 				    meta, err);
 	if (rc != KR_OK)
 		return rc;
 	args[0][0] = kr_ks_str("SISMEMBER");
-	args[0][1] = kr_ks_str(s->active_set);
+	args[0][1] = kr_ks_str(l->active_set);
 	args[0][2] = kr_ks_sec(*member);
 	cmds[0] = (struct kr_ks_cmd){3, args[0], what};
 	args[1][0] = kr_ks_str("HMGET");
@@ -88,7 +88,7 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
 	snprintf(what, sizeof(what), "inspecting activeSet \"%s\" and its metadata",
 		 ks->active_set);
 	for (size_t i = 0; i < n && rc == KR_OK; i++) {
-		rc = kr_ks_key_cmds(ks, keys[i], what, &members[i], &metas[i], args[i], &cmds[nc],
+		rc = kr_ks_key_cmds(&ks->layout, keys[i], what, &members[i], &metas[i], args[i], &cmds[nc],
 				    err);
 		if (rc == KR_OK)
 			nc += KR_INSPECT_PER_KEY;
@@ -156,13 +156,13 @@ static enum kr_status kr_ks_probe_chunk(struct kr_keystore *ks, struct kr_keysto
 	size_t nc = 0;
 
 	for (size_t i = 0; i < n && rc == KR_OK; i++) {
-		rc = kr_ks_key_cmds(p[i].settings, p[i].key, KR_PROBE_WHAT, &members[i], &metas[i],
+		rc = kr_ks_key_cmds(p[i].layout, p[i].key, KR_PROBE_WHAT, &members[i], &metas[i],
 				    args[i], &cmds[nc], err);
 		if (rc != KR_OK)
 			break;
 		nc += KR_INSPECT_PER_KEY;
 		get[i][0] = kr_ks_str("GET");
-		get[i][1] = kr_ks_str(p[i].settings->bootstrap_key);
+		get[i][1] = kr_ks_str(p[i].layout->bootstrap_key);
 		cmds[nc++] = (struct kr_ks_cmd){2, get[i], "GET bootstrapKey"};
 	}
 	if (rc == KR_OK)

@@ -217,6 +217,10 @@ void kr_keystore_fingerprint(const struct kr_keystore *ks, char out[65]);
 /* The same over the connection settings only (server, database, credentials, timeouts): two
  * handles with the same one can share a connection for kr_keystore_probe. */
 void kr_keystore_server_fingerprint(const struct kr_keystore *ks, char out[65]);
+/* A copy of `ks`'s layout with its strings in the same block: one free() frees it. NULL on
+ * ENOMEM. (What an idle KeyRotation keeps of its store besides the shared connection
+ * settings: idle.c.) */
+struct kr_keystore_layout *kr_keystore_layout_copy(const struct kr_keystore *ks);
 /*
  * Make `conn` use the layout of `settings` (activeSet, metaKey, bootstrapKey, storeAs),
  * keeping its connection: one connection serves every KeyRotation on a server. The two
@@ -351,9 +355,9 @@ enum kr_status kr_keystore_inspect(struct kr_keystore *ks, const struct kr_secre
  * connection of `ks` (same kr_keystore_server_fingerprint).
  */
 struct kr_keystore_probe {
-	const struct kr_keystore *settings; /* borrowed */
-	const struct kr_secret *key;	    /* borrowed */
-	const char *key_id;		    /* KR_KEY_ID_LEN hex digits */
+	const struct kr_keystore_layout *layout; /* borrowed: where this KeyRotation's keys are */
+	const struct kr_secret *key;		 /* borrowed */
+	const char *key_id;			 /* KR_KEY_ID_LEN hex digits */
 	int ok;				    /* out */
 	char why[200]; /* out, when !ok: what differs, or the server's error; never a key */
 };

@@ -27,15 +27,90 @@ struct kr_idle_memo {
 	int64_t check_ms;     /* monotonic time of its next key store check (idle only) */
 	time_t next_rotation; /* status.nextRotationTime; 0 = none */
 	char current_id[KR_ROT_ID_SIZE];
-	struct kr_secret *current; /* the consumers' key (wiped on free); idle only */
-	struct kr_keystore *ks;	   /* settings, never connected (the pool connects); idle only */
+	struct kr_secret *current;	    /* the consumers' key (wiped on free); idle only */
+	struct kr_idle_store *store;	    /* the key store's server, shared; idle only */
+	struct kr_keystore_layout *layout; /* where its keys are in that store; idle only */
 };
+
+/*
+ * A key store's connection settings (server, credentials, TLS, sentinels:
+ * kr_keystore_server_fingerprint), shared by every idle memo that has them, never connected
+ * (the pool connects); each memo keeps only its own layout. Most KeyRotations of a cluster
+ * use one or two stores: 10,000 of them keep a handful of copies, not 10,000 of a kilobyte
+ * each. r->idle_stores holds them; a memo counts itself in `refs` while it holds one, and
+ * the sweeper drops those nobody holds.
+ */
+struct kr_idle_store {
+	struct kr_keystore *ks;
+	long refs; /* atomic */
+};
+
+static void store_drop(void *val)
+{
+	struct kr_idle_store *st = val;
+
+	if (st)
+		kr_keystore_free(st->ks);
+	free(st);
+}
+
+/* The shared copy of `*ks`'s connection settings, counted for the caller; *ks is taken (and
+ * freed when a copy exists already). NULL on ENOMEM (*ks is then freed too). */
+static struct kr_idle_store *store_share(struct kr_reconciler *r, struct kr_keystore **ks)
+{
+	struct kr_idle_store *st = NULL;
+	struct kr_smap_entry *e;
+	char fp[65];
+
+	kr_keystore_server_fingerprint(*ks, fp);
+	pthread_mutex_lock(&r->lock);
+	e = kr_smap_upsert(&r->idle_stores, fp);
+	if (e && !e->val && (st = calloc(1, sizeof(*st)))) {
+		st->ks = *ks;
+		*ks = NULL;
+		e->val = st;
+	}
+	if (e && (st = e->val))
+		__atomic_add_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&r->lock);
+	kr_keystore_free(*ks);
+	*ks = NULL;
+	return st;
+}
+
+static void store_unref(struct kr_idle_store *st)
+{
+	if (st)
+		__atomic_sub_fetch(&st->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void store_collect_unused(void *arg, const char *key, void *val)
+{
+	struct kr_idle_store *st = val;
+	struct kr_buf *unused = arg;
+
+	if (!st || __atomic_load_n(&st->refs, __ATOMIC_RELAXED) <= 0)
+		kr_buf_add(unused, key, strlen(key) + 1);
+}
+
+/* Drop the settings no memo holds (lock held: a count goes up only under it). */
+static void store_prune_locked(struct kr_reconciler *r)
+{
+	struct kr_buf unused;
+
+	kr_buf_init(&unused);
+	kr_smap_each(&r->idle_stores, store_collect_unused, &unused);
+	for (size_t at = 0; at < unused.len; at += strlen(unused.data + at) + 1)
+		store_drop(kr_smap_take(&r->idle_stores, unused.data + at));
+	kr_buf_release(&unused);
+}
 
 static void memo_free(struct kr_idle_memo *m)
 {
 	if (!m)
 		return;
-	kr_keystore_free(m->ks);
+	store_unref(m->store);
+	free(m->layout);
 	kr_secret_free(m->current);
 	free(m->key);
 	free(m);
@@ -81,6 +156,8 @@ void kr_idle_free_all(struct kr_reconciler *r)
 {
 	r->idle.drop = memo_drop;
 	kr_smap_release(&r->idle);
+	r->idle_stores.drop = store_drop;
+	kr_smap_release(&r->idle_stores);
 }
 
 void kr_workloads_hash_add(struct kr_buf *all, const char *ref, const char *text)
@@ -158,9 +235,10 @@ void kr_idle_remember(struct kr_world *w, long requeue_ms)
 		if (m->idle) {
 			snprintf(m->current_id, sizeof(m->current_id), "%s",
 				 w->obs.consumer.key_id);
-			m->ks = w->ks; /* the memo keeps the store's settings */
-			w->ks = NULL;
 			w->conn = NULL;
+			/* the memo keeps its layout, and the store's settings shared */
+			m->idle = (m->layout = kr_keystore_layout_copy(w->ks)) &&
+				  (m->store = store_share(r, &w->ks));
 			m->check_ms = m->full_ms + w->r->o.keystore_check_ms;
 		}
 		memo_put(r, m);
@@ -301,11 +379,11 @@ static void sweep_server(struct sweep *s, struct sweep_item *items, size_t n)
 	struct kr_error err = {0};
 
 	for (size_t i = 0; p && i < n; i++)
-		p[i] = (struct kr_keystore_probe){.settings = items[i].m->ks,
+		p[i] = (struct kr_keystore_probe){.layout = items[i].m->layout,
 						  .key = items[i].m->current,
 						  .key_id = items[i].m->current_id};
 	if (p)
-		kr_keystore_probe(kr_keystore_pool_get(items[0].m->ks), p, n, &err);
+		kr_keystore_probe(kr_keystore_pool_get(items[0].m->store->ks), p, n, &err);
 	for (size_t i = 0; i < n; i++) {
 		struct kr_idle_memo *m = items[i].m;
 		struct kr_log_ctx log = {0};
@@ -342,6 +420,7 @@ static void sweep_once(struct sweep *s)
 {
 	struct kr_reconciler *r = s->r;
 
+	store_prune_locked(r);
 	s->n = 0;
 	s->now = kr_mono_ms();
 	/* Checks due within half an interval go now: after a pass or two, one batch. */
@@ -352,7 +431,7 @@ static void sweep_once(struct sweep *s)
 		kr_smap_take(&r->idle, s->items[i].m->key);
 	pthread_mutex_unlock(&r->lock);
 	for (size_t i = 0; i < s->n; i++)
-		kr_keystore_server_fingerprint(s->items[i].m->ks, s->items[i].server);
+		kr_keystore_server_fingerprint(s->items[i].m->store->ks, s->items[i].server);
 	if (s->n)
 		qsort(s->items, s->n, sizeof(*s->items), sweep_cmp);
 	for (size_t i = 0, j; i < s->n; i = j) {

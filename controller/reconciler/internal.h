@@ -48,6 +48,7 @@ struct kr_reconciler {
 	pthread_mutex_t lock; /* scrapes, idle, stopping */
 	struct kr_scrape_memo *scrapes;
 	struct kr_smap idle; /* "ns/name" -> struct kr_idle_memo * */
+	struct kr_smap idle_stores; /* idle.c: kr_keystore_fingerprint -> struct kr_idle_store * */
 	pthread_t sweeper;   /* idle.c: the batched key store check */
 	pthread_cond_t wake; /* CLOCK_MONOTONIC */
 	bool sweeping, have_wake, stopping;

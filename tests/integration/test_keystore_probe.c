@@ -21,6 +21,7 @@
 struct tenant {
 	char bootstrap[64];
 	struct kr_keystore *ks;
+	struct kr_keystore_layout *layout; /* kr_keystore_layout_copy: what the reconciler keeps */
 	struct kr_secret *key;
 	char id[KR_KEY_ID_LEN + 1];
 	char member[200];
@@ -45,21 +46,27 @@ static void raw(redisContext *c, const char *fmt, ...)
 static void tenant_open(struct tenant *t, int i)
 {
 	struct kr_keystore_opts o;
-	struct kr_keystore_layout l;
+	struct kr_keystore_layout lay, *l = &lay;
 	struct kr_key_meta meta = {.label = "probe", .rotation = "ns/t"};
 
 	kr_keystore_opts_init(&o);
 	o.port = g_redis.port;
 	o.connect_timeout_ms = 2000;
 	o.command_timeout_ms = 3000;
-	kr_keystore_layout_init_defaults(&l);
-	l.store_as = i % 2 ? KR_STORE_PLAINTEXT : KR_STORE_SHA256;
+	kr_keystore_layout_init_defaults(l);
+	l->store_as = i % 2 ? KR_STORE_PLAINTEXT : KR_STORE_SHA256;
 	snprintf(t->bootstrap, sizeof(t->bootstrap), "tenant%d:bootstrap", i);
-	l.bootstrap_key = t->bootstrap;
-	assert_int_equal(kr_keystore_new(&o, &l, &t->ks, NULL), KR_OK);
+	l->bootstrap_key = t->bootstrap;
+	assert_int_equal(kr_keystore_new(&o, l, &t->ks, NULL), KR_OK);
+	/* what the reconciler keeps of an idle KeyRotation's store: its own strings */
+	t->layout = kr_keystore_layout_copy(t->ks);
+	assert_non_null(t->layout);
+	assert_string_equal(t->layout->bootstrap_key, t->bootstrap);
+	assert_ptr_not_equal(t->layout->bootstrap_key, t->bootstrap);
+	assert_int_equal(t->layout->store_as, l->store_as);
 	assert_int_equal(kr_key_generate("sk_", 32, &t->key, NULL), KR_OK);
 	kr_key_id(t->key, t->id);
-	if (l.store_as == KR_STORE_SHA256)
+	if (l->store_as == KR_STORE_SHA256)
 		kr_key_hash_hex(t->key, t->member);
 	else
 		snprintf(t->member, sizeof(t->member), "%s", kr_secret_data(t->key));
@@ -82,6 +89,7 @@ static int group_teardown(void **state)
 	(void)state;
 	for (int i = 0; i < NTENANTS; i++) {
 		kr_keystore_free(g_t[i].ks);
+		free(g_t[i].layout);
 		kr_secret_free(g_t[i].key);
 	}
 	kr_test_redis_stop(&g_redis);
@@ -94,7 +102,7 @@ static struct kr_keystore_probe *probe_all(enum kr_status want, struct kr_error 
 
 	assert_non_null(p);
 	for (int i = 0; i < NTENANTS; i++)
-		p[i] = (struct kr_keystore_probe){g_t[i].ks, g_t[i].key, g_t[i].id, 0, ""};
+		p[i] = (struct kr_keystore_probe){g_t[i].layout, g_t[i].key, g_t[i].id, 0, ""};
 	assert_int_equal(kr_keystore_probe(g_t[0].ks, p, NTENANTS, err), want);
 	for (int i = 0; i < NTENANTS; i++) /* no verdict ever names a key */
 		assert_null(strstr(p[i].why, kr_secret_data(g_t[i].key)));
