@@ -9,7 +9,7 @@
 # RUNTIME_PACKAGES is the one list of Debian packages whose libraries the binary links
 # directly (libc6 aside); tests/packaging checks it against `ldd` + `dpkg -S` of the binary.
 ARG BASE=debian:bookworm-slim
-ARG RUNTIME_PACKAGES="libcurl4 libcjson1 libhiredis0.14 libyaml-0-2 libssl3 libmicrohttpd12"
+ARG RUNTIME_PACKAGES="libcurl4 libcjson1 libhiredis0.14 libyaml-0-2 libssl3 libmicrohttpd12 zlib1g"
 
 # ---- build: compile and strip the binary ----
 FROM ${BASE} AS build
@@ -19,6 +19,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libcurl4-openssl-dev libcjson-dev libhiredis-dev libyaml-dev libssl-dev libmicrohttpd-dev \
+      zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./

@@ -7,7 +7,7 @@ set -euo pipefail
 KR_PACKAGES=(
   build-essential cmake pkg-config
   libcurl4-openssl-dev libcjson-dev libhiredis-dev libyaml-dev libssl-dev
-  libmicrohttpd-dev libcmocka-dev
+  libmicrohttpd-dev libcmocka-dev zlib1g-dev
   redis-server redis-sentinel prometheus openssl python3 valgrind
 )
 # For the fuzz smoke only (tests/fuzz/smoke.sh): clang and its runtime with libFuzzer

@@ -214,6 +214,7 @@ static enum kr_status kr_ctl_make_informer(struct kr_controller *c, int k, struc
 		      .ns = src->res->namespaced ? c->ns : NULL,
 		      .idle_timeout_s = c->o.watch_idle_timeout_s},
 	    .project = src->project,
+	    .pack_dict = src->pack_dict,
 	    .on_change = src->primary ? kr_ctl_on_primary : kr_ctl_on_reference,
 	    .on_error = kr_ctl_on_error,
 	    .on_synced = kr_ctl_on_synced,

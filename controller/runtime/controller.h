@@ -46,6 +46,7 @@ struct kr_controller_source {
 	 */
 	bool primary;
 	void (*refs)(const cJSON *proj, const char *ns, kr_controller_ref_fn add, void *arg);
+	const struct kr_pack_dict *pack_dict; /* the projections' usual words (pack.h); NULL */
 };
 
 /* What one reconcile asks of the loop. */

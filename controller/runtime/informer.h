@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "kube/kube.h"
+#include "runtime/pack.h"
 
 /*
  * An informer is a reflector (kube.h) on a thread of its own plus a thread-safe cache
@@ -47,6 +48,8 @@ struct kr_informer_opts {
 	struct kr_kube_watch_opts watch; /* copied; its strings borrowed (must outlive) */
 	kr_informer_project_fn project;	 /* NULL: keep keys only */
 	void *project_arg;
+	/* The projections' usual words, to pack them with (pack.h); NULL: none. Borrowed. */
+	const struct kr_pack_dict *pack_dict;
 	kr_informer_change_fn on_change; /* may be NULL */
 	/* A list/watch failure the reflector retries after backoff; may be NULL. */
 	void (*on_error)(void *arg, const struct kr_error *err);

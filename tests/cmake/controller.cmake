@@ -10,6 +10,8 @@ endif()
 # The string map and the reverse index, without I/O.
 if(TARGET kr_runtime)
   kr_unit_test(test_index LIBS kr_runtime)
+  # Packed cache entries (runtime/pack.h).
+  kr_unit_test(test_pack LIBS kr_runtime)
 endif()
 # The Event recorder: queued off the caller, counted up, combined, bounded (runtime/events.h).
 if(TARGET kr_runtime)
