@@ -33,7 +33,8 @@ static void round_trip(const char *text, const struct kr_pack_dict *dict)
 
 static void test_round_trip(void **state)
 {
-	static const struct kr_pack_dict dict = {"\"workloads\":[{\"kind\":\"Deployment\"", 35};
+	static const char words[] = "\"workloads\":[{\"kind\":\"Deployment\"";
+	static const struct kr_pack_dict dict = {words, sizeof(words) - 1};
 
 	(void)state;
 	round_trip("", NULL);
