@@ -194,6 +194,41 @@ static void test_similar_events_are_combined(void **state)
 }
 
 /* A full queue drops, and counts what it dropped; the caller never waits. */
+/*
+ * The Events written are remembered for counting up, at most KR_EVENTS_CACHE_MAX of them:
+ * past that the least recently used go (in batches), the latest stay.
+ */
+static void test_remembered_events_bounded(void **state)
+{
+	struct fixture *f = *state;
+	const int n = KR_EVENTS_CACHE_MAX + 100;
+	struct kr_events_stats st;
+	char reason[32];
+
+	recorder(f, 0);
+	start(f);
+	for (int i = 0; i < n; i++) { /* distinct reasons: each its own Event */
+		snprintf(reason, sizeof(reason), "Reason%d", i);
+		kr_events_emit(f->ev, &OBJ, false, reason, "m");
+		if (i % 256 == 255) /* under the queue's bound: nothing dropped */
+			assert_true(kr_events_flush(f->ev, WAIT_MS));
+	}
+	assert_true(kr_events_flush(f->ev, WAIT_MS));
+	kr_events_stats(f->ev, &st);
+	assert_int_equal(st.created, n);
+	assert_int_equal(st.dropped, 0);
+	snprintf(reason, sizeof(reason), "Reason%d", n - 1); /* the latest: counted up */
+	kr_events_emit(f->ev, &OBJ, false, reason, "m");
+	assert_true(kr_events_flush(f->ev, WAIT_MS));
+	kr_events_stats(f->ev, &st);
+	assert_int_equal(st.patched, 1);
+	kr_events_emit(f->ev, &OBJ, false, "Reason0", "m"); /* the first: forgotten, new */
+	assert_true(kr_events_flush(f->ev, WAIT_MS));
+	kr_events_stats(f->ev, &st);
+	assert_int_equal(st.created, n + 1);
+	assert_int_equal(st.patched, 1);
+}
+
 static void test_full_queue_drops_and_counts(void **state)
 {
 	struct fixture *f = *state;
@@ -236,6 +271,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_event_written_off_the_caller, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_repeats_count_up_one_event, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_similar_events_are_combined, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_remembered_events_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_full_queue_drops_and_counts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stop_drains_the_queue, setup, teardown),
 	};
