@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,14 +130,43 @@ static enum MHD_Result reply_check(struct MHD_Connection *c, kr_http_check_fn ch
 		     MHD_RESPMEM_MUST_COPY);
 }
 
+/* `?name=F` (repeatable): the families asked for. */
+#define HTTP_METRICS_NAMES_MAX 16
+
+struct metrics_names {
+	const char *v[HTTP_METRICS_NAMES_MAX];
+	size_t n;
+	bool too_many;
+};
+
+static enum MHD_Result collect_name(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct metrics_names *names = cls;
+
+	(void)kind;
+	if (strcmp(key, "name") != 0)
+		return MHD_YES;
+	if (names->n == HTTP_METRICS_NAMES_MAX) {
+		names->too_many = true;
+		return MHD_NO;
+	}
+	names->v[names->n++] = value ? value : "";
+	return MHD_YES;
+}
+
 static enum MHD_Result reply_metrics(struct MHD_Connection *c, struct kr_metrics *m)
 {
+	struct metrics_names names = {0};
 	struct kr_buf b;
 	size_t len;
 	char *body;
 
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_name, &names);
+	if (names.too_many)
+		return reply_const(c, MHD_HTTP_BAD_REQUEST, "name: at most 16 metric families");
 	kr_buf_init(&b);
-	if (kr_metrics_render(m, &b) != KR_OK) {
+	if (kr_metrics_render_only(m, names.v, names.n, &b) != KR_OK) {
 		kr_buf_release(&b);
 		return reply_const(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	}

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,16 +628,30 @@ static enum kr_status render_family(struct kr_buf *b, const struct kr_metric *f)
 	return rc;
 }
 
-enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out)
+static bool named(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return n == 0;
+}
+
+enum kr_status kr_metrics_render_only(struct kr_metrics *m, const char *const *names, size_t n,
+				      struct kr_buf *out)
 {
 	enum kr_status rc = KR_OK;
 
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < m->n && rc == KR_OK; i++)
-		if (m->families[i]->nseries > 0)
+		if (m->families[i]->nseries > 0 && named(m->families[i]->name, names, n))
 			rc = render_family(out, m->families[i]);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+enum kr_status kr_metrics_render(struct kr_metrics *m, struct kr_buf *out)
+{
+	return kr_metrics_render_only(m, NULL, 0, out);
 }
 
 /* ---- keyrotator's families ---- */

@@ -178,8 +178,11 @@ class Controller(krtest.controller.Controller):
         return super().wait_ready(timeout, 0.005)
 
     def metric_sum(self, name):
-        """The sum of every series of one metric family (0 when absent)."""
-        return self.metric(name) or 0.0
+        """The sum of every series of one metric family (0 when absent), from
+        /metrics?name=<family>: polling the whole page would render a series per KeyRotation
+        each time, and the benchmark would measure its own scrapes."""
+        text = self.get(self.metrics_port, "/metrics?name=" + name)[1]
+        return krtest.controller.metric_sum(krtest.controller.parse_metrics(text), name)
 
     def rss(self):
         return proc_status(self.pid)

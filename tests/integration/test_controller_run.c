@@ -36,7 +36,7 @@ struct fixture {
 /* GET http://127.0.0.1:port/path; returns the HTTP status (0 if unreachable). */
 static long http_get(int port, const char *path, struct kr_buf *body)
 {
-	char url[128];
+	char url[512];
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
 	return kr_test_http("GET", url, NULL, NULL, body, NULL);
@@ -301,6 +301,24 @@ static void test_counters_exist_from_the_first_scrape(void **state)
 			fail_msg("the first scrape lacks \"%s\":\n%s", zero[i], b.data);
 	assert_non_null(strstr(b.data, "keyrotator_reconcile_total{result=\"success\"}"));
 	assert_non_null(strstr(b.data, "keyrotator_reconcile_total{result=\"requeue\"}"));
+	kr_buf_release(&b);
+	/* ?name=F: only the families named (a poll that renders no series per KeyRotation) */
+	kr_buf_init(&b);
+	assert_int_equal(http_get(f->metrics_port,
+				  "/metrics?name=keyrotator_events_dropped_total"
+				  "&name=keyrotator_workqueue_retries_total",
+				  &b),
+			 200);
+	assert_non_null(strstr(b.data, "keyrotator_events_dropped_total 0\n"));
+	assert_non_null(strstr(b.data, "keyrotator_workqueue_retries_total 0\n"));
+	assert_null(strstr(b.data, "keyrotator_reconcile_total"));
+	kr_buf_release(&b);
+	kr_buf_init(&b);
+	assert_int_equal(http_get(f->metrics_port,
+				  "/metrics?name=a&name=b&name=c&name=d&name=e&name=f&name=g&name=h"
+				  "&name=i&name=j&name=k&name=l&name=m&name=n&name=o&name=p&name=q",
+				  &b),
+			 400);
 	kr_buf_release(&b);
 	stop_run(f);
 }

@@ -181,6 +181,18 @@ static void test_families_sorted_by_name(void **state)
 				    "# HELP b_total h\n# TYPE b_total counter\nb_total 0\n"
 				    "# HELP c_total h\n# TYPE c_total counter\nc_total 0\n");
 	kr_buf_release(&b);
+	/* GET /metrics?name=c_total&name=a_total&name=nope: those families only, in order */
+	kr_buf_init(&b);
+	assert_int_equal(kr_metrics_render_only(m, (const char *[]){"c_total", "a_total", "nope"},
+						3, &b),
+			 KR_OK);
+	assert_string_equal(b.data, "# HELP a_total h\n# TYPE a_total counter\na_total 0\n"
+				    "# HELP c_total h\n# TYPE c_total counter\nc_total 0\n");
+	kr_buf_release(&b);
+	kr_buf_init(&b);
+	assert_int_equal(kr_metrics_render_only(m, (const char *[]){"nope"}, 1, &b), KR_OK);
+	assert_int_equal(b.len, 0);
+	kr_buf_release(&b);
 	kr_metrics_free(m);
 }
 
