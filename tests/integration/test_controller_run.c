@@ -275,6 +275,13 @@ static int cond_metrics_up(void *arg)
 	return code == 200;
 }
 
+/* GET path on the metrics port into b (initialised here), answered with `code`. */
+static void expect_get(struct fixture *f, const char *path, long code, struct kr_buf *b)
+{
+	kr_buf_init(b);
+	assert_int_equal(http_get(f->metrics_port, path, b), code);
+}
+
 /*
  * The first scrape already has every counter alerts and dashboards name, at 0 for the
  * results and outcomes that have not happened (as controller-runtime initialises them).
@@ -294,8 +301,7 @@ static void test_counters_exist_from_the_first_scrape(void **state)
 
 	start_run(f, "first-scrape", NULL);
 	assert_true(kr_test_wait_for(cond_metrics_up, f, WAIT_MS));
-	kr_buf_init(&b);
-	assert_int_equal(http_get(f->metrics_port, "/metrics", &b), 200);
+	expect_get(f, "/metrics", 200, &b);
 	for (size_t i = 0; i < sizeof(zero) / sizeof(zero[0]); i++)
 		if (!strstr(b.data, zero[i]))
 			fail_msg("the first scrape lacks \"%s\":\n%s", zero[i], b.data);
@@ -303,22 +309,18 @@ static void test_counters_exist_from_the_first_scrape(void **state)
 	assert_non_null(strstr(b.data, "keyrotator_reconcile_total{result=\"requeue\"}"));
 	kr_buf_release(&b);
 	/* ?name=F: only the families named (a poll that renders no series per KeyRotation) */
-	kr_buf_init(&b);
-	assert_int_equal(http_get(f->metrics_port,
-				  "/metrics?name=keyrotator_events_dropped_total"
-				  "&name=keyrotator_workqueue_retries_total",
-				  &b),
-			 200);
+	expect_get(f,
+		   "/metrics?name=keyrotator_events_dropped_total"
+		   "&name=keyrotator_workqueue_retries_total",
+		   200, &b);
 	assert_non_null(strstr(b.data, "keyrotator_events_dropped_total 0\n"));
 	assert_non_null(strstr(b.data, "keyrotator_workqueue_retries_total 0\n"));
 	assert_null(strstr(b.data, "keyrotator_reconcile_total"));
 	kr_buf_release(&b);
-	kr_buf_init(&b);
-	assert_int_equal(http_get(f->metrics_port,
-				  "/metrics?name=a&name=b&name=c&name=d&name=e&name=f&name=g&name=h"
-				  "&name=i&name=j&name=k&name=l&name=m&name=n&name=o&name=p&name=q",
-				  &b),
-			 400);
+	expect_get(f,
+		   "/metrics?name=a&name=b&name=c&name=d&name=e&name=f&name=g&name=h"
+		   "&name=i&name=j&name=k&name=l&name=m&name=n&name=o&name=p&name=q",
+		   400, &b);
 	kr_buf_release(&b);
 	stop_run(f);
 }
