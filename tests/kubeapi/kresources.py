@@ -196,12 +196,21 @@ def _default_template(spec):
             _default_pod_spec(ps)
 
 
-def default_deployment(obj):
+def _workload_spec(obj, replicas=True):
+    """A workload's spec with replicas (1) and its pod template defaulted; None if no spec."""
     spec = obj.get("spec")
     if not isinstance(spec, dict):
-        return
-    spec.setdefault("replicas", 1)
+        return None
+    if replicas:
+        spec.setdefault("replicas", 1)
     _default_template(spec)
+    return spec
+
+
+def default_deployment(obj):
+    spec = _workload_spec(obj)
+    if spec is None:
+        return
     st = spec.setdefault("strategy", {})
     if isinstance(st, dict):
         st.setdefault("type", "RollingUpdate")
@@ -230,11 +239,9 @@ def _default_workload_status(obj):
 
 
 def default_statefulset(obj):
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
+    spec = _workload_spec(obj)
+    if spec is None:
         return
-    spec.setdefault("replicas", 1)
-    _default_template(spec)
     spec.setdefault("podManagementPolicy", "OrderedReady")
     us = spec.setdefault("updateStrategy", {})
     if isinstance(us, dict):
@@ -250,10 +257,9 @@ def default_statefulset(obj):
 
 
 def default_daemonset(obj):
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
+    spec = _workload_spec(obj, False)
+    if spec is None:
         return
-    _default_template(spec)
     us = spec.setdefault("updateStrategy", {})
     if isinstance(us, dict):
         us.setdefault("type", "RollingUpdate")
@@ -266,6 +272,60 @@ def default_daemonset(obj):
     for k in ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
               "numberReady"):
         st.setdefault(k, 0)
+
+
+def default_replicaset(obj):
+    """apps/v1 ReplicaSet defaults: replicas 1, the pod template's, status.replicas 0."""
+    spec = _workload_spec(obj)
+    if spec is None:
+        return
+    st = obj.setdefault("status", {})
+    if isinstance(st, dict):
+        st.setdefault("replicas", 0)
+
+
+# What DefaultTolerationSeconds admission adds to every pod (v1.26).
+DEFAULT_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+     "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+     "tolerationSeconds": 300}]
+
+
+def default_pod(obj):
+    """core v1 Pod defaults (pod spec as in a template, serviceAccountName default,
+    enableServiceLinks, priority 0, the DefaultTolerationSeconds tolerations) and, on
+    create, status phase Pending with qosClass BestEffort (no resources here)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    _default_pod_spec(spec)
+    spec.setdefault("serviceAccountName", "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tol = spec.setdefault("tolerations", [])
+    if isinstance(tol, list):
+        for t in DEFAULT_TOLERATIONS:
+            if not any(isinstance(x, dict) and x.get("key") == t["key"] and
+                       x.get("effect") == t["effect"] for x in tol):
+                tol.append(dict(t))
+    st = obj.setdefault("status", {})
+    if isinstance(st, dict):
+        st.setdefault("phase", "Pending")
+        st.setdefault("qosClass", "BestEffort")
+
+
+def default_node(obj):
+    obj.setdefault("spec", {})
+    st = obj.setdefault("status", {})
+    if isinstance(st, dict):
+        st.setdefault("daemonEndpoints", {"kubeletEndpoint": {"Port": 0}})
+        st.setdefault("nodeInfo", {k: "" for k in (
+            "machineID", "systemUUID", "bootID", "kernelVersion", "osImage",
+            "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion",
+            "operatingSystem", "architecture")})
 
 
 def default_secret(obj):
@@ -330,6 +390,43 @@ def validate_workload(obj, old):
     return errs
 
 
+# What a pod update may change in spec (upstream ValidatePodUpdate, v1.26): container images,
+# activeDeadlineSeconds, tolerations (additions) and terminationGracePeriodSeconds (once
+# deleting); everything else there is immutable.
+POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds")
+
+
+def validate_pod(obj, old):
+    errs = []
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [FieldError("Required", "spec")]
+    cs = spec.get("containers")
+    if not cs:
+        errs.append(FieldError("Required", "spec.containers"))
+    for i, c in enumerate(cs or []):
+        if not isinstance(c, dict) or not c.get("name"):
+            errs.append(FieldError("Required", "spec.containers[%d].name" % i))
+        if isinstance(c, dict) and not c.get("image"):
+            errs.append(FieldError("Required", "spec.containers[%d].image" % i))
+    if old is not None and not errs:
+        def frozen(s):
+            s = {k: v for k, v in s.items() if k not in POD_MUTABLE}
+            s["containers"] = [{k: v for k, v in c.items() if k != "image"}
+                               for c in s.get("containers") or []]
+            return s
+        if frozen(spec) != frozen(old.get("spec") or {}):
+            errs.append(FieldError("Forbidden", "spec", None,
+                                   "pod updates may not change fields other than "
+                                   "`spec.containers[*].image`, "
+                                   "`spec.initContainers[*].image`, "
+                                   "`spec.activeDeadlineSeconds`, "
+                                   "`spec.tolerations` (only additions to existing "
+                                   "tolerations) or `spec.terminationGracePeriodSeconds` "
+                                   "(allow it to be set to 1 if it was previously negative)"))
+    return errs
+
+
 def validate_secret(obj, old):
     errs = []
     data = obj.get("data")
@@ -362,6 +459,12 @@ EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObje
                 "reportingComponent", "source", "type")
 
 
+# Pod field selectors (upstream pod.ToSelectableFields, v1.26).
+POD_FIELDS = ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+              "spec.serviceAccountName", "status.phase", "status.podIP",
+              "status.nominatedNodeName")
+
+
 def builtin_types():
     wl = dict(status=True, generation=True)
     return [
@@ -374,6 +477,13 @@ def builtin_types():
                      status=True, fields=("status.phase",), defaulter=default_namespace,
                      return_deleted=True),
         ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short=("sa",)),
+        ResourceType("", "v1", "pods", "Pod", short=("po",), status=True, fields=POD_FIELDS,
+                     defaulter=default_pod, validator=validate_pod, return_deleted=True),
+        ResourceType("", "v1", "nodes", "Node", namespaced=False, short=("no",), status=True,
+                     fields=("spec.unschedulable",), defaulter=default_node),
+        ResourceType("apps", "v1", "replicasets", "ReplicaSet", short=("rs",),
+                     fields=("status.replicas",), defaulter=default_replicaset,
+                     validator=validate_workload, **wl),
         ResourceType("apps", "v1", "deployments", "Deployment", short=("deploy",),
                      defaulter=default_deployment, validator=validate_workload, **wl),
         ResourceType("apps", "v1", "statefulsets", "StatefulSet", short=("sts",),

@@ -4,6 +4,7 @@ selectors, paginated lists and an event history feeding per-watcher queues."""
 
 import base64
 import bisect
+import calendar
 import collections
 import copy
 import json
@@ -29,7 +30,9 @@ FIELD_ORDER = {
     "Secret": ("immutable", "data", "type"),
     "ConfigMap": ("immutable", "data", "binaryData"),
     "Deployment": ("spec", "status"), "StatefulSet": ("spec", "status"),
-    "DaemonSet": ("spec", "status"), "CronJob": ("spec", "status"), "Lease": ("spec",), "Namespace": ("spec", "status"),
+    "DaemonSet": ("spec", "status"), "ReplicaSet": ("spec", "status"),
+    "Pod": ("spec", "status"), "Node": ("spec", "status"), "CronJob": ("spec", "status"),
+    "Lease": ("spec",), "Namespace": ("spec", "status"),
     "Event": ("involvedObject", "reason", "message", "source", "firstTimestamp",
               "lastTimestamp", "count", "type", "eventTime", "series", "action", "related",
               "reportingComponent", "reportingInstance"),
@@ -623,7 +626,11 @@ class Store:
             if rt.generation and self._spec_changed(rt, cur, new):
                 new["metadata"]["generation"] = cur["metadata"].get("generation", 0) + 1
             new["metadata"]["resourceVersion"] = self._next_rv()
-            if "deletionTimestamp" in new["metadata"] and not new["metadata"].get("finalizers"):
+            # Upstream ShouldDeleteDuringUpdate: the last finalizer gone from an object
+            # whose deletion has no grace period left (a terminating pod's status writes
+            # keep it).
+            if "deletionTimestamp" in new["metadata"] and not new["metadata"].get("finalizers") \
+                    and not cur["metadata"].get("deletionGracePeriodSeconds"):
                 del self._bucket(rt)[key]
                 self._emit("MODIFIED", rt, new, cur)
                 gone = jcopy(new)
@@ -643,8 +650,8 @@ class Store:
             return a != b
         return cur.get("spec") != new.get("spec")
 
-    def delete(self, rt, ns, name, precondition_uid=None, precondition_rv=None):
-        """Returns (object, deleted_now)."""
+    def delete(self, rt, ns, name, precondition_uid=None, precondition_rv=None, grace=None):
+        """Returns (object, deleted_now). grace: DeleteOptions.gracePeriodSeconds (pods)."""
         with self.lock:
             key = (ns or "", name)
             cur = self._bucket(rt).get(key)
@@ -658,6 +665,10 @@ class Store:
                                                                         "kind": rt.plural})
             if precondition_rv and precondition_rv != cur["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
+            if rt.kind == "Pod":
+                period = self._pod_grace(cur, grace)
+                if period is not None:
+                    return self._set_deleting(rt, key, cur, period), False
             if cur["metadata"].get("finalizers") or rt.kind == "Namespace":
                 if "deletionTimestamp" in cur["metadata"]:
                     return cur, False
@@ -678,6 +689,51 @@ class Store:
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._emit("DELETED", rt, gone, None)
             return gone, True
+
+    @staticmethod
+    def _pod_grace(cur, grace):
+        """Graceful deletion of a pod as upstream (podStrategy.CheckGracefulDelete and
+        rest.BeforeDelete): the period asked for, else spec.terminationGracePeriodSeconds;
+        0 when the pod is not bound to a node or has ended; negative is 1. A pod being
+        deleted already may only get a shorter period. None: delete it now (grace 0 and no
+        finalizers, or 0 was the period already)."""
+        md = cur["metadata"]
+        fin = bool(md.get("finalizers"))
+        if grace is not None and grace < 0:
+            grace = 1
+        if "deletionTimestamp" in md:
+            left = md.get("deletionGracePeriodSeconds")
+            if not left:
+                return None if not fin else left
+            if grace is None or grace >= left:
+                return left
+            return grace if grace or fin else None
+        spec, st = cur.get("spec") or {}, cur.get("status") or {}
+        period = grace if grace is not None else spec.get("terminationGracePeriodSeconds") or 0
+        if not spec.get("nodeName") or st.get("phase") in ("Failed", "Succeeded"):
+            period = 0
+        return period if period or fin else None
+
+    def _set_deleting(self, rt, key, cur, period):
+        """deletionTimestamp = now + period (from the first request's start when shortened),
+        deletionGracePeriodSeconds = period; the object stays until deleted with 0."""
+        md = cur["metadata"]
+        if "deletionTimestamp" in md and md.get("deletionGracePeriodSeconds") == period:
+            return cur
+        new = jcopy(cur)
+        start = time.time()
+        if "deletionTimestamp" in md:
+            start = calendar.timegm(time.strptime(md["deletionTimestamp"],
+                                                  "%Y-%m-%dT%H:%M:%SZ")) - \
+                (md.get("deletionGracePeriodSeconds") or 0)
+        new["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                             time.gmtime(start + period))
+        new["metadata"]["deletionGracePeriodSeconds"] = period
+        new["metadata"]["resourceVersion"] = self._next_rv()
+        new = canonical(new, rt)
+        self._bucket(rt)[key] = new
+        self._emit("MODIFIED", rt, new, cur)
+        return new
 
     def purge_namespace(self, types, ns):
         """Namespace finalization: delete everything in it, then the namespace."""

@@ -739,19 +739,27 @@ class Handler(BaseHTTPRequestHandler):
         self.send_stored(200, rt, new)
 
     def delete_options(self):
-        pre = {}
+        """(uid, resourceVersion preconditions, gracePeriodSeconds) of the DeleteOptions
+        body, the query's gracePeriodSeconds counting when the body has none."""
+        pre, grace = {}, self.query.get("gracePeriodSeconds")
         if self.body.strip():
             try:
-                opts = json.loads(self.body)
-                pre = (opts or {}).get("preconditions") or {}
-            except ValueError as e:
+                opts = json.loads(self.body) or {}
+                pre = opts.get("preconditions") or {}
+                if opts.get("gracePeriodSeconds") is not None:
+                    grace = opts["gracePeriodSeconds"]
+            except (ValueError, AttributeError) as e:
                 raise bad_request("invalid DeleteOptions: %s" % e)
-        return pre.get("uid"), pre.get("resourceVersion")
+        try:
+            grace = None if grace in (None, "") else int(grace)
+        except (TypeError, ValueError):
+            raise bad_request("gracePeriodSeconds: invalid value %r" % grace)
+        return pre.get("uid"), pre.get("resourceVersion"), grace
 
     def verb_delete(self, req):
         api, rt = self.server.api, req["rt"]
-        uid, rv = self.delete_options()
-        obj, gone = api.store.delete(rt, req["ns"], req["name"], uid, rv)
+        uid, rv, grace = self.delete_options()
+        obj, gone = api.store.delete(rt, req["ns"], req["name"], uid, rv, grace)
         if rt.kind == "CustomResourceDefinition":
             api.unregister_crd(obj)
         if rt.kind == "Namespace":

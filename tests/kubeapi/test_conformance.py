@@ -8,6 +8,7 @@ client's mistakes. Part 3 covers TLS, auth and the /_kubeapi admin API.
 Standard library only; run with: python3 -m unittest -v test_conformance
 """
 
+import calendar
 import http.client
 import itertools
 import json
@@ -93,6 +94,11 @@ class Base(unittest.TestCase):
         self.assertEqual(r.status, expect_code or g["code"], r.raw[:800])
         self.assertEqual(r.headers["Content-Type"].split(";")[0], "application/json")
         return r, g
+
+    def watch(self, path, **kw):
+        w = Watch(self.srv, path.replace("NAMESPACE", self.ns), **kw)
+        self.addCleanup(w.close)
+        return w
 
     def shape(self, reply, g, **kw):
         compare_shape(self, g["expected"], reply.json, subst={"NAMESPACE": self.ns}, **kw)
@@ -462,11 +468,6 @@ class TestConventions(Base):
         for q in ("fieldSelector=spec.x%3D1", "labelSelector=%3D%3D%3D"):
             r = self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets?" + q)
             self.assertEqual((r.status, r.json["reason"]), (400, "BadRequest"), q)
-
-    def watch(self, path, **kw):
-        w = Watch(self.srv, path.replace("NAMESPACE", self.ns), **kw)
-        self.addCleanup(w.close)
-        return w
 
     def test_watch_resume_replays_missed_events_in_order(self):
         rv0 = rv_of(self.secret("r"))
@@ -868,6 +869,168 @@ class TestConventions(Base):
         self.assertEqual(self.req("GET", "/api/v1/namespaces/NAMESPACE/secrets/in-ns").status,
                          404)
 
+
+class TestPodsNodesReplicaSets(Base):
+    """core v1 pods and nodes, apps/v1 replicasets: what the kubelet and workload-controller
+    stand-ins of tests/sim use. No golden was recorded for them: the rules checked are
+    upstream's (pod strategy and registry, v1.26), named in each test."""
+
+    POD = "/api/v1/namespaces/NAMESPACE/pods"
+
+    def pod(self, name, node="", grace=30, **spec):
+        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": dict({"terminationGracePeriodSeconds": grace,
+                              "containers": [{"name": "c", "image": "sim/client"}]}, **spec)}
+        if node:
+            body["spec"]["nodeName"] = node
+        return self.ok("POST", self.POD, body)
+
+    def watch_pods(self, query=""):
+        return self.watch(self.POD + "?watch=1&timeoutSeconds=10" + query)
+
+    def test_pod_defaults_status_and_node_field_selector(self):
+        p = self.pod("a", node="n1")
+        self.pod("b", node="n2")
+        spec = p["spec"]
+        self.assertEqual(p["status"], {"phase": "Pending", "qosClass": "BestEffort"})
+        self.assertEqual((spec["restartPolicy"], spec["dnsPolicy"], spec["schedulerName"],
+                          spec["serviceAccountName"], spec["enableServiceLinks"]),
+                         ("Always", "ClusterFirst", "default-scheduler", "default", True))
+        self.assertEqual(spec["containers"][0]["imagePullPolicy"], "Always")
+        self.assertEqual({t["key"] for t in spec["tolerations"]},
+                         {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
+        self.assertNotIn("generation", p["metadata"], "pods have no generation in v1.26")
+        lst = self.ok("GET", self.POD + "?fieldSelector=spec.nodeName%3Dn1")
+        self.assertEqual([i["metadata"]["name"] for i in lst["items"]], ["a"])
+        lst = self.ok("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn2")
+        self.assertEqual([i["metadata"]["name"] for i in lst["items"]], ["b"])
+        w = self.watch_pods("&fieldSelector=spec.nodeName%3Dn1")
+        self.assertEqual([(e["type"], e["object"]["metadata"]["name"]) for e in w.events(1)],
+                         [("ADDED", "a")])
+        st = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        o = self.ok("PATCH", self.POD + "/a/status", {"status": st},
+                    "application/merge-patch+json")
+        self.assertEqual(o["status"]["phase"], "Running")
+        self.assertEqual(o["status"]["qosClass"], "BestEffort")
+        o = self.ok("PATCH", self.POD + "/a", {"status": {"phase": "Failed"}},
+                    "application/merge-patch+json")
+        self.assertEqual(o["status"]["phase"], "Running", "the main resource ignores status")
+        self.assertEqual(w.events(1)[0]["object"]["status"]["phase"], "Running")
+        r = self.req("PATCH", self.POD + "/a", {"spec": {"nodeName": "n2"}},
+                     "application/merge-patch+json")
+        self.assertEqual((r.status, r.json["reason"]), (422, "Invalid"))
+        self.assertIn("pod updates may not change fields", r.json["message"])
+        o = self.ok("PATCH", self.POD + "/a", {"spec": {"containers": [
+            {"name": "c", "image": "sim/client:2"}]}}, "application/strategic-merge-patch+json")
+        self.assertEqual(o["spec"]["containers"][0]["image"], "sim/client:2")
+        r = self.req("GET", self.POD + "?fieldSelector=spec.host%3Dn1")
+        self.assertEqual(r.status, 400)
+
+    def test_pod_graceful_deletion(self):
+        # rest.BeforeDelete + podStrategy.CheckGracefulDelete: a bound pod gets
+        # deletionTimestamp = now + grace and stays (the kubelet deletes it with grace 0);
+        # a later request may only shorten the period; the reply is the pod itself.
+        uid = self.pod("g", node="n1", grace=30)["metadata"]["uid"]
+        w = self.watch_pods("&fieldSelector=metadata.name%3Dg")
+        t0 = time.time()
+        o = self.ok("DELETE", self.POD + "/g")
+        self.assertEqual(o["kind"], "Pod")
+        md = o["metadata"]
+        self.assertEqual(md["deletionGracePeriodSeconds"], 30)
+        due = calendar.timegm(time.strptime(md["deletionTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertGreater(due, t0 + 25)
+        self.assertIn("deletionTimestamp", self.ok("GET", self.POD + "/g")["metadata"])
+        o = self.ok("PATCH", self.POD + "/g/status", {"status": {"phase": "Running"}},
+                    "application/merge-patch+json")
+        self.assertEqual(o["metadata"]["deletionGracePeriodSeconds"], 30,
+                         "a status write keeps a terminating pod")
+        again = self.ok("DELETE", self.POD + "/g")
+        self.assertEqual(again["metadata"]["resourceVersion"], o["metadata"]["resourceVersion"],
+                         "a second delete without a shorter period changes nothing")
+        o = self.ok("DELETE", self.POD + "/g?gracePeriodSeconds=60")
+        self.assertEqual(o["metadata"]["deletionGracePeriodSeconds"], 30, "never longer")
+        o = self.ok("DELETE", self.POD + "/g", {"apiVersion": "v1", "kind": "DeleteOptions",
+                                                "gracePeriodSeconds": 5})
+        self.assertEqual(o["metadata"]["deletionGracePeriodSeconds"], 5)
+        self.assertEqual(o["metadata"]["deletionTimestamp"],
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(
+                             due - 25)), "shortened from the first request")
+        r = self.req("DELETE", self.POD + "/g", {"gracePeriodSeconds": 0,
+                                                  "preconditions": {"uid": "other"}})
+        self.assertEqual(r.status, 409)
+        gone = self.ok("DELETE", self.POD + "/g", {"gracePeriodSeconds": 0,
+                                                   "preconditions": {"uid": uid}})
+        self.assertEqual(gone["kind"], "Pod", "pods return the deleted object")
+        self.assertEqual(self.req("GET", self.POD + "/g").status, 404)
+        self.assertEqual([e["type"] for e in w.events(5)],
+                         ["ADDED", "MODIFIED", "MODIFIED", "MODIFIED", "DELETED"])
+        # Not bound to a node, or ended: deleted at once whatever the grace.
+        self.pod("u", grace=30)
+        self.ok("DELETE", self.POD + "/u")
+        self.assertEqual(self.req("GET", self.POD + "/u").status, 404)
+        self.pod("f", node="n1", grace=30)
+        self.ok("PATCH", self.POD + "/f/status", {"status": {"phase": "Succeeded"}},
+                "application/merge-patch+json")
+        self.ok("DELETE", self.POD + "/f")
+        self.assertEqual(self.req("GET", self.POD + "/f").status, 404)
+        # A finalizer keeps a pod deleted with grace 0 until it is removed.
+        self.ok("POST", self.POD, {"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "k", "finalizers": ["keyrotator.io/x"]}, "spec": {
+            "nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}})
+        o = self.ok("DELETE", self.POD + "/k?gracePeriodSeconds=0")
+        self.assertEqual(o["metadata"]["deletionGracePeriodSeconds"], 0)
+        self.ok("PATCH", self.POD + "/k", {"metadata": {"finalizers": None}},
+                "application/merge-patch+json")
+        self.assertEqual(self.req("GET", self.POD + "/k").status, 404)
+
+    def test_nodes_and_replicasets(self):
+        name = self.ns + "-node"
+        n = self.ok("POST", "/api/v1/nodes", {
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"taints": [{"key": "keyrotator.io/e2e", "value": "x",
+                                 "effect": "NoSchedule"}]}})
+        self.addCleanup(self.req, "DELETE", "/api/v1/nodes/" + name)
+        self.assertNotIn("namespace", n["metadata"])
+        self.assertEqual(n["spec"]["taints"][0]["effect"], "NoSchedule")
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/NAMESPACE/nodes/" + name).status,
+                         404, "nodes are cluster-scoped")
+        cond = [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]
+        o = self.ok("PATCH", "/api/v1/nodes/%s/status" % name, {"status": {"conditions": cond}},
+                    "application/merge-patch+json")
+        self.assertEqual(o["status"]["conditions"], cond)
+        self.assertIn(name, [i["metadata"]["name"] for i in self.ok("GET", "/api/v1/nodes")[
+            "items"]])
+        v1 = {r["name"] for r in self.ok("GET", "/api/v1")["resources"]}
+        self.assertTrue({"pods", "pods/status", "nodes", "nodes/status"} <= v1)
+        apps = {r["name"] for r in self.ok("GET", "/apis/apps/v1")["resources"]}
+        self.assertTrue({"replicasets", "replicasets/status"} <= apps)
+        rs_path = "/apis/apps/v1/namespaces/NAMESPACE/replicasets"
+        owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api",
+                 "uid": "0b5c8b0e-0000-4000-8000-000000000000", "controller": True,
+                 "blockOwnerDeletion": True}
+        labels = {"app": "api", "pod-template-hash": "5d9c7b8f4"}
+        rs = self.ok("POST", rs_path, {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "api-5d9c7b8f4", "labels": labels, "ownerReferences": [owner],
+                         "annotations": {"deployment.kubernetes.io/revision": "1"}},
+            "spec": {"selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "sim/api"}]}}}})
+        self.assertEqual((rs["spec"]["replicas"], rs["status"], rs["metadata"]["generation"]),
+                         (1, {"replicas": 0}, 1))
+        self.assertEqual(rs["metadata"]["ownerReferences"], [owner])
+        self.assertEqual(rs["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 30)
+        o = self.ok("PATCH", rs_path + "/api-5d9c7b8f4", {"spec": {"replicas": 3}},
+                    "application/merge-patch+json")
+        self.assertEqual(o["metadata"]["generation"], 2)
+        o = self.ok("PATCH", rs_path + "/api-5d9c7b8f4/status", {"status": {
+            "replicas": 3, "readyReplicas": 3, "observedGeneration": 2}},
+            "application/merge-patch+json")
+        self.assertEqual(o["status"]["readyReplicas"], 3)
+        self.assertEqual(o["metadata"]["generation"], 2, "status writes keep the generation")
+        r = self.req("PATCH", rs_path + "/api-5d9c7b8f4", {"spec": {"selector": {
+            "matchLabels": {"app": "other"}}}}, "application/merge-patch+json")
+        self.assertEqual(r.status, 422)
 
 # ---------------------------------------------------------------------------
 # Part 3: auth, TLS, admin API, robustness
