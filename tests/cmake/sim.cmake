@@ -1,5 +1,5 @@
-# The simulated cluster (tests/sim): local API server, redis-server, prometheus, the workload
-# simulator and the api/ui/engine pods. Included by tests/CMakeLists.txt, which defines
+# The simulated cluster (tests/sim): local API server, redis-server, prometheus, the kubelet
+# and workload-controller stand-ins and the api/ui/engine pods. Included by tests/CMakeLists.txt, which defines
 # Python3_EXECUTABLE.
 add_test(NAME sim_cluster
          COMMAND ${Python3_EXECUTABLE} -m krtest.run -v test_sim

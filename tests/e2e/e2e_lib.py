@@ -29,19 +29,13 @@ from krtest.controller import binary  # noqa: F401 (soak and the attack suite us
 
 KR_PATH = "/apis/keyrotator.io/v1alpha1/namespaces/%s/keyrotations"
 DEPLOY_PATH = "/apis/apps/v1/namespaces/%s/deployments"
+RS_PATH = "/apis/apps/v1/namespaces/%s/replicasets"
+REVISION = "deployment.kubernetes.io/revision"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CONSUMERS = ("sirius-ui", "sirius-engine")
 KEYROTATION = "sirius-service-key"  # the scenarios' KeyRotation (the example's name)
 wait_for = cluster.wait_for
-README_REAL = 'README.md, section "End-to-end tests", "Against a real cluster"'
-# What the simulator writes into a Deployment's status (tests/sim/simulator.py): anything else
-# there, a ReplicaSet or a Pod in the namespace, means a real workload controller is running.
-SIM_STATUS = {"observedGeneration", "replicas", "updatedReplicas", "readyReplicas",
-              "availableReplicas", "unavailableReplicas", "conditions"}
-SIM_REASONS = {"MinimumReplicasAvailable", "MinimumReplicasUnavailable", "DeploymentPaused",
-               "NewReplicaSetAvailable", "ProgressDeadlineExceeded", "ReplicaSetUpdated"}
-
 
 def key_id(key):
     return hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -67,8 +61,9 @@ def ping(url, key=None, timeout=3):
 
 
 class SimFixture:
-    """The simulated cluster (tests/sim/cluster.py): kubeapi + redis-server + the workload
-    simulator (+ prometheus). Everything runs on loopback under `root`; down() stops it all.
+    """The simulated cluster (tests/sim/cluster.py): kubeapi + redis-server + the kubelet and
+    workload-controller stand-ins (+ prometheus). Everything runs on loopback under `root`;
+    down() stops it all.
 
     The interface the scenarios use (a fixture for a real cluster provides the same):
     kubeconfig, namespace, valkey_addr, api_url, prometheus_url, store_as; api(), valkey(),
@@ -76,8 +71,11 @@ class SimFixture:
     secret_key().
 
     With `kubeconfig` (KEYROTATOR_E2E_KUBECONFIG) the API server is an external one, a real
-    kube-apiserver without workload controllers: everything else still runs here, in a new
-    namespace keyrotator-e2e-<8 hex> that down() empties and deletes (README "End-to-end
+    cluster's: everything else still runs here, in a new namespace keyrotator-e2e-<8 hex> that
+    down() empties and deletes, and the suite's pods run on the kubelet stand-in's own Node.
+    Whether that cluster runs workload controllers is detected (cluster.has_workload_controllers):
+    with them only the kubelet stand-in runs and the cluster's own controllers roll the
+    Deployments; without them the workload-controller stand-in does (README "End-to-end
     tests", "Against a real cluster")."""
 
     def __init__(self, root, prometheus=False, client_rate=10, kubeconfig=None, context=None):
@@ -105,6 +103,7 @@ class SimFixture:
         if self.real:
             print("\nreal cluster %s: namespace %s" % (self.c.kubeapi_url, self.namespace),
                   file=sys.stderr)
+            print(self.mode(), file=sys.stderr)
             _ensure_crd(self.c.kube)
         # What an administrator does before the team's KeyRotation: the KeyStore it names,
         # and the Secret the pods already read opted in for it.
@@ -112,7 +111,6 @@ class SimFixture:
         self.c.opt_in(cluster.SECRET, KEYROTATION)
         for name in ("sirius-api",) + CONSUMERS:
             self.wait_rollout(name, timeout=30)
-        self.guard()
         wait_for(lambda: ping(self.api_url, self.secret_key()) == 200, 20, "the api Service")
         return self
 
@@ -130,33 +128,17 @@ class SimFixture:
             print("\nnamespace %s: NOT cleaned up: %s" % (
                 self.namespace, "; ".join(self.c.cleanup_left)), file=sys.stderr)
 
-    def guard(self):
-        """Real mode: abort when a workload controller other than the simulator runs against
-        this API server (it would fight the simulator over the Deployments)."""
+    def mode(self):
+        """Which of the three modes runs (README "End-to-end tests")."""
         if not self.real:
-            return
-        ns, why = self.namespace, None
-        for path, kind in (("/apis/apps/v1/namespaces/%s/replicasets", "ReplicaSet"),
-                           ("/api/v1/namespaces/%s/pods", "Pod")):
-            code, lst = self.api("GET", path % ns)  # 404: not served here, so none
-            if code == 200 and lst.get("items"):
-                why = "%s %s appeared in namespace %s" % (
-                    kind, lst["items"][0]["metadata"]["name"], ns)
-        code, lst = self.api("GET", DEPLOY_PATH % ns)
-        for d in (lst or {}).get("items") or [] if code == 200 else []:
-            st = d.get("status") or {}
-            extra = (set(st) - SIM_STATUS) | ({c.get("reason") for c in
-                                                st.get("conditions") or []} - SIM_REASONS)
-            if extra:
-                why = "Deployment %s has status the simulator never writes: %s" % (
-                    d["metadata"]["name"], ", ".join(sorted(map(str, extra))))
-        if why:
-            raise RuntimeError(
-                "KEYROTATOR_E2E_KUBECONFIG: %s, so a workload controller runs against this API "
-                "server. The real-cluster mode needs one without the deployment, replicaset, "
-                "statefulset and daemonset controllers (envtest, or kube-controller-manager "
-                "--controllers=*,-deployment,-replicaset,-statefulset,-daemonset); see %s"
-                % (why, README_REAL))
+            return "mode: local API server, kubelet and workload-controller stand-ins"
+        if self.c.workload_controllers:
+            return ("mode: real cluster with workload controllers (they set the probe "
+                    "Deployment's observedGeneration): kubelet stand-in only, node %s"
+                    % self.c.node)
+        return ("mode: real cluster without workload controllers (the probe Deployment got no "
+                "observedGeneration in %.0f s): kubelet and workload-controller stand-ins, "
+                "node %s" % (cluster.PROBE_SECONDS, self.c.node))
 
     # ---- the API server ----
     def api(self, method, path, body=None, ctype="application/json"):
@@ -172,8 +154,28 @@ class SimFixture:
                 st.get("replicas", 0) == want)
 
     def wait_rollout(self, name, timeout=30):
-        wait_for(lambda: self.guard() or self.rollout_complete(name), timeout,
-                 "rollout of " + name)
+        wait_for(lambda: self.rollout_complete(name), timeout, "rollout of " + name)
+
+    def replicasets(self, deployment):
+        """The ReplicaSets the Deployment `deployment` owns (ownerReferences), oldest first:
+        the cluster's own Deployment controller's, or the workload-controller stand-in's."""
+        code, d = self.api("GET", DEPLOY_PATH % self.namespace + "/" + deployment)
+        if code != 200:
+            raise RuntimeError("GET %s: HTTP %d" % (deployment, code))
+        code, lst = self.api("GET", RS_PATH % self.namespace)
+        if code != 200:
+            raise RuntimeError("list replicasets: HTTP %d" % code)
+        return sorted([rs for rs in lst.get("items") or [] if any(
+            o.get("uid") == d["metadata"]["uid"] for o in rs["metadata"].get(
+                "ownerReferences") or [])],
+            key=lambda rs: rs["metadata"]["creationTimestamp"])
+
+    def scaled_up(self, deployment):
+        """The one ReplicaSet of `deployment` with replicas, once there is only one."""
+        def one():
+            up = [rs for rs in self.replicasets(deployment) if rs["spec"].get("replicas")]
+            return up[0] if len(up) == 1 else None
+        return wait_for(one, 30, "one scaled-up ReplicaSet of " + deployment)
 
     def secret_key(self):
         """The key in the consumers' Secret now (raw: keep it in memory, print only its id)."""

@@ -4,9 +4,10 @@ broken consumer makes it roll back with nobody locked out; a controller killed a
 a flushed key store, an emergency and a lost leader all end with every consumer on one new key.
 
 Each scenario gets a fresh simulated cluster (tests/sim) and the real `keyrotator run`. With
-KEYROTATOR_E2E_KUBECONFIG set, the API server is that kubeconfig's instead (one without
-workload controllers; each scenario in its own keyrotator-e2e-<hex> namespace, deleted after
-it): see README "End-to-end tests", "Against a real cluster". No scenario uses anything only
+KEYROTATOR_E2E_KUBECONFIG set, the API server is that kubeconfig's instead (each scenario in
+its own keyrotator-e2e-<hex> namespace, deleted after it; the cluster's own workload
+controllers roll the Deployments when it has them, detected by a probe): see README
+"End-to-end tests", "Against a real cluster". No scenario uses anything only
 the local API server offers (its /_kubeapi/ admin API: faults, counters, compaction).
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator ../py -m unittest -v test_e2e
@@ -299,6 +300,8 @@ class TestConsumerLeftOut(E2ECase):
             self.fx.patch_template(w, {"metadata": {"annotations": {
                 "keyrotator.io/key-id": self.old_id}}})
         before = self.settled_hashes(everyone)
+        rs_before = {w: self.fx.scaled_up(w) for w in everyone}
+        n_rs = {w: len(self.fx.replicasets(w)) for w in everyone}
         self.controller()
         rot = self.rotation(analysis=True, stages=[["sirius-api"], ["sirius-ui"],
                                                    ["sirius-engine", "sirius-reports"]])
@@ -324,6 +327,19 @@ class TestConsumerLeftOut(E2ECase):
             self.fx.wait_rollout(w)
         self.assertEqual(self.settled_hashes(everyone), before,
                          "the rollback did not return to the earlier pod-template-hash")
+        # The earlier ReplicaSet itself is scaled back up (same name, same pod-template-hash,
+        # the next revision), not a new one made for the same template.
+        for w in everyone:
+            rs, old_rs = self.fx.scaled_up(w), rs_before[w]
+            self.assertEqual(rs["metadata"]["name"], old_rs["metadata"]["name"], w)
+            self.assertEqual(rs["metadata"]["labels"]["pod-template-hash"], before[w], w)
+            n = len(self.fx.replicasets(w))
+            self.assertLessEqual(n, n_rs[w] + 1, "%s: a ReplicaSet made for the earlier "
+                                 "template" % w)
+            if n > n_rs[w]:  # it rolled: the reused ReplicaSet has the newest revision
+                self.assertGreater(int(rs["metadata"]["annotations"][e.REVISION]),
+                                   int(old_rs["metadata"]["annotations"][e.REVISION]), w)
+        self.assertEqual(len(self.fx.replicasets("sirius-reports")), n_rs["sirius-reports"] + 1)
         rolled = {ev["hash"] for ev in self.fx.pod_events() if ev["event"] == "start" and
                   ev["workload"] == "sirius-reports" and ev["keyIdAnnotation"] == new_id}
         self.assertTrue(rolled, "the broken consumer never ran the new template")

@@ -4,7 +4,9 @@ certificate auth, no token, certificates made with the openssl CLI) and test_e2e
 against it only through a kubeconfig, as it would against envtest or kind. Afterwards this
 test checks through the API that the suite's namespaces are gone, that the CRDs are removed
 only when the suite installed them, and that a namespace that existed before (with its own
-KeyRotation, KeyStore, Secret and Deployment) was not touched.
+KeyRotation, KeyStore, Secret and Deployment) was not touched. The suite detects whether the
+cluster runs workload controllers: once without (both stand-ins run), once with the
+workload-controller stand-in running cluster-wide as the cluster's own (kubelet stand-in only).
 
     cd tests/e2e && KR_BINARY=../../build/controller/keyrotator \
         ../py -m unittest -v test_e2e_external
@@ -19,7 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -28,7 +29,7 @@ import e2e_lib as e
 from e2e_lib import cluster, wait_for
 
 import ktls
-import simulator
+from simkube import Kube
 
 CONTEXT = "e2e-ext"
 BYSTANDER = "team-bystander"
@@ -74,7 +75,7 @@ class TestRealClusterMode(unittest.TestCase):
         kubeconfig(cls.kubeconfig, url, tls)
         scratch = os.path.join(cls.root, "scratch")
         os.makedirs(scratch)
-        cls.kube = simulator.Kube(cluster.resolve_kubeconfig(cls.kubeconfig, CONTEXT, scratch),
+        cls.kube = Kube(cluster.resolve_kubeconfig(cls.kubeconfig, CONTEXT, scratch),
                                   scratch)
         code, _ = cls.kube.request("GET", "/api/v1/namespaces")
         assert code == 200, "client certificate not accepted: HTTP %d" % code
@@ -173,36 +174,27 @@ class TestRealClusterMode(unittest.TestCase):
             self.assertEqual(code, 201, (path, obj))
 
     # ---- the tests ----
-    def test_guard_aborts_next_to_a_workload_controller(self):
-        """A stand-in for a real Deployment controller writes a status field the simulator
-        never writes: the scenario aborts before the rotation with a message naming the
-        requirement, and its namespace and the CRD are still cleaned up."""
-        stop = threading.Event()
-
-        def rogue():
-            while not stop.is_set():
-                code, lst = self.api("GET", "/api/v1/namespaces")
-                for n in (lst or {}).get("items") or [] if code == 200 else []:
-                    ns = n["metadata"]["name"]
-                    if not ns.startswith("keyrotator-e2e-"):
-                        continue
-                    code, ds = self.api("GET", e.DEPLOY_PATH % ns)
-                    for d in (ds or {}).get("items") or [] if code == 200 else []:
-                        self.api("PATCH", e.DEPLOY_PATH % ns + "/%s/status" %
-                                 d["metadata"]["name"], {"status": {"collisionCount": 1}},
-                                 e.MERGE)
-                stop.wait(0.05)
-        t = threading.Thread(target=rogue, daemon=True)
-        t.start()
+    def test_detects_the_clusters_workload_controllers(self):
+        """A cluster with its own workload controllers (played here by the workload-controller
+        stand-in run cluster-wide, as kube-controller-manager would: it sets the probe
+        Deployment's observedGeneration and owns every Deployment): the suite detects them,
+        runs only the kubelet stand-in, and the scenario passes with the cluster's controllers
+        rolling the Deployments; its namespace and the CRDs are cleaned up."""
+        log = open(os.path.join(self.root, "cluster-controllers.log"), "ab")
+        scratch = os.path.join(self.root, "scratch")
+        ctl = subprocess.Popen(
+            [sys.executable, os.path.join(e.SIM, "controllers_standin.py"), "--kubeconfig",
+             cluster.resolve_kubeconfig(self.kubeconfig, CONTEXT, scratch)],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
         try:
-            rc, out, names = self.suite("test_e2e.TestEmergency", timeout=120)
+            rc, out, names = self.suite("test_e2e.TestEmergency", timeout=180)
         finally:
-            stop.set()
-            t.join(5)
-        self.assertNotEqual(rc, 0, out[-3000:])
-        self.assertIn("has status the simulator never writes: collisionCount", out)
-        self.assertIn("--controllers=*,-deployment,-replicaset,-statefulset,-daemonset", out)
-        self.assertIn("Against a real cluster", out)
+            ctl.terminate()
+            ctl.wait(10)
+        self.assertEqual(rc, 0, out[-4000:])
+        self.assertIn("mode: real cluster with workload controllers", out)
+        self.assertIn("kubelet stand-in only", out)
         self.assert_cleaned(names)
         self.assertEqual(self.crds_present(), {}, "the CRDs the suite installed were not removed")
 
@@ -213,6 +205,7 @@ class TestRealClusterMode(unittest.TestCase):
         # 1. No CRD in the cluster: the suite installs it, runs scenario 1, removes it.
         rc, out, names = self.suite("test_e2e.TestFullRotation")
         self.assertEqual(rc, 0, out[-4000:])
+        self.assertIn("mode: real cluster without workload controllers", out)
         self.assertIn("installed CRD", out)
         self.assertEqual(len(names), 1, out[-2000:])
         self.assert_cleaned(names)

@@ -31,6 +31,14 @@ class TestLongGracePeriod(E2ECase):
         wait_for(lambda: self.watcher.members[member(self.old_key)]["present"], 5, "watcher")
         old_batch = [ev["pod"] for ev in self.live_pods(("sirius-batch",))]
         rot.rotate("scenario-7")
+        # While it drains, the old pod is a Pod object being deleted (deletionTimestamp, the
+        # grace period of its template), as on a real cluster; it goes once it has ended.
+        wait_for(lambda: any(ev["event"] == "terminate" and ev["pod"] in old_batch
+                             for ev in self.fx.pod_events()), 90, "the old batch pod to go")
+        code, pod = self.fx.api("GET", "/api/v1/namespaces/%s/pods/%s" % (
+            self.fx.namespace, old_batch[0]))
+        self.assertEqual(code, 200, "the draining pod's object went before the pod ended")
+        self.assertEqual(pod["metadata"]["deletionGracePeriodSeconds"], 30)
         st = rot.wait_finished(1, 120)
         new_id = st["currentKey"]["id"]
         self.assert_rotated_cleanly(rot, st, new_id)

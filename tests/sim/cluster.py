@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """cluster.py - the whole simulated cluster on loopback: the local API server (TLS) with every
 CRD in crds/ (KeyRotation, KeyStore, ClusterKeyStore), redis-server as the Valkey key store,
-the Sirius workloads run by the workload simulator, an api "Service", and optionally
-prometheus scraping the api pods. Neither a KeyStore nor a Secret opt-in is made by `up`:
+the Sirius workloads run by the kubelet and workload-controller stand-ins (simulator.py), an
+api "Service", and optionally prometheus scraping the api pods. Neither a KeyStore nor a Secret opt-in is made by `up`:
 create_key_store() and opt_in() are what an administrator does before a KeyRotation.
 
     tests/py tests/sim/cluster.py up --dir D [--detach] [--plaintext] [--seed-key]
@@ -10,9 +10,10 @@ create_key_store() and opt_in() are what an administrator does before a KeyRotat
     tests/py tests/sim/cluster.py down --dir D
 
 With `Cluster(dir, kubeconfig=K, namespace=NS)` the API server is an external one (a real
-kube-apiserver without the workload controllers; see the README's "Against a real cluster"):
-nothing local is started for it, NS is created (it must not exist) and down() deletes what the
-cluster, the simulator and the controller created in it, then NS itself.
+cluster's; see the README's "Against a real cluster"): nothing local is started for it, NS is
+created (it must not exist), has_workload_controllers() tells whether the cluster rolls the
+Deployments itself (then only the kubelet stand-in runs), and down() deletes what the cluster,
+the stand-ins and the controller created in NS, then NS itself.
 
 `up` writes D/cluster.env (KUBECONFIG, VALKEY_ADDR, ... as shell assignments) and runs until
 SIGTERM/SIGINT (or returns at once with --detach; `down` stops it). Every child runs with
@@ -37,7 +38,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-import simulator
+import kyaml
+from simkube import Kube
+from kubelet_standin import pin
 from krtest import SETPRIV, free_port, resp, spawn, wait_for  # noqa: F401 (free_port: for users)
 from krtest.servers import Prometheus, redis_argv, start_redis, start_sentinel
 
@@ -60,8 +63,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "keyrotator-e2e"}
 # assumed: an API-only server (envtest) has neither.
 CLEANUP = ((KR_API, "keyrotations"), (KR_API, "keystores"), ("/apis/apps/v1", "deployments"),
            ("/apis/apps/v1", "statefulsets"), ("/apis/apps/v1", "daemonsets"),
-           ("/api/v1", "secrets"), ("/apis/coordination.k8s.io/v1", "leases"),
-           ("/api/v1", "events"), ("/apis/events.k8s.io/v1", "events"))
+           ("/apis/apps/v1", "replicasets"), ("/apis/batch/v1", "cronjobs"),
+           ("/api/v1", "pods"), ("/api/v1", "secrets"),
+           ("/apis/coordination.k8s.io/v1", "leases"), ("/api/v1", "events"),
+           ("/apis/events.k8s.io/v1", "events"))
 
 
 def new_key(prefix="sk_"):
@@ -79,10 +84,10 @@ def _find(items, name):
 
 def resolve_kubeconfig(path, context, scratch):
     """The kubeconfig the controller, the simulator and this process all use: `path` itself,
-    or, when `context` is given or the user's credentials are files (which simulator.Kube does
+    or, when `context` is given or the user's credentials are files (which simkube.Kube does
     not read), a one-context copy with those files inlined, written 0600 into `scratch`."""
     with open(path) as f:
-        cfg = simulator.kyaml.load_all(f.read())[0]
+        cfg = kyaml.load_all(f.read())[0]
     name = context or cfg.get("current-context")
     ctx = (_find(cfg.get("contexts"), name) or {}).get("context")
     if ctx is None:
@@ -120,7 +125,7 @@ def crds():
     out = {}
     for path in CRD_FILES:
         with open(path) as f:
-            crd = simulator.kyaml.load_all(f.read())[0]
+            crd = kyaml.load_all(f.read())[0]
         out[crd["metadata"]["name"]] = crd
     return out
 
@@ -221,8 +226,10 @@ def cleanup_namespace(kube, ns, timeout=30):
         if code != 200:
             left.append("list %s: HTTP %d" % (plural, code))
             continue
+        # Pods: the kubelet stand-in that would end them has stopped (grace 0, as a force).
+        force = "?gracePeriodSeconds=0" if plural == "pods" else ""
         for item in lst.get("items") or []:
-            code, _ = kube.request("DELETE", path + "/" + item["metadata"]["name"])
+            code, _ = kube.request("DELETE", path + "/" + item["metadata"]["name"] + force)
             if code not in (200, 202, 404):
                 left.append("delete %s/%s: HTTP %d" % (plural, item["metadata"]["name"], code))
 
@@ -240,6 +247,44 @@ def cleanup_namespace(kube, ns, timeout=30):
     if code not in (200, 202, 404):
         left.append("delete namespace %s: HTTP %d" % (ns, code))
     return left
+
+
+PROBE = "keyrotator-e2e-probe"
+PROBE_SECONDS = 10.0
+_PROBED = {}  # server URL -> whether it has workload controllers (a run asks once)
+
+
+def has_workload_controllers(kube, namespace, timeout=None):
+    """Whether workload controllers run against this API server: a probe Deployment of 0
+    replicas in `namespace` gets status.observedGeneration from a real Deployment controller
+    within a second or two; without one it never does. Polled until `timeout` (default
+    PROBE_SECONDS); the answer is kept for the server's URL."""
+    url = "%s:%d%s" % (kube.host, kube.port, kube.prefix)
+    if url in _PROBED:
+        return _PROBED[url]
+    path = "/apis/apps/v1/namespaces/%s/deployments" % namespace
+    labels = {"app": PROBE}
+    code, obj = kube.request("POST", path, {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": PROBE, "labels": dict(labels, **MANAGED_BY)},
+        "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels}, "spec": {"containers": [{
+                "name": "probe", "image": "registry.k8s.io/pause:3.9"}]}}}})
+    if code != 201:
+        raise RuntimeError("creating the probe Deployment %s: HTTP %d %s" % (
+            PROBE, code, (obj or {}).get("message")))
+
+    def observed():
+        c, d = kube.request("GET", path + "/" + PROBE)
+        return c == 200 and (d.get("status") or {}).get("observedGeneration", 0) >= 1
+    try:
+        wait_for(observed, PROBE_SECONDS if timeout is None else timeout, "")
+        found = True
+    except TimeoutError:
+        found = False
+    kube.request("DELETE", path + "/" + PROBE)
+    _PROBED[url] = found
+    return found
 
 
 class Cluster:
@@ -269,6 +314,13 @@ class Cluster:
         self.procs = []  # (name, Popen), stopped in reverse order
         self.kube = None
         self.env = {}
+        # The kubelet stand-in's Node (tests/sim/kubelet_standin.py): its taint's value is
+        # the last part, which only the suite's pods tolerate.
+        self.node_id = secrets.token_hex(4)
+        self.node = "keyrotator-e2e-" + self.node_id
+        # Whether the API server's cluster runs its own workload controllers (then only the
+        # kubelet stand-in runs): never for the local API server, probed for another.
+        self.workload_controllers = False
 
     def __enter__(self):
         try:
@@ -332,7 +384,7 @@ class Cluster:
         """An external API server through `kubeconfig`: create our own namespace in it."""
         self.scratch = tempfile.mkdtemp(prefix="kr-kube-")  # credentials copy: never kept
         self.kubeconfig = resolve_kubeconfig(self.external, self.context, self.scratch)
-        self.kube = simulator.Kube(self.kubeconfig, self.scratch)
+        self.kube = Kube(self.kubeconfig, self.scratch)
         self.kubeapi_url = "%s://%s:%d%s" % ("https" if self.kube.https else "http",
                                              self.kube.host, self.kube.port, self.kube.prefix)
         code, obj = self.api("POST", "/api/v1/namespaces", {
@@ -342,6 +394,15 @@ class Cluster:
             raise RuntimeError("creating namespace %s: HTTP %d %s" % (
                 self.namespace, code, (obj or {}).get("message")))
         self.created_namespace = True
+        # Pods need the ServiceAccount "default" (ServiceAccount admission); a cluster's
+        # serviceaccount controller makes it, an API-only server (envtest) has none.
+        code, obj = self.api("POST", "/api/v1/namespaces/%s/serviceaccounts" % self.namespace,
+                             {"apiVersion": "v1", "kind": "ServiceAccount",
+                              "metadata": {"name": "default"}})
+        if code not in (201, 409):
+            raise RuntimeError("creating the ServiceAccount default: HTTP %d %s" % (
+                code, (obj or {}).get("message")))
+        self.workload_controllers = has_workload_controllers(self.kube, self.namespace)
 
     def _kubeapi(self):
         ready = os.path.join(self.root, "kubeapi.ready")
@@ -354,7 +415,7 @@ class Cluster:
         wait_for(lambda: self._alive(p, "kubeapi") or os.path.exists(ready), 30, "kubeapi")
         with open(ready) as f:
             self.kubeapi_url = f.read().split()[1]
-        self.kube = simulator.Kube(self.kubeconfig, tempfile.gettempdir())
+        self.kube = Kube(self.kubeconfig, tempfile.gettempdir())
 
     def _make_certs(self):
         self.certs = os.path.join(self.root, "valkey-certs")
@@ -511,15 +572,28 @@ class Cluster:
     def _simulator(self):
         self.state_dir = os.path.join(self.root, "sim")
         services = os.path.join(self.state_dir, "services.json")
-        p = self._spawn("simulator", [
-            sys.executable, os.path.join(HERE, "simulator.py"), "--kubeconfig", self.kubeconfig,
-            "--namespace", self.namespace, "--state-dir", self.state_dir,
-            "--rollout-delay", str(self.rollout_delay), "--service", "sirius-api=0"])
+        p = self._spawn("simulator", self.simulator_argv("sirius-api=0"))
         wait_for(lambda: self._alive(p, "simulator") or os.path.exists(services), 20,
                  "the simulator")
         with open(services) as f:
             self.api_port = json.load(f)["sirius-api"]
         self.api_url = "http://127.0.0.1:%d" % self.api_port
+
+    def simulator_argv(self, *services):
+        """The command line of tests/sim/simulator.py for this cluster: the kubelet stand-in
+        on this cluster's Node, with the workload-controller stand-in unless the cluster has
+        its own controllers, and a local Service for each WORKLOAD=PORT of `services`."""
+        return [sys.executable, os.path.join(HERE, "simulator.py"), "--kubeconfig",
+                self.kubeconfig, "--namespace", self.namespace, "--state-dir", self.state_dir,
+                "--node", self.node, "--rollout-delay", str(self.rollout_delay)] + \
+            (["--no-controllers"] if self.workload_controllers else []) + \
+            [a for svc in services for a in ("--service", svc)]
+
+    def pin(self, template):
+        """`template` (a pod template) bound to the kubelet stand-in's Node: spec.nodeName and
+        the toleration of its taint, so that the suite's pods run here as local processes
+        whether a real scheduler and workload controllers run or not."""
+        return pin(template, self.node, self.node_id)
 
     def _prometheus(self):
         prom = Prometheus(self.root, "- job_name: sirius-api\n  file_sd_configs:\n"
@@ -621,11 +695,11 @@ class Cluster:
         body = {"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
                 "spec": dict({"replicas": replicas, "selector": {"matchLabels": labels},
-                              "template": {"metadata": {"labels": labels},
-                                           "spec": {"terminationGracePeriodSeconds": grace,
-                                                    "containers": [{
-                                                        "name": name.split("-")[-1],
-                                                        "image": image, "env": env}]}}},
+                              "template": self.pin({
+                                  "metadata": {"labels": labels},
+                                  "spec": {"terminationGracePeriodSeconds": grace,
+                                           "containers": [{"name": name.split("-")[-1],
+                                                           "image": image, "env": env}]}})},
                              **spec)}
         code, obj = self.api("POST", "/apis/apps/v1/namespaces/%s/deployments" % self.namespace,
                              body)

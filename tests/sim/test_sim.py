@@ -22,6 +22,10 @@ from krtest import wait_for
 
 DEPLOY = "/apis/apps/v1/namespaces/%s/deployments" % NAMESPACE
 STS = "/apis/apps/v1/namespaces/%s/statefulsets" % NAMESPACE
+DS = "/apis/apps/v1/namespaces/%s/daemonsets" % NAMESPACE
+RS = "/apis/apps/v1/namespaces/%s/replicasets" % NAMESPACE
+PODS = "/api/v1/namespaces/%s/pods" % NAMESPACE
+REVISION = "deployment.kubernetes.io/revision"
 MERGE = "application/merge-patch+json"
 
 
@@ -91,6 +95,15 @@ class SimCase(unittest.TestCase):
         st = self.get(DEPLOY + "/" + name).get("status") or {}
         return next((c for c in st.get("conditions") or [] if c["type"] == ctype), {})
 
+    def pods(self, app):
+        return self.get(PODS + "?labelSelector=app%3D" + app)["items"]
+
+    def replicasets(self, app):
+        """The ReplicaSets of Deployment `app`, by name."""
+        d = self.get(DEPLOY + "/" + app)
+        return {rs["metadata"]["name"]: rs for rs in self.get(RS)["items"]
+                if rs["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]}
+
     def new_active_key(self):
         key = new_key()
         self.keys.append(key)
@@ -145,6 +158,73 @@ class TestSha256Layout(SimCase):
             self.assertEqual(ping(self.c.api_url, key), 200)
         self.assertIsNone(v.hget(meta, "last_used_at"), "written again within a minute")
         v.close()
+
+    def test_pods_replicasets_and_the_node_through_the_api(self):
+        """The kubelet stand-in's Node is Ready (Lease renewed, taint only the suite's pods
+        tolerate); the Deployment's pods are Pod objects on it, owned by its ReplicaSet
+        <name>-<pod-template-hash>, reported Running and Ready."""
+        self.wait_complete("sirius-api")
+        node = self.get("/api/v1/nodes/" + self.c.node)
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        self.assertEqual(ready[0]["status"], "True")
+        self.assertEqual(node["spec"]["taints"], [{"key": "keyrotator.io/e2e",
+                                                   "value": self.c.node_id,
+                                                   "effect": "NoSchedule"}])
+        lease = self.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" +
+                         self.c.node)
+        self.assertEqual(lease["spec"]["holderIdentity"], self.c.node)
+        [rs] = self.replicasets("sirius-api").values()
+        h = rs["metadata"]["labels"]["pod-template-hash"]
+        self.assertEqual(rs["metadata"]["name"], "sirius-api-" + h)
+        self.assertEqual((rs["spec"]["replicas"], rs["status"]["readyReplicas"]), (2, 2))
+        self.assertEqual(rs["metadata"]["annotations"][REVISION], "1")
+        self.assertEqual(self.get(DEPLOY + "/sirius-api")["metadata"]["annotations"][REVISION],
+                         "1")
+        pods = wait_for(lambda: [p for p in self.pods("sirius-api")
+                                 if "deletionTimestamp" not in p["metadata"]], 10, "api pods")
+        self.assertEqual(len(pods), 2)
+        for p in pods:
+            self.assertEqual(p["spec"]["nodeName"], self.c.node)
+            self.assertIn(self.c.node_id, [t.get("value") for t in p["spec"]["tolerations"]])
+            ref = p["metadata"]["ownerReferences"][0]
+            self.assertEqual((ref["kind"], ref["name"], ref["controller"]),
+                             ("ReplicaSet", rs["metadata"]["name"], True))
+            self.assertEqual(p["metadata"]["labels"]["pod-template-hash"], h)
+            self.assertEqual(p["status"]["phase"], "Running")
+            conds = {c["type"]: c["status"] for c in p["status"]["conditions"]}
+            self.assertEqual((conds["Ready"], conds["ContainersReady"]), ("True", "True"))
+            self.assertTrue(p["status"]["containerStatuses"][0]["ready"])
+        starts = {e["pod"] for e in self.events(workload="sirius-api", event="start", hash=h)}
+        self.assertTrue({p["metadata"]["name"] for p in pods} <= starts)
+
+    def test_daemonset_runs_one_pod_on_the_node(self):
+        name = "sim-ds"
+        labels = {"app": name}
+        self.c.api_ok("POST", DS, {
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {
+                         "terminationGracePeriodSeconds": 1, "containers": [{
+                             "name": "c", "image": "sim/client",
+                             "env": [{"name": "API_URL", "value": self.c.api_url}]}]}}}})
+        self.addCleanup(self.c.api, "DELETE", DS + "/" + name)
+
+        def ready(kid):
+            st = self.get(DS + "/" + name).get("status") or {}
+            pods = [p for p in self.pods(name) if "deletionTimestamp" not in p["metadata"]]
+            return st.get("numberReady") == 1 and st.get("updatedNumberScheduled") == 1 and \
+                len(pods) == 1 and (pods[0]["metadata"].get("annotations") or {}).get(
+                    "keyrotator.io/key-id") == kid and pods[0]
+        pod = wait_for(lambda: ready(None), 20, "the DaemonSet's pod")
+        self.assertEqual(pod["spec"]["nodeName"], self.c.node)
+        self.assertEqual(pod["metadata"]["ownerReferences"][0]["kind"], "DaemonSet")
+        self.patch(DS + "/" + name, {"spec": {"template": {"metadata": {"annotations": {
+            "keyrotator.io/key-id": "d5" * 6}}}}})
+        new = wait_for(lambda: ready("d5" * 6), 20, "the DaemonSet's new pod")
+        self.assertNotEqual(new["metadata"]["name"], pod["metadata"]["name"])
+        [stop] = self.events(pod=pod["metadata"]["name"], event="stop")
+        [start] = self.events(pod=new["metadata"]["name"], event="start")
+        self.assertLess(stop["mono"], start["mono"], "maxSurge 0: the old pod ends first")
 
     def test_rollout_replaces_pods_one_by_one(self):
         name = "sirius-api"
@@ -321,6 +401,9 @@ class TestSha256Layout(SimCase):
         self.assertFalse(self.events(pod=old, event="stop"), "ended before its grace period")
         with open(os.path.join(self.c.state_dir, "pods", old, "pid")) as f:
             os.kill(int(f.read()), 0)  # still running
+        code, pod = self.c.api("GET", PODS + "/" + old)
+        self.assertEqual(code, 200, "the Pod object went before its process ended")
+        self.assertEqual(pod["metadata"]["deletionGracePeriodSeconds"], 4)
         n = self.counters(old)["okTerminating"]
         wait_for(lambda: self.counters(old)["okTerminating"] > n, 5,
                  "calls with its key while terminating")
@@ -329,6 +412,8 @@ class TestSha256Layout(SimCase):
         self.assertGreaterEqual(stop["mono"] - term["mono"], 4 - 0.1)
         self.assertLess(stop["mono"] - term["mono"], 4 + 2)
         self.assertEqual(self.counters(old)["unauthorizedTerminating"], 0)
+        wait_for(lambda: self.c.api("GET", PODS + "/" + old)[0] == 404, 10,
+                 "the stand-in to delete the ended pod with grace 0")
 
     def test_max_surge_and_max_unavailable_bound_the_rollout(self):
         """replicas 4, maxSurge 2, maxUnavailable 1: never more than 6 pods that are not
@@ -394,6 +479,15 @@ class TestSha256Layout(SimCase):
         self.assertEqual(len(second), 1)
         self.assertNotEqual(second, first)
         self.assertEqual(back, first, "a new hash for a template seen before")
+        # The earlier ReplicaSet itself is scaled back up, with the next revision.
+        rss = self.replicasets(name)
+        self.assertEqual(len(rss), 2, list(rss))
+        earlier = rss["%s-%s" % (name, first.pop())]
+        self.assertEqual(earlier["spec"]["replicas"], 1)
+        self.assertEqual(rss["%s-%s" % (name, second.pop())]["spec"]["replicas"], 0)
+        self.assertEqual(earlier["metadata"]["annotations"][REVISION], "3")
+        self.assertEqual(self.get(DEPLOY + "/" + name)["metadata"]["annotations"][REVISION],
+                         "3")
 
     def test_env_from_a_secret_resolved_at_container_start(self):
         """envFrom secretRef, as kubelet: every key of the Secret becomes a variable (with

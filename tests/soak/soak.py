@@ -44,11 +44,7 @@ class SoakCluster(cluster.Cluster):
     def _simulator(self):
         self.state_dir = os.path.join(self.root, "sim")
         services = os.path.join(self.state_dir, "services.json")
-        p = self._spawn("simulator", [
-            sys.executable, os.path.join(cluster.HERE, "simulator.py"), "--kubeconfig",
-            self.kubeconfig, "--namespace", NS, "--state-dir", self.state_dir,
-            "--rollout-delay", str(self.rollout_delay), "--service", "sirius-api=0",
-            "--service", "plain-api=0"])
+        p = self._spawn("simulator", self.simulator_argv("sirius-api=0", "plain-api=0"))
         cluster.wait_for(lambda: self._alive(p, "simulator") or os.path.exists(services), 20,
                          "the simulator")
         with open(services) as f:
