@@ -2,6 +2,7 @@
 #ifndef KR_CLOCK_H
 #define KR_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -12,5 +13,8 @@ int64_t kr_mono_ms(void);
  * condition variable created with pthread_condattr_setclock(CLOCK_MONOTONIC).
  */
 struct timespec kr_mono_deadline(int64_t ms);
+/* pthread_cond_init of a condition variable whose timed waits take kr_mono_deadline's
+ * times (CLOCK_MONOTONIC). 0 or an errno value. */
+int kr_mono_cond_init(pthread_cond_t *c);
 
 #endif

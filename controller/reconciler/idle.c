@@ -476,13 +476,9 @@ static void *sweeper_main(void *arg)
 
 enum kr_status kr_idle_start(struct kr_reconciler *r)
 {
-	pthread_condattr_t a;
 	int rc;
 
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->wake, &a);
-	pthread_condattr_destroy(&a);
+	kr_mono_cond_init(&r->wake);
 	r->have_wake = true;
 	rc = pthread_create(&r->sweeper, NULL, sweeper_main, r);
 	r->sweeping = rc == 0;

@@ -100,16 +100,6 @@ static void kr_ev_name(struct kr_events *ev, const char *object, char *buf, size
 		 __atomic_fetch_add(&ev->seq, 1, __ATOMIC_RELAXED) & 0xffff);
 }
 
-static void kr_ev_cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
 struct kr_events *kr_events_new(const struct kr_events_opts *o, struct kr_error *err)
 {
 	struct kr_events *ev = calloc(1, sizeof(*ev));
@@ -131,8 +121,8 @@ struct kr_events *kr_events_new(const struct kr_events_opts *o, struct kr_error 
 	ev->similar.drop = free;
 	ev->sent.drop = free;
 	pthread_mutex_init(&ev->lock, NULL);
-	kr_ev_cond_init(&ev->wake);
-	kr_ev_cond_init(&ev->idle);
+	kr_mono_cond_init(&ev->wake);
+	kr_mono_cond_init(&ev->idle);
 	return ev;
 }
 

@@ -113,7 +113,6 @@ static char *default_identity(void)
 static enum kr_status leader_init(struct kr_leader *l, struct kr_kube_config *cfg,
 				  const struct kr_leader_opts *o, struct kr_error *err)
 {
-	pthread_condattr_t attr;
 
 	l->ns = strdup(o->namespace_);
 	l->name = strdup(o->name);
@@ -129,10 +128,7 @@ static enum kr_status leader_init(struct kr_leader *l, struct kr_kube_config *cf
 	l->retry_ms = o->retry_period_ms;
 	l->seed = (unsigned int)kr_mono_ms() ^ (unsigned int)getpid();
 	pthread_mutex_init(&l->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	kr_mono_cond_init(&l->cond);
 	l->client = kr_kube_client_new(cfg, err);
 	return l->client ? KR_OK : err ? err->code : KR_EIO;
 }

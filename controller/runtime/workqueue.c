@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
+
 #define NS_PER_MS   INT64_C(1000000)
 #define NS_PER_SEC  INT64_C(1000000000)
 #define NOT_WAITING SIZE_MAX
@@ -427,18 +429,12 @@ static void apply_opts(struct kr_workqueue *q, const struct kr_workqueue_opts *o
 
 static int init_sync(struct kr_workqueue *q)
 {
-	pthread_condattr_t attr;
 	int rc;
 
 	rc = pthread_mutex_init(&q->mu, NULL);
 	if (rc != 0)
 		return rc;
-	rc = pthread_condattr_init(&attr);
-	if (rc == 0)
-		rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = pthread_cond_init(&q->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	rc = kr_mono_cond_init(&q->cond);
 	if (rc != 0)
 		pthread_mutex_destroy(&q->mu);
 	return rc;
