@@ -148,6 +148,14 @@ enum kr_status kr_world_secret_ref_admin(struct kr_world *w, const char *field, 
 					 const char *name, const char *key, size_t max_text,
 					 struct kr_secret **out, struct kr_error *err);
 /*
+ * secrets.c: the value of `key` in Secret ns/name, once GET returned `rc` and `sec` (taken:
+ * wiped and freed here), at most `max_text` bytes of base64; errors name `field`, the Secret
+ * and the key (never the value): "Secret ns/name: <the GET's error>", "has no key".
+ */
+enum kr_status kr_secret_ref_value(enum kr_status rc, cJSON *sec, const char *field,
+				   const char *ns, const char *name, const char *key,
+				   size_t max_text, struct kr_secret **out, struct kr_error *err);
+/*
  * secrets.c: who may use a Secret (`secret` borrowed, NULL-safe; pure).
  * kr_secret_opted_in: metadata.annotations["keyrotator.io/keyrotation"] is a comma-separated
  *   list (blanks around a name ignored) that holds `kr_name` exactly.

@@ -482,17 +482,7 @@ static enum kr_status secret_ref(struct kr_world *w, const char *field, const ch
 			  field, ns, name, KR_ANNOTATION_KEYROTATION, w->name);
 		return kr_error_set(err, KR_EAUTH, "%s", w->obs.refusal);
 	}
-	if (rc == KR_ENOTFOUND)
-		return kr_error_set(err, rc, "%s: Secret %s/%s not found", field, ns, name);
-	if (rc != KR_OK)
-		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
-	*out = kr_secret_data_get_max(sec, key, max_text);
-	kr_json_wipe_delete(sec);
-	if (!*out)
-		return kr_error_set(err, KR_EINVAL,
-				    "%s: Secret %s/%s has no key %s (or not base64)", field, ns,
-				    name, key);
-	return KR_OK;
+	return kr_secret_ref_value(rc, sec, field, ns, name, key, max_text, out, err);
 }
 
 enum kr_status kr_world_secret_ref(struct kr_world *w, const char *field, const char *name,

@@ -7,6 +7,24 @@
 
 #include "reconciler/internal.h"
 
+enum kr_status kr_secret_ref_value(enum kr_status rc, cJSON *sec, const char *field,
+				   const char *ns, const char *name, const char *key,
+				   size_t max_text, struct kr_secret **out, struct kr_error *err)
+{
+	*out = NULL;
+	if (rc == KR_ENOTFOUND)
+		return kr_error_set(err, rc, "%s: Secret %s/%s not found", field, ns, name);
+	if (rc != KR_OK)
+		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
+	*out = kr_secret_data_get_max(sec, key, max_text);
+	kr_json_wipe_delete(sec);
+	if (!*out)
+		return kr_error_set(err, KR_EINVAL,
+				    "%s: Secret %s/%s has no key %s (or not base64)", field, ns,
+				    name, key);
+	return KR_OK;
+}
+
 struct kr_secret *kr_secret_data_get_max(const cJSON *secret, const char *key, size_t max_text)
 {
 	const char *b64 = kr_json_str(secret, (const char *[]){"data", key, NULL});

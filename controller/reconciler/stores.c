@@ -34,21 +34,12 @@ static enum kr_status probe_secret(void *arg, const char *field, const char *ns,
 				   struct kr_error *err)
 {
 	cJSON *sec = NULL;
-	enum kr_status rc;
 
 	*out = NULL;
 	if (!name)
 		return KR_OK;
-	rc = kr_kube_get(arg, &kr_kube_secrets, ns, name, &sec, err);
-	if (rc != KR_OK)
-		return kr_error_prefix(err, "%s: Secret %s/%s: ", field, ns, name);
-	*out = kr_secret_data_get_max(sec, key, max_text);
-	kr_json_wipe_delete(sec);
-	if (!*out)
-		return kr_error_set(err, KR_EINVAL,
-				    "%s: Secret %s/%s has no key %s (or not base64)", field, ns,
-				    name, key);
-	return KR_OK;
+	return kr_secret_ref_value(kr_kube_get(arg, &kr_kube_secrets, ns, name, &sec, err), sec,
+				   field, ns, name, key, max_text, out, err);
 }
 
 /*
