@@ -1,6 +1,8 @@
 /* metrics.c - a small thread-safe Prometheus registry rendered in text format 0.0.4. */
 #include "runtime/metrics.h"
 
+#include "base/clock.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -13,8 +15,10 @@
 /* One label combination. Histogram buckets are per-bucket counts, made cumulative on output. */
 struct kr_series {
 	char *values[KR_METRIC_MAX_LABELS];
-	double value; /* counter, gauge */
-	double sum;   /* histogram */
+	double value;	  /* counter, gauge; a growing gauge's value at `since_ms` */
+	int64_t since_ms; /* a growing gauge: when `value` was set (registry clock); else 0 */
+	bool growing;
+	double sum; /* histogram */
 	uint64_t count;
 	uint64_t buckets[]; /* nbounds entries; the +Inf bucket is `count` */
 };
@@ -39,6 +43,8 @@ struct kr_metrics {
 	struct kr_metric **families; /* sorted by name */
 	size_t n;
 	size_t cap;
+	int64_t (*now_ms)(void *arg); /* growing gauges' clock; NULL: kr_mono_ms */
+	void *now_arg;
 };
 
 static const char *const type_names[] = {"counter", "gauge", "histogram"};
@@ -54,6 +60,28 @@ struct kr_metrics *kr_metrics_new(void)
 		return NULL;
 	}
 	return m;
+}
+
+void kr_metrics_set_clock(struct kr_metrics *m, int64_t (*now_ms)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	m->now_ms = now_ms;
+	m->now_arg = arg;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The registry's clock (lock held). */
+static int64_t registry_now_ms(const struct kr_metrics *m)
+{
+	return m->now_ms ? m->now_ms(m->now_arg) : kr_mono_ms();
+}
+
+/* What a counter or gauge series reads at `now_ms`: a growing gauge adds its whole seconds. */
+static double series_value(const struct kr_series *s, int64_t now_ms)
+{
+	if (!s->growing || now_ms <= s->since_ms)
+		return s->value;
+	return s->value + (double)((now_ms - s->since_ms) / 1000);
 }
 
 static void series_free(struct kr_series *s)
@@ -329,7 +357,7 @@ enum kr_status kr_metrics_register(struct kr_metrics *m, const struct kr_metric_
 
 /* ---- updates ---- */
 
-enum update_op { OP_ADD, OP_SET, OP_OBSERVE };
+enum update_op { OP_ADD, OP_SET, OP_SET_GROWING, OP_OBSERVE };
 
 static void check_values(const struct kr_metric *f, const char *const *values)
 {
@@ -375,12 +403,15 @@ static enum kr_status update(struct kr_metric *f, enum kr_metric_type want,
 	pthread_mutex_lock(&f->reg->lock);
 	rc = series_get(f, values, &s);
 	if (rc == KR_OK) {
-		if (op == OP_ADD)
+		if (op == OP_ADD) {
 			s->value += v;
-		else if (op == OP_SET)
+		} else if (op == OP_SET || op == OP_SET_GROWING) {
 			s->value = v;
-		else
+			s->growing = op == OP_SET_GROWING;
+			s->since_ms = s->growing ? registry_now_ms(f->reg) : 0;
+		} else {
 			observe(f, s, v);
+		}
 	}
 	pthread_mutex_unlock(&f->reg->lock);
 	return rc;
@@ -399,6 +430,11 @@ enum kr_status kr_counter_add(struct kr_metric *f, const char *const *values, do
 enum kr_status kr_gauge_set(struct kr_metric *f, const char *const *values, double v)
 {
 	return update(f, KR_METRIC_GAUGE, values, OP_SET, v);
+}
+
+enum kr_status kr_gauge_set_growing(struct kr_metric *f, const char *const *values, double v)
+{
+	return update(f, KR_METRIC_GAUGE, values, OP_SET_GROWING, v);
 }
 
 enum kr_status kr_gauge_add(struct kr_metric *f, const char *const *values, double v)
@@ -434,7 +470,8 @@ enum kr_status kr_metric_get(struct kr_metric *f, const char *const *values, dou
 	if (found) {
 		const struct kr_series *s = f->series[at];
 
-		*value = f->type == KR_METRIC_HISTOGRAM ? (double)s->count : s->value;
+		*value = f->type == KR_METRIC_HISTOGRAM ? (double)s->count
+							: series_value(s, registry_now_ms(f->reg));
 		if (sum != NULL)
 			*sum = s->sum;
 		rc = KR_OK;
@@ -605,7 +642,7 @@ static enum kr_status render_histogram(struct kr_buf *b, const struct kr_metric 
 	return rc;
 }
 
-static enum kr_status render_family(struct kr_buf *b, const struct kr_metric *f)
+static enum kr_status render_family(struct kr_buf *b, const struct kr_metric *f, int64_t now_ms)
 {
 	enum kr_status rc;
 	char val[40];
@@ -621,7 +658,7 @@ static enum kr_status render_family(struct kr_buf *b, const struct kr_metric *f)
 		if (f->type == KR_METRIC_HISTOGRAM) {
 			rc = render_histogram(b, f, s);
 		} else {
-			format_double(val, s->value);
+			format_double(val, series_value(s, now_ms));
 			rc = add_sample(b, f, s, "", NULL, val);
 		}
 	}
@@ -640,11 +677,13 @@ enum kr_status kr_metrics_render_only(struct kr_metrics *m, const char *const *n
 				      struct kr_buf *out)
 {
 	enum kr_status rc = KR_OK;
+	int64_t now_ms;
 
 	pthread_mutex_lock(&m->lock);
+	now_ms = registry_now_ms(m); /* one instant for the whole scrape */
 	for (size_t i = 0; i < m->n && rc == KR_OK; i++)
 		if (m->families[i]->nseries > 0 && named(m->families[i]->name, names, n))
-			rc = render_family(out, m->families[i]);
+			rc = render_family(out, m->families[i], now_ms);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

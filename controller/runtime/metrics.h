@@ -3,6 +3,7 @@
 #define KR_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/error.h"
@@ -75,6 +76,21 @@ enum kr_status kr_gauge_add(struct kr_metric *f, const char *const *values, doub
 enum kr_status kr_gauge_inc(struct kr_metric *f, const char *const *values);
 enum kr_status kr_gauge_dec(struct kr_metric *f, const char *const *values);
 enum kr_status kr_histogram_observe(struct kr_metric *f, const char *const *values, double v);
+
+/*
+ * A gauge that grows with time, for an age: the series reads `v` now and one more for
+ * every whole second after (the registry's clock, CLOCK_MONOTONIC), at every render and
+ * kr_metric_get, until the next set. An age set once from a stored start time is then
+ * true at every scrape without its owner updating it. kr_gauge_add/inc/dec move a growing
+ * series and keep it growing; kr_gauge_set makes it a plain gauge again.
+ */
+enum kr_status kr_gauge_set_growing(struct kr_metric *f, const char *const *values, double v);
+
+/*
+ * The clock growing gauges read, in milliseconds: `now_ms(arg)`; NULL restores the
+ * default (kr_mono_ms). For tests; call it before any growing gauge is set.
+ */
+void kr_metrics_set_clock(struct kr_metrics *m, int64_t (*now_ms)(void *arg), void *arg);
 
 /*
  * Read a series without creating it: the value of a counter or gauge, the count of a

@@ -352,6 +352,77 @@ static void test_keyrotator_families(void **state)
 	kr_metrics_free(m);
 }
 
+/* A test clock for growing gauges, in milliseconds. */
+static int64_t fake_now_ms(void *arg)
+{
+	return *(const int64_t *)arg;
+}
+
+/* The series `want` in a fresh render of `m`; fails the test when it is not there. */
+static void assert_rendered(struct kr_metrics *m, const char *want)
+{
+	struct kr_buf b;
+
+	kr_buf_init(&b);
+	assert_int_equal(kr_metrics_render(m, &b), KR_OK);
+	if (b.data == NULL || strstr(b.data, want) == NULL)
+		fail_msg("missing \"%s\" in:\n%s", want, b.data ? b.data : "");
+	kr_buf_release(&b);
+}
+
+/*
+ * An age set once reads true at every scrape: a growing gauge adds the registry clock's
+ * whole seconds since it was set, at render and at kr_metric_get, with no update between.
+ */
+static void test_growing_gauge_grows_between_scrapes(void **state)
+{
+	struct all_metrics a;
+	struct kr_metrics *m = kr_metrics_new();
+	int64_t now = 1000000;
+	struct kr_buf b;
+	double v;
+
+	(void)state;
+	kr_metrics_set_clock(m, fake_now_ms, &now);
+	assert_int_equal(register_all(m, "1.2.3", &a, NULL), KR_OK);
+	assert_int_equal(kr_gauge_set_growing(a.km.key_age_seconds, KR_LV("sirius", "api"), 3600),
+			 KR_OK);
+	assert_int_equal(kr_gauge_set(a.km.key_age_seconds, KR_LV("sirius", "db"), 60), KR_OK);
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 3600\n");
+	now += 999; /* whole seconds only */
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 3600\n");
+	now += 1;
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 3601\n");
+	now += 3599 * 1000; /* an hour after the set, still no update */
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 7200\n");
+	assert_int_equal(kr_metric_get(a.km.key_age_seconds, KR_LV("sirius", "api"), &v, NULL),
+			 KR_OK);
+	assert_true(v == 7200);
+	/* a plain gauge stays what it was set to */
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"db\"} 60\n");
+	/* the families named: the same instant, the same value */
+	kr_buf_init(&b);
+	assert_int_equal(kr_metrics_render_only(m, KR_LV("keyrotator_key_age_seconds"), 1, &b),
+			 KR_OK);
+	assert_non_null(strstr(b.data, "{namespace=\"sirius\",name=\"api\"} 7200\n"));
+	kr_buf_release(&b);
+	/* add moves it and it keeps growing; a new set starts from the new value and now */
+	assert_int_equal(kr_gauge_add(a.km.key_age_seconds, KR_LV("sirius", "api"), 10), KR_OK);
+	now += 2000;
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 7212\n");
+	assert_int_equal(kr_gauge_set_growing(a.km.key_age_seconds, KR_LV("sirius", "api"), 5),
+			 KR_OK);
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 5\n");
+	now -= 60000; /* a clock behind the set: never below the value set */
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 5\n");
+	now += 63000;
+	/* kr_gauge_set makes it plain again */
+	assert_int_equal(kr_gauge_set(a.km.key_age_seconds, KR_LV("sirius", "api"), 42), KR_OK);
+	now += 10000;
+	assert_rendered(m, "keyrotator_key_age_seconds{namespace=\"sirius\",name=\"api\"} 42\n");
+	kr_metrics_free(m);
+}
+
 static void test_delete_object_removes_its_series(void **state)
 {
 	struct all_metrics a;
@@ -455,6 +526,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_updates_change_nothing),
 	    cmocka_unit_test(test_series_limit),
 	    cmocka_unit_test(test_keyrotator_families),
+	    cmocka_unit_test(test_growing_gauge_grows_between_scrapes),
 	    cmocka_unit_test(test_delete_object_removes_its_series),
 	    cmocka_unit_test(test_concurrent_updates_add_up),
 	};
