@@ -155,7 +155,7 @@ cJSON *kr_reconciler_project_cronjob(void *arg, const cJSON *object);
  *   rotations_total{outcome}          "succeeded", "rolled_back", "failed" (all from the start)
  *   rotation_duration_seconds         histogram, 1s..3h, observed when a rotation ends
  *   unauthorized_rate{namespace,name} gauge, 401/s last measured during a rotation
- *   key_age_seconds{namespace,name}   gauge, age of the current key
+ *   key_age_seconds{namespace,name}   gauge, age of the current key, true at each scrape
  *   keystore_repairs_total            counter
  *   ready{namespace,name}             gauge, 1 while the Ready condition is True, else 0
  *   phase{namespace,name,phase}       gauge, 1 for the KeyRotation's phase (one series)

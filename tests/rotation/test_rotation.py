@@ -16,8 +16,8 @@ import os
 import time
 import unittest
 
-from rotlib import (ACTION_RE, DEPLOY, MERGE, SECRETS, SIRIUS, DelayProxy, RotationCase,
-                    key_id, member, metric_sum, sirius_spec, wait_for)
+from rotlib import (ACTION_RE, DEPLOY, MERGE, NAMESPACE, SECRETS, SIRIUS, DelayProxy,
+                    RotationCase, key_id, member, metric_sum, sirius_spec, wait_for)
 
 KR = "sirius-service-key"
 
@@ -137,6 +137,38 @@ class TestRotations(RotationCase):
     def test_1b_no_false_workload_missing_at_start(self):
         false_alarms = [e["message"] for e in self.events(KR) if e["reason"] == "WorkloadMissing"]
         self.assertEqual(false_alarms, [], "WorkloadMissing for workloads that exist")
+
+    # The key age is true at every scrape, not only after a reconcile: an idle KeyRotation is
+    # reconciled at the resync period (1 h), yet two scrapes apart with no reconcile between
+    # show its key older, and the age agrees with status.currentKey.createdAt.
+    def test_1c_key_age_grows_while_idle(self):
+        st, _ = self.settled()
+        series = ("keyrotator_key_age_seconds",
+                  frozenset({("namespace", NAMESPACE), ("name", KR)}))
+
+        def sample():
+            m = self.ctl.metrics()
+            return m.get(series), metric_sum(m, "keyrotator_reconcile_total")
+        first = [sample()]
+
+        def grown_without_reconcile():
+            (age0, recs0), (age, recs) = first[0], sample()
+            if age0 is None or recs != recs0:  # a reconcile set it: start again from here
+                first[0] = (age, recs)
+                return None
+            # and none came between that scrape and the one that says so
+            return age > age0 and sample()[1] == recs0 and (age0, age)
+        age0, age = wait_for(grown_without_reconcile, 30,
+                             "keyrotator_key_age_seconds to grow between two scrapes with no "
+                             "reconcile between")
+        self.assertGreaterEqual(age0, 0)
+        born = self.epoch(self.status(KR)["currentKey"]["createdAt"])
+        before = time.time()
+        now_age = sample()[0]
+        after = time.time()
+        # whole seconds from whole-second times: at most 2 s under, never over
+        self.assertLessEqual(now_age, after - born + 1)
+        self.assertGreaterEqual(now_age, before - born - 2)
 
     # ---- 2. manual ----
     def test_2_manual(self):
