@@ -24,6 +24,9 @@ import metricnames
 # Debian's prometheus package has promtool (tests/setup.sh installs it): no skip without it.
 PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool") or "promtool"
 DASHBOARD = ROOT / "manifests" / "monitoring" / "keyrotator-dashboard.json"
+CHART_DASHBOARD = ROOT / "charts" / "keyrotator" / "files" / "keyrotator-dashboard.json"
+# Jobs a Prometheus scrapes besides keyrotator's: "All" in Job must match none of them.
+OTHER_JOBS = ["node-exporter", "kubelet", "apiserver", "prometheus", "x"]
 # What Grafana puts in place of its variables, for promtool (any valid value will do).
 VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h",
              "$max_key_age": "7776000", "$job": ".+", "$namespace": ".+"}
@@ -91,6 +94,28 @@ class TestDashboard(unittest.TestCase):
             if not name.endswith(("_sum", "_count")):
                 base = re.sub(r"_bucket$", "", name)
                 self.assertIn(base, families, f"{name} is on no panel")
+
+    def test_all_jobs_means_keyrotators_jobs(self):
+        # Grafana's "All" puts a variable's allValue in the query when it has one, else the
+        # regex of the values it listed (here the jobs with keyrotator_build_info). An
+        # allValue such as ".+" made `sum(up{job=~"$job"})` count every target Prometheus has.
+        for path in (DASHBOARD, CHART_DASHBOARD):
+            dash = json.loads(path.read_text())
+            [job] = [v for v in dash["templating"]["list"] if v["name"] == "job"]
+            self.assertEqual(job["definition"], "label_values(keyrotator_build_info, job)")
+            self.assertTrue(job.get("includeAll") and job.get("multi"), path)
+            all_value = job.get("allValue")
+            if all_value is not None:
+                for other in OTHER_JOBS:
+                    self.assertIsNone(re.fullmatch(all_value, other),
+                                      f"{path.name}: All in Job ({all_value!r}) matches the "
+                                      f"job {other!r}")
+        # and every series any query selects is limited to $job: none reads every job
+        for title, expr in self.exprs:
+            for name in metricnames.in_promql(expr):
+                for m in re.finditer(r"(?<![\w:$])%s(?![\w:])(\{[^{}]*\})?" % re.escape(name),
+                                     expr):
+                    self.assertIn('job=~"$job"', m.group(1) or "", f"{title}: {name} in {expr}")
 
     def test_the_name_check_can_fail(self):
         # The check above sees a metric the controller does not export.

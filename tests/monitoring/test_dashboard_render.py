@@ -2,7 +2,7 @@
 
 A tiny Prometheus stand-in on loopback (http.server) answers /api/v1/query_range with canned
 series built from the query (one series per `by (...)` label set, values from the query's
-hash), so the renderer runs the repository's dashboard end to end in well under a second. The
+hash), and /api/v1/label/*/values with two jobs (what "All" in Job means), so the renderer runs the repository's dashboard end to end in well under a second. The
 SVG must be well-formed XML with one panel group per dashboard panel, each with its title, a
 line per series in time series panels and a value per series in stat panels, every Grafana
 variable replaced in what reached the server. Every read is bounded: an answer over the size
@@ -72,7 +72,7 @@ class Fixture(http.server.ThreadingHTTPServer):
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
-        self.mode, self.queries = "ok", []
+        self.mode, self.queries, self.label_queries = "ok", [], []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -82,6 +82,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
+        if u.path.startswith("/api/v1/label/") and u.path.endswith("/values"):
+            # label_values() of the variables, for "All": two jobs scrape keyrotator
+            label = u.path.split("/")[4]
+            self.server.label_queries.append((label, q.get("match[]")))
+            values = {"job": ["keyrotator-metrics", "keyrotator-canary"],
+                      "namespace": ["sirius"]}.get(label, [])
+            raw = json.dumps({"status": "success", "data": values}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            return
         if u.path != "/api/v1/query_range":
             self.send_error(404)
             return
@@ -192,7 +205,11 @@ class TestDashboardRender(unittest.TestCase):
             self.assertEqual((float(q["start"]), float(q["end"])), (START, END))
             self.assertGreaterEqual(float(q["step"]), 15)
         sent = " ".join(q["query"] for q in self.server.queries)
-        self.assertIn('job=~".+"', sent)
+        # "All" in Job is the jobs keyrotator_build_info lists (the variable has no
+        # allValue), never every job Prometheus scrapes
+        self.assertIn('job=~"(keyrotator-canary|keyrotator-metrics)"', sent)
+        self.assertNotIn('job=~".', sent)
+        self.assertIn(("job", "keyrotator_build_info"), self.server.label_queries)
         self.assertIn("vector(7776000)", sent)  # the textbox variable's value
         self.assertIn("[1m]", sent)  # $__rate_interval: max(15s + 15s, 4 x 15s)
 

@@ -15,8 +15,9 @@ with a sparkline) and state timelines (a lane per series, filled while it is pre
         [--width 1600] [--note TEXT] [--timeout 10] [--max-bytes 4194304] [--max-series 30]
 
 T: Unix seconds or an RFC 3339 UTC time. Variables: a query variable with includeAll takes
-its allValue ("All"), other query variables their `current` value, a textbox its value;
---var overrides. $__interval is the window divided by the plot's width in pixels, at least
+its allValue ("All") or, without one, as Grafana, the values its label_values() query lists
+over the window, as a regex; other query variables their `current` value, a textbox its
+value; --var overrides. $__interval is the window divided by the plot's width in pixels, at least
 the scrape interval, rounded up to a round step (the query_range step); $__rate_interval is
 max($__interval + scrape interval, 4 x scrape interval), as Grafana computes them.
 
@@ -169,6 +170,14 @@ class Prometheus:
             raise PromError("HTTP %d: %s" % (r.status, str(err)[:300]))
         return doc.get("data") or {}
 
+    def label_values(self, label, match, start, end):
+        """The values of `label` on the series `match` selects over [start, end]."""
+        data = self._get("/api/v1/label/%s/values" % urllib.parse.quote(label, safe=""),
+                         {"match[]": match, "start": "%.3f" % start, "end": "%.3f" % end})
+        if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+            raise PromError("label values: not a list of strings")
+        return sorted(data)
+
     def query_range(self, expr, start, end, step):
         """[(labels dict, [(t, value or None)])]."""
         data = self._get("/api/v1/query_range", {"query": expr, "start": "%.3f" % start,
@@ -190,15 +199,46 @@ class Prometheus:
 
 
 # ---- variables ----
-def variable_values(dashboard, overrides):
+LABEL_VALUES = re.compile(r"^\s*label_values\((.*),\s*(\w+)\s*\)\s*$")
+
+
+def all_of(v, listed, known):
+    """What Grafana puts for "All" of a query variable without an allValue: the values its
+    label_values(selector, label) query lists, as a regex ((a|b), or the one value)."""
+    q = v.get("definition") or (v.get("query") or {}).get("query", "")
+    m = LABEL_VALUES.match(q if isinstance(q, str) else "")
+    if not m or listed is None:
+        raise PromError("variable %s: cannot list the values of %r" % (v.get("name"), q))
+    # regex-escaped inside a PromQL string, as Grafana does: a.b becomes a\\.b
+    found = [re.sub(r"([\\.+*?()|\[\]{}^$])", lambda c: "\\\\" + c.group(1), x)
+             for x in listed(m.group(2), substitute(m.group(1), known))]
+    return found[0] if len(found) == 1 else "(" + "|".join(found) + ")"
+
+
+def variable_values(dashboard, overrides, listed=None, errors=None):
+    """{name: (value, shown)}; listed(label, selector) lists a label's values (Prometheus),
+    for "All" without an allValue; what fails to list is appended to `errors`."""
     vals = {}
     for v in (dashboard.get("templating") or {}).get("list", []):
         name, kind = v.get("name"), v.get("type")
         cur = (v.get("current") or {}).get("value")
         if isinstance(cur, list):
             cur = "|".join(cur) if len(cur) != 1 else cur[0]
+        if name in overrides:
+            continue
         if kind == "query" and v.get("includeAll") and cur in (None, "", "$__all"):
-            vals[name] = (v.get("allValue") or ".*", "All")
+            value = v.get("allValue")
+            if value is None:
+                try:
+                    known = {k: x for k, (x, _) in vals.items()}
+                    known.update(overrides)
+                    value = all_of(v, listed, known)
+                except PromError as e:
+                    if errors is None:
+                        raise
+                    errors.append(str(e))
+                    value = ""
+            vals[name] = (value, "All")
         elif kind == "textbox":
             val = cur if cur not in (None, "") else v.get("query", "")
             vals[name] = (val, val)
@@ -338,11 +378,14 @@ class Renderer:
         self.start, self.end = float(start), float(end)
         if self.end <= self.start:
             raise ValueError("the time window is empty")
-        self.vars = variable_values(dashboard, variables or {})
+        self.errors = []
+        self.vars = variable_values(
+            dashboard, variables or {},
+            lambda label, match: prom.label_values(label, match, self.start, self.end),
+            self.errors)
         self.scrape = scrape_interval
         self.width, self.note, self.max_series = width, note, max_series
         self.col_w = (width - 2 * PAD) / COLUMNS
-        self.errors = []
         self.header_h = HEADER_H if self.shown_variables() else 40
 
     def shown_variables(self):
