@@ -248,9 +248,11 @@ static enum kr_status act_repair(struct kr_world *w, const struct kr_action *a,
 		kr_buf_init(&what);
 		rep.unknown_members = 0; /* counted in status.unknownMembers, not a repair */
 		kr_keystore_repair_describe(&rep, w->spec.store_active_set, &what);
-		kr_log_warn(w->log, "key store repaired: %s", what.data ? what.data : "");
-		kr_counter_add(w->r->fam.keystore_repairs_total, NULL,
-			       (double)changes);
+		/* Only drift is a repair; a first install's set-up is not (the decision says). */
+		KR_LOG(a->repair.drift ? KR_LOG_WARN : KR_LOG_INFO, w->log, "key store %s: %s",
+		       a->repair.drift ? "repaired" : "set up", what.data ? what.data : "");
+		if (a->repair.drift)
+			kr_counter_add(w->r->fam.keystore_repairs_total, NULL, (double)changes);
 		kr_buf_release(&what);
 	}
 	kr_keystore_repair_release(&rep);

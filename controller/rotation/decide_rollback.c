@@ -399,12 +399,17 @@ static bool adopt_with_repair(const struct kr_observed *obs, struct kr_action *o
 	return true;
 }
 
+bool kr_repair_is_drift(const struct kr_observed *obs)
+{
+	return obs->store.has_marker || obs->status.current_key.id[0] ||
+	       obs->status.pending_key.id[0];
+}
+
 bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out)
 {
 	struct kr_repair *rep = &out->repair;
 	const char *lost = "";
 	char what[KR_ROT_MSG_MAX] = "", adopt[KR_ROT_MSG_MAX] = "";
-	bool drift;
 
 	if (!plan_repair(obs, rep, &lost))
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC, KR_COND_FALSE, "KeyMissing",
@@ -421,16 +426,20 @@ bool kr_decide_repair(const struct kr_observed *obs, struct kr_action *out)
 	if (adopt_with_repair(obs, out))
 		snprintf(adopt, sizeof(adopt), "; adopt key %s found in Secret %s",
 			 obs->consumer.key_id, obs->spec->secret_name);
-	kr_act(out, KR_ACTION_REPAIR_KEYSTORE, "repair the key store: %s%s", what, adopt);
+	/* A first install's set-up (the key and the marker never there) is not drift: no
+	 * repair counted, and a Normal Event, KeyAdopted when it adopts the Secret's key. */
+	rep->drift = kr_repair_is_drift(obs);
+	kr_act(out, KR_ACTION_REPAIR_KEYSTORE, "%s the key store: %s%s",
+	       rep->drift ? "repair" : "set up", what, adopt);
 	out->requeue_after_ms = 1000;
 	if (!lost[0])
 		kr_cond(out, KR_COND_KEYSTORE_IN_SYNC, KR_COND_TRUE, "Repaired", "%s", what);
-	/* Setting a marker that was never there (a first install) is not drift: Normal. */
-	drift = rep->n_add > 0 || obs->store.has_marker;
-	if (drift || !adopt[0])
-		kr_event(out, drift, "KeyStoreRepaired", "%s%s", what, adopt);
-	else
+	if (rep->drift)
+		kr_event(out, true, "KeyStoreRepaired", "%s%s", what, adopt);
+	else if (adopt[0])
 		kr_event(out, false, "KeyAdopted", "adopt key %s found in Secret %s; %s",
 			 obs->consumer.key_id, obs->spec->secret_name, what);
+	else
+		kr_event(out, false, "KeyStoreSetUp", "%s", what);
 	return true;
 }

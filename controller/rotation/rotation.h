@@ -602,6 +602,12 @@ struct kr_repair {
 	size_t n_add;
 	bool set_marker;
 	char marker[KR_ROT_ID_SIZE]; /* the id bootstrapKey must hold */
+	/*
+	 * REPAIR_KEYSTORE: it puts back something that was in place (drift: counted in
+	 * keyrotator_keystore_repairs_total, a Warning KeyStoreRepaired), not a first install's
+	 * set-up of the key store (kr_repair_is_drift).
+	 */
+	bool drift;
 };
 
 enum kr_cond_type {
@@ -684,6 +690,14 @@ struct kr_action {
  * `obs` is borrowed; *out is overwritten.
  */
 void kr_rotation_decide(const struct kr_observed *obs, struct kr_action *out);
+
+/*
+ * Is a key store repair over `obs` drift, putting back something that was in place? Yes when
+ * bootstrapKey holds a marker (now the wrong one) or status names a key (current or pending:
+ * it was adopted or activated, so the store held it). No for a first install's set-up:
+ * status names no key yet and there is no marker, so nothing was ever in place. Pure.
+ */
+bool kr_repair_is_drift(const struct kr_observed *obs);
 
 /*
  * When the schedule or maxKeyAge next triggers a rotation, given the status after the

@@ -1981,10 +1981,12 @@ struct first_install_case {
 	bool warning;
 };
 
+/* Setting up a key store that never held anything of this KeyRotation is not drift: Normal
+ * Events, nothing counted as a repair (repair.drift false). */
 static const struct first_install_case first_install_cases[] = {
-    {"key store empty", false, false, KR_ACTION_NONE, "KeyStoreRepaired", true},
+    {"key store empty", false, false, KR_ACTION_NONE, "KeyAdopted", false},
     {"key already active, no marker", true, false, KR_ACTION_NONE, "KeyAdopted", false},
-    {"stale rotation Secret", false, true, KR_ACTION_CLEANUP, "KeyStoreRepaired", true},
+    {"stale rotation Secret", false, true, KR_ACTION_CLEANUP, "KeyStoreSetUp", false},
 };
 
 static void test_first_install_adopts_with_repair(void **state)
@@ -2006,6 +2008,8 @@ static void test_first_install_adopts_with_repair(void **state)
 		assert_true(a.event.set);
 		assert_string_equal(a.event.reason, c->event);
 		assert_int_equal(a.event.warning, c->warning);
+		assert_false(a.repair.drift);
+		assert_non_null(strstr(a.reason, "set up the key store: "));
 		assert_string_equal(a.status.current_key.id, c->stale_rsecret ? "" : OLD_ID);
 		if (!c->stale_rsecret)
 			assert_non_null(strstr(a.event.message, "adopt key " OLD_ID));
@@ -2031,7 +2035,78 @@ static void test_first_install_adopts_with_repair(void **state)
 			assert_int_equal(a.type, KR_ACTION_REPAIR_KEYSTORE);
 			assert_string_equal(a.conditions[KR_COND_KEYSTORE_IN_SYNC].reason,
 					    "Repaired");
+			/* and that loss is drift: the key was there once */
+			assert_true(a.repair.drift);
+			assert_string_equal(a.event.reason, "KeyStoreRepaired");
+			assert_true(a.event.warning);
 		}
+		world_release(&w);
+	}
+}
+
+/*
+ * Drift is putting back what was in place: a marker that is there (naming another key), or
+ * anything missing once status names a key. A first install's set-up is not, however much
+ * it writes. Each case: what status names and the key store holds, then the repair decided.
+ */
+struct drift_case {
+	const char *name;
+	const char *current, *pending; /* status.currentKey/pendingKey ids ("" none) */
+	bool in_store;		       /* the Secret's key is active */
+	const char *marker;	       /* bootstrapKey ("" absent) */
+	bool drift;
+	const char *event;
+};
+
+static const struct drift_case drift_cases[] = {
+    {"first install, empty key store", "", "", false, "", false, "KeyAdopted"},
+    {"first install, key there, no marker", "", "", true, "", false, "KeyAdopted"},
+    {"first install, marker of another key", "", "", true, "0000000000aa", true,
+     "KeyStoreRepaired"},
+    {"Valkey flushed after the install", OLD_ID, "", false, "", true, "KeyStoreRepaired"},
+    {"marker deleted after the install", OLD_ID, "", true, "", true, "KeyStoreRepaired"},
+    {"marker moved after the install", OLD_ID, "", true, "0000000000aa", true, "KeyStoreRepaired"},
+    {"key lost, marker right", OLD_ID, "", false, OLD_ID, true, "KeyStoreRepaired"},
+};
+
+static void test_repair_is_drift_only_for_what_was_in_place(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N(drift_cases); i++) {
+		const struct drift_case *c = &drift_cases[i];
+		struct world w;
+		struct kr_observed obs;
+		struct kr_observed_workload wls[MAX_WL];
+		struct kr_action a;
+
+		world_init(&w, "");
+		kr_rotation_status_init(&w.st);
+		snprintf(w.st.current_key.id, KR_ROT_ID_SIZE, "%s", c->current);
+		w.st.current_key.created_at = c->current[0] ? T0 - 86400 : 0;
+		snprintf(w.marker, KR_ROT_ID_SIZE, "%s", c->marker);
+		w.n_active = c->in_store ? 1 : 0;
+		decide(&w, &a);
+		if (a.type != KR_ACTION_REPAIR_KEYSTORE || a.repair.drift != c->drift ||
+		    strcmp(a.event.reason, c->event) != 0 || a.event.warning != c->drift)
+			fail_msg("%s: %s drift=%d %s%s, want REPAIR_KEYSTORE drift=%d %s", c->name,
+				 kr_action_name(a.type), a.repair.drift, a.event.reason,
+				 a.event.warning ? " (Warning)" : "", c->drift, c->event);
+		observe(&w, &obs, wls);
+		assert_int_equal(kr_repair_is_drift(&obs), c->drift);
+		world_release(&w);
+	}
+	/* A key status names only as pending (mid-bootstrap, before FINISH) was activated. */
+	{
+		struct world w;
+		struct kr_observed obs;
+		struct kr_observed_workload wls[MAX_WL];
+
+		world_init(&w, "");
+		kr_rotation_status_init(&w.st);
+		w.marker[0] = '\0';
+		snprintf(w.st.pending_key.id, KR_ROT_ID_SIZE, "%s", "000000000b00");
+		observe(&w, &obs, wls);
+		assert_true(kr_repair_is_drift(&obs));
 		world_release(&w);
 	}
 }
@@ -2276,6 +2351,7 @@ int main(void)
 	    cmocka_unit_test(test_unlisted_cronjob_holds_while_a_job_runs),
 	    cmocka_unit_test(test_repair_during_rotation),
 	    cmocka_unit_test(test_first_install_adopts_with_repair),
+	    cmocka_unit_test(test_repair_is_drift_only_for_what_was_in_place),
 	    cmocka_unit_test(test_rollout_completion_table),
 	    cmocka_unit_test(test_next_rotation_time),
 	    cmocka_unit_test(test_plan_lines),
