@@ -74,8 +74,9 @@ class BenchSmoke(unittest.TestCase):
     # Request counts are not timings: the steps fix them, so they are held here (README,
     # Performance). A first start that adopts reads one thing per KeyRotation, its consumers'
     # Secret (the KeyRotation comes from the informer cache, `<name>-rotation` is not read
-    # with no rotation in flight), and writes two: its status and one Event (KeyStoreRepaired:
-    # the key store was empty). A restart reads the Secret again (Secrets are not watched)
+    # with no rotation in flight), and writes two: its status and one Event (KeyAdopted: it
+    # adopts the Secret's key and sets the empty key store up, which is not drift, so
+    # keyrotator_keystore_repairs_total stays 0 and KeyRotatorKeyStoreDrift silent). A restart reads the Secret again (Secrets are not watched)
     # and writes nothing. Per key store: one GET and one status write by the store pass; per
     # informer one LIST and one WATCH. A rotation writes 14 statuses, 12 Events, 3 Secret
     # writes and 3 Deployment patches. More means a step started reading or writing twice.
@@ -104,6 +105,8 @@ class BenchSmoke(unittest.TestCase):
             self.assertGreaterEqual(per["by_verb"].get("get secrets", 0), 1, per)
             self.assertEqual(per["by_verb"].get("list secrets", 0), 0, "Secrets listed")
             self.assertEqual(per["by_verb"].get("watch secrets", 0), 0, "Secrets watched")
+            # setting the key stores up is not drift: no repair counted
+            self.assertEqual(s["cold_keystore_repairs"], 0, s)
 
     def test_restart_reads_one_and_writes_nothing_per_keyrotation(self):
         for s in self.doc["figures"]["sizes"]:

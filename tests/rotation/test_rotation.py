@@ -518,6 +518,34 @@ class TestRotations(RotationCase):
         self.assert_camel_case(self.events(KR))
 
 
+class TestFirstInstallAdopts(RotationCase):
+    """A first install over an existing Secret: the controller adopts its key and sets the key
+    store up (the key, its metadata, the marker). That is not drift: a Normal KeyAdopted, no
+    KeyStoreRepaired, nothing counted in keyrotator_keystore_repairs_total, so
+    KeyRotatorKeyStoreDrift stays silent on a normal install."""
+    seed_key = True
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.create_kr_cls(KR, sirius_spec())
+
+    def test_adoption_is_not_drift(self):
+        key = self.c.bootstrap_key
+        self.wait_status(KR, lambda st: st.get("phase") == "Idle" and
+                         (st.get("currentKey") or {}).get("id") == key_id(key), 30,
+                         "the seeded key adopted")
+        s = self.store()
+        self.assertEqual(s["active"], {member(key)})
+        self.assertEqual(s["marker"], key_id(key))
+        # the Event recorder writes off the worker: poll for it
+        adopted = wait_for(lambda: [e for e in self.events(KR) if e["reason"] == "KeyAdopted"],
+                           15, "the KeyAdopted Event")
+        self.assertEqual(adopted[0]["type"], "Normal")
+        self.assertNotIn("KeyStoreRepaired", self.reasons(self.events(KR)))
+        self.assertEqual(metric_sum(self.ctl.metrics(), "keyrotator_keystore_repairs_total"), 0)
+        self.assert_no_raw_key([KR])
+
+
 class TestKillAfterEveryStep(RotationCase):
     """A manual rotation with the controller SIGKILLed the instant it logs anything new
     about the object (an action announced, a workload patched, an Event recorded), then
