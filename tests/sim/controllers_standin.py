@@ -274,7 +274,18 @@ class Controllers:
             else:
                 new = self.rolling(snap, new, olds, replicas, spec)
             snap.update(self.snap())
+            olds = self.clean_history(snap, olds, spec.get("revisionHistoryLimit", 10))
         self.deployment_status(snap, d, new, olds)
+
+    def clean_history(self, snap, olds, limit):
+        """Old ReplicaSets scaled to 0 with no pod left, beyond revisionHistoryLimit, oldest
+        revision first, are deleted (upstream cleanupDeployment); the others are returned."""
+        dead = sorted([rs for rs in olds if not rs["spec"].get("replicas") and
+                       not self.owned(snap, "pods", rs)], key=revision)
+        for rs in dead[:max(len(dead) - limit, 0)]:
+            self.delete("replicasets", rs)
+            olds = [o for o in olds if o is not rs]
+        return olds
 
     def new_replicaset(self, d, rev):
         tpl = copy.deepcopy(d["spec"]["template"])

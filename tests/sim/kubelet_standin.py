@@ -494,6 +494,13 @@ class Kubelet:
                            [{"targets": ["127.0.0.1:%d" % p for p in ports],
                              "labels": {"service": name, "namespace": r.ns}}])
 
+    def tolerated(self, pod):
+        """Whether `pod` is one of the suite's: it tolerates this Node's taint by its key.
+        A real cluster's DaemonSets that tolerate every taint (kube-proxy, a CNI agent) get a
+        pod bound here too; this stand-in leaves those alone (they stay Pending)."""
+        return any(t.get("key") == TAINT_KEY and t.get("value") in (self.node_id, None)
+                   for t in (pod.get("spec") or {}).get("tolerations") or [])
+
     def grace_left(self, pod):
         """Seconds left of a deleting pod's grace period (deletionGracePeriodSeconds from
         when this stand-in first saw it: clocks of the server and here may differ)."""
@@ -538,7 +545,7 @@ class Kubelet:
                 if code == 200 and "deletionTimestamp" in (obj or {}).get("metadata", {}):
                     self.pods.put(obj)
         for uid, pod in pods.items():
-            if uid in self.runners:
+            if uid in self.runners or not self.tolerated(pod):
                 continue
             if "deletionTimestamp" in pod["metadata"]:
                 self.delete_now(Runner(self, pod))  # never started here: nothing runs

@@ -226,6 +226,44 @@ class TestSha256Layout(SimCase):
         [start] = self.events(pod=new["metadata"]["name"], event="start")
         self.assertLess(stop["mono"], start["mono"], "maxSurge 0: the old pod ends first")
 
+    def test_kubelet_runs_only_pods_tolerating_its_taint(self):
+        """A pod bound to the stand-in's Node without the toleration of its taint (a real
+        cluster's DaemonSet that tolerates everything) is left alone; the suite's is run, and
+        deleting it gracefully ends it, then the stand-in deletes it with grace 0."""
+        env = [{"name": "API_URL", "value": self.c.api_url}, {"name": "NAME", "value": "bare"}]
+        for name, tol in (("sim-foreign", [{"operator": "Exists"}]),
+                          ("sim-bare", [{"key": "keyrotator.io/e2e", "operator": "Exists",
+                                         "effect": "NoSchedule"}])):
+            self.c.api_ok("POST", PODS, {
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+                    "nodeName": self.c.node, "tolerations": tol,
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{"name": "c", "image": "sim/client", "env": env}]}})
+        wait_for(lambda: self.events(pod="sim-bare", event="ready"), 10, "the suite's pod")
+        self.assertEqual(self.events(pod="sim-bare", event="start")[0]["kind"], "Pod")
+        wait_for(lambda: self.get(PODS + "/sim-bare")["status"]["phase"] == "Running", 10,
+                 "its status")
+        p0 = self.passes()
+        wait_for(lambda: self.passes() >= p0 + 20, 10, "20 simulator passes")
+        self.assertEqual(self.events(pod="sim-foreign"), [], "a foreign pod was run")
+        self.assertEqual(self.get(PODS + "/sim-foreign")["status"]["phase"], "Pending")
+        self.c.api_ok("DELETE", PODS + "/sim-foreign?gracePeriodSeconds=0")
+        self.c.api_ok("DELETE", PODS + "/sim-bare")
+        wait_for(lambda: self.c.api("GET", PODS + "/sim-bare")[0] == 404, 10,
+                 "the ended pod deleted with grace 0")
+        self.assertTrue(self.events(pod="sim-bare", event="stop"))
+
+    def test_revision_history_limit_deletes_old_replicasets(self):
+        name = "sim-history"
+        self.key_client(name, 1, grace=1, revisionHistoryLimit=1)
+        for i in range(3):
+            self.roll(name, "%02d" % i * 6)
+        wait_for(lambda: len(self.replicasets(name)) == 2, 10,
+                 "the ReplicaSets beyond revisionHistoryLimit 1 to go")
+        revs = sorted(int(rs["metadata"]["annotations"][REVISION])
+                      for rs in self.replicasets(name).values())
+        self.assertEqual(revs, [3, 4])
+
     def test_rollout_replaces_pods_one_by_one(self):
         name = "sirius-api"
         before = self.wait_complete(name)
