@@ -34,12 +34,13 @@ static enum kr_status probe_secret(void *arg, const char *field, const char *ns,
 				   struct kr_error *err)
 {
 	cJSON *sec = NULL;
+	enum kr_status rc;
 
 	*out = NULL;
 	if (!name)
 		return KR_OK;
-	return kr_secret_ref_value(kr_kube_get(arg, &kr_kube_secrets, ns, name, &sec, err), sec,
-				   field, ns, name, key, max_text, out, err);
+	rc = kr_kube_get(arg, &kr_kube_secrets, ns, name, &sec, err); /* before `sec` is passed */
+	return kr_secret_ref_value(rc, sec, field, ns, name, key, max_text, out, err);
 }
 
 /*
