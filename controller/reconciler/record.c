@@ -166,17 +166,17 @@ static void record_metrics(struct kr_world *w, const struct kr_action *a)
 	const struct kr_keyrotator_metrics *fam = &w->r->fam;
 	const struct kr_rotation_status *st = &w->doc.status;
 	const char *obj[] = {w->ns, w->name};
+	time_t born;
 
 	record_state_metrics(w);
 	if (st->has_rate)
 		kr_gauge_set(fam->unauthorized_rate, obj, st->unauthorized_rate);
 	/* Growing from now on: the age is true at every scrape, not only after a reconcile
 	 * (an idle KeyRotation's comes at the resync period). */
-	if (st->current_key.created_at > 0)
+	born = st->current_key.id[0] ? kr_rotation_key_born(st, w->obs.created_at) : 0;
+	if (born > 0)
 		kr_gauge_set_growing(fam->key_age_seconds, obj,
-				     w->obs.now > st->current_key.created_at
-					 ? (double)(w->obs.now - st->current_key.created_at)
-					 : 0);
+				     w->obs.now > born ? (double)(w->obs.now - born) : 0);
 	if (a->has_history && (a->type == KR_ACTION_FINISH || a->type == KR_ACTION_FAIL_FINISH)) {
 		kr_counter_inc(fam->rotations_total,
 			       (const char *[]){outcome_label(a->history.outcome)});

@@ -706,6 +706,13 @@ bool kr_repair_is_drift(const struct kr_observed *obs);
  */
 time_t kr_rotation_next_time(const struct kr_rotation_spec *spec,
 			     const struct kr_rotation_status *st, time_t created_at);
+/*
+ * When the current key's age starts, as maxKeyAge counts it: status.currentKey.createdAt,
+ * or for a key whose creation is unknown (adopted) the last rotation, or else the
+ * KeyRotation's creation (`created_at`). 0 when none is known. keyrotator_key_age_seconds
+ * counts from the same time, so KeyRotatorKeyTooOld fires for an adopted key too. Pure.
+ */
+time_t kr_rotation_key_born(const struct kr_rotation_status *st, time_t created_at);
 
 /* ---- the plan (plan.c) ----------------------------------------------------------- */
 

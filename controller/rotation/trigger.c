@@ -28,17 +28,20 @@ static time_t schedule_next(const struct kr_rotation_spec *spec,
 	return next;
 }
 
+time_t kr_rotation_key_born(const struct kr_rotation_status *st, time_t created_at)
+{
+	if (st->current_key.created_at)
+		return st->current_key.created_at;
+	return st->last_rotation_time ? st->last_rotation_time : created_at;
+}
+
 /* maxKeyAge counts from the key's creation; a failed rotation waits for another trigger. */
 static time_t max_age_next(const struct kr_rotation_spec *spec, const struct kr_rotation_status *st,
 			   time_t created_at)
 {
-	time_t born = st->current_key.created_at;
-
 	if (spec->max_key_age_ms < 0 || st->phase == KR_PHASE_FAILED)
 		return 0;
-	if (!born)
-		born = st->last_rotation_time ? st->last_rotation_time : created_at;
-	return born + (time_t)(spec->max_key_age_ms / 1000);
+	return kr_rotation_key_born(st, created_at) + (time_t)(spec->max_key_age_ms / 1000);
 }
 
 time_t kr_rotation_next_time(const struct kr_rotation_spec *spec,

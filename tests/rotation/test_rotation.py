@@ -543,6 +543,17 @@ class TestFirstInstallAdopts(RotationCase):
         self.assertEqual(adopted[0]["type"], "Normal")
         self.assertNotIn("KeyStoreRepaired", self.reasons(self.events(KR)))
         self.assertEqual(metric_sum(self.ctl.metrics(), "keyrotator_keystore_repairs_total"), 0)
+        # The adopted key's creation is unknown: its age counts from the KeyRotation's creation,
+        # as maxKeyAge does, so KeyRotatorKeyTooOld can fire for a key never rotated.
+        obj = self.kr(KR)
+        self.assertNotIn("createdAt", obj["status"]["currentKey"])
+        age = self.ctl.metrics().get(("keyrotator_key_age_seconds",
+                                      frozenset({("namespace", NAMESPACE), ("name", KR)})))
+        self.assertIsNotNone(age, "no keyrotator_key_age_seconds for the adopted key")
+        since = time.time() - calendar.timegm(
+            time.strptime(obj["metadata"]["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"))
+        self.assertLessEqual(age, since + 1)
+        self.assertGreaterEqual(age, 0)
         self.assert_no_raw_key([KR])
 
 

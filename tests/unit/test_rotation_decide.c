@@ -2233,6 +2233,21 @@ static void test_next_rotation_time(void **state)
 	world_release(&w);
 }
 
+/* Where a key's age starts (maxKeyAge, keyrotator_key_age_seconds): its creation, or for an
+ * adopted key (creation unknown) the last rotation, or the KeyRotation's creation. */
+static void test_key_born(void **state)
+{
+	struct kr_rotation_status st = {0};
+
+	(void)state;
+	assert_int_equal(kr_rotation_key_born(&st, 0), 0);
+	assert_int_equal(kr_rotation_key_born(&st, T0), T0); /* adopted at the KR's creation */
+	st.last_rotation_time = T0 + 60;
+	assert_int_equal(kr_rotation_key_born(&st, T0), T0 + 60);
+	st.current_key.created_at = T0 + 30;
+	assert_int_equal(kr_rotation_key_born(&st, T0), T0 + 30);
+}
+
 static void test_plan_lines(void **state)
 {
 	struct world w;
@@ -2354,6 +2369,7 @@ int main(void)
 	    cmocka_unit_test(test_repair_is_drift_only_for_what_was_in_place),
 	    cmocka_unit_test(test_rollout_completion_table),
 	    cmocka_unit_test(test_next_rotation_time),
+	    cmocka_unit_test(test_key_born),
 	    cmocka_unit_test(test_plan_lines),
 	};
 
