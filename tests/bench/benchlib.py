@@ -157,12 +157,7 @@ def watch_lines(url, path, token=TOKEN, timeout=3600):
         r = conn.getresponse()
         if r.status != 200:
             raise RuntimeError("watch %s: HTTP %d" % (path, r.status))
-        while True:
-            line = r.readline()
-            if not line:
-                return
-            if line.strip():
-                yield json.loads(line)
+        yield from krtest.json_lines(r)
     finally:
         conn.close()
 

@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 
+import krtest
 import kyaml
 
 MERGE = "application/merge-patch+json"
@@ -133,12 +134,7 @@ class Kube:
                 r.read()
                 yield {"type": "ERROR", "object": {"code": r.status}}
                 return
-            while True:
-                line = r.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield json.loads(line)
+            yield from krtest.json_lines(r)
         finally:
             c.close()
 
