@@ -612,7 +612,11 @@ class TestKillAfterEveryStep(RotationCase):
             self.ctl.start(kill_on=self.kill_on, wait_ready=False)
             wait_for(lambda: not self.ctl.alive() or done(), 60, "a kill or the end")
             if not self.ctl.alive():
-                self.ctl.wait_exit()
+                code = self.ctl.wait_exit()
+                if self.ctl.killed_at is None:  # it ended by itself: say how, not a TypeError
+                    self.fail("the controller exited (code %s) without being killed; its last "
+                              "lines: %s" % (code, [o.get("msg") for o in
+                                                    self.ctl.log_lines(unparsed=True)[-8:]]))
                 kills.append((self.ctl.killed_at["msg"], self.points[self.ctl.killed_at["msg"]]))
         # One more restart, left running, without kills, through the direct kubeconfig.
         self.ctl.kill()
