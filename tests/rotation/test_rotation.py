@@ -559,7 +559,8 @@ class TestFirstInstallAdopts(RotationCase):
 
 class TestKillAfterEveryStep(RotationCase):
     """A manual rotation with the controller SIGKILLed the instant it logs anything new
-    about the object (an action announced, a workload patched, an Event recorded), then
+    about the object (an action announced, a workload patched; not an Event, which its own
+    thread logs while the worker goes on), then
     started again, until the rotation is done. The cluster starts with a seeded key."""
     seed_key = True
 
@@ -577,9 +578,14 @@ class TestKillAfterEveryStep(RotationCase):
     def kill_on(self, obj):
         """Kill points, each once: an action's log line (at once, and the second time it is
         announced - the step re-done after the restart - a little later), and any other
-        new line about the object (at once)."""
+        new line about the object (at once) but an Event's."""
         msg = obj.get("msg", "")
         if obj.get("name") != KR or obj.get("level") not in ("info", "warn"):
+            return None
+        # An Event's line comes from the Event recorder's own thread, while the worker goes
+        # on: a kill there lands somewhere in the next step, which then never gets a kill of
+        # its own (seen: GENERATE done between "event RotationStarted" and the SIGKILL).
+        if msg.startswith("event "):
             return None
         n = self.points.get(msg, 0)
         self.points[msg] = n + 1
